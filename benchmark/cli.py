@@ -1,0 +1,335 @@
+"""The ``bgbench`` command. Exit codes: 0 success, 1 a job or the scoring failed,
+2 bad usage or bad input (one line on stderr naming the file or option and the fix)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import BadInput, LeakageError
+
+
+def _csv(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def _protocol_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("protocol options")
+    g.add_argument("--rule", help="scene-specific: first-half | n:N | fraction:F[,val:V] (default first-half)")
+    g.add_argument("--folds", type=int, help="cross-scene: number of scene-disjoint folds (default 3)")
+    g.add_argument("--exclude", type=_csv, help="cross-scene: categories left out, comma-separated (default PTZ)")
+    g.add_argument("--fraction", type=float, help="sampled: fraction of labelled frames that train (default 0.05)")
+    g.add_argument("--source", type=_csv, help="transfer: training datasets (default CDnet2014)")
+    g.add_argument("--target", type=_csv, help="transfer: test datasets (default SBI2015,UCSD)")
+    g.add_argument("--seed", type=int, default=0, help="seed for splits and methods (default 0)")
+
+
+def _data_options(p: argparse.ArgumentParser, required: bool = False) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", nargs="+", required=required, metavar="DIR",
+                   help="dataset, scene or data folders, or 'synthetic' (default: ../shared/data, else synthetic)")
+    g.add_argument("--format", default="auto", help="layout: auto (default), cdnet2014, cdnet2012, sbi2015, ucsd, wallflower")
+    g.add_argument("--roi-policy", default="error", choices=("error", "ignore", "from-groundtruth"),
+                   help="an ROI.bmp whose size differs from the frames: error (default) refuses the video; ignore scores "
+                        "every pixel (ground truth 85 stays excluded); from-groundtruth takes the pixels the ground truth "
+                        "does not mark 85")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="bgbench", description="Benchmark for video background subtraction.")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="methods, dataset formats and protocols")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("info", help="a method's parameters (and size, for deep methods)")
+    p.add_argument("method")
+    p.add_argument("--config", default="default")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("splits", help="the train/test splits a protocol makes")
+    p.add_argument("--protocol", required=True)
+    _protocol_options(p)
+    _data_options(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("run", help="run methods under protocols, score, write OUT/results.json")
+    p.add_argument("--methods", type=_csv, help="comma-separated method names (default: the quick suite's)")
+    p.add_argument("--protocol", action="append", help="protocol (repeatable); default: each method's own")
+    _protocol_options(p)
+    _data_options(p)
+    p.add_argument("--on-bad-data", choices=("error", "skip"),
+                   help="a video that fails validation: error (default with --data) or skip it with its message "
+                        "(default for the quick suite)")
+    p.add_argument("--config", default="smoke", help="deep methods' config: smoke (default) or paper")
+    p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument("--jobs", type=int, default=1, help="parallel jobs through joblib (default 1)")
+    p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for the counts (default 0.5)")
+    p.add_argument("--save-masks", action="store_true", help="write 0/255 masks under OUT/masks/")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///OUT/mlflow.db)")
+
+    p = sub.add_parser("score", help="score a folder of bin%%06d.png masks like the official comparator")
+    p.add_argument("pred_dir", type=Path)
+    p.add_argument("--video", required=True, type=Path, help="the scene folder with the ground truth")
+    p.add_argument("--format", default="auto")
+    p.add_argument("--roi-policy", default="error", choices=("error", "ignore", "from-groundtruth"))
+    p.add_argument("--threshold", type=float, help="foreground iff value >= 255*T (default: iff value is 255)")
+    p.add_argument("--partial", action="store_true", help="score only the scored frames that have a mask")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("synth", help="write the synthetic scenes (CDnet layout) to a folder")
+    p.add_argument("out", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frames", type=int, default=100)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.cmd is None:
+        args = _parser().parse_args(["run"])
+    try:
+        return COMMANDS[args.cmd](args)
+    except (BadInput, LeakageError) as e:
+        print(f"bgbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bgbench: interrupted; finished jobs are kept and a re-run resumes", file=sys.stderr)
+        return 130
+
+
+# --- list / info --------------------------------------------------------------------
+def cmd_list(args) -> int:
+    from .datasets import FORMATS
+    from .method import load_catalog
+    from .protocols import PROTOCOLS
+
+    methods = [{"name": e.name, "family": e.meta.get("family"), "trains": e.meta.get("trains"),
+                "configs": list(e.meta.get("configs", ())), "summary": e.meta.get("summary", "")} for e in load_catalog()]
+    data = {"methods": methods, "formats": FORMATS.names(), "protocols": PROTOCOLS.names()}
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return 0
+    w = max(len(m["name"]) for m in methods)
+    print("methods:")
+    for m in methods:
+        print(f"  {m['name']:<{w}}  {m['family']:<9}  {'trains' if m['trains'] else '      '}  "
+              f"[{','.join(m['configs'])}]  {m['summary']}")
+    print("dataset formats: " + ", ".join(data["formats"]))
+    print("protocols: " + ", ".join(data["protocols"]))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .method import method_class
+
+    cls = method_class(args.method)
+    m = cls(config=args.config)
+    out = {"name": args.method, "family": cls.family, "trains": cls.trains, "summary": cls.summary(),
+           "configs": list(cls.configs), "config": args.config, "default_protocol": cls.default_protocol,
+           "input_size": cls.input_size, "temporal_context": cls.temporal_context,
+           "params": {k: {"value": m.p[k], "default": d, "help": h} for k, (d, h) in cls.params.items()}}
+    out.update(m.describe())
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+        return 0
+    print(f"{out['name']} ({cls.family}{', trains' if cls.trains else ''}): {out['summary']}")
+    print(f"configs: {', '.join(out['configs'])}; default protocol: {cls.default_protocol}")
+    for k in ("parameters", "flops", "input_size"):
+        if out.get(k) is not None:
+            print(f"{k}: {out[k]}")
+    for k, v in out["params"].items():
+        print(f"  {k} = {v['value']!r}  ({v['help']})")
+    return 0
+
+
+# --- data, protocols -------------------------------------------------------------------
+def load_videos(paths: Sequence[str], fmt: str, roi_policy: str, skip_bad: bool) -> tuple[list, list[dict]]:
+    from .datasets import discover
+
+    videos, skipped = [], []
+
+    def on_error(e: BadInput) -> None:
+        skipped.append({"where": str(e.where), "error": str(e)})
+        print(f"bgbench: skipped: {e}", file=sys.stderr)
+
+    for p in paths:
+        videos += discover(p, fmt, roi_policy, on_error if skip_bad else None)
+    if not videos:
+        raise BadInput("no usable video", "--data", "see the skipped messages above")
+    return videos, skipped
+
+
+def protocol_from_args(name: str, args) -> Any:
+    from .protocols import build_protocol
+
+    return build_protocol(name, rule=args.rule, folds=args.folds, fraction=args.fraction, seed=args.seed,
+                          exclude=tuple(args.exclude) if args.exclude is not None else None,
+                          source=tuple(args.source) if args.source else None,
+                          target=tuple(args.target) if args.target else None)
+
+
+def cmd_splits(args) -> int:
+    from .suites import quick_data
+
+    videos, _ = load_videos(args.data or quick_data(), args.format, args.roi_policy, skip_bad=False)
+    splits = protocol_from_args(args.protocol, args).splits(videos)
+    if args.json:
+        print(json.dumps([s.to_json() for s in splits]))
+        return 0
+    for s in splits:
+        n_train = sum(len(f) for _, f in s.train)
+        n_test = sum(len(f) for _, f in s.test)
+        print(f"{s.name}: train {len(s.train)} video(s) / {n_train} frames, test {len(s.test)} video(s) / {n_test} frames")
+    return 0
+
+
+# --- run -------------------------------------------------------------------------------
+def _overrides(sets: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {m: {} for m in methods}
+    for s in sets:
+        key, eq, value = s.partition("=")
+        method, dot, param = key.partition(".")
+        if not (eq and dot and param):
+            raise BadInput(f"cannot read {s!r}", "--set", "write METHOD.PARAM=VALUE, e.g. gmm_zivkovic.history=200")
+        if method not in out:
+            raise BadInput(f"{method!r} is not among --methods", "--set", f"use one of {', '.join(methods)}")
+        out[method][param] = value
+    return out
+
+
+def cmd_run(args) -> int:
+    from . import results
+    from .method import method_class
+    from .runner import MethodSpec, RunOptions, build_results, plan, run_tasks
+    from .suites import QUICK_METHODS, quick_data
+
+    t_start = time.perf_counter()
+    quick = args.data is None
+    methods = args.methods or list(QUICK_METHODS)
+    if not 0 <= args.threshold <= 1:
+        raise BadInput(f"threshold {args.threshold} is outside [0, 1]", "--threshold", "e.g. --threshold 0.5")
+    if args.jobs < 1:
+        raise BadInput(f"--jobs {args.jobs} must be at least 1", "--jobs", "e.g. --jobs 2")
+    classes = {m: method_class(m) for m in methods}
+    over = _overrides(args.set, methods)
+    specs = [MethodSpec(m, args.config if args.config in classes[m].configs else "default",
+                        tuple(sorted(over[m].items()))) for m in methods]
+    for s in specs:
+        s.resolved_params()  # bad --set values fail now, not inside a job
+    skip_bad = args.on_bad_data == "skip" if args.on_bad_data else quick
+    data = args.data or quick_data()
+    videos, skipped = load_videos(data, args.format, args.roi_policy, skip_bad)
+    good = []
+    for v in videos:  # decode into the cache and validate every frame before any job starts
+        try:
+            v.check()
+            good.append(v)
+        except BadInput as e:
+            if not skip_bad:
+                raise
+            skipped.append({"where": str(e.where), "error": str(e)})
+            print(f"bgbench: skipped: {e}", file=sys.stderr)
+    protocols = {m: [protocol_from_args(p, args) for p in (args.protocol or [classes[m].default_protocol])] for m in methods}
+    out = args.out or Path("runs") / ("quick" if quick else "custom")
+    opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold,
+                      save_masks=args.save_masks, jobs=args.jobs)
+    tasks = plan(specs, protocols, good, opts)
+    print(f"bgbench: {len(methods)} method(s) x {len({p.key for ps in protocols.values() for p in ps})} protocol(s) "
+          f"on {len(good)} video(s): {sum(len(t.tests) for t in tasks)} jobs -> {out}", file=sys.stderr)
+    records = run_tasks(tasks, opts)
+    meta = {
+        "suite": "quick" if quick else None, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git": results.git_hash(), "versions": results.versions(), "machine": results.machine(),
+        "device": args.device, "seed": args.seed, "threshold": args.threshold, "config": args.config,
+        "methods": {s.name: s.resolved_params() for s in specs},
+        "protocols": {p.key: {"name": p.name, **p.options()} for ps in protocols.values() for p in ps},
+        "data": [str(d) for d in data], "videos": [v.id for v in good], "skipped": skipped,
+        "notes": {v.id: list(v.notes) for v in good if v.notes},
+        "wall_seconds": round(time.perf_counter() - t_start, 3),
+    }
+    res = build_results(records, meta)
+    results.write_json(out / "results.json", res)
+    from reports.tables import terminal_summary
+
+    print(terminal_summary(res))
+    failed = [r for r in records if r["status"] != "ok"]
+    for r in failed:
+        print(f"bgbench: FAILED {r['method']} {r['protocol']} {r['split']} {r['video']}: {r['error']}", file=sys.stderr)
+    print(f"\n{len(records) - len(failed)} job(s) ok, {len(failed)} failed, {len(skipped)} video(s) skipped; "
+          f"{meta['wall_seconds']:.1f} s; results: {out / 'results.json'}")
+    return 1 if failed else 0
+
+
+# --- score -----------------------------------------------------------------------------
+def cmd_score(args) -> int:
+    import numpy as np
+
+    from .datasets import adapter, detect_scene
+    from .imageio import read_gray
+    from .scoring import VideoScore, metrics
+
+    scene = args.video
+    if not scene.is_dir():
+        raise BadInput("is not a folder", scene, "give the scene folder that holds the ground truth")
+    fmt = detect_scene(scene) if args.format == "auto" else args.format
+    if fmt is None:
+        raise BadInput("is not a scene in a known layout", scene, "name it with --format")
+    video = adapter(fmt).load(scene, args.roi_policy)
+    if not args.pred_dir.is_dir():
+        raise BadInput("is not a folder", args.pred_dir, "give the folder of bin%06d.png masks")
+    files = {i: args.pred_dir / f"bin{i:06d}.png" for i in video.eval_frames}
+    present = {i: f for i, f in files.items() if f.exists()}
+    if not present:
+        raise BadInput(f"holds none of the {len(files)} masks bin{video.eval_frames[0]:06d}.png.. it must score",
+                       args.pred_dir, "write one bin%06d.png per scored frame, numbered like the ground truth")
+    if len(present) < len(files) and not args.partial:
+        first = next(f for i, f in files.items() if i not in present)
+        raise BadInput(f"is missing ({len(files) - len(present)} of {len(files)} scored frames have no mask)", first,
+                       "write the missing masks, or pass --partial to score only the frames present")
+    threshold = 1.0 if args.threshold is None else args.threshold
+    score = VideoScore(threshold)
+    roi = video.roi
+    ids = list(present)
+    for k in range(0, len(ids), 64):
+        chunk = ids[k:k + 64]
+        masks = []
+        for i in chunk:
+            m = read_gray(present[i])
+            if m.shape != video.shape:
+                raise BadInput(f"mask is {m.shape[1]}x{m.shape[0]} but the frames are {video.width}x{video.height}",
+                               present[i], "write masks at the video's size")
+            masks.append(m)
+        score.update(np.stack(masks), video.gts(chunk), roi)
+    rec = score.to_dict()
+    out = {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}
+    if args.json:
+        from .results import _clean
+
+        print(json.dumps(_clean(out), indent=1))
+    else:
+        print(f"{video.id}: {out['frames']} frames")
+        print("  " + "  ".join(f"{k}={v}" for k, v in out["counts"].items()))
+        print("  " + "  ".join(f"{k}={v:.4f}" for k, v in out["metrics"].items()))
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from .datasets.synthetic import write_scenes
+
+    root = write_scenes(args.out, args.seed, n_frames=args.frames, first_scored=min(31, args.frames // 3))
+    print(f"synthetic scenes written to {root}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "info": cmd_info, "splits": cmd_splits, "run": cmd_run, "score": cmd_score,
+            "synth": cmd_synth}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""CDnet2014 (and CDnet2012): <category>/<scene>/{input/in%06d.jpg, groundtruth/gt%06d.png,
+ROI.bmp, temporalROI.txt}; frame ids from 1; temporal ROI 1-based and inclusive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..video import Video
+from . import common
+
+
+class CDnet:
+    name = "cdnet2014"
+    frame_pattern = r"in(\d{6})\.(?:jpg|jpeg|png)"
+    first_id = 1
+    allow_troi_one_past = False
+    has_category = True
+
+    def is_scene(self, path: Path) -> bool:
+        inp = path / "input"
+        if not (inp.is_dir() and (path / "groundtruth").is_dir()):
+            return False
+        first = min((f.name for f in inp.iterdir() if f.name.lower().startswith("in")), default="")
+        return first.startswith(f"in{self.first_id:06d}")
+
+    def load(self, scene: Path, roi_policy: str = "error") -> Video:
+        frames = common.numbered(scene / "input", self.frame_pattern, "frame")
+        ext = next(iter(frames.values())).suffix
+        common.check_contiguous(frames, lambda i: scene / "input" / f"in{i:06d}{ext}", "a frame")
+        gt = common.numbered(scene / "groundtruth", r"gt(\d{6})\.png", "ground-truth")
+        first, last = next(iter(frames)), next(reversed(frames))
+        tfile = scene / "temporalROI.txt"
+        troi = common.read_temporal_roi(tfile)
+        notes: tuple[str, ...] = ()
+        if troi is None:
+            troi = (max(first, min(gt)), min(last, max(gt)))
+            notes = ("no temporalROI.txt: every frame with ground truth is scored",)
+        else:
+            troi, notes = common.check_temporal_roi(troi, first, last, tfile, self.allow_troi_one_past)
+        common.check_gt_cover(gt, troi, lambda i: scene / "groundtruth" / f"gt{i:06d}.png")
+        roi_file = next((scene / n for n in ("ROI.bmp", "ROI.png", "ROI.jpg") if (scene / n).exists()), None)
+        category = scene.parent.name if self.has_category else None
+        dataset = (scene.parent.parent if self.has_category else scene.parent).name
+        return common.make_video(
+            fmt=self.name, dataset=dataset, category=category, scene=scene, frames=frames, gt=gt,
+            troi=troi, roi_file=roi_file, roi_policy=roi_policy, notes=notes,
+        )
+
+
+class CDnet2012(CDnet):
+    name = "cdnet2012"

@@ -1,0 +1,126 @@
+"""The one interface every method sits behind, and the method registry.
+
+A method is a small class registered by name, built from plain keyword arguments (its
+config). ``fit`` learns from a TrainingSet (no-op for classical methods); ``segment`` yields
+``(frame id, float32 HxW probability in [0, 1])`` at the video's native size for every
+requested frame; thresholding is scoring's job.
+
+Built-in methods are registered lazily (``baselines/__init__.py``, ``methods/__init__.py``)
+with their metadata, so listing them imports neither torch nor OpenCV. Third-party
+packages add methods through the ``bgbench.methods`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any, ClassVar, Iterator, Sequence
+
+import numpy as np
+
+from .errors import BadInput, MethodUnavailable
+from .registry import Registry
+from .video import TrainingSet, VideoView
+
+METHODS: Registry = Registry("method")
+register_method = METHODS.register
+_catalog_loaded = False
+
+
+def load_catalog() -> Registry:
+    """Import the built-in catalogues (lazy entries only) and plug-ins, once."""
+    global _catalog_loaded
+    if not _catalog_loaded:
+        _catalog_loaded = True
+        importlib.import_module("baselines")
+        importlib.import_module("methods")
+        for ep in metadata.entry_points(group="bgbench.methods"):
+            if ep.name not in METHODS:
+                METHODS.register_lazy(ep.name, ep.value, family="plugin", trains=None, configs=("default",))
+    return METHODS
+
+
+def _coerce(value: Any, default: Any, name: str) -> Any:
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, (tuple, list)):
+            return type(default)(type(default[0])(v) for v in value.split(","))
+        return type(default)(value)
+    except (ValueError, TypeError, IndexError):
+        raise BadInput(f"cannot read {value!r} as {type(default).__name__}", name) from None
+
+
+class Method:
+    """Base class. Subclasses set the class metadata and implement ``segment``."""
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = "classical"  # classical | deep
+    trains: ClassVar[bool] = False
+    input_size: ClassVar[tuple[int, int] | None] = None  # (width, height) it works at; None: native
+    temporal_context: ClassVar[int] = 0  # earlier frames it needs before the first requested one
+    warmup_frames: ClassVar[int] = 1  # yields excluded from the speed figure
+    # name -> (default, help). The first docstring line is the method's summary.
+    params: ClassVar[dict[str, tuple[Any, str]]] = {}
+    configs: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
+    default_protocol: ClassVar[str] = "full"
+
+    def __init__(self, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any):
+        if config not in self.configs:
+            raise BadInput(f"{self.name} has no config {config!r}", "--config", f"use one of {', '.join(self.configs)}")
+        unknown = set(overrides) - set(self.params)
+        if unknown:
+            raise BadInput(
+                f"{self.name} has no parameter {sorted(unknown)[0]!r}",
+                "--set",
+                f"its parameters: {', '.join(self.params) or 'none'} (bgbench info {self.name})",
+            )
+        values = {k: d for k, (d, _) in self.params.items()}
+        values.update(self.configs[config])
+        values.update({k: _coerce(v, self.params[k][0], f"{self.name}.{k}") for k, v in overrides.items()})
+        self.config, self.device, self.seed, self.p = config, device, seed, values
+        self.workdir = None  # the run sets a folder for the method's own checkpoints
+        self.history: list[dict[str, float]] = []  # training losses, kept in the results
+
+    @classmethod
+    def summary(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    def fit(self, train: TrainingSet) -> None:
+        """Learn from training material only. Classical methods do nothing."""
+
+    def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        """Parameter count and FLOPs for deep methods; empty for classical ones."""
+        return {}
+
+
+def method_class(name: str) -> type[Method]:
+    load_catalog()
+    entry = METHODS.entry(name)
+    try:
+        return entry.resolve()
+    except ImportError as e:
+        hint = entry.meta.get("requires", f"install the missing module {e.name!r}")
+        raise MethodUnavailable(f"{name} is unavailable here: {e}", name, hint) from None
+
+
+def build_method(name: str, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any) -> Method:
+    cls = method_class(name)
+    if config not in cls.configs and config in ("smoke", "paper") and "default" in cls.configs:
+        config = "default"  # classical methods have one config; suites ask for smoke/paper
+    return cls(config=config, device=device, seed=seed, **overrides)

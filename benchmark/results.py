@@ -1,0 +1,96 @@
+"""The results record: one typed, versioned JSON document per run.
+
+``{"schema_version", "meta", "jobs": [...], "summary"}``; each job holds method, config,
+protocol, split, video, status, error, frames, counts, metrics, timing and the PR
+histograms. Reports and trackers only read it. Writes are atomic (temporary file, rename).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput
+
+SCHEMA_VERSION = 1
+
+
+def _clean(obj: Any) -> Any:
+    """NaN/inf become null: strict JSON that any reader accepts."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(_clean(data), f, indent=1, allow_nan=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise BadInput("does not exist", path, "give a run folder made by 'bgbench run' or a results.json") from None
+    except json.JSONDecodeError as e:
+        raise BadInput(f"is not valid JSON ({e.msg}, line {e.lineno})", path, "re-run or restore the file") from None
+
+
+def load_results(path: str | Path) -> dict:
+    """A results record from a run folder or a results.json path."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    data = read_json(p)
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        raise BadInput(f"is not a bgbench results record of schema {SCHEMA_VERSION}", p, "re-run with this bgbench version")
+    return data
+
+
+def git_hash() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    from . import __version__
+
+    out: dict[str, str | None] = {"bgbench": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "opencv-contrib-python-headless", "torch", "joblib", "mlflow", "bgslibrary"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def machine() -> dict[str, Any]:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "argv": sys.argv[1:]}

@@ -1,0 +1,273 @@
+"""The data model: a ``Video`` with ground truth, the ``VideoView`` methods segment
+(no ground truth reachable from it), and the ``TrainingSet`` that ``fit`` receives.
+
+A Video is a light, picklable description (paths and ids); pixels come from the
+decoded-frame cache on first use. Ground truth uses CDnet codes (benchmark.codes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import codes
+from .errors import BadInput, LeakageError
+from .framecache import cached_stack
+from .imageio import read_gray, read_rgb
+
+ROI_POLICIES = ("error", "ignore", "from-groundtruth")
+_VALID_LUT = np.zeros(256, bool)
+_VALID_LUT[list(codes.VALID)] = True
+
+
+def video_id(dataset: str, category: str | None, name: str) -> str:
+    return f"{dataset}/{category or '-'}/{name}"
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """The images of a video, decoded once into the cache. Holds no ground truth."""
+
+    vid: str
+    files: tuple[Path, ...]
+    ids: tuple[int, ...]
+    shape: tuple[int, int]  # (height, width)
+
+    @cached_property
+    def _pos(self) -> dict[int, int]:
+        return {fid: k for k, fid in enumerate(self.ids)}
+
+    def _stack(self, size: tuple[int, int] | None) -> np.ndarray:
+        h, w = self.shape
+        if size is None or tuple(size) == (w, h):
+            return cached_stack(f"{self.vid}-rgb", self.files, self._decode, (h, w, 3))
+        native = self._stack(None)
+        import cv2
+
+        sw, sh = size
+        pos = self._pos
+
+        def resized(f: Path) -> np.ndarray:
+            return cv2.resize(np.asarray(native[pos[self._file_id[f]]]), (sw, sh), interpolation=cv2.INTER_AREA)
+
+        return cached_stack(f"{self.vid}-rgb{sw}x{sh}", self.files, resized, (sh, sw, 3), "resized")
+
+    @cached_property
+    def _file_id(self) -> dict[Path, int]:
+        return dict(zip(self.files, self.ids))
+
+    def _decode(self, f: Path) -> np.ndarray:
+        img = read_rgb(f)
+        if img.shape[:2] != self.shape:
+            h, w = img.shape[:2]
+            raise BadInput(
+                f"is {w}x{h} but the video's frames are {self.shape[1]}x{self.shape[0]}",
+                f,
+                "every frame of a video must have one size; replace the file",
+            )
+        return img
+
+    def positions(self, ids: Sequence[int]) -> np.ndarray:
+        try:
+            return np.fromiter((self._pos[i] for i in ids), dtype=np.int64, count=len(ids))
+        except KeyError as e:
+            raise BadInput(f"frame id {e.args[0]} is not in this video", self.vid) from None
+
+    def frames(self, ids: Sequence[int], size: tuple[int, int] | None = None) -> np.ndarray:
+        """N x H x W x 3 uint8 RGB; ``size`` = (width, height) resizes (cached too)."""
+        return np.asarray(self._stack(size)[self.positions(ids)])
+
+    def frame(self, i: int) -> np.ndarray:
+        return np.asarray(self._stack(None)[self._pos[i]])
+
+    def all_frames(self) -> np.ndarray:
+        """The whole video as a read-only memmap, in id order."""
+        return self._stack(None)
+
+
+class VideoView:
+    """What ``Method.segment`` sees: frames, ids, ROI. Ground truth is not reachable."""
+
+    __slots__ = ("id", "dataset", "category", "name", "frame_ids", "eval_frames", "unlabelled_frames",
+                 "temporal_roi", "shape", "roi", "_source")
+
+    def __init__(self, video: "Video"):
+        self.id, self.dataset, self.category, self.name = video.id, video.dataset, video.category, video.name
+        self.frame_ids, self.eval_frames = video.frame_ids, video.eval_frames
+        self.unlabelled_frames, self.temporal_roi = video.unlabelled_frames, video.temporal_roi
+        self.shape, self.roi = video.shape, video.roi
+        self._source = video.source
+
+    def frame(self, i: int) -> np.ndarray:
+        return self._source.frame(i)
+
+    def frames(self, ids: Sequence[int], size: tuple[int, int] | None = None) -> np.ndarray:
+        return self._source.frames(ids, size)
+
+    def all_frames(self) -> np.ndarray:
+        return self._source.all_frames()
+
+    def __reduce__(self):
+        raise TypeError("a VideoView is not picklable: pass the Video and make the view where it is used")
+
+    def __repr__(self) -> str:
+        return f"VideoView({self.id}, {len(self.frame_ids)} frames)"
+
+
+@dataclass(frozen=True)
+class Video:
+    dataset: str
+    category: str | None
+    name: str
+    path: Path
+    format: str
+    frame_files: tuple[Path, ...]
+    frame_ids: tuple[int, ...]
+    gt_files: tuple[tuple[int, Path], ...]  # (frame id, file), only frames that have ground truth
+    roi_file: Path | None
+    temporal_roi: tuple[int, int]
+    shape: tuple[int, int]  # (height, width)
+    roi_policy: str = "error"
+    roi_mismatch: str | None = None  # why the ROI file cannot be used, if it cannot
+    gt_lut: tuple[int, ...] | None = None  # maps raw label values onto CDnet codes
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        return video_id(self.dataset, self.category, self.name)
+
+    @cached_property
+    def source(self) -> FrameSource:
+        return FrameSource(self.id, self.frame_files, self.frame_ids, self.shape)
+
+    @cached_property
+    def _gt_pos(self) -> dict[int, int]:
+        return {fid: k for k, (fid, _) in enumerate(self.gt_files)}
+
+    @cached_property
+    def eval_frames(self) -> tuple[int, ...]:
+        """Frames inside the temporal ROI that have ground truth: the scored frames."""
+        a, b = self.temporal_roi
+        return tuple(fid for fid, _ in self.gt_files if a <= fid <= b)
+
+    @cached_property
+    def unlabelled_frames(self) -> tuple[int, ...]:
+        """Frames before the temporal ROI (never scored, free to use as reference)."""
+        return tuple(fid for fid in self.frame_ids if fid < self.temporal_roi[0])
+
+    @property
+    def width(self) -> int:
+        return self.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.shape[0]
+
+    def view(self) -> VideoView:
+        return VideoView(self)
+
+    # --- pixels -------------------------------------------------------------------
+    def frame(self, i: int) -> np.ndarray:
+        return self.source.frame(i)
+
+    def frames(self, ids: Sequence[int], size: tuple[int, int] | None = None) -> np.ndarray:
+        return self.source.frames(ids, size)
+
+    def _decode_gt(self, f: Path) -> np.ndarray:
+        g = read_gray(f)
+        if g.shape != self.shape:
+            raise BadInput(
+                f"ground truth is {g.shape[1]}x{g.shape[0]} but the frames are {self.width}x{self.height}",
+                f,
+                "ground truth must have the frames' size; replace the file",
+            )
+        if self.gt_lut is not None:
+            g = np.asarray(self.gt_lut, np.uint8)[g]
+        bad = ~_VALID_LUT[g]
+        if bad.any():
+            vals = sorted(set(np.unique(g[bad]).tolist()))
+            raise BadInput(
+                f"ground truth holds label values {vals[:8]} outside the CDnet codes {list(codes.VALID)}",
+                f,
+                "re-export the mask with exact codes (lossless PNG), or use the adapter for its dataset (--format)",
+            )
+        return g
+
+    def _gt_stack(self) -> np.ndarray:
+        files = tuple(f for _, f in self.gt_files)
+        return cached_stack(f"{self.id}-gt", files, self._decode_gt, self.shape, self.gt_lut)
+
+    def gt(self, i: int) -> np.ndarray:
+        return np.asarray(self._gt_stack()[self._gt_pos[i]])
+
+    def gts(self, ids: Sequence[int]) -> np.ndarray:
+        pos = [self._gt_pos[i] for i in ids]
+        return np.asarray(self._gt_stack()[pos])
+
+    @cached_property
+    def roi(self) -> np.ndarray:
+        """H x W bool: the spatial region that is scored."""
+        if self.roi_mismatch is None:
+            if self.roi_file is None:
+                return np.ones(self.shape, bool)
+            return read_gray(self.roi_file) > 0
+        if self.roi_policy == "ignore":
+            return np.ones(self.shape, bool)
+        if self.roi_policy == "from-groundtruth":
+            g = self.gts(self.eval_frames)
+            return (g != codes.OUTSIDE_ROI).any(axis=0)
+        raise BadInput(
+            self.roi_mismatch,
+            self.roi_file,
+            "pass --roi-policy ignore (score every pixel; ground truth 85 stays excluded) or "
+            "--roi-policy from-groundtruth (ROI = pixels the ground truth does not mark 85)",
+        )
+
+    def check(self) -> None:
+        """Decode and validate everything now (frames, ground truth, ROI); raise BadInput."""
+        self.source.all_frames()
+        self._gt_stack()
+        _ = self.roi
+
+
+class LabelledFrames:
+    """One video's training material: its view, and ground truth of the allowed frames only."""
+
+    __slots__ = ("view", "frames", "_video", "_allowed")
+
+    def __init__(self, video: Video, frames: Sequence[int]):
+        self._video = video
+        self.frames = tuple(frames)
+        self._allowed = frozenset(self.frames)
+        self.view = video.view()
+
+    @property
+    def id(self) -> str:
+        return self.view.id
+
+    def gt(self, i: int) -> np.ndarray:
+        if i not in self._allowed:
+            raise LeakageError(f"{self.view.id}: frame {i} is not a training frame of this split")
+        return self._video.gt(i)
+
+    def gts(self, ids: Sequence[int]) -> np.ndarray:
+        bad = [i for i in ids if i not in self._allowed]
+        if bad:
+            raise LeakageError(f"{self.view.id}: frames {bad[:5]} are not training frames of this split")
+        return self._video.gts(ids)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """What ``Method.fit`` receives: labelled training frames, and validation frames."""
+
+    train: tuple[LabelledFrames, ...]
+    val: tuple[LabelledFrames, ...] = ()
+
+    @property
+    def n_frames(self) -> int:
+        return sum(len(x.frames) for x in self.train)

@@ -1,0 +1,1 @@
+"""Deep background-subtraction methods, registered lazily by name."""

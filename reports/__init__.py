@@ -1,0 +1,1 @@
+"""Tables, curves, plots and the leaderboard: they read results records only."""
