@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--partial", action="store_true", help="score only the scored frames that have a mask")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("speed", help="speed figures: --scoring times scoring against decoding")
+    p.add_argument("--scoring", action="store_true", help="score a video's evaluated frames vs decode them")
+    p.add_argument("--video", type=Path, help="scene folder (default ../shared/data CDnet2014 highway)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("synth", help="write the synthetic scenes (CDnet layout) to a folder")
     p.add_argument("out", type=Path)
     p.add_argument("--seed", type=int, default=0)
@@ -110,8 +116,14 @@ def cmd_list(args) -> int:
     from .method import load_catalog
     from .protocols import PROTOCOLS
 
-    methods = [{"name": e.name, "family": e.meta.get("family"), "trains": e.meta.get("trains"),
-                "configs": list(e.meta.get("configs", ())), "summary": e.meta.get("summary", "")} for e in load_catalog()]
+    def describe(e) -> dict:
+        if e.target is None:  # registered directly, already imported
+            return {"name": e.name, "family": e.obj.family, "trains": e.obj.trains, "configs": list(e.obj.configs),
+                    "summary": e.obj.summary()}
+        return {"name": e.name, "family": e.meta.get("family"), "trains": e.meta.get("trains"),
+                "configs": list(e.meta.get("configs", ())), "summary": e.meta.get("summary", "")}
+
+    methods = [describe(e) for e in load_catalog()]
     data = {"methods": methods, "formats": FORMATS.names(), "protocols": PROTOCOLS.names()}
     if args.json:
         print(json.dumps(data, indent=1))
@@ -320,6 +332,31 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_speed(args) -> int:
+    from .datasets import discover
+    from .perf import scoring_vs_decoding
+    from .suites import shared_data
+
+    if not args.scoring:
+        raise BadInput("nothing to time", "bgbench speed", "pass --scoring")
+    scene = args.video or ((shared_data() or Path("synthetic")) / "CDnet2014" / "baseline" / "highway")
+    (video,) = discover(scene)
+    video.check()
+    r = scoring_vs_decoding(video, args.repeats)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    dec = r["decode_frames_s"] + r["decode_groundtruth_s"]
+    print(f"{video.id}: {r['frames']} evaluated frames, median of {args.repeats}, one thread")
+    print(f"  score float probabilities  {r['score_probabilities_s']:.3f} s")
+    print(f"  score 0/255 masks          {r['score_masks_s']:.3f} s")
+    print(f"  decode frames (JPEG)       {r['decode_frames_s']:.3f} s")
+    print(f"  decode ground truth (PNG)  {r['decode_groundtruth_s']:.3f} s")
+    print(f"  scoring / decoding         {r['score_probabilities_s'] / dec:.2f} (probabilities), "
+          f"{r['score_masks_s'] / dec:.2f} (masks)")
+    return 0
+
+
 def cmd_synth(args) -> int:
     from .datasets.synthetic import write_scenes
 
@@ -329,7 +366,7 @@ def cmd_synth(args) -> int:
 
 
 COMMANDS = {"list": cmd_list, "info": cmd_info, "splits": cmd_splits, "run": cmd_run, "score": cmd_score,
-            "synth": cmd_synth}
+            "synth": cmd_synth, "speed": cmd_speed}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,7 +23,18 @@ from .registry import Registry
 from .video import TrainingSet, VideoView
 
 METHODS: Registry = Registry("method")
-register_method = METHODS.register
+
+
+def register_method(name: str, **meta: Any):
+    """Class decorator: registers a Method under ``name`` (filling its lazy entry)."""
+
+    def deco(cls: type[Method]) -> type[Method]:
+        cls.name = name
+        return METHODS.register(name, **meta)(cls)
+
+    return deco
+
+
 _catalog_loaded = False
 
 
@@ -70,6 +81,7 @@ class Method:
     params: ClassVar[dict[str, tuple[Any, str]]] = {}
     configs: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     default_protocol: ClassVar[str] = "full"
+    gpu_capable: ClassVar[bool] = False  # False: runs on the CPU whatever --device says
 
     def __init__(self, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any):
         if config not in self.configs:
@@ -84,6 +96,12 @@ class Method:
         values = {k: d for k, (d, _) in self.params.items()}
         values.update(self.configs[config])
         values.update({k: _coerce(v, self.params[k][0], f"{self.name}.{k}") for k, v in overrides.items()})
+        if self.gpu_capable:
+            from .device import resolve
+
+            device = resolve(device)
+        else:
+            device = "cpu"
         self.config, self.device, self.seed, self.p = config, device, seed, values
         self.workdir = None  # the run sets a folder for the method's own checkpoints
         self.history: list[dict[str, float]] = []  # training losses, kept in the results

@@ -8,9 +8,9 @@ Rules (ARCHITECTURE.md, "Scoring"):
 - int64 counts are summed over a video's frames, metrics are computed from the sums.
 
 Probabilities are quantised to 8 bits as a saved grayscale PNG would hold them,
-``q = floor(255 p + 0.5)``, and a pixel is foreground iff ``q >= floor(255 t + 0.5)`` for
-threshold ``t``. One ``bincount`` per batch of frames then yields, per frame, a 256-bin
-histogram of ``q`` for each pixel class: the counts at the threshold are its tail sums, and
+``q = round(255 p)``, and a pixel is foreground iff ``q >= floor(255 t + 0.5)`` for
+threshold ``t``. One 2-D histogram per frame then yields a 256-bin histogram of ``q`` for
+each pixel class: the counts at the threshold are its tail sums, and
 the PR curve and average precision come from the same histograms in constant memory.
 A strict 0/255 mask scored with the default rule (foreground iff 255) is threshold 1.0.
 """
@@ -31,7 +31,7 @@ COUNT_KEYS = ("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels")
 METRIC_KEYS = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure")
 EXTRA_KEYS = ("fpr_shadow", "mcc", "mean_dice")
 
-_CLASS_LUT = np.full(256, IGNORED, np.int64)
+_CLASS_LUT = np.full(256, IGNORED, np.uint8)
 _CLASS_LUT[codes.STATIC] = NEG
 _CLASS_LUT[codes.SHADOW] = SHADOW
 _CLASS_LUT[codes.MOTION] = POS
@@ -44,25 +44,39 @@ def threshold_bin(threshold: float) -> int:
 
 
 def quantize(prob: np.ndarray) -> np.ndarray:
-    """Float probabilities in [0, 1] (or uint8 0..255 maps, unchanged) -> uint8 bins."""
+    """Probabilities in [0, 1] -> uint8 ``round(255 p)`` (ties to even, as OpenCV rounds);
+    values outside [0, 1] are clipped, NaN is refused. uint8 maps (0..255) pass unchanged."""
+    import cv2
+
     if prob.dtype == np.uint8:
         return prob
-    p = np.asarray(prob, np.float32)
-    if not np.isfinite(p).all():
-        raise ValueError("probability map holds NaN or infinity")
-    return np.floor(np.clip(p, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    p = np.ascontiguousarray(prob, np.float32)
+    flat = p.reshape(-1, p.shape[-1]) if p.ndim > 1 else p.reshape(1, -1)
+    if flat.min() >= 0.0 and flat.max() <= 1.0:  # the common case (NaN fails both tests)
+        return cv2.convertScaleAbs(flat, alpha=255.0).reshape(p.shape)
+    if np.isnan(p).any():
+        raise ValueError("probability map holds NaN")
+    return np.rint(np.clip(p, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
 
 
 def frame_histograms(q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarray:
     """N x 3 x 256 int64: per frame, histogram of ``q`` over negative, shadow and positive
-    pixels (ignored pixels dropped). ``q``, ``gt``: N x H x W uint8; ``roi``: H x W bool."""
-    n = q.shape[0]
-    cls = _CLASS_LUT[gt]
-    cls[:, ~roi] = IGNORED
-    code = cls * NBINS + q
-    code += (np.arange(n, dtype=np.int64) * (4 * NBINS))[:, None, None]
-    hist = np.bincount(code.ravel(), minlength=n * 4 * NBINS).reshape(n, 4, NBINS)
-    return hist[:, :3]
+    pixels (ignored pixels dropped). ``q``, ``gt``: N x H x W uint8; ``roi``: H x W bool.
+
+    One 2-D ``cv2.calcHist`` per frame over (q, pixel class): an order of magnitude faster
+    than ``np.bincount``, and exact (float32 bins hold counts up to 2**24 per frame)."""
+    import cv2
+
+    n, h, w = q.shape
+    cls = cv2.LUT(np.ascontiguousarray(gt).reshape(n * h, w), _CLASS_LUT).reshape(n, h, w)
+    if not roi.all():
+        cls |= np.where(roi, 0, IGNORED).astype(np.uint8)  # class | 3 = ignored
+    q = np.ascontiguousarray(q)
+    out = np.empty((n, 3, NBINS), np.int64)
+    for i in range(n):
+        hist = cv2.calcHist([q[i], cls[i]], [0, 1], None, [NBINS, 4], [0, 256, 0, 4])
+        out[i] = hist[:, :3].T
+    return out
 
 
 def counts_at(hist: np.ndarray, tbin: int) -> dict[str, np.ndarray]:

@@ -32,7 +32,8 @@ def adapter(fmt: str):
 
 def detect_scene(path: Path) -> str | None:
     for fmt in _AUTO:
-        if adapter(fmt).is_scene(path):
+        a = adapter(fmt)
+        if getattr(a, "auto_match", a.is_scene)(path):
             return fmt
     return None
 

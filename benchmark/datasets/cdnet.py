@@ -17,11 +17,15 @@ class CDnet:
     has_category = True
 
     def is_scene(self, path: Path) -> bool:
-        inp = path / "input"
-        if not (inp.is_dir() and (path / "groundtruth").is_dir()):
+        return (path / "input").is_dir() and (path / "groundtruth").is_dir()
+
+    def auto_match(self, path: Path) -> bool:
+        """For --format auto: the layouts of CDnet and SBI2015 differ only in numbering
+        (CDnet from 1, SBI2015 from 0), so the first frame's number decides."""
+        if not self.is_scene(path):
             return False
-        first = min((f.name for f in inp.iterdir() if f.name.lower().startswith("in")), default="")
-        return first.startswith(f"in{self.first_id:06d}")
+        first = min((f.name for f in (path / "input").iterdir() if f.name.lower().startswith("in")), default="")
+        return (first[2:8] == "000000") == (self.first_id == 0)
 
     def load(self, scene: Path, roi_policy: str = "error") -> Video:
         frames = common.numbered(scene / "input", self.frame_pattern, "frame")

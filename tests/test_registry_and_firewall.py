@@ -1,0 +1,87 @@
+"""Registries (lazy, duplicate-safe, helpful on typos) and the ground-truth firewall."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from benchmark.errors import BadInput, LeakageError
+from benchmark.method import METHODS, Method, build_method, load_catalog, method_class
+from benchmark.registry import Registry
+from benchmark.video import LabelledFrames
+from conftest import ROOT
+
+
+def test_registry_duplicates_and_suggestions():
+    r = Registry("thing")
+    r.register_lazy("alpha", "json:dumps")
+    with pytest.raises(ValueError, match="twice"):
+        r.register_lazy("alpha", "json:loads")
+    with pytest.raises(BadInput, match="did you mean alpha"):
+        r.get("alpah")
+    import json
+
+    assert r.get("alpha") is json.dumps
+
+
+def test_list_imports_neither_torch_nor_opencv():
+    code = ("import sys; from benchmark.cli import main; main(['list']); "
+            "print('HEAVY', [m for m in ('cv2', 'torch', 'baselines.opencv_bgs') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out and "gmm_zivkovic" in out
+
+
+def test_lazy_metadata_matches_the_classes():
+    for entry in load_catalog():
+        if entry.target is None or entry.meta.get("family") == "plugin":
+            continue  # registered directly (tests) or by a plug-in: no lazy metadata
+        try:
+            cls = method_class(entry.name)
+        except BadInput:  # an optional dependency that is not installed here
+            continue
+        assert issubclass(cls, Method)
+        assert entry.meta["family"] == cls.family, entry.name
+        assert entry.meta["trains"] == cls.trains, entry.name
+        assert tuple(entry.meta["configs"]) == tuple(cls.configs), entry.name
+        assert entry.meta.get("summary", cls.summary()) == cls.summary(), entry.name
+
+
+def test_method_parameters_are_checked():
+    m = build_method("gmm_zivkovic", history="200", detect_shadows="false")
+    assert m.p["history"] == 200 and m.p["detect_shadows"] is False
+    with pytest.raises(BadInput, match="no parameter 'histroy'"):
+        build_method("gmm_zivkovic", histroy=3)
+    with pytest.raises(BadInput, match="gmm_zivkovic.history"):
+        build_method("gmm_zivkovic", history="many")
+    with pytest.raises(BadInput, match="did you mean gmm_zivkovic"):
+        build_method("gmm_zivkovik")
+    assert "gmm_zivkovic" in METHODS.names()
+
+
+def test_segment_view_has_no_ground_truth():
+    from benchmark.datasets import discover
+
+    v = discover("synthetic")[0]
+    view = v.view()
+    assert not hasattr(view, "gt") and not hasattr(view, "gts") and not hasattr(view, "_video")
+    assert view.frame(v.eval_frames[0]).shape == (*v.shape, 3)
+    with pytest.raises(AttributeError):
+        view.extra = 1  # __slots__: nothing can be attached to it either
+    with pytest.raises(TypeError, match="not picklable"):
+        pickle.dumps(view)
+
+
+def test_fit_sees_only_training_frames():
+    from benchmark.datasets import discover
+
+    v = discover("synthetic")[0]
+    item = LabelledFrames(v, v.eval_frames[:3])
+    assert item.gt(v.eval_frames[0]).shape == v.shape
+    assert item.gts(v.eval_frames[:3]).shape == (3, *v.shape)
+    with pytest.raises(LeakageError, match="not a training frame"):
+        item.gt(v.eval_frames[5])
+    with pytest.raises(LeakageError):
+        item.gts(v.eval_frames[:6])

@@ -1,0 +1,172 @@
+"""The run loop end to end: results record, resume after a kill, failures recorded,
+saved masks re-scored by ``bgbench score`` and by an independent comparator, and a golden
+table on real data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+from benchmark.method import METHODS, Method, register_method
+from conftest import DATA, HIGHWAY, ROOT, needs_data, reference_counts
+
+if "test_flaky" not in METHODS:
+
+    @register_method("test_flaky")
+    class Flaky(Method):
+        """Fails on the shadow scene, predicts nothing elsewhere"""
+
+        def segment(self, video, frames):
+            if video.name == "shadow":
+                raise RuntimeError("boom on purpose")
+            for f in frames:
+                yield f, np.zeros(video.shape, np.float32)
+
+
+def _jobs(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in (out / "jobs").rglob("*.json")}
+
+
+def test_run_on_synthetic_writes_the_record(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--data", "synthetic", "--methods", "gmm_zivkovic,temporal_median", "--out", str(out)])
+    assert code == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["schema_version"] == 1
+    assert {"git", "versions", "machine", "seed", "protocols", "videos"} <= set(res["meta"])
+    assert len(res["jobs"]) == 12
+    job = res["jobs"][0]
+    assert {"method", "config", "protocol", "split", "video", "status", "error", "frames", "counts", "metrics",
+            "timing"} <= set(job)
+    assert set(job["counts"]) == {"tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels"}
+    assert {"recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure", "mcc", "mean_dice"} <= set(job["metrics"])
+    assert job["frames"] == 70 and job["timing"]["fps"] > 0 and job["timing"]["device"] == "cpu"
+    assert sum(job["histograms"]["positive"]) == job["counts"]["tp"] + job["counts"]["fn"]
+    s = res["summary"]["gmm_zivkovic"]["full"]["datasets"]["synthetic"]
+    assert len(s["categories"]) == 6 and s["overall"]["f_measure"] > 0.5
+    printed = capsys.readouterr().out
+    assert "synthetic · protocol full" in printed and "gmm_zivkovic" in printed
+
+
+def test_failed_job_is_recorded_and_the_rest_go_on(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--data", "synthetic", "--methods", "test_flaky", "--out", str(out)])
+    assert code == 1
+    res = json.loads((out / "results.json").read_text())
+    status = {j["video"]: (j["status"], j["error"]) for j in res["jobs"]}
+    assert status["synthetic/shadow/shadow"] == ("failed", "RuntimeError: boom on purpose")
+    assert sum(s == "ok" for s, _ in status.values()) == 5
+    assert "FAILED test_flaky" in capsys.readouterr().err
+    assert res["summary"]["test_flaky"]["full"]["jobs_failed"] == 1
+
+
+def test_resume_after_kill_recomputes_nothing_finished(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--data", "synthetic", "--methods",
+           "temporal_median,gmm_zivkovic", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "jobs").exists() and len(list((out / "jobs").rglob("*.json"))) >= 3:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait()
+    before = _jobs(out)
+    assert before, "the killed run wrote no job"
+    assert main(["run", "--data", "synthetic", "--methods", "temporal_median,gmm_zivkovic", "--out", str(out)]) == 0
+    after = _jobs(out)
+    assert len(after) == 12
+    assert all(after[k] == v for k, v in before.items())  # nothing finished was recomputed
+    # a lost job file is recomputed alone
+    victim = next(iter(after))
+    (out / victim).unlink()
+    assert main(["run", "--data", "synthetic", "--methods", "temporal_median,gmm_zivkovic", "--out", str(out)]) == 0
+    again = _jobs(out)
+    assert [k for k in again if again[k] != after[k]] == [victim]
+
+
+def _independent_counts(scene: Path, masks: Path, gt_name, first_id: int) -> dict[str, int]:
+    """Counts straight from the files: temporalROI.txt, ROI.bmp, gt PNGs, bin PNGs."""
+    import cv2
+
+    a, b = (int(x) for x in (scene / "temporalROI.txt").read_text().split()[:2])
+    gt_files = sorted((scene / "groundtruth").glob("gt*.png"))
+    last = first_id + len(gt_files) - 1
+    ids = range(max(a, first_id), min(b, last) + 1)  # SBI2015 ends one past its last frame
+    roi = cv2.imread(str(scene / "ROI.bmp"), cv2.IMREAD_GRAYSCALE) > 0
+    gt = np.stack([cv2.imread(str(scene / "groundtruth" / gt_name(i)), cv2.IMREAD_GRAYSCALE) for i in ids])
+    pred = np.stack([cv2.imread(str(masks / f"bin{i:06d}.png"), cv2.IMREAD_GRAYSCALE) == 255 for i in ids])
+    return reference_counts(pred, gt, roi)
+
+
+@needs_data
+def test_saved_masks_rescore_to_the_same_counts(tmp_path, capsys):
+    """Masks from --save-masks, scored by `bgbench score` and by an independent comparator,
+    give exactly the counts in results.json, on CDnet, SBI2015 and UCSD layouts."""
+    scenes = {
+        "CDnet2014/baseline/highway": (HIGHWAY, lambda i: f"gt{i:06d}.png", 1),
+        "SBI2015/-/HighwayI": (DATA / "SBI2015" / "HighwayI", lambda i: f"gt{i:06d}.png", 0),
+        "UCSD/-/boats": (DATA / "UCSD" / "boats", lambda i: f"gt{i:04d}.png", 1),
+    }
+    out = tmp_path / "run"
+    code = main(["run", "--data", *[str(s[0]) for s in scenes.values()], "--methods", "gmm_zivkovic",
+                 "--save-masks", "--out", str(out)])
+    assert code == 0
+    res = json.loads((out / "results.json").read_text())
+    capsys.readouterr()
+    for job in res["jobs"]:
+        scene, gt_name, first_id = scenes[job["video"]]
+        masks = out / "masks" / "gmm_zivkovic" / "full" / "all" / job["video"]
+        assert len(list(masks.glob("bin*.png"))) == job["frames"]
+        assert main(["score", str(masks), "--video", str(scene), "--json"]) == 0
+        scored = json.loads(capsys.readouterr().out)
+        assert scored["frames"] == job["frames"]
+        assert scored["counts"] == job["counts"], job["video"]
+        assert _independent_counts(scene, masks, gt_name, first_id) == job["counts"], job["video"]
+    highway = next(j for j in res["jobs"] if j["video"].endswith("highway"))
+    assert highway["frames"] == 1231
+
+
+@needs_data
+def test_score_refuses_missing_masks(tmp_path, capsys):
+    (tmp_path / "m").mkdir()
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "m" / "bin000470.png"), np.zeros((240, 320), np.uint8))
+    assert main(["score", str(tmp_path / "m"), "--video", str(HIGHWAY)]) == 2
+    err = capsys.readouterr().err
+    assert "bin000471.png" in err and "--partial" in err
+    assert main(["score", str(tmp_path / "m"), "--video", str(HIGHWAY), "--partial", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 1
+
+
+GOLDEN = Path(__file__).parent / "golden" / "cdnet_full.json"
+
+
+@needs_data
+def test_golden_table_on_real_cdnet(tmp_path, capsys):
+    """The quick suite's CDnet table (traffic under --roi-policy ignore) against stored
+    numbers: F-measure per video within 0.005."""
+    out = tmp_path / "run"
+    code = main(["run", "--data", str(DATA / "CDnet2014"), "--roi-policy", "ignore", "--methods",
+                 "gmm_zivkovic,temporal_median", "--jobs", "2", "--out", str(out)])
+    assert code == 0
+    res = json.loads((out / "results.json").read_text())
+    golden = json.loads(GOLDEN.read_text())
+    got = {f"{j['method']} {j['video']}": j["metrics"]["f_measure"] for j in res["jobs"]}
+    assert set(got) == set(golden)
+    for key, f in golden.items():
+        assert got[key] == pytest.approx(f, abs=0.005), key
+    table = capsys.readouterr().out
+    assert "baseline" in table and "cameraJitter" in table
