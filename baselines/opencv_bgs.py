@@ -1,9 +1,11 @@
-"""Background subtractors from OpenCV (and its contrib module), behind bgbench's interface.
+"""Background subtractors from OpenCV and its contrib module (bgsegm).
 
 Each wrapper feeds the video's frames, in order from its first frame, to one OpenCV
-subtractor built with the given parameters, and yields the requested frames' masks as
-0/1 probabilities. Frames are converted to BGR, the order OpenCV's own readers give, so a
-plain ``cv2.imread`` loop over the same files produces the same masks.
+subtractor built with the given parameters, and yields the requested frames' masks. Frames
+are kept in OpenCV's BGR order, so the subtractor sees exactly what a plain ``cv2.imread``
+loop gives it and the masks are identical (a test checks). Masks are binary: 255 is
+foreground; MOG2's and KNN's shadow value (127) is mapped to background. They are yielded
+as uint8 (value / 255 is the probability), without a copy.
 """
 
 from __future__ import annotations
@@ -19,40 +21,56 @@ from benchmark.video import VideoView
 class OpenCVSubtractor(Method):
     """Base for OpenCV subtractors: ``make()`` returns a fresh cv2 subtractor."""
 
-    learning_rate_param = "learning_rate"
+    has_shadow_value = False  # MOG2, KNN: 127 marks shadows
+    seeded = False  # GSOC, LSBP draw random numbers from OpenCV's global generator
 
     def make(self) -> Any:
         raise NotImplementedError
 
-    def to_prob(self, mask: np.ndarray) -> np.ndarray:
-        return (mask == 255).astype(np.float32)
+    def learning_rate(self) -> float:
+        return float(self.p.get("learning_rate", -1.0))
+
+    def fresh(self) -> Any:
+        """A new subtractor, with OpenCV's random generator seeded where it matters."""
+        import cv2
+
+        if self.seeded:
+            cv2.setRNGSeed(int(self.seed))
+        return self.make()
+
+    def raw_loop(self, frames: np.ndarray) -> None:
+        """The library called directly on in-memory frames (the speed baseline)."""
+        sub, lr = self.fresh(), self.learning_rate()
+        for f in frames:
+            sub.apply(f, learningRate=lr)
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         import cv2
 
         wanted = set(frames)
         last = max(wanted)
-        sub = self.make()
-        lr = float(self.p.get(self.learning_rate_param, -1))
+        sub = self.fresh()
+        lr = self.learning_rate()
         stack = video.all_frames()
-        bgr = np.empty(stack.shape[1:], np.uint8)
         for k, fid in enumerate(video.frame_ids):
             if fid > last:
                 break
-            cv2.cvtColor(stack[k], cv2.COLOR_RGB2BGR, dst=bgr)
-            mask = sub.apply(bgr, learningRate=lr)
+            mask = sub.apply(stack[k], learningRate=lr)
             if fid in wanted:
-                yield fid, self.to_prob(mask)
+                if self.has_shadow_value:
+                    mask = cv2.threshold(mask, 254, 255, cv2.THRESH_BINARY)[1]
+                yield fid, mask
 
 
 @register_method("gmm_zivkovic")
 class GMMZivkovic(OpenCVSubtractor):
     """Zivkovic's improved GMM (OpenCV MOG2), shadows mapped to background"""
 
+    has_shadow_value = True
     params = {
         "history": (500, "frames that shape the model"),
         "var_threshold": (16.0, "squared Mahalanobis distance that counts as a match"),
-        "detect_shadows": (True, "detect shadows (then mapped to background, value 127 -> 0)"),
+        "detect_shadows": (True, "detect shadows (then mapped to background, 127 -> 0)"),
         "learning_rate": (-1.0, "-1: automatic (1/history)"),
     }
 
@@ -62,3 +80,103 @@ class GMMZivkovic(OpenCVSubtractor):
         return cv2.createBackgroundSubtractorMOG2(
             history=int(self.p["history"]), varThreshold=float(self.p["var_threshold"]),
             detectShadows=bool(self.p["detect_shadows"]))
+
+
+@register_method("mog_kb")
+class MOGKaewTraKulPong(OpenCVSubtractor):
+    """KaewTraKulPong & Bowden's GMM (OpenCV bgsegm MOG)"""
+
+    params = {
+        "history": (200, "frames that shape the model"),
+        "nmixtures": (5, "Gaussians per pixel"),
+        "background_ratio": (0.7, "weight share of the background components"),
+        "noise_sigma": (0.0, "noise level; 0: OpenCV's default (15)"),
+        "learning_rate": (-1.0, "-1: automatic (1/history)"),
+    }
+
+    def make(self) -> Any:
+        import cv2
+
+        return cv2.bgsegm.createBackgroundSubtractorMOG(
+            history=int(self.p["history"]), nmixtures=int(self.p["nmixtures"]),
+            backgroundRatio=float(self.p["background_ratio"]), noiseSigma=float(self.p["noise_sigma"]))
+
+
+@register_method("knn")
+class KNN(OpenCVSubtractor):
+    """K-nearest-neighbours background model (OpenCV KNN), shadows mapped to background"""
+
+    has_shadow_value = True
+    seeded = True
+    params = {
+        "history": (500, "frames that shape the model"),
+        "dist2_threshold": (400.0, "squared distance that counts as a neighbour"),
+        "detect_shadows": (True, "detect shadows (then mapped to background, 127 -> 0)"),
+        "learning_rate": (-1.0, "-1: automatic"),
+    }
+
+    def make(self) -> Any:
+        import cv2
+
+        return cv2.createBackgroundSubtractorKNN(
+            history=int(self.p["history"]), dist2Threshold=float(self.p["dist2_threshold"]),
+            detectShadows=bool(self.p["detect_shadows"]))
+
+
+@register_method("gsoc")
+class GSOC(OpenCVSubtractor):
+    """GSoC 2017 background subtractor with LSBP-style features (OpenCV bgsegm GSOC)"""
+
+    seeded = True
+    params = {
+        "n_samples": (20, "samples per pixel"),
+        "replace_rate": (0.003, "probability of replacing a sample"),
+        "propagation_rate": (0.01, "probability of propagating to neighbours"),
+        "hits_threshold": (32, "hits before a sample is trusted"),
+        "learning_rate": (-1.0, "-1: automatic"),
+    }
+
+    def make(self) -> Any:
+        import cv2
+
+        return cv2.bgsegm.createBackgroundSubtractorGSOC(
+            nSamples=int(self.p["n_samples"]), replaceRate=float(self.p["replace_rate"]),
+            propagationRate=float(self.p["propagation_rate"]), hitsThreshold=int(self.p["hits_threshold"]))
+
+
+@register_method("lsbp")
+class LSBP(OpenCVSubtractor):
+    """Local SVD binary pattern background subtractor (OpenCV bgsegm LSBP)"""
+
+    seeded = True
+    params = {
+        "n_samples": (20, "samples per pixel"),
+        "lsbp_radius": (16, "LSBP descriptor radius"),
+        "learning_rate": (-1.0, "-1: automatic"),
+    }
+
+    def make(self) -> Any:
+        import cv2
+
+        return cv2.bgsegm.createBackgroundSubtractorLSBP(
+            nSamples=int(self.p["n_samples"]), LSBPRadius=int(self.p["lsbp_radius"]))
+
+
+@register_method("cnt")
+class CNT(OpenCVSubtractor):
+    """Counting-based background subtractor (OpenCV bgsegm CNT)"""
+
+    params = {
+        "min_pixel_stability": (15, "frames a colour must hold to become background"),
+        "use_history": (True, "reward pixels that were stable for long"),
+        "max_pixel_stability": (15 * 60, "cap on the stability count"),
+        "is_parallel": (False, "OpenCV's internal threads (off: jobs already run in parallel)"),
+        "learning_rate": (-1.0, "-1: automatic"),
+    }
+
+    def make(self) -> Any:
+        import cv2
+
+        return cv2.bgsegm.createBackgroundSubtractorCNT(
+            minPixelStability=int(self.p["min_pixel_stability"]), useHistory=bool(self.p["use_history"]),
+            maxPixelStability=int(self.p["max_pixel_stability"]), isParallel=bool(self.p["is_parallel"]))

@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("run", help="run methods under protocols, score, write OUT/results.json")
-    p.add_argument("--methods", type=_csv, help="comma-separated method names (default: the quick suite's)")
+    p.add_argument("--suite", default="quick", help="quick (default): fast classical baselines; baselines: every "
+                                                      "available classical baseline. --methods overrides its methods")
+    p.add_argument("--methods", type=_csv, help="comma-separated method names (default: the suite's)")
     p.add_argument("--protocol", action="append", help="protocol (repeatable); default: each method's own")
     _protocol_options(p)
     _data_options(p)
@@ -83,10 +85,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--partial", action="store_true", help="score only the scored frames that have a mask")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("speed", help="speed figures: --scoring times scoring against decoding")
-    p.add_argument("--scoring", action="store_true", help="score a video's evaluated frames vs decode them")
-    p.add_argument("--video", type=Path, help="scene folder (default ../shared/data CDnet2014 highway)")
-    p.add_argument("--repeats", type=int, default=3)
+    p = sub.add_parser("speed", help="frames/s of methods on a real video with the harness overhead; "
+                                     "--scoring times scoring against decoding")
+    p.add_argument("--methods", type=_csv, help="methods to time (default: every available classical baseline)")
+    p.add_argument("--video", type=Path, help="a video file (default ../shared/data/videos/bgslibrary_video02_320x240.avi);"
+                                              " with --scoring a scene folder (default CDnet2014 highway)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    p.add_argument("--size", help="resize frames to WxH, e.g. 640x480")
+    p.add_argument("--frames", type=int, help="use the first N frames")
+    p.add_argument("--batch", type=int, default=1, help="gmm_sg: also time B copies of the video as one batch")
+    p.add_argument("--repeats", type=int, default=3, help="passes per method; medians are reported (default 3)")
+    p.add_argument("--scoring", action="store_true", help="time scoring a scene's evaluated frames vs decoding them")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("synth", help="write the synthetic scenes (CDnet layout) to a folder")
@@ -141,18 +150,27 @@ def cmd_list(args) -> int:
 def cmd_info(args) -> int:
     from .method import method_class
 
+    from .errors import MethodUnavailable
+
     cls = method_class(args.method)
-    m = cls(config=args.config)
+    try:
+        m = cls(config=args.config)
+        values, unavailable = m.p, None
+    except MethodUnavailable as e:
+        m, values, unavailable = None, {k: d for k, (d, _) in cls.params.items()}, str(e)
     out = {"name": args.method, "family": cls.family, "trains": cls.trains, "summary": cls.summary(),
            "configs": list(cls.configs), "config": args.config, "default_protocol": cls.default_protocol,
            "input_size": cls.input_size, "temporal_context": cls.temporal_context,
-           "params": {k: {"value": m.p[k], "default": d, "help": h} for k, (d, h) in cls.params.items()}}
-    out.update(m.describe())
+           "params": {k: {"value": values[k], "default": d, "help": h} for k, (d, h) in cls.params.items()},
+           "unavailable": unavailable}
+    out.update(m.describe() if m is not None else {})
     if args.json:
         print(json.dumps(out, indent=1, default=str))
         return 0
     print(f"{out['name']} ({cls.family}{', trains' if cls.trains else ''}): {out['summary']}")
     print(f"configs: {', '.join(out['configs'])}; default protocol: {cls.default_protocol}")
+    if unavailable:
+        print(f"UNAVAILABLE here: {unavailable}")
     for k in ("parameters", "flops", "input_size"):
         if out.get(k) is not None:
             print(f"{k}: {out[k]}")
@@ -220,11 +238,11 @@ def cmd_run(args) -> int:
     from . import results
     from .method import method_class
     from .runner import MethodSpec, RunOptions, build_results, plan, run_tasks
-    from .suites import QUICK_METHODS, quick_data
+    from .suites import quick_data, suite_methods
 
     t_start = time.perf_counter()
     quick = args.data is None
-    methods = args.methods or list(QUICK_METHODS)
+    methods = args.methods or suite_methods(args.suite)
     if not 0 <= args.threshold <= 1:
         raise BadInput(f"threshold {args.threshold} is outside [0, 1]", "--threshold", "e.g. --threshold 0.5")
     if args.jobs < 1:
@@ -249,7 +267,7 @@ def cmd_run(args) -> int:
             skipped.append({"where": str(e.where), "error": str(e)})
             print(f"bgbench: skipped: {e}", file=sys.stderr)
     protocols = {m: [protocol_from_args(p, args) for p in (args.protocol or [classes[m].default_protocol])] for m in methods}
-    out = args.out or Path("runs") / ("quick" if quick else "custom")
+    out = args.out or Path("runs") / (args.suite if quick else "custom")
     opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold,
                       save_masks=args.save_masks, jobs=args.jobs)
     tasks = plan(specs, protocols, good, opts)
@@ -257,7 +275,7 @@ def cmd_run(args) -> int:
           f"on {len(good)} video(s): {sum(len(t.tests) for t in tasks)} jobs -> {out}", file=sys.stderr)
     records = run_tasks(tasks, opts)
     meta = {
-        "suite": "quick" if quick else None, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "suite": args.suite if not args.methods else None, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": results.git_hash(), "versions": results.versions(), "machine": results.machine(),
         "device": args.device, "seed": args.seed, "threshold": args.threshold, "config": args.config,
         "methods": {s.name: s.resolved_params() for s in specs},
@@ -333,12 +351,12 @@ def cmd_score(args) -> int:
 
 
 def cmd_speed(args) -> int:
+    if not args.scoring:
+        return _speed_methods(args)
     from .datasets import discover
     from .perf import scoring_vs_decoding
     from .suites import shared_data
 
-    if not args.scoring:
-        raise BadInput("nothing to time", "bgbench speed", "pass --scoring")
     scene = args.video or ((shared_data() or Path("synthetic")) / "CDnet2014" / "baseline" / "highway")
     (video,) = discover(scene)
     video.check()
@@ -354,6 +372,43 @@ def cmd_speed(args) -> int:
     print(f"  decode ground truth (PNG)  {r['decode_groundtruth_s']:.3f} s")
     print(f"  scoring / decoding         {r['score_probabilities_s'] / dec:.2f} (probabilities), "
           f"{r['score_masks_s'] / dec:.2f} (masks)")
+    return 0
+
+
+def _speed_methods(args) -> int:
+    from .errors import MethodUnavailable
+    from .method import build_method
+    from .speed import default_video, run_speed
+    from .suites import available_classical
+
+    video = args.video or default_video()
+    if video is None:
+        raise BadInput("no video to time", "--video", "give a video file, e.g. ../shared/data/videos/*.avi")
+    size = None
+    if args.size:
+        try:
+            w, h = (int(x) for x in args.size.lower().split("x"))
+            size = (w, h)
+        except ValueError:
+            raise BadInput(f"cannot read {args.size!r}", "--size", "write WxH, e.g. 640x480") from None
+    methods = args.methods or available_classical()
+    for m in methods:
+        try:
+            build_method(m, device=args.device)
+        except MethodUnavailable as e:
+            if args.methods:
+                raise
+            print(f"bgbench: skipped: {e}", file=sys.stderr)
+    rows = run_speed(methods, video, args.device, size, args.frames, args.repeats, args.batch)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    from reports.tables import markdown
+
+    print(f"{video.name}, {rows[0]['frames']} frames at {rows[0]['size']}, median of {args.repeats} passes")
+    print(markdown(["method", "device", "fps", "raw fps", "overhead %"],
+                   [[r["method"], r["device"], r["fps"], r["raw_fps"],
+                     None if r["overhead"] is None else 100 * r["overhead"]] for r in rows]))
     return 0
 
 

@@ -16,13 +16,14 @@ def _cv2():
     return cv2
 
 
-def read_rgb(path: Path) -> np.ndarray:
+def read_bgr(path: Path) -> np.ndarray:
+    """A colour image in OpenCV's channel order (BGR), the order bgbench keeps frames in."""
     cv2 = _cv2()
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         what = "is missing" if not Path(path).exists() else "cannot be decoded as an image"
         raise BadInput(what, path, "restore the file from the dataset's archive, or remove the video from --data")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
 
 
 def read_gray(path: Path) -> np.ndarray:

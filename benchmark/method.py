@@ -2,8 +2,9 @@
 
 A method is a small class registered by name, built from plain keyword arguments (its
 config). ``fit`` learns from a TrainingSet (no-op for classical methods); ``segment`` yields
-``(frame id, float32 HxW probability in [0, 1])`` at the video's native size for every
-requested frame; thresholding is scoring's job.
+``(frame id, HxW foreground probability)`` at the video's native size for every requested
+frame: float32 in [0, 1], or uint8 meaning value / 255 (a binary method yields its 0/255
+mask as is); thresholding is scoring's job.
 
 Built-in methods are registered lazily (``baselines/__init__.py``, ``methods/__init__.py``)
 with their metadata, so listing them imports neither torch nor OpenCV. Third-party

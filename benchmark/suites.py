@@ -1,6 +1,6 @@
 """Named suites: what ``bgbench run`` does with no arguments (``quick``).
 
-The quick suite scores every available classical baseline under the ``full`` protocol on
+The quick suite scores the fast classical baselines under the ``full`` protocol on
 the real data in ``../shared/data`` (CDnet2014, SBI2015, UCSD) when it is there, and on
 the built-in synthetic scenes otherwise. Videos that fail validation are skipped with
 their message (CDnet2014 cameraJitter/traffic's ROI, unless ``--roi-policy`` says what to
@@ -12,8 +12,45 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-QUICK_METHODS = ("gmm_zivkovic", "temporal_median")
+QUICK_METHODS = ("gmm_zivkovic", "mog_kb", "knn", "cnt", "vibe", "frame_difference", "temporal_median")
 QUICK_DATASETS = ("CDnet2014", "SBI2015", "UCSD")
+SUITES = {
+    "quick": "the fast classical baselines (100+ frames/s here) on the real data, protocol full",
+    "baselines": "every available classical baseline on the real data, protocol full",
+}
+
+
+def suite_methods(name: str) -> list[str]:
+    """The methods of a suite that are available here (optional ones are left out)."""
+    from .errors import BadInput
+
+    if name == "quick":
+        avail = set(available_classical())
+        return [m for m in QUICK_METHODS if m in avail]
+    if name == "baselines":
+        return available_classical(say=True)
+    raise BadInput(f"unknown suite {name!r}", "--suite", f"use one of {', '.join(SUITES)}")
+
+
+def available_classical(say: bool = False) -> list[str]:
+    """Every registered classical method whose dependencies are installed here; with
+    ``say``, each one left out is named on stderr with the reason and the fix."""
+    import sys
+
+    from .errors import MethodUnavailable
+    from .method import build_method, load_catalog
+
+    out = []
+    for e in load_catalog():
+        if e.meta.get("family") != "classical":
+            continue
+        try:
+            build_method(e.name)
+            out.append(e.name)
+        except MethodUnavailable as err:
+            if say:
+                print(f"bgbench: left out: {err}", file=sys.stderr)
+    return out
 
 
 def shared_data() -> Path | None:

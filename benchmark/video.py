@@ -2,7 +2,8 @@
 (no ground truth reachable from it), and the ``TrainingSet`` that ``fit`` receives.
 
 A Video is a light, picklable description (paths and ids); pixels come from the
-decoded-frame cache on first use. Ground truth uses CDnet codes (benchmark.codes).
+decoded-frame cache on first use, as uint8 in OpenCV's BGR channel order (what a plain
+``cv2.imread`` gives, so wrapped OpenCV methods see exactly the pixels of a plain loop). Ground truth uses CDnet codes (benchmark.codes).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from . import codes
 from .errors import BadInput, LeakageError
 from .framecache import cached_stack
-from .imageio import read_gray, read_rgb
+from .imageio import read_bgr, read_gray
 
 ROI_POLICIES = ("error", "ignore", "from-groundtruth")
 _VALID_LUT = np.zeros(256, bool)
@@ -44,7 +45,7 @@ class FrameSource:
     def _stack(self, size: tuple[int, int] | None) -> np.ndarray:
         h, w = self.shape
         if size is None or tuple(size) == (w, h):
-            return cached_stack(f"{self.vid}-rgb", self.files, self._decode, (h, w, 3))
+            return cached_stack(f"{self.vid}-bgr", self.files, self._decode, (h, w, 3))
         native = self._stack(None)
         import cv2
 
@@ -54,14 +55,14 @@ class FrameSource:
         def resized(f: Path) -> np.ndarray:
             return cv2.resize(np.asarray(native[pos[self._file_id[f]]]), (sw, sh), interpolation=cv2.INTER_AREA)
 
-        return cached_stack(f"{self.vid}-rgb{sw}x{sh}", self.files, resized, (sh, sw, 3), "resized")
+        return cached_stack(f"{self.vid}-bgr{sw}x{sh}", self.files, resized, (sh, sw, 3), "resized")
 
     @cached_property
     def _file_id(self) -> dict[Path, int]:
         return dict(zip(self.files, self.ids))
 
     def _decode(self, f: Path) -> np.ndarray:
-        img = read_rgb(f)
+        img = read_bgr(f)
         if img.shape[:2] != self.shape:
             h, w = img.shape[:2]
             raise BadInput(
@@ -78,7 +79,8 @@ class FrameSource:
             raise BadInput(f"frame id {e.args[0]} is not in this video", self.vid) from None
 
     def frames(self, ids: Sequence[int], size: tuple[int, int] | None = None) -> np.ndarray:
-        """N x H x W x 3 uint8 RGB; ``size`` = (width, height) resizes (cached too)."""
+        """N x H x W x 3 uint8 in OpenCV's BGR order (as decoded; flip the last axis for RGB);
+        ``size`` = (width, height) resizes, cached too."""
         return np.asarray(self._stack(size)[self.positions(ids)])
 
     def frame(self, i: int) -> np.ndarray:
@@ -232,6 +234,72 @@ class Video:
         self.source.all_frames()
         self._gt_stack()
         _ = self.roi
+
+
+class ArraySource:
+    """Frames held in memory (a decoded clip), with FrameSource's reading interface."""
+
+    def __init__(self, frames: np.ndarray, ids: Sequence[int]):
+        self._frames, self.ids = frames, tuple(ids)
+        self._pos = {fid: k for k, fid in enumerate(self.ids)}
+
+    def frame(self, i: int) -> np.ndarray:
+        return self._frames[self._pos[i]]
+
+    def frames(self, ids: Sequence[int], size: tuple[int, int] | None = None) -> np.ndarray:
+        out = self._frames[[self._pos[i] for i in ids]]
+        if size is not None and tuple(size) != (out.shape[2], out.shape[1]):
+            import cv2
+
+            out = np.stack([cv2.resize(f, tuple(size), interpolation=cv2.INTER_AREA) for f in out])
+        return out
+
+    def all_frames(self) -> np.ndarray:
+        return self._frames
+
+
+@dataclass
+class Clip:
+    """A video decoded into memory without ground truth (speed runs on .avi files)."""
+
+    name: str
+    frames_bgr: np.ndarray  # N x H x W x 3
+
+    dataset = "clip"
+    category = None
+
+    @property
+    def id(self) -> str:
+        return video_id(self.dataset, self.category, self.name)
+
+    @property
+    def frame_ids(self) -> tuple[int, ...]:
+        return tuple(range(1, len(self.frames_bgr) + 1))
+
+    eval_frames = frame_ids
+
+    @property
+    def unlabelled_frames(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def temporal_roi(self) -> tuple[int, int]:
+        return 1, len(self.frames_bgr)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.frames_bgr.shape[1:3]
+
+    @property
+    def roi(self) -> np.ndarray:
+        return np.ones(self.shape, bool)
+
+    @property
+    def source(self) -> ArraySource:
+        return ArraySource(self.frames_bgr, self.frame_ids)
+
+    def view(self) -> VideoView:
+        return VideoView(self)
 
 
 class LabelledFrames:

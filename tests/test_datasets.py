@@ -80,8 +80,8 @@ def test_frame_cache_decodes_once_and_invalidates(tmp_path, monkeypatch):
     import benchmark.video as video_mod
 
     calls = []
-    real = imageio.read_rgb
-    monkeypatch.setattr(video_mod, "read_rgb", lambda p: calls.append(p) or real(p))
+    real = imageio.read_bgr
+    monkeypatch.setattr(video_mod, "read_bgr", lambda p: calls.append(p) or real(p))
     (v,) = discover(scene)
     a = v.frames([470, 479]).copy()
     assert len(calls) == 10

@@ -1,0 +1,148 @@
+"""Classical baselines on real frames: identical masks to a plain loop over each wrapped
+library, gmm_sg against OpenCV's bgsegm MOG, NumPy and torch giving the same decisions,
+and BGSLibrary's absence said clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+from benchmark.errors import MethodUnavailable
+from benchmark.method import build_method
+from benchmark.scoring import metrics, score_video
+from conftest import HIGHWAY, TRAFFIC, needs_data
+
+CLIP = list(range(1, 81))  # highway's first 80 frames (the requested ones: 41..80)
+try:
+    import pybgs  # noqa: F401
+
+    HAVE_BGS = True
+except ImportError:
+    HAVE_BGS = False
+
+
+def _plain_frames():
+    import cv2
+
+    return [cv2.imread(str(HIGHWAY / "input" / f"in{i:06d}.jpg")) for i in CLIP]
+
+
+def _opencv_plain(name, frames):
+    import cv2
+
+    m = build_method(name)
+    if m.seeded:
+        cv2.setRNGSeed(0)
+    sub = m.make()  # the same constructor call and parameters as the wrapper
+    out = [sub.apply(f, learningRate=-1.0) for f in frames]
+    if m.has_shadow_value:
+        out = [np.where(x == 255, 255, 0).astype(np.uint8) for x in out]
+    return out
+
+
+def _bgs_plain(name, frames, tmp_path):
+    import pybgs
+
+    from baselines.bgslib import seed_c_rand, write_config
+
+    m = build_method(name)
+    write_config(tmp_path, m.algorithm, m.p)
+    seed_c_rand(0)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        algo = getattr(pybgs, m.algorithm)()
+        out = [algo.apply(f) for f in frames]
+        del algo
+    finally:
+        os.chdir(cwd)
+    return out
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["gmm_zivkovic", "mog_kb", "knn", "gsoc", "lsbp", "cnt",
+                                  "subsense", "pawcs", "vibe", "lobster", "pbas"])
+def test_wrapper_masks_equal_a_plain_library_loop(name, highway, tmp_path, monkeypatch, capfd):
+    if name in ("subsense", "pawcs", "vibe", "lobster", "pbas") and not HAVE_BGS:
+        pytest.skip("BGSLibrary's pybgs is not installed")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    wanted = CLIP[40:]
+    ours = dict(build_method(name).segment(highway.view(), wanted))
+    assert sorted(ours) == wanted
+    assert capfd.readouterr().out == ""  # the wrapper silenced the native library's prints
+    assert list(work.iterdir()) == []  # and wrote nothing into the user's folder
+    frames = _plain_frames()
+    plain = (_bgs_plain(name, frames, tmp_path) if name in ("subsense", "pawcs", "vibe", "lobster", "pbas")
+             else _opencv_plain(name, frames))
+    for fid in wanted:
+        got = ours[fid]
+        assert got.dtype == np.uint8 and got.shape == (240, 320)
+        assert np.array_equal(got, plain[fid - 1]), (name, fid, int((got != plain[fid - 1]).sum()), int((got > 0).sum()), int((plain[fid - 1] > 0).sum()))
+    assert sum(int((ours[f] == 255).sum()) for f in wanted) > 0  # it does detect the cars
+
+
+@needs_data
+@pytest.mark.parametrize("scene", ["highway", "traffic"])
+def test_gmm_sg_agrees_with_opencv_bgsegm_mog(scene):
+    """Same model parameters and update rules as bgsegm MOG (constant rho, its weight
+    update, noise sigma 15: variance floor 225 and new components at 900, its match test
+    d2 < 6.25 * sum of 3 channel variances = 18.75 variances): F within 0.05."""
+    import cv2
+
+    from benchmark.datasets import discover
+
+    (v,) = discover(HIGHWAY if scene == "highway" else TRAFFIC, roi_policy="ignore")
+    ours = build_method("gmm_sg", k=3, alpha=0.01, t_bg=0.7, t_sigma=18.75 ** 0.5, var_init=900.0, w_init=0.05,
+                        min_var=225.0, rho_rule="alpha", weight_rule="opencv")
+    f_ours = metrics(score_video(v, dict(ours.segment(v.view(), v.eval_frames))).counts())["f_measure"]
+    mog = cv2.bgsegm.createBackgroundSubtractorMOG(history=100, nmixtures=3, backgroundRatio=0.7, noiseSigma=15)
+    stack, preds, wanted = v.source.all_frames(), {}, set(v.eval_frames)
+    for k, fid in enumerate(v.frame_ids):
+        mask = mog.apply(stack[k], learningRate=0.01 if k else -1)
+        if fid in wanted:
+            preds[fid] = mask
+    f_cv = metrics(score_video(v, preds).counts())["f_measure"]
+    assert abs(f_ours - f_cv) < 0.05, (f_ours, f_cv)
+    assert f_cv > 0.4
+
+
+@needs_data
+def test_gmm_sg_numpy_and_torch_take_identical_decisions(highway):
+    pytest.importorskip("torch")
+    ids = list(range(1, 151))
+    a = dict(build_method("gmm_sg", backend="numpy").segment(highway.view(), ids))
+    b = dict(build_method("gmm_sg", backend="torch").segment(highway.view(), ids))
+    for fid in ids:
+        assert np.array_equal(a[fid], b[fid]), fid  # the float maps themselves, bit for bit
+    assert sum(int((a[f] >= 0.5).sum()) for f in ids[50:]) > 1000
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["gmm_sg", "frame_difference", "temporal_median"])
+def test_continuous_scores_give_real_pr_curves(name, tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "--data", "synthetic", "--methods", name, "--out", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    job = next(j for j in res["jobs"] if j["video"] == "synthetic/baseline/moving")
+    used_bins = sum(1 for n in job["histograms"]["positive"] if n)
+    assert used_bins > 20  # many distinct probabilities, not a single operating point
+    ds = res["summary"][name]["full"]["datasets"]["synthetic"]
+    assert 0 < ds["average_precision"] <= 1
+
+
+def test_bgslibrary_missing_is_said_clearly(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pybgs", None)  # import pybgs now raises ImportError
+    with pytest.raises(MethodUnavailable, match="pip install bgslibrary"):
+        build_method("subsense")
+    assert main(["run", "--data", "synthetic", "--methods", "subsense"]) == 2
+    err = capsys.readouterr().err
+    assert "subsense is unavailable" in err and "libopencv-dev" in err
+    assert main(["info", "subsense"]) == 0
+    assert "UNAVAILABLE" in capsys.readouterr().out
