@@ -74,7 +74,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for the counts (default 0.5)")
     p.add_argument("--save-masks", action="store_true", help="write 0/255 masks under OUT/masks/")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///OUT/mlflow.db)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///OUT/mlflow.db)")
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    p.add_argument("--no-report", action="store_true", help="do not write OUT/report (tables, plots, leaderboard)")
+
+    p = sub.add_parser("report", help="tables, PR curves, plots and the HTML leaderboard of a run")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, help="folder (default RUN_DIR/report)")
+
+    p = sub.add_parser("log", help="log a run folder to MLflow (e.g. after the server was unreachable)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--tracking-uri", help="default $MLFLOW_TRACKING_URI, else sqlite:///RUN_DIR/mlflow.db")
+
+    p = sub.add_parser("check", help="the CI gate: F-measure and normalised speed against a reference; exit 1 on regression")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--reference", required=True, type=Path, help="reference JSON (write one with --update)")
+    p.add_argument("--f-tol", type=float, default=0.01, help="allowed F-measure drop (default 0.01)")
+    p.add_argument("--speed-tol", type=float, default=0.25, help="allowed relative drop of normalised speed (default 0.25)")
+    p.add_argument("--update", action="store_true", help="write the run as the new reference instead of checking")
 
     p = sub.add_parser("score", help="score a folder of bin%%06d.png masks like the official comparator")
     p.add_argument("pred_dir", type=Path)
@@ -270,6 +287,9 @@ def cmd_run(args) -> int:
     out = args.out or Path("runs") / (args.suite if quick else "custom")
     opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold,
                       save_masks=args.save_masks, jobs=args.jobs)
+    from .perf import reference_workload_seconds
+
+    reference_seconds = reference_workload_seconds()
     tasks = plan(specs, protocols, good, opts)
     print(f"bgbench: {len(methods)} method(s) x {len({p.key for ps in protocols.values() for p in ps})} protocol(s) "
           f"on {len(good)} video(s): {sum(len(t.tests) for t in tasks)} jobs -> {out}", file=sys.stderr)
@@ -282,6 +302,7 @@ def cmd_run(args) -> int:
         "protocols": {p.key: {"name": p.name, **p.options()} for ps in protocols.values() for p in ps},
         "data": [str(d) for d in data], "videos": [v.id for v in good], "skipped": skipped,
         "notes": {v.id: list(v.notes) for v in good if v.notes},
+        "reference_seconds": reference_seconds,
         "wall_seconds": round(time.perf_counter() - t_start, 3),
     }
     res = build_results(records, meta)
@@ -289,6 +310,16 @@ def cmd_run(args) -> int:
     from reports.tables import terminal_summary
 
     print(terminal_summary(res))
+    report_dir = None
+    if not args.no_report:
+        from reports.build import build_report
+
+        report_dir = out / "report"
+        build_report(res, out, report_dir)
+    from .tracking import enabled_by_default, log_or_defer
+
+    if not args.no_tracking and (args.tracking_uri or enabled_by_default()):
+        log_or_defer(res, out, args.tracking_uri, report_dir)
     failed = [r for r in records if r["status"] != "ok"]
     for r in failed:
         print(f"bgbench: FAILED {r['method']} {r['protocol']} {r['split']} {r['video']}: {r['error']}", file=sys.stderr)
@@ -412,6 +443,50 @@ def _speed_methods(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from reports.build import build_report
+
+    from .results import load_results
+
+    res = load_results(args.run_dir)
+    written = build_report(res, args.run_dir, args.out)
+    n = sum(len(v) for v in written.values())
+    print(f"{n} files in {args.out or args.run_dir / 'report'}; open {written['html'][0]}")
+    return 0
+
+
+def cmd_log(args) -> int:
+    from .results import load_results
+    from .tracking import log_or_defer
+
+    res = load_results(args.run_dir)
+    report = args.run_dir / "report"
+    return 0 if log_or_defer(res, args.run_dir, args.tracking_uri, report if report.is_dir() else None) else 1
+
+
+def cmd_check(args) -> int:
+    from . import check
+    from .results import load_results
+    from reports.tables import markdown
+
+    res = load_results(args.run_dir)
+    if args.update:
+        check.update(res, args.reference)
+        print(f"reference written to {args.reference}")
+        return 0
+    rows = check.compare(res, check.load_reference(args.reference), args.f_tol, args.speed_tol)
+    if not rows:
+        raise BadInput("shares nothing with the run", args.reference, "check the run against a reference of the same suite")
+    moved = [r for r in rows if r["status"] != "ok"]
+    print(markdown(["what", "metric", "reference", "current", "delta", "status"],
+                   [[r["what"], r["metric"], r["reference"], r["current"], r["delta"], r["status"]] for r in moved])
+          if moved else "nothing moved beyond tolerance")
+    bad = [r for r in rows if r["status"].startswith("REGRESSION")]
+    print(f"{len(rows)} figures compared (F tolerance {args.f_tol}, speed tolerance {args.speed_tol:.0%}): "
+          f"{len(bad)} regression(s)")
+    return 1 if bad else 0
+
+
 def cmd_synth(args) -> int:
     from .datasets.synthetic import write_scenes
 
@@ -421,7 +496,8 @@ def cmd_synth(args) -> int:
 
 
 COMMANDS = {"list": cmd_list, "info": cmd_info, "splits": cmd_splits, "run": cmd_run, "score": cmd_score,
-            "synth": cmd_synth, "speed": cmd_speed}
+            "synth": cmd_synth, "speed": cmd_speed,
+            "report": cmd_report, "log": cmd_log, "check": cmd_check}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,6 +18,28 @@ def median_time(fn: Callable[[], object], repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+def reference_workload_seconds(repeats: int = 3) -> float:
+    """Median seconds of a fixed CPU workload (OpenCV MOG2 over 150 seeded 320x240 frames,
+    one thread): the yardstick that makes speeds comparable across machines."""
+    import cv2
+
+    rng = np.random.default_rng(12345)
+    base = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    frames = [cv2.add(base, rng.integers(0, 20, (240, 320, 3), dtype=np.uint8)) for _ in range(150)]
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+
+    def work():
+        sub = cv2.createBackgroundSubtractorMOG2()
+        for f in frames:
+            sub.apply(f)
+
+    try:
+        return median_time(work, repeats)
+    finally:
+        cv2.setNumThreads(threads)
+
+
 def scoring_vs_decoding(video, repeats: int = 3) -> dict[str, float]:
     """Seconds to score a video's evaluated frames (float probabilities and 0/255 masks)
     against seconds to decode the same frames' JPEGs and ground-truth PNGs, one thread."""

@@ -23,6 +23,7 @@ def _private_cache(tmp_path_factory):
     """Tests decode into their own cache, never the user's."""
     os.environ["BGBENCH_CACHE"] = str(tmp_path_factory.mktemp("bgbench-cache"))
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ["BGBENCH_TRACKING"] = "0"  # MLflow only where a test asks for it (--tracking-uri)
     yield
 
 

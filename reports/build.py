@@ -1,0 +1,74 @@
+"""``bgbench report``: every table, plot and page of a run, from its results.json only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.method import METHODS, load_catalog
+from benchmark.results import write_json
+
+from . import html, leaderboard, plots, published, tables
+
+
+def families() -> dict[str, str]:
+    load_catalog()
+    return {e.name: e.meta.get("family") or getattr(e.obj, "family", "") for e in METHODS}
+
+
+def _slug(*parts: str) -> str:
+    return "_".join(p.replace("/", "-").replace(" ", "") for p in parts)
+
+
+def build_report(results: dict, run_dir: Path, out: Path | None = None) -> dict[str, list[Path]]:
+    """Write the report into ``out`` (default RUN_DIR/report); return the files by kind."""
+    run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    fam = families()
+    written: dict[str, list[Path]] = {"tables": [], "figures": [], "html": [], "json": []}
+
+    def write(name: str, text: str, kind: str = "tables") -> None:
+        p = out / name
+        p.write_text(text)
+        written[kind].append(p)
+
+    boards, figures = [], {}
+    for proto, ds in tables.protocols_and_datasets(results):
+        slug = _slug(proto, ds)
+        h, rows = tables.category_table(results, proto, ds, abbreviate=True)
+        write(f"f_measure_{slug}.md", tables.markdown(h, rows) + "\n")
+        write(f"f_measure_{slug}.csv", tables.to_csv(h, rows))
+        better = [None] + [True] * (len(h) - 6) + [True, True, True, False, True]
+        write(f"f_measure_{slug}.tex", tables.latex(h, rows, better, f"F-measure per category, {ds}, protocol {proto}",
+                                                     f"tab:f-{slug}"))
+        h, rows, better = tables.metrics_table(results, proto, ds)
+        write(f"metrics_{slug}.md", tables.markdown(h, rows) + "\n")
+        write(f"metrics_{slug}.csv", tables.to_csv(h, rows))
+        write(f"metrics_{slug}.tex", tables.latex(h, rows, better, f"Overall metrics, {ds}, protocol {proto}",
+                                                   f"tab:m-{slug}"))
+        figs = [plots.pr_curves(results, proto, ds, out / f"pr_{slug}.png"),
+                plots.speed_accuracy(results, proto, ds, out / f"speed_accuracy_{slug}.png", fam)]
+        written["figures"] += figs
+        figures[(proto, ds)] = figs
+        board = leaderboard.leaderboard(results, proto, ds, fam)
+        boards.append(board)
+        lb_rows = [[r["method"], r["family"], r["RC"], r["RM"], r["f_measure"], r["ci_low"], r["ci_high"], r["fps"]]
+                   for r in board["rows"]]
+        write(f"leaderboard_{slug}.md", tables.markdown(
+            ["method", "family", "avg rank (categories)", "avg rank (metrics)", "overall F", "CI low", "CI high", "FPS"],
+            lb_rows) + "\n")
+        if ds.lower().startswith("cdnet"):
+            h, rows = published.comparison(results, proto, ds)
+            if rows:
+                write(f"published_{slug}.md", f"Published numbers: {published.SOURCE}\n\n" + tables.markdown(h, rows) + "\n")
+                write(f"published_{slug}.csv", tables.to_csv(h, rows))
+    for proto in sorted({p for p, _ in tables.protocols_and_datasets(results)}):
+        h, rows = tables.long_table(results, proto)
+        write(f"categories_{_slug(proto)}.csv", tables.to_csv(h, rows))
+    mosaic = plots.mosaic(results, run_dir, out / "mosaic.png")
+    if mosaic:
+        written["figures"].append(mosaic)
+    write("leaderboard.html", html.page(results, boards, figures, mosaic), "html")
+    write_json(out / "leaderboard.json", boards)
+    written["json"].append(out / "leaderboard.json")
+    return written
