@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--on-bad-data", choices=("error", "skip"),
                    help="a video that fails validation: error (default with --data) or skip it with its message "
                         "(default for the quick suite)")
-    p.add_argument("--config", default="smoke", help="deep methods' config: smoke (default) or paper")
+    p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default smoke; paper with --suite paper)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     p.add_argument("--jobs", type=int, default=1, help="parallel jobs through joblib (default 1)")
@@ -213,13 +213,17 @@ def load_videos(paths: Sequence[str], fmt: str, roi_policy: str, skip_bad: bool)
     return videos, skipped
 
 
-def protocol_from_args(name: str, args) -> Any:
+def protocol_from_args(name: str, args, defaults: dict | None = None) -> Any:
+    """A protocol from the command line's options; ``defaults`` (a method's paper options)
+    fill what the command line leaves unset."""
     from .protocols import build_protocol
 
-    return build_protocol(name, rule=args.rule, folds=args.folds, fraction=args.fraction, seed=args.seed,
-                          exclude=tuple(args.exclude) if args.exclude is not None else None,
-                          source=tuple(args.source) if args.source else None,
-                          target=tuple(args.target) if args.target else None)
+    given = dict(rule=args.rule, folds=args.folds, fraction=args.fraction,
+                 exclude=tuple(args.exclude) if args.exclude is not None else None,
+                 source=tuple(args.source) if args.source else None,
+                 target=tuple(args.target) if args.target else None)
+    opts = {**(defaults or {}), **{k: v for k, v in given.items() if v is not None}}
+    return build_protocol(name, seed=args.seed, **opts)
 
 
 def cmd_splits(args) -> int:
@@ -265,6 +269,7 @@ def cmd_run(args) -> int:
     if args.jobs < 1:
         raise BadInput(f"--jobs {args.jobs} must be at least 1", "--jobs", "e.g. --jobs 2")
     classes = {m: method_class(m) for m in methods}
+    args.config = args.config or ("paper" if args.suite == "paper" else "smoke")
     over = _overrides(args.set, methods)
     specs = [MethodSpec(m, args.config if args.config in classes[m].configs else "default",
                         tuple(sorted(over[m].items()))) for m in methods]
@@ -283,7 +288,9 @@ def cmd_run(args) -> int:
                 raise
             skipped.append({"where": str(e.where), "error": str(e)})
             print(f"bgbench: skipped: {e}", file=sys.stderr)
-    protocols = {m: [protocol_from_args(p, args) for p in (args.protocol or [classes[m].default_protocol])] for m in methods}
+    protocols = {m: [protocol_from_args(p, args) for p in args.protocol] if args.protocol
+                 else [protocol_from_args(classes[m].default_protocol, args, classes[m].protocol_options)]
+                 for m in methods}
     out = args.out or Path("runs") / (args.suite if quick else "custom")
     opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold,
                       save_masks=args.save_masks, jobs=args.jobs)

@@ -82,6 +82,7 @@ class Method:
     params: ClassVar[dict[str, tuple[Any, str]]] = {}
     configs: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     default_protocol: ClassVar[str] = "full"
+    protocol_options: ClassVar[dict[str, Any]] = {}  # the paper's options for its default protocol
     gpu_capable: ClassVar[bool] = False  # False: runs on the CPU whatever --device says
 
     def __init__(self, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any):

@@ -17,6 +17,7 @@ QUICK_DATASETS = ("CDnet2014", "SBI2015", "UCSD")
 SUITES = {
     "quick": "the fast classical baselines (100+ frames/s here) on the real data, protocol full",
     "baselines": "every available classical baseline on the real data, protocol full",
+    "paper": "every deep method in its paper config under its paper's protocol (a GPU job)",
 }
 
 
@@ -29,6 +30,10 @@ def suite_methods(name: str) -> list[str]:
         return [m for m in QUICK_METHODS if m in avail]
     if name == "baselines":
         return available_classical(say=True)
+    if name == "paper":
+        from .method import load_catalog
+
+        return [e.name for e in load_catalog() if e.meta.get("family") == "deep"]
     raise BadInput(f"unknown suite {name!r}", "--suite", f"use one of {', '.join(SUITES)}")
 
 

@@ -1,1 +1,11 @@
 """Deep background-subtraction methods, registered lazily by name."""
+
+from benchmark.method import METHODS
+
+_DEEP = dict(family="deep", trains=True, configs=("paper", "cpu", "smoke"),
+             requires="torch: pip install torch==2.13.0 (the CPU wheel; README, 'Two commands')")
+
+METHODS.register_lazy("cdn_medal", "methods.cdn_medal:CDNMedal", **_DEEP,
+                      summary="CDN-GM background model + MEDAL-net segmentation (papers/002), 3.5K parameters")
+METHODS.register_lazy("bmn_bsn", "methods.bmn_bsn:BMNBSN", **_DEEP,
+                      summary="BMN-BSN: background-modelling U-Net nested with a segmentation U-Net (papers/000)")
