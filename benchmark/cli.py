@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--video", type=Path, help="a video file (default ../shared/data/videos/bgslibrary_video02_320x240.avi);"
                                               " with --scoring a scene folder (default CDnet2014 highway)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    p.add_argument("--config", default="paper", help="deep methods' config (default paper: the paper's input size)")
     p.add_argument("--size", help="resize frames to WxH, e.g. 640x480")
     p.add_argument("--frames", type=int, help="use the first N frames")
     p.add_argument("--batch", type=int, default=1, help="gmm_sg: also time B copies of the video as one batch")
@@ -271,8 +272,7 @@ def cmd_run(args) -> int:
     classes = {m: method_class(m) for m in methods}
     args.config = args.config or ("paper" if args.suite == "paper" else "smoke")
     over = _overrides(args.set, methods)
-    specs = [MethodSpec(m, args.config if args.config in classes[m].configs else "default",
-                        tuple(sorted(over[m].items()))) for m in methods]
+    specs = [MethodSpec(m, classes[m].resolve(args.config)[0], tuple(sorted(over[m].items()))) for m in methods]
     for s in specs:
         s.resolved_params()  # bad --set values fail now, not inside a job
     skip_bad = args.on_bad_data == "skip" if args.on_bad_data else quick
@@ -432,12 +432,12 @@ def _speed_methods(args) -> int:
     methods = args.methods or available_classical()
     for m in methods:
         try:
-            build_method(m, device=args.device)
+            build_method(m, config=args.config, device=args.device)
         except MethodUnavailable as e:
             if args.methods:
                 raise
             print(f"bgbench: skipped: {e}", file=sys.stderr)
-    rows = run_speed(methods, video, args.device, size, args.frames, args.repeats, args.batch)
+    rows = run_speed(methods, video, args.device, size, args.frames, args.repeats, args.batch, args.config)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

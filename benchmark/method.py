@@ -85,23 +85,34 @@ class Method:
     protocol_options: ClassVar[dict[str, Any]] = {}  # the paper's options for its default protocol
     gpu_capable: ClassVar[bool] = False  # False: runs on the CPU whatever --device says
 
-    def __init__(self, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any):
-        if config not in self.configs:
-            raise BadInput(f"{self.name} has no config {config!r}", "--config", f"use one of {', '.join(self.configs)}")
-        unknown = set(overrides) - set(self.params)
+    @classmethod
+    def resolve(cls, config: str = "default", **overrides: Any) -> tuple[str, dict[str, Any]]:
+        """(config name, parameter values) from defaults, the named config and overrides,
+        without building anything. Unknown configs, parameters or values raise BadInput."""
+        if config not in cls.configs and config == "default":
+            config = next(iter(cls.configs))  # a deep method's first config: its paper's
+        elif config not in cls.configs and "default" in cls.configs and config in ("smoke", "cpu", "paper"):
+            config = "default"  # classical methods have one config; suites ask for smoke/cpu/paper
+        if config not in cls.configs:
+            raise BadInput(f"{cls.name} has no config {config!r}", "--config", f"use one of {', '.join(cls.configs)}")
+        unknown = set(overrides) - set(cls.params)
         if unknown:
             raise BadInput(
-                f"{self.name} has no parameter {sorted(unknown)[0]!r}",
+                f"{cls.name} has no parameter {sorted(unknown)[0]!r}",
                 "--set",
-                f"its parameters: {', '.join(self.params) or 'none'} (bgbench info {self.name})",
+                f"its parameters: {', '.join(cls.params) or 'none'} (bgbench info {cls.name})",
             )
-        values = {k: d for k, (d, _) in self.params.items()}
-        values.update(self.configs[config])
-        values.update({k: _coerce(v, self.params[k][0], f"{self.name}.{k}") for k, v in overrides.items()})
-        if self.gpu_capable:
-            from .device import resolve
+        values = {k: d for k, (d, _) in cls.params.items()}
+        values.update(cls.configs[config])
+        values.update({k: _coerce(v, cls.params[k][0], f"{cls.name}.{k}") for k, v in overrides.items()})
+        return config, values
 
-            device = resolve(device)
+    def __init__(self, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any):
+        config, values = self.resolve(config, **overrides)
+        if self.gpu_capable:
+            from .device import resolve as resolve_device
+
+            device = resolve_device(device)
         else:
             device = "cpu"
         self.config, self.device, self.seed, self.p = config, device, seed, values
@@ -141,6 +152,4 @@ def method_class(name: str) -> type[Method]:
 
 def build_method(name: str, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any) -> Method:
     cls = method_class(name)
-    if config not in cls.configs and config in ("smoke", "paper") and "default" in cls.configs:
-        config = "default"  # classical methods have one config; suites ask for smoke/paper
     return cls(config=config, device=device, seed=seed, **overrides)

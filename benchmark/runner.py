@@ -39,9 +39,7 @@ class MethodSpec:
     overrides: tuple[tuple[str, Any], ...] = ()
 
     def resolved_params(self) -> dict[str, Any]:
-        cls = method_class(self.name)
-        config = self.config if self.config in cls.configs else "default"
-        return cls(config=config, **dict(self.overrides)).p
+        return method_class(self.name).resolve(self.config, **dict(self.overrides))[1]
 
     def build(self, device: str, seed: int) -> Method:
         return build_method(self.name, self.config, device=device, seed=seed, **dict(self.overrides))

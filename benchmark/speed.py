@@ -94,13 +94,13 @@ def default_video() -> Path | None:
 
 
 def run_speed(methods: Sequence[str], video: Path, device: str, size: tuple[int, int] | None, frames: int | None,
-              repeats: int, batch: int) -> list[dict[str, Any]]:
+              repeats: int, batch: int, config: str = "paper") -> list[dict[str, Any]]:
     from .method import build_method
 
     clip = load_clip(video, size, frames)
     rows = []
     for name in methods:
-        m = build_method(name, device=device)
+        m = build_method(name, config=config, device=device)
         rows.append(measure(m, clip, repeats))
         if batch > 1 and hasattr(m, "run"):
             rows.append(measure_batched(m, clip, batch, repeats))

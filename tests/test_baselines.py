@@ -146,3 +146,27 @@ def test_bgslibrary_missing_is_said_clearly(monkeypatch, capsys):
     assert "subsense is unavailable" in err and "libopencv-dev" in err
     assert main(["info", "subsense"]) == 0
     assert "UNAVAILABLE" in capsys.readouterr().out
+
+
+def test_gmm_sg_batches_videos_as_one(tmp_path):
+    """Two videos through one batched model give each video's own maps."""
+    from benchmark.datasets import discover
+
+    vids = {v.name: v for v in discover("synthetic")}
+    a, b = vids["moving"], vids["shadow"]
+    ids = list(range(1, 31))
+    m = build_method("gmm_sg")
+    batched = list(m.run(np.stack([a.frames(ids), b.frames(ids)], axis=1)))
+    single_a = list(build_method("gmm_sg").run(a.frames(ids)))
+    single_b = list(build_method("gmm_sg").run(b.frames(ids)))
+    for k in range(len(ids)):
+        assert np.array_equal(batched[k][0], single_a[k]) and np.array_equal(batched[k][1], single_b[k])
+
+
+@needs_data
+def test_speed_command_reports_overhead(capsys):
+    assert main(["speed", "--methods", "gmm_zivkovic,frame_difference", "--frames", "40", "--repeats", "1", "--json"]) == 0
+    rows = {r["method"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["gmm_zivkovic"]["raw_fps"] > 0 and rows["gmm_zivkovic"]["overhead"] is not None
+    assert rows["gmm_zivkovic"]["frames"] == 40 and rows["gmm_zivkovic"]["size"] == "320x240"
+    assert rows["frame_difference"]["raw_fps"] is None and rows["frame_difference"]["fps"] > 0
