@@ -290,6 +290,7 @@ def cmd_run(args) -> int:
             print(f"bgbench: skipped: {e}", file=sys.stderr)
     protocols = {m: [protocol_from_args(p, args) for p in args.protocol] if args.protocol
                  else [protocol_from_args(classes[m].default_protocol, args, classes[m].protocol_options)]
+                 + ([protocol_from_args(p, args, o) for p, o in classes[m].paper_protocols] if args.suite == "paper" else [])
                  for m in methods}
     out = args.out or Path("runs") / (args.suite if quick else "custom")
     opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold,

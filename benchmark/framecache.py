@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,6 +19,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 CACHE_VERSION = 1
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
 
 
 def cache_root() -> Path:
@@ -47,11 +56,16 @@ def cached_stack(
     root.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
     path = root / f"{safe}-{source_key(files, shape, *extra)}.npy"
-    if path.exists():
-        arr = np.load(path, mmap_mode="r")
-        if arr.shape == (len(files), *shape):
-            return arr
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with _lock(path):  # threads of one process build a cache once; processes race harmlessly
+        if path.exists():
+            arr = np.load(path, mmap_mode="r")
+            if arr.shape == (len(files), *shape):
+                return arr
+        return _build(path, files, decode, shape)
+
+
+def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *shape))
     try:
         def fill(i: int) -> None:

@@ -83,6 +83,7 @@ class Method:
     configs: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     default_protocol: ClassVar[str] = "full"
     protocol_options: ClassVar[dict[str, Any]] = {}  # the paper's options for its default protocol
+    paper_protocols: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()  # more experiments of its paper
     gpu_capable: ClassVar[bool] = False  # False: runs on the CPU whatever --device says
 
     @classmethod

@@ -8,7 +8,8 @@
   categories excludable (``PTZ``), seeded; train on k-1 folds, test on the held-out one.
 - ``sampled``: one model trained on a random fraction of every video's labelled frames,
   tested on the rest.
-- ``transfer``: trained on source datasets, tested on target datasets.
+- ``transfer``: trained on source datasets, tested on target datasets (or single videos
+  of them, by id: ``SBI2015/-/HighwayI``).
 
 Every split is checked for leakage when built (``check_splits``); a violation raises.
 """
@@ -232,16 +233,19 @@ class Transfer(Protocol):
     target: tuple[str, ...] = ("SBI2015", "UCSD")
 
     def _splits(self, videos: list[Video]) -> list[Split]:
-        have = sorted({v.dataset for v in videos})
-        for opt, names in (("--source", self.source), ("--target", self.target)):
+        def picks(names, opt):
+            out = [v for v in videos if v.dataset in names or v.id in names]
             for n in names:
-                if n not in have:
-                    raise BadInput(f"dataset {n!r} is not among the loaded datasets {have}", opt, "name a dataset given to --data")
-        overlap = set(self.source) & set(self.target)
-        if overlap:
-            raise BadInput(f"{sorted(overlap)} is both source and target", "--target", "transfer needs distinct datasets")
-        train = tuple((v.id, v.eval_frames) for v in videos if v.dataset in self.source)
-        test = tuple((v.id, v.eval_frames) for v in videos if v.dataset in self.target)
+                if not any(v.dataset == n or v.id == n for v in videos):
+                    raise BadInput(f"{n!r} is not among the loaded datasets {sorted({v.dataset for v in videos})} "
+                                   "or their video ids", opt, "name a dataset (or a video id) given to --data")
+            return out
+
+        src, tgt = picks(self.source, "--source"), picks(self.target, "--target")
+        if {v.dataset for v in src} & {v.dataset for v in tgt}:
+            raise BadInput("source and target share a dataset", "--target", "transfer needs distinct datasets")
+        train = tuple((v.id, v.eval_frames) for v in src)
+        test = tuple((v.id, v.eval_frames) for v in tgt)
         return [Split(f"{'+'.join(self.source)}->{'+'.join(self.target)}", train=train, test=test)]
 
 

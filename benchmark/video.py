@@ -42,7 +42,22 @@ class FrameSource:
     def _pos(self) -> dict[int, int]:
         return {fid: k for k, fid in enumerate(self.ids)}
 
+    @cached_property
+    def _stacks(self) -> dict:
+        return {}
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_stacks"}  # memmaps reopen, never pickle
+
     def _stack(self, size: tuple[int, int] | None) -> np.ndarray:
+        """The cached memmap at ``size``, opened once per process (the cache key stats
+        every source file, which must not happen per call)."""
+        key = None if size is None else tuple(size)
+        if key not in self._stacks:
+            self._stacks[key] = self._open_stack(key)
+        return self._stacks[key]
+
+    def _open_stack(self, size: tuple[int, int] | None) -> np.ndarray:
         h, w = self.shape
         if size is None or tuple(size) == (w, h):
             return cached_stack(f"{self.vid}-bgr", self.files, self._decode, (h, w, 3))
@@ -113,6 +128,15 @@ class VideoView:
     def all_frames(self) -> np.ndarray:
         return self._source.all_frames()
 
+    def derived(self, name: str, compute: Callable[[int], np.ndarray], shape: tuple[int, ...], *extra: object) -> np.ndarray:
+        """N x ``shape`` uint8: ``compute(k)`` for the k-th frame, cached like the frames
+        (keyed by the video's files, ``name`` and ``extra``), e.g. optical flow."""
+        files = getattr(self._source, "files", None)
+        if files is None:  # an in-memory clip
+            return np.stack([compute(k) for k in range(len(self.frame_ids))])
+        pos = {f: k for k, f in enumerate(files)}
+        return cached_stack(f"{self.id}-{name}", files, lambda f: compute(pos[f]), shape, name, *extra)
+
     def __reduce__(self):
         raise TypeError("a VideoView is not picklable: pass the Video and make the view where it is used")
 
@@ -141,6 +165,10 @@ class Video:
     @property
     def id(self) -> str:
         return video_id(self.dataset, self.category, self.name)
+
+    def __getstate__(self) -> dict:
+        # jobs ship Videos to worker processes: the open memmaps stay behind and reopen there
+        return {k: v for k, v in self.__dict__.items() if k not in ("source", "_gt_memmap")}
 
     @cached_property
     def source(self) -> FrameSource:
@@ -199,9 +227,13 @@ class Video:
             )
         return g
 
-    def _gt_stack(self) -> np.ndarray:
+    @cached_property
+    def _gt_memmap(self) -> np.ndarray:
         files = tuple(f for _, f in self.gt_files)
         return cached_stack(f"{self.id}-gt", files, self._decode_gt, self.shape, self.gt_lut)
+
+    def _gt_stack(self) -> np.ndarray:
+        return self._gt_memmap
 
     def gt(self, i: int) -> np.ndarray:
         return np.asarray(self._gt_stack()[self._gt_pos[i]])

@@ -251,8 +251,14 @@ class DeepMethod(Method):
         for k, m in self.modules().items():
             m.load_state_dict(state[k])
 
-    def trainer(self, model: nn.Module, lr: float, tag: str, betas=(0.9, 0.999), **kw: Any) -> Trainer:
-        opt = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+    def trainer(self, model: nn.Module, lr: float, tag: str, betas=(0.9, 0.999), params=None, **kw: Any) -> Trainer:
+        """A Trainer with the config's optimiser: Adam by default, SGD (momentum 0.9, the
+        config's weight decay) where ``optimizer`` is ``sgd``."""
+        params = list(model.parameters()) if params is None else params
+        if self.p.get("optimizer", "adam") == "sgd":
+            opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=float(self.p.get("weight_decay", 0.0)))
+        else:
+            opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=float(self.p.get("weight_decay", 0.0)))
         return Trainer(model, opt, seed=self.seed, device=self.device, tag=tag, config=self.p,
                        checkpoint_dir=Path(self.workdir) if self.workdir else None,
                        checkpoint_every=int(self.p.get("checkpoint_every", 200)),
@@ -270,3 +276,47 @@ def batches(ids: Sequence[int], size: int) -> Iterator[list[int]]:
     ids = list(ids)
     for k in range(0, len(ids), size):
         yield ids[k:k + size]
+
+
+# VGG16's convolution layers: (channels, convs) per block; pools between blocks
+VGG16 = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+
+
+def vgg_layers(cin: int, width: float, blocks: Sequence[tuple[int, int]], pools: Sequence[int],
+               dilation_from: int | None = None) -> nn.Sequential:
+    """VGG16-style 3x3 conv + ReLU blocks with channels scaled by ``width``; a 2x2 max-pool
+    after each block index in ``pools``; blocks from ``dilation_from`` on use dilation 2
+    (DeepLab-LargeFOV keeps pool4/pool5 at stride 1 and dilates conv5 instead)."""
+    layers: list[nn.Module] = []
+    for b, (c, n) in enumerate(blocks):
+        c = max(4, int(round(c * width)))
+        dil = 2 if dilation_from is not None and b >= dilation_from else 1
+        for _ in range(n):
+            layers += [nn.Conv2d(cin, c, 3, padding=dil, dilation=dil), nn.ReLU(inplace=True)]
+            cin = c
+        if b in pools:
+            layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+def load_vgg_weights(module: nn.Module, path: str | None) -> None:
+    """Optional local pretrained weights (a state dict, loaded with weights_only=True):
+    every tensor whose shape matches, in order, is copied; nothing is downloaded."""
+    if not path:
+        return
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise BadInput(f"cannot be read as a state dict ({type(e).__name__}: {e})", path,
+                       "give a torch state dict of VGG16 convolution weights") from None
+    src = [v for v in state.values() if hasattr(v, "shape")]
+    dst = [p for p in module.state_dict().values()]
+    k = 0
+    with torch.no_grad():
+        for t in dst:
+            while k < len(src) and tuple(src[k].shape) != tuple(t.shape):
+                k += 1
+            if k == len(src):
+                break
+            t.copy_(src[k])
+            k += 1

@@ -1,6 +1,6 @@
-"""Deep methods, part 1, on real highway frames: smoke configs train and segment, checkpoints
+"""Deep methods on real highway frames: smoke configs train and segment, checkpoints
 round-trip and resume with the identical next-step loss, parameter counts match the
-paper, the loss falls on a fixed batch."""
+paper, the loss falls on a fixed batch; 3D-HOP's shape, zeros and cache."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from benchmark.method import build_method  # noqa: E402
 from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import needs_data  # noqa: E402
 
-DEEP = ["cdn_medal", "bmn_bsn"]
+DEEP = ["cdn_medal", "bmn_bsn", "two_stage_cnn", "siamese_fcn", "crossnet"]
 
 
 def _train(highway, n=6):
@@ -27,6 +27,7 @@ def test_smoke_trains_and_segments_real_frames(name, highway):
     m = build_method(name, config="smoke")
     m.fit(_train(highway))
     assert len(m.history) >= 3 and all(np.isfinite(list(h.values())[1]) for h in m.history)
+    assert m.describe()["parameters"]["total"] > 0
     ids = list(highway.eval_frames[-5:])
     out = dict(m.segment(highway.view(), ids))
     assert sorted(out) == ids
@@ -63,8 +64,11 @@ def test_resume_gives_the_identical_next_step_loss(name, highway, tmp_path, monk
     uninterrupted run's third loss, exactly."""
     import methods.common as common
 
-    extra = {"cdn_medal": {"cdn_steps": 2, "medal_steps": 3}, "bmn_bsn": {"steps": 3}}[name]
-    tag = {"cdn_medal": "medal", "bmn_bsn": "bmn_bsn"}[name]
+    extra = {"cdn_medal": {"cdn_steps": 2, "medal_steps": 3}, "bmn_bsn": {"steps": 3},
+             "two_stage_cnn": {"steps": "2,2,3"}, "siamese_fcn": {"steps1": 2, "steps2": 3},
+             "crossnet": {"steps": 3}}[name]
+    tag = {"cdn_medal": "medal", "bmn_bsn": "bmn_bsn", "two_stage_cnn": "joint", "siamese_fcn": "unet",
+           "crossnet": "crossnet"}[name]
 
     def fit(workdir, seed=0):
         m = build_method(name, config="smoke", seed=seed, checkpoint_every=1, **extra)
@@ -84,9 +88,10 @@ def test_resume_gives_the_identical_next_step_loss(name, highway, tmp_path, monk
     monkeypatch.setattr(common.Trainer, "run", real_run)
     resumed = fit(tmp_path / "part", seed=0)
     assert resumed == full  # steps 1-2 from the checkpoint, step 3 computed again: identical
+    other = {"cdn_medal": {"K": 2}, "bmn_bsn": {"M": 3}, "two_stage_cnn": {"lam": 0.5},
+             "siamese_fcn": {"margin": 0.5}, "crossnet": {"flow_scale": 5.0}}[name]
     with pytest.raises(BadInput, match="another config"):
-        m = build_method(name, config="smoke", checkpoint_every=1, **dict(extra, K=2) if name == "cdn_medal"
-                         else dict(extra, M=3))
+        m = build_method(name, config="smoke", checkpoint_every=1, **extra, **other)
         m.workdir = tmp_path / "part"
         m.fit(_train(highway, 4))
 
@@ -116,3 +121,38 @@ def test_loss_decreases_on_a_fixed_batch(highway):
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.7 * losses[0], losses[::10]
+
+
+def test_3d_hop_shape_zeros_and_cache(tmp_path, monkeypatch):
+    """A static clip with one moving square: flow only where the square moves; the
+    second call reads the cache."""
+    import cv2
+
+    from benchmark.datasets import discover
+    from methods import flow
+
+    scene = tmp_path / "DS" / "baseline" / "square"
+    (scene / "input").mkdir(parents=True)
+    (scene / "groundtruth").mkdir()
+    rng = np.random.default_rng(0)
+    bg = cv2.GaussianBlur(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8), (7, 7), 0)
+    for t in range(1, 16):
+        img = bg.copy()
+        img[40:56, 10 + 4 * t:26 + 4 * t] = (255, 255, 255)
+        cv2.imwrite(str(scene / "input" / f"in{t:06d}.png"), img)
+        cv2.imwrite(str(scene / "groundtruth" / f"gt{t:06d}.png"), np.zeros((96, 128), np.uint8))
+    (v,) = discover(scene)
+    h = flow.hop(v.view(), (128, 96), "farneback")
+    assert h.shape == (15, 96, 128, 3) and h.dtype == np.uint8
+    # zero up to flow noise (1 unit = 10/255 px): the first frame, compared with itself ...
+    assert h[0].max() <= 2
+    moving = np.zeros((96, 128), bool)
+    moving[30:66, 40:110] = True  # around the square's path in frames 8-15
+    last = h[-1].max(axis=2)
+    assert last[moving].max() > 50 and last[:20].max() <= 2 and last[80:].max() <= 2  # ... and still background
+    calls = []
+    monkeypatch.setattr(flow, "flow_magnitude", lambda a, b, backend: calls.append(1) or np.zeros(a.shape, np.float32))
+    again = flow.hop(v.view(), (128, 96), "farneback")
+    assert calls == [] and np.array_equal(again, h)  # cached
+    flow.hop(v.view(), (64, 48), "farneback")
+    assert len(calls) == 15 * 3  # another size: computed (once per frame and tau)

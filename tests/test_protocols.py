@@ -84,6 +84,8 @@ def test_sampled_and_transfer(many):
         (t,) = build_protocol("transfer", source=("synthetic",), target=("UCSD",)).splits(many)
         assert t.name == "synthetic->UCSD"
         assert {v.split("/")[0] for v, _ in t.train} == {"synthetic"} and len(t.test) == 18
+        (one,) = build_protocol("transfer", source=("UCSD",), target=("SBI2015/-/HighwayI",)).splits(many)
+        assert [v for v, _ in one.test] == ["SBI2015/-/HighwayI"] and len(one.train) == 18
     with pytest.raises(BadInput, match="Nowhere"):
         build_protocol("transfer", source=("Nowhere",), target=("synthetic",)).splits(many)
 

@@ -1,0 +1,166 @@
+"""CrossNet / HOFAM (papers/004): an appearance encoder (RGB) and a motion encoder (3D-HOP,
+methods/flow.py), each of stride-2 conv + BN + ReLU levels (kernels 7,7,5,5,5,5,3,3;
+channels 64..1024 in the authors' code), and a decoder of up-convolutions with a CmDFF
+module per level:
+    B_eop = conv3x3(ReLU(concat(E_i, Op_i)))        B_up = upconv(D_{i-1})
+    B_w   = sigmoid(BN(conv3x3(ReLU(B_up))))        D_i  = concat(B_w * B_eop, BN(Dropout0.5(B_up)))
+256x256 in, 256x256x1 sigmoid out. Loss 0.8 CS-Focal + 0.2 L1, CS-Focal = focal loss
+(alpha 0.75, gamma 0) whose foreground term is scaled by beta = 0.25 min(1 / S(fg), 50),
+S(fg) the batch's foreground area ratio. Adam lr 5e-5, betas (0.95, 0.999), batch 16.
+
+Deviations (METHODS.md): optical flow from OpenCV DIS (Farneback selectable) instead of
+SelFlow; ``cpu`` and ``smoke`` use fewer, narrower levels at smaller inputs; pixels outside
+the ROI and labelled 85/170 are left out of the loss; shadow counts as background.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmark.method import register_method
+from benchmark.video import TrainingSet, VideoView
+
+from .common import DeepMethod, batches, count_params, flops, focal, native, step_rng, targets
+from .flow import hop
+
+KERNELS = (7, 7, 5, 5, 5, 5, 3, 3)
+
+
+def _enc(chans: Sequence[int]) -> nn.ModuleList:
+    layers, cin = [], 3
+    for k, c in zip(KERNELS[: len(chans)], chans):
+        layers.append(nn.Sequential(nn.Conv2d(cin, c, k, stride=2, padding=k // 2), nn.BatchNorm2d(c), nn.ReLU(inplace=True)))
+        cin = c
+    return nn.ModuleList(layers)
+
+
+class CmDFF(nn.Module):
+    def __init__(self, c_skip: int, c_in: int, c: int):
+        super().__init__()
+        self.eop = nn.Conv2d(2 * c_skip, c, 3, padding=1)
+        self.up = nn.ConvTranspose2d(c_in, c, 4, stride=2, padding=1)
+        self.w = nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.Sigmoid())
+        self.tail = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm2d(c))
+
+    def forward(self, e, op, d):
+        b_eop = self.eop(torch.relu(torch.cat([e, op], 1)))
+        b_up = self.up(d)
+        return torch.cat([self.w(b_up) * b_eop, self.tail(b_up)], 1)
+
+
+class CrossNetModel(nn.Module):
+    def __init__(self, chans: Sequence[int]):
+        super().__init__()
+        self.app, self.mot = _enc(chans), _enc(chans)
+        n = len(chans)
+        # decoder level i (from n-2 down to 0) fuses encoder level i with the level above
+        self.fuse = nn.ModuleList([CmDFF(chans[i], 2 * chans[i + 1], chans[i]) for i in reversed(range(n - 1))])
+        self.out = nn.ConvTranspose2d(2 * chans[0], 1, 4, stride=2, padding=1)
+
+    def forward(self, rgb, flow):
+        es, ops = [], []
+        a, m = rgb, flow
+        for ea, em in zip(self.app, self.mot):
+            a, m = ea(a), em(m)
+            es.append(a)
+            ops.append(m)
+        d = torch.cat([es[-1], ops[-1]], 1)
+        for mod, i in zip(self.fuse, reversed(range(len(es) - 1))):
+            d = mod(es[i], ops[i], d)
+        return torch.sigmoid(self.out(d))
+
+
+def cs_focal_l1(prob, target, valid, alpha=0.75, gamma=0.0, w_focal=0.8, w_l1=0.2):
+    s_fg = (target * valid).sum() / valid.sum().clamp(min=1)
+    beta = 0.25 * torch.clamp(1.0 / s_fg.clamp(min=1e-6), max=50.0)
+    l1 = ((prob - target).abs() * valid).sum() / valid.sum().clamp(min=1)
+    return w_focal * focal(prob, target, valid, alpha, gamma, fg_scale=beta) + w_l1 * l1
+
+
+@register_method("crossnet")
+class CrossNet(DeepMethod):
+    """CrossNet/HOFAM: appearance and 3D-HOP motion encoders fused by CmDFF (papers/004)"""
+
+    default_protocol = "sampled"
+    protocol_options = {"fraction": 0.05}
+    paper_protocols = (("transfer", {"source": ("CDnet2014",), "target": ("UCSD", "SBI2015")}),)
+    temporal_context = 10
+    params = {
+        "size": (256, "square input size"),
+        "channels": ((64, 128, 256, 512, 512, 512, 512, 1024), "encoder channels, one per stride-2 level"),
+        "flow": ("dis", "optical-flow backend: dis or farneback"),
+        "flow_scale": (10.0, "flow magnitude (pixels) mapped to 1"),
+        "lr": (5e-5, "Adam learning rate"),
+        "steps": (20000, "training steps"),
+        "batch_size": (16, "frames per step and per inference batch"),
+        "max_train_seconds": (None, "stop training after this many seconds (None: no limit)"),
+        "checkpoint_every": (200, "steps between training checkpoints"),
+    }
+    configs = {
+        "paper": {},
+        "cpu": {"size": 128, "channels": (16, 32, 48, 64, 64, 96), "lr": 1e-3, "steps": 1500, "batch_size": 8,
+                "max_train_seconds": 420.0},
+        "smoke": {"size": 64, "channels": (4, 8, 8, 16), "lr": 1e-3, "steps": 3, "batch_size": 2},
+    }
+
+    @property
+    def input_size(self) -> tuple[int, int]:  # type: ignore[override]
+        return int(self.p["size"]), int(self.p["size"])
+
+    def build(self) -> None:
+        self.net = CrossNetModel(tuple(int(c) for c in self.p["channels"])).to(self.device)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"net": self.net}
+
+    def describe(self) -> dict[str, Any]:
+        s = int(self.p["size"])
+        x = torch.zeros(1, 3, s, s, device=self.device)
+        self.net.eval()
+        return {"parameters": {"total": count_params(self.net)}, "flops": {"per_frame": flops(self.net, x, x)},
+                "input_size": f"{s}x{s}"}
+
+    def _inputs(self, view: VideoView, ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        size = self.input_size
+        motion = hop(view, size, self.p["flow"], float(self.p["flow_scale"]))
+        pos = {f: k for k, f in enumerate(view.frame_ids)}
+        rgb = torch.from_numpy(np.ascontiguousarray(view.frames(ids, size)[..., ::-1])).permute(0, 3, 1, 2).float() / 255
+        mot = torch.from_numpy(np.ascontiguousarray(motion[[pos[i] for i in ids]])).permute(0, 3, 1, 2).float() / 255
+        return rgb.to(self.device), mot.to(self.device)
+
+    def fit(self, train: TrainingSet) -> None:
+        import cv2
+
+        pool = [(it, fid) for it in train.train for fid in it.frames]
+        bs, s = int(self.p["batch_size"]), int(self.p["size"])
+
+        def loss(step: int) -> torch.Tensor:
+            rng = step_rng(self.seed, step, "crossnet")
+            picks = [pool[int(i)] for i in rng.integers(0, len(pool), bs)]
+            rgbs, mots, ts, vs = [], [], [], []
+            for item, fid in picks:
+                rgb, mot = self._inputs(item.view, [fid])
+                gt = cv2.resize(item.gt(fid), (s, s), interpolation=cv2.INTER_NEAREST)
+                roi = cv2.resize(item.view.roi.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST) > 0
+                t, v = targets(gt, roi, ignore_shadow=False)
+                rgbs.append(rgb)
+                mots.append(mot)
+                ts.append(torch.from_numpy(t))
+                vs.append(torch.from_numpy(v.astype(np.float32)))
+            prob = self.net(torch.cat(rgbs), torch.cat(mots))
+            return cs_focal_l1(prob, torch.stack(ts)[:, None].to(self.device), torch.stack(vs)[:, None].to(self.device))
+
+        tr = self.trainer(self.net, float(self.p["lr"]), "crossnet", betas=(0.95, 0.999))
+        self.history = tr.run(int(self.p["steps"]), loss, "CrossNet")
+
+    @torch.no_grad()
+    def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        self.net.eval()
+        for chunk in batches(sorted(frames), int(self.p["batch_size"])):
+            rgb, mot = self._inputs(video, chunk)
+            for fid, p in zip(chunk, native(self.net(rgb, mot), video.shape)):
+                yield fid, p
