@@ -16,23 +16,22 @@ def _cv2():
     return cv2
 
 
-def read_bgr(path: Path) -> np.ndarray:
-    """A colour image in OpenCV's channel order (BGR), the order bgbench keeps frames in."""
+def _read(path: Path, colour: bool) -> np.ndarray:
     cv2 = _cv2()
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
     if img is None:
         what = "is missing" if not Path(path).exists() else "cannot be decoded as an image"
         raise BadInput(what, path, "restore the file from the dataset's archive, or remove the video from --data")
     return img
+
+
+def read_bgr(path: Path) -> np.ndarray:
+    """A colour image in OpenCV's channel order (BGR), the order bgbench keeps frames in."""
+    return _read(path, True)
 
 
 def read_gray(path: Path) -> np.ndarray:
-    cv2 = _cv2()
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        what = "is missing" if not Path(path).exists() else "cannot be decoded as an image"
-        raise BadInput(what, path, "restore the file from the dataset's archive, or remove the video from --data")
-    return img
+    return _read(path, False)
 
 
 def image_size(path: Path) -> tuple[int, int]:

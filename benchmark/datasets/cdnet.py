@@ -32,15 +32,7 @@ class CDnet:
         ext = next(iter(frames.values())).suffix
         common.check_contiguous(frames, lambda i: scene / "input" / f"in{i:06d}{ext}", "a frame")
         gt = common.numbered(scene / "groundtruth", r"gt(\d{6})\.png", "ground-truth")
-        first, last = next(iter(frames)), next(reversed(frames))
-        tfile = scene / "temporalROI.txt"
-        troi = common.read_temporal_roi(tfile)
-        notes: tuple[str, ...] = ()
-        if troi is None:
-            troi = (max(first, min(gt)), min(last, max(gt)))
-            notes = ("no temporalROI.txt: every frame with ground truth is scored",)
-        else:
-            troi, notes = common.check_temporal_roi(troi, first, last, tfile, self.allow_troi_one_past)
+        troi, notes = common.temporal_roi(scene, frames, gt, self.allow_troi_one_past)
         common.check_gt_cover(gt, troi, lambda i: scene / "groundtruth" / f"gt{i:06d}.png")
         roi_file = next((scene / n for n in ("ROI.bmp", "ROI.png", "ROI.jpg") if (scene / n).exists()), None)
         category = scene.parent.name if self.has_category else None

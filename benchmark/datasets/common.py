@@ -65,6 +65,18 @@ def check_temporal_roi(troi: tuple[int, int], first: int, last: int, path: Path,
     return (a, b), notes
 
 
+def temporal_roi(scene: Path, frames: dict[int, Path], gt: dict[int, Path], allow_one_past: bool
+                 ) -> tuple[tuple[int, int], tuple[str, ...]]:
+    """The scored frame range from ``scene/temporalROI.txt``, checked against the frames;
+    without the file, every frame that has ground truth."""
+    first, last = next(iter(frames)), next(reversed(frames))
+    tfile = scene / "temporalROI.txt"
+    troi = read_temporal_roi(tfile)
+    if troi is None:
+        return (max(first, min(gt)), min(last, max(gt))), ("no temporalROI.txt: every frame with ground truth is scored",)
+    return check_temporal_roi(troi, first, last, tfile, allow_one_past)
+
+
 def roi_mismatch(roi_file: Path | None, shape: tuple[int, int]) -> str | None:
     if roi_file is None:
         return None

@@ -20,14 +20,7 @@ class UCSD:
         ext = next(iter(frames.values())).suffix
         common.check_contiguous(frames, lambda i: scene / "in" / f"frame_{i}{ext}", "a frame")
         gt = common.numbered(scene / "groundtruth", r"gt(\d{4})\.png", "ground-truth")
-        first, last = next(iter(frames)), next(reversed(frames))
-        tfile = scene / "temporalROI.txt"
-        troi = common.read_temporal_roi(tfile)
-        notes: tuple[str, ...] = ()
-        if troi is None:
-            troi = (max(first, min(gt)), min(last, max(gt)))
-        else:
-            troi, notes = common.check_temporal_roi(troi, first, last, tfile, allow_one_past=True)
+        troi, notes = common.temporal_roi(scene, frames, gt, allow_one_past=True)
         common.check_gt_cover(gt, troi, lambda i: scene / "groundtruth" / f"gt{i:04d}.png")
         roi_file = scene / "ROI.bmp" if (scene / "ROI.bmp").exists() else None
         return common.make_video(
