@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default smoke; paper with --suite paper)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
-    p.add_argument("--jobs", type=int, default=1, help="parallel jobs through joblib (default 1)")
+    p.add_argument("--jobs", type=int, help="parallel jobs through joblib (default 1; the quick suite: every core)")
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for the counts (default 0.5)")
     p.add_argument("--save-masks", action="store_true", help="write 0/255 masks under OUT/masks/")
@@ -267,6 +267,10 @@ def cmd_run(args) -> int:
     methods = args.methods or suite_methods(args.suite)
     if not 0 <= args.threshold <= 1:
         raise BadInput(f"threshold {args.threshold} is outside [0, 1]", "--threshold", "e.g. --threshold 0.5")
+    if args.jobs is None:
+        import os
+
+        args.jobs = (os.cpu_count() or 1) if args.data is None else 1
     if args.jobs < 1:
         raise BadInput(f"--jobs {args.jobs} must be at least 1", "--jobs", "e.g. --jobs 2")
     classes = {m: method_class(m) for m in methods}

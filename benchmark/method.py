@@ -53,7 +53,16 @@ def load_catalog() -> Registry:
 
 
 def _coerce(value: Any, default: Any, name: str) -> Any:
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
+    if isinstance(value, str) and default is None:  # an optional number or path
+        if value.lower() in ("none", "null", ""):
+            return None
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+        return value
+    if not isinstance(value, str) or isinstance(default, str):
         return value
     try:
         if isinstance(default, bool):

@@ -59,6 +59,10 @@ def test_method_parameters_are_checked():
     with pytest.raises(BadInput, match="did you mean gmm_zivkovic"):
         build_method("gmm_zivkovik")
     assert "gmm_zivkovic" in METHODS.names()
+    # optional parameters (default None) read numbers from the command line
+    _, p = method_class("cdn_medal").resolve("smoke", max_train_seconds="300")
+    assert p["max_train_seconds"] == 300
+    assert method_class("cdn_medal").resolve("smoke", max_train_seconds="none")[1]["max_train_seconds"] is None
 
 
 def test_segment_view_has_no_ground_truth():
