@@ -81,6 +81,10 @@ class BGSLibraryMethod(Method):
                                     cls.name, INSTALL_HINT) from None
         return pybgs
 
+    @classmethod
+    def check_available(cls) -> None:
+        cls.module()
+
     def __init__(self, *args: Any, **kwargs: Any):
         self.module()
         super().__init__(*args, **kwargs)

@@ -278,7 +278,8 @@ def cmd_run(args) -> int:
     over = _overrides(args.set, methods)
     specs = [MethodSpec(m, classes[m].resolve(args.config)[0], tuple(sorted(over[m].items()))) for m in methods]
     for s in specs:
-        s.resolved_params()  # bad --set values fail now, not inside a job
+        classes[s.name].check_available()  # a missing optional dependency: exit 2 now, with the fix
+        s.resolved_params()  # so do bad --set values
     skip_bad = args.on_bad_data == "skip" if args.on_bad_data else quick
     data = args.data or quick_data()
     videos, skipped = load_videos(data, args.format, args.roi_policy, skip_bad)

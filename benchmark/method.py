@@ -130,6 +130,10 @@ class Method:
         self.history: list[dict[str, float]] = []  # training losses, kept in the results
 
     @classmethod
+    def check_available(cls) -> None:
+        """Raise MethodUnavailable (with the fix) if an optional dependency is missing."""
+
+    @classmethod
     def summary(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 

@@ -23,7 +23,6 @@ import numpy as np
 
 from . import results
 from .aggregate import summarize
-from .errors import BadInput
 from .method import Method, build_method, method_class
 from .protocols import Protocol, Split
 from .scoring import VideoScore, metrics, quantize, threshold_bin

@@ -77,10 +77,11 @@ def log_run(results: dict, run_dir: Path, uri: str | None = None, report_dir: Pa
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     import logging
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow", "alembic"):  # after the import: mlflow configures its loggers on import
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     run_dir = Path(run_dir)
     uri = uri or default_uri(run_dir)

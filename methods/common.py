@@ -231,6 +231,7 @@ class DeepMethod(Method):
         super().__init__(*args, **kwargs)
         torch.manual_seed(self.seed)
         self.batch_size = int(self.p.get("batch_size", 1))
+        self.warmup_frames = max(1, self.batch_size)  # the first batch's yields carry its whole compute
         self.precision = "amp-fp16" if self.device.startswith("cuda") else "float32"
         self.build()
 

@@ -20,6 +20,7 @@ local VGG16 state dict (``weights``) initialises stage 2's front.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterator, Sequence
 
 import cv2
@@ -148,7 +149,9 @@ class TwoStageCNN(DeepMethod):
         gts = np.stack([cv2.resize(item.gt(f), size, interpolation=cv2.INTER_NEAREST) for f in ids])
         bgmask = (gts == codes.STATIC) | (gts == codes.SHADOW)
         masked = np.where(bgmask[..., None], frames, np.nan)
-        med = np.nanmedian(masked, axis=0)
+        with warnings.catch_warnings():  # pixels never seen as background: filled just below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(masked, axis=0)
         fallback = np.median(frames, axis=0)
         return np.where(np.isnan(med), fallback, med).astype(np.uint8)
 
