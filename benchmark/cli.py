@@ -135,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bgbench: interrupted; finished jobs are kept and a re-run resumes", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bgbench list | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
 
 
 # --- list / info --------------------------------------------------------------------
