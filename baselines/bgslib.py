@@ -21,7 +21,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from benchmark.errors import MethodUnavailable
-from benchmark.method import Method, register_method
+from benchmark.method import Method, frames_through, register_method
 from benchmark.video import VideoView
 
 
@@ -111,22 +111,17 @@ class BGSLibraryMethod(Method):
             shutil.rmtree(folder, ignore_errors=True)
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-        wanted = set(frames)
-        last = max(wanted)
         folder = Path(tempfile.mkdtemp(prefix="bgbench-bgslibrary-"))
         algo = None
         try:
             algo = self.make(folder)
-            stack = video.all_frames()
-            for k, fid in enumerate(video.frame_ids):
-                if fid > last:
-                    break
+            for k, fid, img, wanted in frames_through(video, frames):
                 if k == 0:  # the configuration is read on the first frame
                     with private_workdir(folder):
-                        mask = algo.apply(stack[k])
+                        mask = algo.apply(img)
                 else:
-                    mask = algo.apply(stack[k])
-                if fid in wanted:
+                    mask = algo.apply(img)
+                if wanted:
                     yield fid, mask if mask.ndim == 2 else mask[..., 0]
         finally:
             if algo is not None:

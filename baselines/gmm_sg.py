@@ -31,7 +31,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from benchmark.method import Method, register_method
+from benchmark.method import Method, frames_through, register_method
 from benchmark.video import VideoView
 
 _INV_2PI_15 = (2.0 * np.pi) ** -1.5
@@ -193,10 +193,7 @@ class GMMStaufferGrimson(Method):
             yield prob.astype(np.float32) if xp is np else prob.float().cpu().numpy()
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-        wanted = set(frames)
-        last = max(wanted)
-        ids = [f for f in video.frame_ids if f <= last]
-        stack = video.all_frames()
-        for fid, prob in zip(ids, self.run(stack[k] for k in range(len(ids)))):
-            if fid in wanted:
+        walk = list(frames_through(video, frames))
+        for (_, fid, _, wanted), prob in zip(walk, self.run(img for _, _, img, _ in walk)):
+            if wanted:
                 yield fid, prob

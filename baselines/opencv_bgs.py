@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from benchmark.method import Method, register_method
+from benchmark.method import Method, frames_through, register_method
 from benchmark.video import VideoView
 
 
@@ -47,16 +47,11 @@ class OpenCVSubtractor(Method):
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         import cv2
 
-        wanted = set(frames)
-        last = max(wanted)
         sub = self.fresh()
         lr = self.learning_rate()
-        stack = video.all_frames()
-        for k, fid in enumerate(video.frame_ids):
-            if fid > last:
-                break
-            mask = sub.apply(stack[k], learningRate=lr)
-            if fid in wanted:
+        for _, fid, img, wanted in frames_through(video, frames):
+            mask = sub.apply(img, learningRate=lr)
+            if wanted:
                 if self.has_shadow_value:
                     mask = cv2.threshold(mask, 254, 255, cv2.THRESH_BINARY)[1]
                 yield fid, mask

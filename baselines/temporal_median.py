@@ -6,7 +6,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from benchmark.method import Method, register_method
+from benchmark.method import Method, frames_through, register_method
 from benchmark.video import VideoView
 
 
@@ -29,20 +29,15 @@ class TemporalMedian(Method):
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         window, step = int(self.p["window"]), int(self.p["step"])
         scale = 1.0 / (2.0 * float(self.p["threshold"]))
-        wanted = set(frames)
-        last = max(wanted)
-        stack = video.all_frames()
         buf: list[np.ndarray] = []
         bg = None
-        for k, fid in enumerate(video.frame_ids):
-            if fid > last:
-                break
-            img = np.asarray(stack[k])
+        for k, fid, img, wanted in frames_through(video, frames):
+            img = np.asarray(img)
             if k % step == 0:
                 buf.append(img)
                 if len(buf) > window:
                     buf.pop(0)
                 bg = np.median(np.stack(buf), axis=0).astype(np.float32)
-            if fid in wanted:
+            if wanted:
                 d = np.abs(img.astype(np.float32) - bg).max(axis=2)
                 yield fid, np.minimum(d * scale, 1.0)

@@ -154,6 +154,19 @@ class Method:
         return {}
 
 
+def frames_through(video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, int, np.ndarray, bool]]:
+    """``(index, frame id, image, requested)`` for a video's frames in order, from its first
+    frame up to the last requested one: how online methods that learn from every preceding
+    frame walk a video."""
+    wanted = set(frames)
+    last = max(wanted)
+    stack = video.all_frames()
+    for k, fid in enumerate(video.frame_ids):
+        if fid > last:
+            return
+        yield k, fid, stack[k], fid in wanted
+
+
 def method_class(name: str) -> type[Method]:
     load_catalog()
     entry = METHODS.entry(name)

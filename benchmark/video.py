@@ -105,6 +105,14 @@ class FrameSource:
         """The whole video as a read-only memmap, in id order."""
         return self._stack(None)
 
+    def derived(self, name: str, compute: Callable[[int], np.ndarray], shape: tuple[int, ...], *extra: object) -> np.ndarray:
+        key = ("derived", name, shape, extra)
+        if key not in self._stacks:
+            pos = {f: k for k, f in enumerate(self.files)}
+            self._stacks[key] = cached_stack(f"{self.vid}-{name}", self.files, lambda f: compute(pos[f]), shape,
+                                             name, *extra)
+        return self._stacks[key]
+
 
 class VideoView:
     """What ``Method.segment`` sees: frames, ids, ROI. Ground truth is not reachable."""
@@ -130,12 +138,12 @@ class VideoView:
 
     def derived(self, name: str, compute: Callable[[int], np.ndarray], shape: tuple[int, ...], *extra: object) -> np.ndarray:
         """N x ``shape`` uint8: ``compute(k)`` for the k-th frame, cached like the frames
-        (keyed by the video's files, ``name`` and ``extra``), e.g. optical flow."""
-        files = getattr(self._source, "files", None)
-        if files is None:  # an in-memory clip
-            return np.stack([compute(k) for k in range(len(self.frame_ids))])
-        pos = {f: k for k, f in enumerate(files)}
-        return cached_stack(f"{self.id}-{name}", files, lambda f: compute(pos[f]), shape, name, *extra)
+        (keyed by the video's files, ``name`` and ``extra``; opened once), e.g. optical flow."""
+        return self._source.derived(name, compute, shape, *extra)
+
+    def position(self, fid: int) -> int:
+        """Index of frame ``fid`` in ``frame_ids`` (and in ``all_frames()``)."""
+        return self._source._pos[fid]
 
     def __reduce__(self):
         raise TypeError("a VideoView is not picklable: pass the Video and make the view where it is used")
@@ -288,6 +296,9 @@ class ArraySource:
 
     def all_frames(self) -> np.ndarray:
         return self._frames
+
+    def derived(self, name: str, compute: Callable[[int], np.ndarray], shape: tuple[int, ...], *extra: object) -> np.ndarray:
+        return np.stack([compute(k) for k in range(len(self.ids))])  # an in-memory clip: no disk cache
 
 
 @dataclass

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -28,7 +27,7 @@ from benchmark.method import register_method
 from benchmark.video import TrainingSet, VideoView
 
 from .common import (DeepMethod, UNet, batches, count_params, flops, masked_ce, native, reference_pool,
-                     step_rng, targets, to_tensor)
+                     step_rng, targets_at, to_tensor)
 
 
 @register_method("bmn_bsn")
@@ -111,9 +110,7 @@ class BMNBSN(DeepMethod):
             for item, fid in picks:  # one scene per item: its own references
                 r = self._refs(item.view, refs[item.view.id], rng)
                 x = to_tensor(item.view.frames([fid], (w, h)), self.device)
-                gt = cv2.resize(item.gt(fid), (w, h), interpolation=cv2.INTER_NEAREST)
-                roi = cv2.resize(item.view.roi.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-                t, v = targets(gt, roi, ignore_shadow=True)
+                t, v = targets_at(item, fid, (w, h), ignore_shadow=True)
                 total = total + masked_ce(self._forward(r, x), torch.from_numpy(t)[None].to(self.device),
                                           torch.from_numpy(v.astype(np.float32))[None].to(self.device))
             return total / bs

@@ -151,7 +151,7 @@ class CDNMedal(DeepMethod):
     @torch.no_grad()
     def background(self, view: VideoView, fid: int) -> torch.Tensor:
         """3 x H x W background (RGB, [0, 1]) of the block that holds frame ``fid``."""
-        block = view.frame_ids.index(fid) // int(self.p["T"])
+        block = view.position(fid) // int(self.p["T"])
         key = (view.id, block)
         if key not in self._bg_cache:
             self.cdn.eval()

@@ -101,6 +101,22 @@ def targets(gt: np.ndarray, roi: np.ndarray, ignore_shadow: bool = True) -> tupl
     return target, valid & roi
 
 
+def resize_labels(gt: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """CDnet codes at another (width, height): nearest neighbour, so no code is invented."""
+    import cv2
+
+    return gt if gt.shape[::-1] == tuple(size) else cv2.resize(gt, tuple(size), interpolation=cv2.INTER_NEAREST)
+
+
+def targets_at(item, fid: int, size: tuple[int, int], ignore_shadow: bool, gt: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``targets`` of a training frame at the method's input size (``gt``: already resized
+    ground truth, e.g. after copy-paste)."""
+    gt = resize_labels(item.gt(fid), size) if gt is None else gt
+    roi = resize_labels(item.view.roi.astype(np.uint8), size) > 0
+    return targets(gt, roi, ignore_shadow)
+
+
 def masked_bce(prob: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     loss = F.binary_cross_entropy(prob.clamp(1e-6, 1 - 1e-6), target, reduction="none")
     return (loss * valid).sum() / valid.sum().clamp(min=1)

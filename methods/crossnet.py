@@ -24,7 +24,7 @@ from torch import nn
 from benchmark.method import register_method
 from benchmark.video import TrainingSet, VideoView
 
-from .common import DeepMethod, batches, count_params, flops, focal, native, step_rng, targets
+from .common import DeepMethod, batches, count_params, flops, focal, native, step_rng, targets_at
 from .flow import hop
 
 KERNELS = (7, 7, 5, 5, 5, 5, 3, 3)
@@ -127,14 +127,11 @@ class CrossNet(DeepMethod):
     def _inputs(self, view: VideoView, ids: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.input_size
         motion = hop(view, size, self.p["flow"], float(self.p["flow_scale"]))
-        pos = {f: k for k, f in enumerate(view.frame_ids)}
         rgb = torch.from_numpy(np.ascontiguousarray(view.frames(ids, size)[..., ::-1])).permute(0, 3, 1, 2).float() / 255
-        mot = torch.from_numpy(np.ascontiguousarray(motion[[pos[i] for i in ids]])).permute(0, 3, 1, 2).float() / 255
+        mot = torch.from_numpy(np.ascontiguousarray(motion[[view.position(i) for i in ids]])).permute(0, 3, 1, 2).float() / 255
         return rgb.to(self.device), mot.to(self.device)
 
     def fit(self, train: TrainingSet) -> None:
-        import cv2
-
         pool = [(it, fid) for it in train.train for fid in it.frames]
         bs, s = int(self.p["batch_size"]), int(self.p["size"])
 
@@ -144,9 +141,7 @@ class CrossNet(DeepMethod):
             rgbs, mots, ts, vs = [], [], [], []
             for item, fid in picks:
                 rgb, mot = self._inputs(item.view, [fid])
-                gt = cv2.resize(item.gt(fid), (s, s), interpolation=cv2.INTER_NEAREST)
-                roi = cv2.resize(item.view.roi.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST) > 0
-                t, v = targets(gt, roi, ignore_shadow=False)
+                t, v = targets_at(item, fid, (s, s), ignore_shadow=False)
                 rgbs.append(rgb)
                 mots.append(mot)
                 ts.append(torch.from_numpy(t))

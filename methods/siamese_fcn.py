@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,7 +32,7 @@ from benchmark.method import register_method
 from benchmark.video import TrainingSet, VideoView
 
 from .common import (VGG16, DeepMethod, UNet, batches, count_params, flops, load_vgg_weights, masked_bce, native,
-                     step_rng, targets, to_tensor, vgg_layers)
+                     step_rng, targets_at, to_tensor, vgg_layers)
 
 
 class SiameseBranch(nn.Module):
@@ -134,11 +133,6 @@ class SiameseFCN(DeepMethod):
             self._bg_cache[view.id] = to_tensor(img, self.device)
         return self._bg_cache[view.id]
 
-    def _labels(self, item, fid: int, size) -> tuple[np.ndarray, np.ndarray]:
-        gt = cv2.resize(item.gt(fid), size, interpolation=cv2.INTER_NEAREST)
-        roi = cv2.resize(item.view.roi.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        return targets(gt, roi, ignore_shadow=False)
-
     def _fuse(self, x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         step = float(self.p["round_step"])
         d = torch.round(d / step) * step
@@ -169,8 +163,8 @@ class SiameseFCN(DeepMethod):
                 fb, ft = self.branch(self._background(it.view)), self.branch(x)
                 d = distance(fb, ft)
                 hs = (d.shape[-1], d.shape[-2])
-                t_t, v_t = self._labels(it, fid, hs)
-                t_b, v_b = self._labels(it, bgid, hs)
+                t_t, v_t = targets_at(it, fid, hs, ignore_shadow=False)
+                t_b, v_b = targets_at(it, bgid, hs, ignore_shadow=False)
                 y = np.where((t_t > 0) & (t_b > 0), 1.0, np.where((t_t > 0) | (t_b > 0), 0.0, 2.0)).astype(np.float32)
                 valid = torch.from_numpy((v_t & v_b).astype(np.float32))[None, None].to(self.device)
                 total = total + contrastive(d, torch.from_numpy(y)[None, None].to(self.device), valid, margin)
@@ -187,7 +181,7 @@ class SiameseFCN(DeepMethod):
                 with torch.no_grad():
                     d = distance(self.branch(self._background(it.view)), self.branch(x))
                 xs.append(self._fuse(x, d))
-                t, v = self._labels(it, fid, size)
+                t, v = targets_at(it, fid, size, ignore_shadow=False)
                 ts.append(torch.from_numpy(t))
                 vs.append(torch.from_numpy(v.astype(np.float32)))
             prob = torch.sigmoid(self.unet(torch.cat(xs)))

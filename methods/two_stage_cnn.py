@@ -23,7 +23,6 @@ from __future__ import annotations
 import warnings
 from typing import Any, Iterator, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,8 +32,8 @@ from benchmark import codes
 from benchmark.method import register_method
 from benchmark.video import TrainingSet, VideoView
 
-from .common import (VGG16, DeepMethod, batches, count_params, flops, load_vgg_weights, masked_ce, native, step_rng,
-                     targets, to_tensor, vgg_layers)
+from .common import (VGG16, DeepMethod, batches, count_params, flops, load_vgg_weights, masked_ce, native, resize_labels,
+                     step_rng, targets_at, to_tensor, vgg_layers)
 
 
 class Reconstructor(nn.Module):
@@ -146,7 +145,7 @@ class TwoStageCNN(DeepMethod):
         ids = list(item.frames)
         ids = [ids[int(i)] for i in np.linspace(0, len(ids) - 1, min(limit, len(ids))).round()]
         frames = item.view.frames(ids, size).astype(np.float32)
-        gts = np.stack([cv2.resize(item.gt(f), size, interpolation=cv2.INTER_NEAREST) for f in ids])
+        gts = np.stack([resize_labels(item.gt(f), size) for f in ids])
         bgmask = (gts == codes.STATIC) | (gts == codes.SHADOW)
         masked = np.where(bgmask[..., None], frames, np.nan)
         with warnings.catch_warnings():  # pixels never seen as background: filled just below
@@ -170,15 +169,14 @@ class TwoStageCNN(DeepMethod):
             for i in rng.integers(0, len(pool), bs):
                 it, fid = pool[int(i)]
                 img = it.view.frames([fid], (w, h))[0].copy()
-                gt = cv2.resize(it.gt(fid), (w, h), interpolation=cv2.INTER_NEAREST)
+                gt = resize_labels(it.gt(fid), (w, h))
                 if not (gt == codes.MOTION).any() and with_fg:  # copy-paste another frame's objects
                     it2, f2 = with_fg[int(rng.integers(len(with_fg)))]
-                    g2 = cv2.resize(it2.gt(f2), (w, h), interpolation=cv2.INTER_NEAREST)
+                    g2 = resize_labels(it2.gt(f2), (w, h))
                     obj = g2 == codes.MOTION
                     img[obj] = it2.view.frames([f2], (w, h))[0][obj]
                     gt = np.where(obj, codes.MOTION, gt).astype(np.uint8)
-                roi = cv2.resize(it.view.roi.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-                t, v = targets(gt, roi, ignore_shadow=False)
+                t, v = targets_at(it, fid, (w, h), ignore_shadow=False, gt=gt)
                 xs.append(to_tensor(img[None], self.device))
                 ts.append(torch.from_numpy(t))
                 vs.append(torch.from_numpy(v.astype(np.float32)))
