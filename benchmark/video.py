@@ -282,6 +282,7 @@ class ArraySource:
     def __init__(self, frames: np.ndarray, ids: Sequence[int]):
         self._frames, self.ids = frames, tuple(ids)
         self._pos = {fid: k for k, fid in enumerate(self.ids)}
+        self._derived: dict[tuple, np.ndarray] = {}
 
     def frame(self, i: int) -> np.ndarray:
         return self._frames[self._pos[i]]
@@ -298,7 +299,10 @@ class ArraySource:
         return self._frames
 
     def derived(self, name: str, compute: Callable[[int], np.ndarray], shape: tuple[int, ...], *extra: object) -> np.ndarray:
-        return np.stack([compute(k) for k in range(len(self.ids))])  # an in-memory clip: no disk cache
+        key = (name, shape, extra)  # an in-memory clip: cached in memory, once per source
+        if key not in self._derived:
+            self._derived[key] = np.stack([compute(k) for k in range(len(self.ids))])
+        return self._derived[key]
 
 
 @dataclass

@@ -5,13 +5,21 @@ classes (softmax). Cross-entropy ignores shadow, unknown and outside-ROI pixels.
 training step takes one labelled target frame per batch item and N reference frames drawn
 at random from the unlabelled part of the same video (before its temporal ROI).
 
+Training passes over every target frame once per epoch, shuffled (a permutation per epoch
+from the seed), as the paper does; ``epochs`` x target frames / batch steps in all. Training
+frames, their label codes and each video's reference pool live on the device (``Bank``);
+a step gathers its targets and references there.
+
 Since the background model depends only on the scene, inference runs the BMN once per
-video (N reference frames spread evenly over the unlabelled part) and caches it; the BSN
-then runs per batch of frames. ``describe`` states the resulting speed-up from FLOPs.
+video (N reference frames spread evenly over the unlabelled part) and caches it on the
+device; the BSN then runs per batch of ``infer_batch`` frames (16 in ``paper``, where
+training takes one target frame per step). ``describe`` states the resulting speed-up.
 
 Deviations (METHODS.md): the paper does not give the U-Net's depth; we use the original
-U-Net's 4 pooling steps in ``paper`` (so 320x240 divides evenly). A video with no
-unlabelled frames draws references from its training frames (images only). Frames are
+U-Net's 4 pooling steps in ``paper`` (so 320x240 divides evenly). Its protocol takes
+CDnet-layout videos only (``formats``), as the paper's 3-fold cross-scene protocol is on
+CDnet2014 alone: SBI2015 and UCSD have no unlabelled frames to draw references from. A
+video with no unlabelled frames draws references from its training frames (images only). Frames are
 resized to the input size and the foreground probability back to the native size.
 """
 
@@ -26,16 +34,17 @@ from torch import nn
 from benchmark.method import register_method
 from benchmark.video import TrainingSet, VideoView
 
-from .common import (DeepMethod, UNet, batches, count_params, flops, masked_ce, native, reference_pool,
-                     step_rng, targets_at, to_tensor)
+from .common import (DeepMethod, UNet, as_float, batches, code_targets, count_params, epoch_rows, flops,
+                     label_codes, masked_ce, native, reference_pool, step_rng, upload)
 
 
 @register_method("bmn_bsn")
 class BMNBSN(DeepMethod):
     """BMN-BSN: background-modelling U-Net nested with a segmentation U-Net (papers/000)"""
 
+    stage_steps = ("steps",)
     default_protocol = "cross-scene"
-    protocol_options = {"folds": 3, "exclude": ("PTZ",)}
+    protocol_options = {"folds": 3, "exclude": ("PTZ",), "formats": ("cdnet2014", "cdnet2012")}
     params = {
         "N": (16, "reference frames into the BMN"),
         "M": (12, "background-model channels"),
@@ -46,15 +55,15 @@ class BMNBSN(DeepMethod):
         "lr": (1e-5, "Adam learning rate"),
         "epochs": (5.0, "passes over the training target frames"),
         "steps": (0, "training steps; 0: epochs x target frames / batch"),
-        "batch_size": (1, "target frames per step and per inference batch"),
-        "max_train_seconds": (None, "stop training after this many seconds (None: no limit)"),
-        "checkpoint_every": (200, "steps between training checkpoints"),
+        "batch_size": (1, "target frames per training step"),
+        "infer_batch": (16, "frames per inference batch"),
     }
     configs = {
         "paper": {},
         "cpu": {"N": 6, "M": 6, "K": 8, "depth": 3, "width": 160, "height": 120, "lr": 1e-3, "batch_size": 4,
-                "steps": 1500, "max_train_seconds": 480.0},
-        "smoke": {"N": 2, "M": 2, "K": 4, "depth": 2, "width": 64, "height": 48, "lr": 1e-3, "steps": 3},
+                "steps": 1500, "infer_batch": 8, "max_train_seconds": 480.0},
+        "smoke": {"N": 2, "M": 2, "K": 4, "depth": 2, "width": 64, "height": 48, "lr": 1e-3, "steps": 3,
+                  "infer_batch": 2},
     }
 
     @property
@@ -81,13 +90,15 @@ class BMNBSN(DeepMethod):
                           "speedup_from_caching_the_background_model": (f_bmn + f_bsn) / f_bsn},
                 "input_size": f"{w}x{h}"}
 
-    def _refs(self, view: VideoView, pool: Sequence[int], rng: np.random.Generator | None) -> torch.Tensor:
-        n = int(self.p["N"])
-        if rng is None:  # inference: evenly spread
-            idx = np.linspace(0, len(pool) - 1, n).round().astype(int)
-        else:
-            idx = rng.choice(len(pool), n, replace=len(pool) < n)
-        x = to_tensor(view.frames([pool[i] for i in idx], self.input_size), self.device)  # N x 3 x h x w
+    @staticmethod
+    def _images(x: torch.Tensor) -> torch.Tensor:
+        """... x h x w x 3 uint8 BGR on the device -> ... x 3 x h x w float RGB in [0, 1]."""
+        return as_float(x.flip(-1).movedim(-1, -3))
+
+    def _infer_refs(self, view: VideoView, pool: Sequence[int]) -> torch.Tensor:
+        """1 x 3N x h x w: N reference frames spread evenly over the pool."""
+        idx = np.linspace(0, len(pool) - 1, int(self.p["N"])).round().astype(int)
+        x = as_float(upload(view.frames([pool[i] for i in idx], self.input_size), self.device))
         return x.reshape(1, -1, *x.shape[-2:])
 
     def _forward(self, refs: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
@@ -96,40 +107,49 @@ class BMNBSN(DeepMethod):
 
     def fit(self, train: TrainingSet) -> None:
         items = list(train.train)
-        pool = [(it, fid) for it in items for fid in it.frames]
-        refs = {it.view.id: reference_pool(it.view, it.frames) for it in items}
-        bs = int(self.p["batch_size"])
-        steps = int(self.p["steps"]) or max(1, int(float(self.p["epochs"]) * len(pool) / bs))
-        w, h = self.input_size
+        size, n, bs = self.input_size, int(self.p["N"]), int(self.p["batch_size"])
+        arrays = {"frames": np.concatenate([it.view.frames(it.frames, size) for it in items]),
+                  "codes": np.concatenate([label_codes(it, it.frames, size) for it in items])}
+        pools = [reference_pool(it.view, it.frames) for it in items]
+        arrays.update({f"r{k}": it.view.frames(pool, size) for k, (it, pool) in enumerate(zip(items, pools))})
+        data = self.bank(arrays)
+        video_of = np.concatenate([np.full(len(it.frames), k) for k, it in enumerate(items)])
+        rows_total = len(video_of)
+        steps = int(self.p["steps"]) or max(1, int(float(self.p["epochs"]) * rows_total / bs))
         joint = nn.ModuleDict({"bmn": self.bmn, "bsn": self.bsn})
 
-        def loss(step: int) -> torch.Tensor:
-            rng = step_rng(self.seed, step, "bmn-bsn")
-            total = 0.0
-            picks = [pool[int(i)] for i in rng.integers(0, len(pool), bs)]
-            for item, fid in picks:  # one scene per item: its own references
-                r = self._refs(item.view, refs[item.view.id], rng)
-                x = to_tensor(item.view.frames([fid], (w, h)), self.device)
-                t, v = targets_at(item, fid, (w, h), ignore_shadow=True)
-                total = total + masked_ce(self._forward(r, x), torch.from_numpy(t)[None].to(self.device),
-                                          torch.from_numpy(v.astype(np.float32))[None].to(self.device))
-            return total / bs
+        def batch(step: int):
+            rows = epoch_rows(self.seed, step, bs, rows_total, "bmn-bsn")
+            rng = step_rng(self.seed, step, "bmn-bsn-refs")
+            refs = []
+            for r in rows:  # each target frame with references of its own scene
+                k = int(video_of[r])
+                m = len(pools[k])
+                refs.append(data.take(f"r{k}", rng.choice(m, n, replace=m < n)))  # N x h x w x 3
+            refs = self._images(torch.stack(refs))  # B x N x 3 x h x w
+            x = self._images(data.take("frames", rows))
+            return refs.flatten(1, 2), x, *code_targets(data.take("codes", rows), ignore_shadow=True)
+
+        def loss(b) -> torch.Tensor:
+            refs, x, target, valid = b
+            logits = self.bsn(torch.cat([self.bmn(refs), x], 1))
+            return masked_ce(logits, target, valid)
 
         tr = self.trainer(joint, float(self.p["lr"]), "bmn_bsn")
-        self.history = tr.run(steps, loss, "BMN-BSN")
+        self.history = self.train_stage(tr, steps, loss, "BMN-BSN", batch, data, bs)
         self._model_cache.clear()
 
-    @torch.no_grad()
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         self.bmn.eval()
         self.bsn.eval()
-        if video.id not in self._model_cache:
-            pool = reference_pool(video, video.frame_ids)
-            self._model_cache[video.id] = self.bmn(self._refs(video, pool, None))
-        model = self._model_cache[video.id]
-        for chunk in batches(sorted(frames), max(1, int(self.p["batch_size"]))):
-            x = to_tensor(video.frames(chunk, self.input_size), self.device)
-            logits = self.bsn(torch.cat([model.expand(len(chunk), -1, -1, -1), x], 1))
-            prob = torch.softmax(logits.float(), dim=1)[:, 1:2]
-            for fid, p in zip(chunk, native(prob, video.shape)):
+        with self.infer():
+            if video.id not in self._model_cache:
+                self._model_cache[video.id] = self.bmn(self._infer_refs(video, reference_pool(video, video.frame_ids)))
+            model = self._model_cache[video.id]
+        for chunk in batches(sorted(frames), self.infer_batch):
+            with self.infer():
+                x = as_float(upload(video.frames(chunk, self.input_size), self.device))
+                logits = self.bsn(torch.cat([model.expand(len(chunk), -1, -1, -1).to(x.dtype), x], 1))
+                out = native(torch.softmax(logits.float(), dim=1)[:, 1:2], video.shape)
+            for fid, p in zip(chunk, out):
                 yield fid, p

@@ -1,19 +1,33 @@
 """What the deep methods share: building blocks, losses, targets from CDnet codes,
-deterministic training samplers, one trainer, and the deep Method base class.
+deterministic samplers, the training bank, one trainer, and the deep Method base class.
 
-The trainer is seeded per step (the batch of step s depends only on the seed and s), so a
-run resumed from a checkpoint takes exactly the steps the uninterrupted run would have
-taken. On CUDA it uses automatic mixed precision and channels-last memory; everywhere it
-clips gradients, checkpoints every ``checkpoint_every`` steps into the run folder, resumes
-from the last checkpoint, shows a progress bar and keeps the loss history for MLflow.
+Written for CUDA first, tested on the CPU:
+- every loss takes logits (pre-activations) and computes in float32, so nothing that CUDA
+  autocast refuses (binary_cross_entropy on probabilities) or that overflows in fp16 (the
+  log of a probability rounded to 1) can run under mixed precision;
+- a method's training frames, targets and validity codes go to the device once per fit, as
+  uint8 at the method's input size (``Bank``), and batches are gathered there from
+  (seed, step); a training set too large for the device stays in pinned host memory and a
+  prefetching thread overlaps the gather and copy with compute;
+- the trainer is seeded per step (the batch of step s depends only on the seed and s), so a
+  run resumed from a checkpoint (model, optimiser, GradScaler, elapsed seconds) takes
+  exactly the steps the uninterrupted run would have taken; it syncs with the device only
+  every ``log_every`` steps and records the time spent waiting for data;
+- inference is batched (``infer_batch``, separate from the training batch) under the same
+  autocast policy as training, and the records name the precision that actually ran;
+  models use channels-last memory on CUDA, restored ones included.
+``amp=on`` turns autocast on for the CPU too (float16): the tests run every method that way
+with the ops CUDA autocast refuses made to raise, so a CPU-only CI catches GPU breakage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -91,6 +105,9 @@ def flops(module: nn.Module, *inputs: torch.Tensor) -> int:
 
 
 # --- targets and losses -----------------------------------------------------------------
+# Every loss takes the network's pre-activation output ("logits") and computes in float32,
+# whatever dtype autocast gave the network: safe under CUDA autocast by construction (no
+# binary_cross_entropy on probabilities, no log of an fp16 probability that rounds to 1).
 def targets(gt: np.ndarray, roi: np.ndarray, ignore_shadow: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(target 0/1 float32, valid bool) from CDnet codes: 255 is foreground, 0 (and 50 unless
     ``ignore_shadow``) background; 85, 170 and pixels outside the ROI are ignored."""
@@ -108,6 +125,27 @@ def resize_labels(gt: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return gt if gt.shape[::-1] == tuple(size) else cv2.resize(gt, tuple(size), interpolation=cv2.INTER_NEAREST)
 
 
+def label_codes(item, fids: Sequence[int], size: tuple[int, int] | None) -> np.ndarray:
+    """N x h x w uint8 CDnet codes of training frames at ``size`` (None: native), with the
+    pixels outside the ROI set to 85, so targets and validity follow from the codes alone."""
+    gts = item.gts(list(fids))
+    roi = item.view.roi
+    if size is not None:
+        gts = np.stack([resize_labels(g, size) for g in gts]) if len(gts) else gts.reshape(0, size[1], size[0])
+        roi = resize_labels(roi.astype(np.uint8), size) > 0
+    return np.where(roi[None], gts, np.uint8(codes.OUTSIDE_ROI)).astype(np.uint8)
+
+
+def code_targets(c: torch.Tensor, ignore_shadow: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target, valid) float32 tensors from a tensor of CDnet codes (what ``targets`` does,
+    on the device)."""
+    target = c == codes.MOTION
+    valid = target | (c == codes.STATIC)
+    if not ignore_shadow:
+        valid = valid | (c == codes.SHADOW)
+    return target.float(), valid.float()
+
+
 def targets_at(item, fid: int, size: tuple[int, int], ignore_shadow: bool, gt: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
     """``targets`` of a training frame at the method's input size (``gt``: already resized
@@ -117,23 +155,43 @@ def targets_at(item, fid: int, size: tuple[int, int], ignore_shadow: bool, gt: n
     return targets(gt, roi, ignore_shadow)
 
 
-def masked_bce(prob: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    loss = F.binary_cross_entropy(prob.clamp(1e-6, 1 - 1e-6), target, reduction="none")
+def _masked_mean(loss: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    valid = valid.float()
     return (loss * valid).sum() / valid.sum().clamp(min=1)
+
+
+def bce_logits(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of sigmoid(logits) over valid pixels, in float32."""
+    loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+    return _masked_mean(loss, valid)
+
+
+def hard_sigmoid_bce(pre: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Binary cross-entropy of hard_sigmoid(pre) (MEDAL-net's output) over valid pixels,
+    in float32 from the pre-activation: p is clamped to [eps, 1 - eps] in float32 before
+    the logs, as the fp32 BCE on probabilities did (identical values and gradients there)."""
+    p = hard_sigmoid(pre.float()).clamp(eps, 1 - eps)
+    t = target.float()
+    loss = -(t * torch.log(p) + (1 - t) * torch.log1p(-p))
+    return _masked_mean(loss, valid)
 
 
 def masked_ce(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Two-class cross-entropy (N x 2 x H x W logits) over valid pixels only."""
-    loss = F.cross_entropy(logits, target.long(), reduction="none")
-    return (loss * valid).sum() / valid.sum().clamp(min=1)
+    """Two-class cross-entropy (N x 2 x H x W logits) over valid pixels only, in float32."""
+    loss = F.cross_entropy(logits.float(), target.long(), reduction="none")
+    return _masked_mean(loss, valid)
 
 
-def focal(prob: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, alpha: float = 0.75, gamma: float = 0.0,
-          fg_scale: float | torch.Tensor = 1.0) -> torch.Tensor:
-    p = prob.clamp(1e-6, 1 - 1e-6)
-    fg = -alpha * (1 - p) ** gamma * torch.log(p) * target * fg_scale
-    bg = -(1 - alpha) * p ** gamma * torch.log(1 - p) * (1 - target)
-    return ((fg + bg) * valid).sum() / valid.sum().clamp(min=1)
+def focal_logits(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, alpha: float = 0.75,
+                 gamma: float = 0.0, fg_scale: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Focal loss from logits in float32: log p = logsigmoid(x), log(1 - p) = logsigmoid(-x),
+    finite for any logit. ``fg_scale`` multiplies the foreground term (a number, or a
+    tensor broadcast per sample, e.g. CrossNet's per-frame beta)."""
+    x, t = logits.float(), target.float()
+    log_p, log_q = F.logsigmoid(x), F.logsigmoid(-x)
+    fg = -alpha * torch.exp(gamma * log_q) * log_p * t * fg_scale if gamma else -alpha * log_p * t * fg_scale
+    bg = -(1 - alpha) * torch.exp(gamma * log_p) * log_q * (1 - t) if gamma else -(1 - alpha) * log_q * (1 - t)
+    return _masked_mean(fg + bg, valid)
 
 
 # --- sampling -----------------------------------------------------------------------------
@@ -143,91 +201,271 @@ def step_rng(seed: int, step: int, salt: str = "") -> np.random.Generator:
     return np.random.default_rng(h)
 
 
+def epoch_rows(seed: int, step: int, batch: int, n: int, salt: str = "") -> np.ndarray:
+    """The rows of step ``step`` when every epoch passes over all ``n`` rows once, shuffled
+    (a permutation per epoch from (seed, epoch)): a function of (seed, step) only. A batch
+    that crosses an epoch boundary takes the next epoch's first rows."""
+    first = step * batch
+    out = []
+    for k in range(first, first + batch):
+        epoch, pos = divmod(k, n)
+        out.append(_permutation(seed, epoch, n, salt)[pos])
+    return np.asarray(out, dtype=np.int64)
+
+
+@lru_cache(maxsize=8)
+def _permutation(seed: int, epoch: int, n: int, salt: str) -> np.ndarray:
+    return step_rng(seed, epoch, f"epoch|{salt}").permutation(n)
+
+
 def reference_pool(view: VideoView, train_frames: Sequence[int]) -> list[int]:
     """Frames whose images may serve as references: the unlabelled part of the video,
     else its training frames (never a test frame's ground truth: images only)."""
     return list(view.unlabelled_frames) or list(train_frames)
 
 
+def upload(frames_bgr: np.ndarray, device: str) -> torch.Tensor:
+    """N x H x W x 3 uint8 BGR (host) -> N x 3 x H x W uint8 RGB on ``device``: the copy is
+    of uint8 (a quarter of float32's bytes), the channel flip happens on the device."""
+    x = torch.from_numpy(np.ascontiguousarray(frames_bgr))
+    if device.startswith("cuda"):
+        x = x.pin_memory().to(device, non_blocking=True)
+    return x.permute(0, 3, 1, 2).flip(1)
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1] (on whatever device they are)."""
+    return x.float().div_(255.0)
+
+
 def to_tensor(frames_bgr: np.ndarray, device: str) -> torch.Tensor:
-    """N x H x W x 3 uint8 BGR -> N x 3 x H x W float in [0, 1], RGB."""
-    x = torch.from_numpy(np.ascontiguousarray(frames_bgr[..., ::-1])).to(device)
-    return x.permute(0, 3, 1, 2).float().div_(255.0)
+    """N x H x W x 3 uint8 BGR -> N x 3 x H x W float in [0, 1], RGB, on ``device``."""
+    return as_float(upload(frames_bgr, device))
+
+
+# --- where training data lives --------------------------------------------------------------
+RESIDENT = ("auto", "on", "off")
+
+
+def _fits_on_device(nbytes: int, device: str, fraction: float = 0.5) -> bool:
+    if not device.startswith("cuda"):
+        return True  # the CPU's "device" memory is host memory: nothing to copy
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return nbytes <= fraction * free
+
+
+class Bank:
+    """A method's training material, uploaded once per fit: named uint8 (or other) arrays
+    that batches are gathered from by row. Resident on the device when ``resident`` is
+    ``on``, or ``auto`` and the arrays take at most half the free device memory; otherwise
+    kept in (pinned) host memory and gathered there, the copies made on a side stream by
+    the trainer's prefetching thread (``prefetch`` is then True)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray | torch.Tensor], device: str, resident: str = "auto"):
+        if resident not in RESIDENT:
+            raise BadInput(f"unknown value {resident!r}", "resident", f"use one of {', '.join(RESIDENT)}")
+        self.device = device
+        self.nbytes = int(sum(np.asarray(a).nbytes if not torch.is_tensor(a) else a.numel() * a.element_size()
+                              for a in arrays.values()))
+        self.resident = resident == "on" or (resident == "auto" and _fits_on_device(self.nbytes, device))
+        self.prefetch = not self.resident
+        cuda = device.startswith("cuda")
+        self.t: dict[str, torch.Tensor] = {}
+        for k, a in arrays.items():
+            t = a if torch.is_tensor(a) else torch.from_numpy(np.ascontiguousarray(a))
+            if self.resident:
+                t = t.to(device)
+            elif cuda:
+                t = t.pin_memory()
+            self.t[k] = t
+        self._stream = torch.cuda.Stream(device) if cuda and not self.resident else None
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.t[name]
+
+    def take(self, name: str, rows: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Rows of an array, on the device."""
+        return self.gather(name, rows)
+
+    def gather(self, name: str, *index: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """``array[index]`` (advanced indexing, one index array per leading dimension), on
+        the device: indexed there when resident, else on the host and copied over on a
+        side stream from pinned memory."""
+        t = self.t[name]
+        idx = tuple(torch.as_tensor(np.asarray(i, dtype=np.int64)) if not torch.is_tensor(i) else i for i in index)
+        if self.resident:
+            return t[tuple(i.to(t.device, non_blocking=True) for i in idx)]
+        out = t[tuple(i.cpu() for i in idx)]
+        if self._stream is None:
+            return out
+        out = out.pin_memory()
+        with torch.cuda.stream(self._stream):
+            dev = out.to(self.device, non_blocking=True)
+        torch.cuda.current_stream(self.device).wait_stream(self._stream)
+        dev.record_stream(torch.cuda.current_stream(self.device))
+        return dev
+
+
+# --- mixed precision ------------------------------------------------------------------------
+AMP = ("auto", "on", "off")
+AMP_DTYPES = ("float16", "bfloat16")
+
+
+class Precision:
+    """The autocast policy of a method: on CUDA by default (``amp=auto``), on the CPU when
+    asked (``amp=on``: the CPU emulation of CUDA autocast that the tests run). ``name`` is
+    what the records say, and it is what ran: training and inference use the same policy."""
+
+    def __init__(self, device: str, amp: str = "auto", dtype: str = "float16"):
+        if amp not in AMP:
+            raise BadInput(f"unknown value {amp!r}", "amp", f"use one of {', '.join(AMP)}")
+        if dtype not in AMP_DTYPES:
+            raise BadInput(f"unknown value {dtype!r}", "amp_dtype", f"use one of {', '.join(AMP_DTYPES)}")
+        self.device_type = "cuda" if device.startswith("cuda") else "cpu"
+        self.enabled = amp == "on" or (amp == "auto" and self.device_type == "cuda")
+        self.dtype = getattr(torch, dtype)
+        self.name = f"amp-{'fp16' if dtype == 'float16' else 'bf16'}" if self.enabled else "float32"
+        self.scaled = self.enabled and dtype == "float16"  # bf16 needs no loss scaling
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled)
+
+    def scaler(self) -> torch.amp.GradScaler:
+        return torch.amp.GradScaler(self.device_type, enabled=self.scaled)
 
 
 # --- the trainer --------------------------------------------------------------------------
 class Trainer:
-    """Runs ``steps`` optimisation steps of ``loss_fn(step) -> loss tensor``."""
+    """Runs ``steps`` optimisation steps of ``loss_fn(batch_fn(step)) -> loss tensor``.
+
+    ``batch_fn(step)`` draws the step's batch (from a Bank: a function of (seed, step) only);
+    with ``prefetch`` it runs one step ahead in a thread, overlapping host gathers and copies
+    with compute. Losses stay on the device and are read back every ``log_every`` steps (one
+    sync, not one per step); the time spent waiting for batches is kept in ``stats``. The
+    checkpoint holds model, optimiser, GradScaler, step, history and training seconds so
+    far, so a resumed run takes exactly the uninterrupted run's steps and the
+    ``max_seconds`` budget counts the time before the interruption too.
+    """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, seed: int, device: str,
-                 clip: float = 5.0, checkpoint_dir: Path | None = None, checkpoint_every: int = 200,
-                 tag: str = "train", config: dict | None = None, max_seconds: float | None = None):
+                 precision: Precision | None = None, clip: float = 5.0, checkpoint_dir: Path | None = None,
+                 checkpoint_every: int = 200, tag: str = "train", config: dict | None = None,
+                 max_seconds: float | None = None, log_every: int = 50):
         self.model, self.opt, self.seed, self.device = model, optimizer, seed, device
         self.clip, self.dir, self.every, self.tag = clip, checkpoint_dir, checkpoint_every, tag
         self.config_hash = config_hash(config or {})
         self.max_seconds = max_seconds
-        self.cuda = device.startswith("cuda")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda)
+        self.precision = precision or Precision(device)
+        self.scaler = self.precision.scaler()
+        self.log_every = max(1, int(log_every))
         self.history: list[dict[str, float]] = []
         self.step = 0
-        if self.cuda:
-            self.model.to(memory_format=torch.channels_last)
+        self.elapsed = 0.0  # training seconds before this process (from the checkpoint)
+        self.stats: dict[str, float] = {}
 
     @property
     def path(self) -> Path | None:
         return self.dir / f"{self.tag}_last.pt" if self.dir else None
 
-    def save(self) -> None:
+    def save(self, elapsed: float) -> None:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "step": self.step,
-                    "history": self.history, "config_hash": self.config_hash}, tmp)
+        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                    "scaler": self.scaler.state_dict(), "step": self.step, "history": self.history,
+                    "elapsed": float(elapsed), "config_hash": self.config_hash}, tmp)
         os.replace(tmp, self.path)
 
     def resume(self) -> bool:
         if self.path is None or not self.path.exists():
             return False
-        state = torch.load(self.path, map_location=self.device, weights_only=True)
+        try:
+            state = torch.load(self.path, map_location=self.device, weights_only=True)
+        except Exception as e:  # noqa: BLE001 - a truncated or foreign file gets one clear message
+            raise BadInput(f"cannot be read as a training checkpoint ({type(e).__name__})", self.path,
+                           "delete it to train this stage from scratch") from None
         if state.get("config_hash") != self.config_hash:
             raise BadInput("is a training checkpoint of another config", self.path,
                            "delete it to train from scratch, or run with the config that made it")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.step, self.history = int(state["step"]), list(state["history"])
+        self.elapsed = float(state.get("elapsed", 0.0))
         return True
 
-    def run(self, steps: int, loss_fn: Callable[[int], torch.Tensor], desc: str = "train") -> list[dict[str, float]]:
+    def run(self, steps: int, loss_fn: Callable[[Any], torch.Tensor], desc: str = "train",
+            batch_fn: Callable[[int], Any] | None = None, prefetch: bool = False) -> list[dict[str, float]]:
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm.auto import tqdm
 
+        batch_fn = batch_fn or (lambda step: step)
         self.resume()
-        t0 = time.perf_counter()
+        t0, first = time.perf_counter(), self.step
+        budget = None if self.max_seconds is None else float(self.max_seconds) - self.elapsed
         bar = tqdm(total=steps, initial=self.step, desc=desc, unit="step", disable=None, leave=False)
+        pending: list[torch.Tensor] = []
+        wait = 0.0
+        pool = ThreadPoolExecutor(1, thread_name_prefix="bgbench-prefetch") if prefetch else None
+        nxt = pool.submit(batch_fn, self.step) if pool and self.step < steps else None
         self.model.train()
-        while self.step < steps:
-            torch.manual_seed(self.seed * 1_000_003 + self.step)  # dropout etc.: a function of the step
-            with torch.autocast("cuda", enabled=self.cuda):
-                loss = loss_fn(self.step)
-            self.opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-            self.scaler.step(self.opt)
-            self.scaler.update()
-            self.step += 1
-            value = float(loss.detach())
-            self.history.append({"step": self.step, f"{self.tag}_loss": value})
-            bar.update(1)
-            bar.set_postfix_str(f"loss {value:.4f}")
-            if self.every and self.step % self.every == 0:
-                self.save()
-            if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
-                break
+        try:
+            while self.step < steps and (budget is None or time.perf_counter() - t0 < budget):
+                tw = time.perf_counter()
+                if pool is not None:
+                    batch = nxt.result()
+                    nxt = pool.submit(batch_fn, self.step + 1) if self.step + 1 < steps else None
+                else:
+                    batch = batch_fn(self.step)
+                wait += time.perf_counter() - tw
+                torch.manual_seed(self.seed * 1_000_003 + self.step)  # dropout etc.: a function of the step
+                with self.precision.autocast():
+                    loss = loss_fn(batch)
+                self.opt.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                self.scaler.step(self.opt)
+                self.scaler.update()
+                self.step += 1
+                pending.append(loss.detach().float())
+                bar.update(1)
+                if len(pending) >= self.log_every or (self.every and self.step % self.every == 0):
+                    self._flush(pending, bar)
+                if self.every and self.step % self.every == 0:
+                    self.save(self.elapsed + time.perf_counter() - t0)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._flush(pending, bar)
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - t0
         bar.close()
-        self.save()
+        self.save(self.elapsed + seconds)
+        self.stats = {"steps": self.step - first, "seconds": seconds, "data_wait_seconds": wait,
+                      "data_wait_fraction": wait / seconds if seconds > 0 else 0.0}
         self.model.eval()
         return self.history
+
+    def _flush(self, pending: list[torch.Tensor], bar) -> None:
+        """Read the pending losses back in one copy; refuse a run whose losses are all
+        non-finite over a window (the gradient scaler would skip every step silently)."""
+        if not pending:
+            return
+        values = torch.stack(pending).cpu().tolist()
+        first = self.step - len(values) + 1
+        self.history.extend({"step": first + k, f"{self.tag}_loss": v} for k, v in enumerate(values))
+        pending.clear()
+        finite = [v for v in values if math.isfinite(v)]
+        if len(values) >= 8 and not finite:
+            raise FloatingPointError(f"{self.tag}: the last {len(values)} training losses are all non-finite "
+                                     f"(steps {first}-{self.step}); lower the learning rate or run with amp=off")
+        if finite:
+            bar.set_postfix_str(f"loss {finite[-1]:.4f}")
 
 
 def config_hash(config: dict) -> str:
@@ -235,27 +473,55 @@ def config_hash(config: dict) -> str:
 
 
 # --- the deep method base -------------------------------------------------------------------
+# Parameters every deep method has (a method's own ``params`` may override a default).
+DEEP_PARAMS: dict[str, tuple[Any, str]] = {
+    "infer_batch": (8, "frames per inference batch (separate from the training batch)"),
+    "amp": ("auto", "mixed precision: auto (on with CUDA), on (also on the CPU), off"),
+    "amp_dtype": ("float16", "autocast dtype: float16 (with loss scaling) or bfloat16"),
+    "resident": ("auto", "training data on the device: auto (when it fits in half the free memory), on, off "
+                         "(pinned host memory and a prefetching loader)"),
+    "max_train_seconds": (None, "stop each training stage after this many seconds, resumes included (None: no limit)"),
+    "checkpoint_every": (200, "steps between training checkpoints"),
+}
+
+
 class DeepMethod(Method):
-    """Base for deep methods: torch device and seeding, checkpoint state carrying the config,
-    parameter count and FLOPs, batched inference helpers."""
+    """Base for deep methods: torch device and seeding, the precision policy, checkpoint
+    state carrying the config, parameter count and FLOPs, batched inference helpers."""
 
     family = "deep"
     trains = True
     gpu_capable = True
+    stage_steps: tuple[str, ...] = ()  # the parameters that set each training stage's steps
+
+    def __init_subclass__(cls, **kw: Any):
+        super().__init_subclass__(**kw)
+        cls.params = {**DEEP_PARAMS, **cls.params}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         torch.manual_seed(self.seed)
         self.batch_size = int(self.p.get("batch_size", 1))
-        self.warmup_frames = max(1, self.batch_size)  # the first batch's yields carry its whole compute
-        self.precision = "amp-fp16" if self.device.startswith("cuda") else "float32"
+        self.infer_batch = max(1, int(self.p["infer_batch"]))
+        self.warmup_frames = self.infer_batch  # the first batch's yields carry its whole compute
+        self.amp = Precision(self.device, str(self.p["amp"]), str(self.p["amp_dtype"]))
+        self.precision = self.amp.name
+        self.train_stats: dict[str, dict[str, float]] = {}
         self.build()
+        self._layout()
 
     def build(self) -> None:
         raise NotImplementedError
 
     def modules(self) -> dict[str, nn.Module]:
         raise NotImplementedError
+
+    def _layout(self) -> None:
+        """Channels-last memory on CUDA (faster convolutions under AMP), after building and
+        after loading a checkpoint alike."""
+        if self.device.startswith("cuda"):
+            for m in self.modules().values():
+                m.to(memory_format=torch.channels_last)
 
     def state_dict(self) -> dict[str, Any]:
         return {"config": self.config, "config_hash": config_hash(self.p),
@@ -267,6 +533,7 @@ class DeepMethod(Method):
                            f"load a checkpoint made with --config {self.config} and the same --set values")
         for k, m in self.modules().items():
             m.load_state_dict(state[k])
+        self._layout()
 
     def trainer(self, model: nn.Module, lr: float, tag: str, betas=(0.9, 0.999), params=None, **kw: Any) -> Trainer:
         """A Trainer with the config's optimiser: Adam by default, SGD (momentum 0.9, the
@@ -276,17 +543,53 @@ class DeepMethod(Method):
             opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=float(self.p.get("weight_decay", 0.0)))
         else:
             opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=float(self.p.get("weight_decay", 0.0)))
-        return Trainer(model, opt, seed=self.seed, device=self.device, tag=tag, config=self.p,
+        return Trainer(model, opt, seed=self.seed, device=self.device, precision=self.amp, tag=tag, config=self.p,
                        checkpoint_dir=Path(self.workdir) if self.workdir else None,
-                       checkpoint_every=int(self.p.get("checkpoint_every", 200)),
-                       max_seconds=self.p.get("max_train_seconds"), **kw)
+                       checkpoint_every=int(self.p["checkpoint_every"]),
+                       max_seconds=self.p["max_train_seconds"], **kw)
+
+    def train_stage(self, tr: Trainer, steps: int, loss_fn: Callable[[Any], torch.Tensor], desc: str,
+                    batch_fn: Callable[[int], Any] | None = None, bank: Bank | None = None,
+                    images_per_step: int = 1) -> list[dict[str, float]]:
+        """Run one training stage and keep its throughput figures in ``train_stats``."""
+        hist = tr.run(steps, loss_fn, desc, batch_fn=batch_fn, prefetch=bool(bank and bank.prefetch))
+        self.train_stats[tr.tag] = {**tr.stats, "images_per_step": images_per_step,
+                                    "resident": bool(bank.resident) if bank else True,
+                                    "bank_bytes": bank.nbytes if bank else 0}
+        return hist
+
+    def bank(self, arrays: dict[str, Any]) -> Bank:
+        return Bank(arrays, self.device, str(self.p["resident"]))
+
+    def infer(self):
+        """The inference context: no gradients, the method's autocast policy."""
+        return _InferContext(self.amp)
+
+
+class _InferContext:
+    def __init__(self, amp: Precision):
+        self.amp, self._stack = amp, []
+
+    def __enter__(self):
+        g, a = torch.no_grad(), self.amp.autocast()
+        g.__enter__()
+        a.__enter__()
+        self._stack = [a, g]
+        return self
+
+    def __exit__(self, *exc):
+        for c in self._stack:
+            c.__exit__(*exc)
+        return False
 
 
 def native(prob: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
-    """N x 1 x h x w probabilities -> N x H x W float32 at the video's native size."""
+    """N x 1 x h x w probabilities -> N x H x W float32 at the video's native size (resized
+    on the device, one copy back per batch)."""
+    prob = prob.float()
     if prob.shape[-2:] != tuple(shape):
-        prob = F.interpolate(prob.float(), size=shape, mode="bilinear", align_corners=False)
-    return prob[:, 0].float().clamp(0, 1).cpu().numpy()
+        prob = F.interpolate(prob, size=shape, mode="bilinear", align_corners=False)
+    return prob[:, 0].clamp(0, 1).cpu().numpy()
 
 
 def batches(ids: Sequence[int], size: int) -> Iterator[list[int]]:

@@ -14,7 +14,13 @@ from benchmark.method import build_method  # noqa: E402
 from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import needs_data  # noqa: E402
 
-DEEP = ["cdn_medal", "bmn_bsn", "two_stage_cnn", "siamese_fcn", "crossnet"]
+def _deep_methods() -> list[str]:
+    from benchmark.method import load_catalog
+
+    return sorted(e.name for e in load_catalog() if e.meta.get("family") == "deep")
+
+
+DEEP = _deep_methods()
 
 
 def _train(highway, n=6):
@@ -80,8 +86,8 @@ def test_resume_gives_the_identical_next_step_loss(name, highway, tmp_path, monk
     assert len(full) == 3
     real_run = common.Trainer.run
 
-    def killed_after_two(self, steps, loss_fn, desc="train"):
-        return real_run(self, 2 if self.tag == tag else steps, loss_fn, desc)
+    def killed_after_two(self, steps, loss_fn, desc="train", **kw):
+        return real_run(self, 2 if self.tag == tag else steps, loss_fn, desc, **kw)
 
     monkeypatch.setattr(common.Trainer, "run", killed_after_two)
     assert len(fit(tmp_path / "part")) == 2
@@ -107,15 +113,18 @@ def test_parameter_counts_match_the_paper():
 
 @needs_data
 def test_loss_decreases_on_a_fixed_batch(highway):
-    from methods.common import masked_bce
+    from methods.common import code_targets, hard_sigmoid_bce, label_codes
 
     m = build_method("cdn_medal", config="smoke")
     item = LabelledFrames(highway, highway.eval_frames[:2])
-    x, t, v = m._batch([(item, f) for f in item.frames])
+    frames = torch.from_numpy(highway.frames(item.frames)[..., ::-1].copy()).permute(0, 3, 1, 2).float() / 255
+    bg = torch.stack([m.background(item.view, f) for f in item.frames])
+    x = torch.cat([frames, bg], 1)
+    t, v = code_targets(torch.from_numpy(label_codes(item, item.frames, None))[:, None], ignore_shadow=False)
     opt = torch.optim.Adam(m.medal.parameters(), lr=0.005)
     losses = []
     for _ in range(40):
-        loss = masked_bce(m.medal(x), t, v)
+        loss = hard_sigmoid_bce(m.medal(x), t, v)
         opt.zero_grad()
         loss.backward()
         opt.step()
