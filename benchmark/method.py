@@ -87,6 +87,9 @@ class Method:
     input_size: ClassVar[tuple[int, int] | None] = None  # (width, height) it works at; None: native
     temporal_context: ClassVar[int] = 0  # earlier frames it needs before the first requested one
     warmup_frames: ClassVar[int] = 1  # yields excluded from the speed figure
+    infer_batch: int = 1  # frames per segment batch (deep methods: their ``infer_batch`` parameter)
+    precision: str = "float32"  # what segment computes in (deep methods: e.g. amp-fp16 under CUDA autocast)
+    stage_steps: ClassVar[tuple[str, ...]] = ()  # parameters setting each training stage's steps (deep methods)
     # name -> (default, help). The first docstring line is the method's summary.
     params: ClassVar[dict[str, tuple[Any, str]]] = {}
     configs: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}

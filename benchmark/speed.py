@@ -38,8 +38,11 @@ def load_clip(path: Path, size: tuple[int, int] | None = None, max_frames: int |
     return Clip(Path(path).stem, np.stack(frames))
 
 
-def _segment_pass(method, clip: Clip) -> tuple[float, float]:
-    """(seconds of the whole pass, seconds after the method's warm-up yields)."""
+def _segment_pass(method, clip: Clip) -> tuple[float, float, int]:
+    """(seconds of the whole pass, seconds of the timed batches, frames in them). Timed
+    batches are the whole batches of ``method.infer_batch`` frames after the batches that
+    hold the method's warm-up yields; fewer than 3 is refused (the figure would be noise,
+    or a single yield's microseconds)."""
     view = clip.view()
     times = []
     gen = method.segment(view, list(clip.frame_ids))
@@ -48,8 +51,15 @@ def _segment_pass(method, clip: Clip) -> tuple[float, float]:
         t2 = time.perf_counter()
         times.append(t2 - t)
         t = time.perf_counter()
-    warm = min(method.warmup_frames, len(times) - 1)
-    return sum(times), sum(times[warm:]) / (len(times) - warm) * len(times)
+    batch = max(1, int(getattr(method, "infer_batch", 1)))
+    warm = -(-max(1, method.warmup_frames) // batch) * batch  # whole batches
+    timed_batches = (len(times) - warm) // batch
+    if timed_batches < 3:
+        raise BadInput(f"{len(times)} frames leave {max(timed_batches, 0)} timed batch(es) of {batch} after {warm} "
+                       f"warm-up frame(s) for {method.name}; 3 are needed", "--frames",
+                       f"give at least {warm + 3 * batch} frames")
+    timed = times[warm:warm + timed_batches * batch]
+    return sum(times), sum(timed), len(timed)
 
 
 def measure(method, clip: Clip, repeats: int = 3) -> dict[str, Any]:
@@ -57,9 +67,9 @@ def measure(method, clip: Clip, repeats: int = 3) -> dict[str, Any]:
     ours, steady, raw = [], [], []
     has_raw = hasattr(method, "raw_loop")
     for _ in range(repeats):
-        total, steady_total = _segment_pass(method, clip)
+        total, steady_seconds, steady_frames = _segment_pass(method, clip)
         ours.append(n / total)
-        steady.append(n / steady_total)
+        steady.append(steady_frames / steady_seconds)
         if has_raw:
             t0 = time.perf_counter()
             method.raw_loop(clip.frames_bgr)

@@ -350,8 +350,9 @@ class Trainer:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, seed: int, device: str,
                  precision: Precision | None = None, clip: float = 5.0, checkpoint_dir: Path | None = None,
                  checkpoint_every: int = 200, tag: str = "train", config: dict | None = None,
-                 max_seconds: float | None = None, log_every: int = 50):
+                 max_seconds: float | None = None, log_every: int = 50, timing_warmup: int = 0):
         self.model, self.opt, self.seed, self.device = model, optimizer, seed, device
+        self.timing_warmup = max(0, int(timing_warmup))  # steps left out of the "timed" figures
         self.clip, self.dir, self.every, self.tag = clip, checkpoint_dir, checkpoint_every, tag
         self.config_hash = config_hash(config or {})
         self.max_seconds = max_seconds
@@ -405,6 +406,7 @@ class Trainer:
         batch_fn = batch_fn or (lambda step: step)
         self.resume()
         t0, first = time.perf_counter(), self.step
+        t_warm, wait_warm = t0, 0.0
         budget = None if self.max_seconds is None else float(self.max_seconds) - self.elapsed
         bar = tqdm(total=steps, initial=self.step, desc=desc, unit="step", disable=None, leave=False)
         pending: list[torch.Tensor] = []
@@ -433,6 +435,9 @@ class Trainer:
                 self.step += 1
                 pending.append(loss.detach().float())
                 bar.update(1)
+                if self.step - first == self.timing_warmup and self.timing_warmup:
+                    self._sync()
+                    t_warm, wait_warm = time.perf_counter(), wait
                 if len(pending) >= self.log_every or (self.every and self.step % self.every == 0):
                     self._flush(pending, bar)
                 if self.every and self.step % self.every == 0:
@@ -441,15 +446,23 @@ class Trainer:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         self._flush(pending, bar)
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - t0
+        self._sync()
+        t_end = time.perf_counter()
+        seconds = t_end - t0
         bar.close()
         self.save(self.elapsed + seconds)
+        timed = max(0, self.step - first - self.timing_warmup)
+        timed_s = t_end - t_warm if timed else 0.0
         self.stats = {"steps": self.step - first, "seconds": seconds, "data_wait_seconds": wait,
-                      "data_wait_fraction": wait / seconds if seconds > 0 else 0.0}
+                      "data_wait_fraction": wait / seconds if seconds > 0 else 0.0,
+                      "timed_steps": timed, "timed_seconds": timed_s,
+                      "timed_data_wait_fraction": (wait - wait_warm) / timed_s if timed_s > 0 else 0.0}
         self.model.eval()
         return self.history
+
+    def _sync(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize(self.device)
 
     def _flush(self, pending: list[torch.Tensor], bar) -> None:
         """Read the pending losses back in one copy; refuse a run whose losses are all
@@ -507,6 +520,7 @@ class DeepMethod(Method):
         self.amp = Precision(self.device, str(self.p["amp"]), str(self.p["amp_dtype"]))
         self.precision = self.amp.name
         self.train_stats: dict[str, dict[str, float]] = {}
+        self.timing_warmup = 0  # training steps a speed run leaves out of its timed figures
         self.build()
         self._layout()
 
@@ -546,7 +560,7 @@ class DeepMethod(Method):
         return Trainer(model, opt, seed=self.seed, device=self.device, precision=self.amp, tag=tag, config=self.p,
                        checkpoint_dir=Path(self.workdir) if self.workdir else None,
                        checkpoint_every=int(self.p["checkpoint_every"]),
-                       max_seconds=self.p["max_train_seconds"], **kw)
+                       max_seconds=self.p["max_train_seconds"], timing_warmup=self.timing_warmup, **kw)
 
     def train_stage(self, tr: Trainer, steps: int, loss_fn: Callable[[Any], torch.Tensor], desc: str,
                     batch_fn: Callable[[int], Any] | None = None, bank: Bank | None = None,
