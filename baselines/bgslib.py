@@ -136,12 +136,12 @@ class SuBSENSE(BGSLibraryMethod):
 
     algorithm = "SuBSENSE"
     params = {
-        "fRelLBSPThreshold": (0.333, "LBSP relative similarity threshold"),
-        "nDescDistThresholdOffset": (3, "offset of the descriptor distance threshold"),
-        "nMinColorDistThreshold": (30, "minimum colour distance threshold"),
-        "nBGSamples": (50, "background samples per pixel"),
-        "nRequiredBGSamples": (2, "samples that must match for background"),
-        "nSamplesForMovingAvgs": (100, "samples in the moving averages"),
+        "fRelLBSPThreshold": (0.333, "LBSP relative similarity threshold", "[0, 1]"),
+        "nDescDistThresholdOffset": (3, "offset of the descriptor distance threshold", "[0, inf)"),
+        "nMinColorDistThreshold": (30, "minimum colour distance threshold", "[0, inf)"),
+        "nBGSamples": (50, "background samples per pixel", "[0, inf)"),
+        "nRequiredBGSamples": (2, "samples that must match for background", "[0, inf)"),
+        "nSamplesForMovingAvgs": (100, "samples in the moving averages", "[0, inf)"),
     }
 
 
@@ -151,11 +151,11 @@ class PAWCS(BGSLibraryMethod):
 
     algorithm = "PAWCS"
     params = {
-        "fRelLBSPThreshold": (0.333, "LBSP relative similarity threshold"),
-        "nDescDistThresholdOffset": (2, "offset of the descriptor distance threshold"),
-        "nMinColorDistThreshold": (20, "minimum colour distance threshold"),
-        "nMaxNbWords": (50, "maximum words per pixel dictionary"),
-        "nSamplesForMovingAvgs": (100, "samples in the moving averages"),
+        "fRelLBSPThreshold": (0.333, "LBSP relative similarity threshold", "[0, 1]"),
+        "nDescDistThresholdOffset": (2, "offset of the descriptor distance threshold", "[0, inf)"),
+        "nMinColorDistThreshold": (20, "minimum colour distance threshold", "[0, inf)"),
+        "nMaxNbWords": (50, "maximum words per pixel dictionary", "[0, inf)"),
+        "nSamplesForMovingAvgs": (100, "samples in the moving averages", "[0, inf)"),
     }
 
 
@@ -165,9 +165,9 @@ class ViBe(BGSLibraryMethod):
 
     algorithm = "ViBe"
     params = {
-        "matchingThreshold": (20, "colour distance radius R"),
-        "matchingNumber": (2, "matches needed (#min)"),
-        "updateFactor": (16, "subsampling factor phi"),
+        "matchingThreshold": (20, "colour distance radius R", "[0, inf)"),
+        "matchingNumber": (2, "matches needed (#min)", "[0, inf)"),
+        "updateFactor": (16, "subsampling factor phi", "[0, inf)"),
     }
 
 
@@ -177,12 +177,12 @@ class LOBSTER(BGSLibraryMethod):
 
     algorithm = "LOBSTER"
     params = {
-        "fRelLBSPThreshold": (0.365, "LBSP relative similarity threshold"),
-        "nLBSPThresholdOffset": (0, "LBSP threshold offset"),
-        "nDescDistThreshold": (4, "descriptor distance threshold"),
-        "nColorDistThreshold": (30, "colour distance threshold"),
-        "nBGSamples": (35, "background samples per pixel"),
-        "nRequiredBGSamples": (2, "samples that must match for background"),
+        "fRelLBSPThreshold": (0.365, "LBSP relative similarity threshold", "[0, 1]"),
+        "nLBSPThresholdOffset": (0, "LBSP threshold offset", "[0, inf)"),
+        "nDescDistThreshold": (4, "descriptor distance threshold", "[0, inf)"),
+        "nColorDistThreshold": (30, "colour distance threshold", "[0, inf)"),
+        "nBGSamples": (35, "background samples per pixel", "[0, inf)"),
+        "nRequiredBGSamples": (2, "samples that must match for background", "[0, inf)"),
     }
 
 
@@ -194,16 +194,16 @@ class PBAS(BGSLibraryMethod):
     params = {
         "enableInputBlur": (True, "blur the input"),
         "enableOutputBlur": (True, "median-blur the output"),
-        "alpha": (7.0, "gradient weight alpha"),
-        "beta": (1.0, "intensity weight beta"),
-        "N": (20, "samples per pixel"),
-        "Raute_min": (2, "matches needed"),
-        "R_incdec": (0.05, "decision threshold adaptation rate"),
-        "R_lower": (18, "lower bound of the decision threshold"),
-        "R_scale": (5, "decision threshold scale"),
-        "T_dec": (0.05, "learning rate decrease"),
-        "T_inc": (1, "learning rate increase"),
-        "T_init": (18, "initial learning rate"),
-        "T_lower": (2, "lower bound of the learning rate"),
-        "T_upper": (200, "upper bound of the learning rate"),
+        "alpha": (7.0, "gradient weight alpha", "[0, inf)"),
+        "beta": (1.0, "intensity weight beta", "[0, inf)"),
+        "N": (20, "samples per pixel", "[0, inf)"),
+        "Raute_min": (2, "matches needed", "[0, inf)"),
+        "R_incdec": (0.05, "decision threshold adaptation rate", "[0, inf)"),
+        "R_lower": (18, "lower bound of the decision threshold", "[0, inf)"),
+        "R_scale": (5, "decision threshold scale", "[0, inf)"),
+        "T_dec": (0.05, "learning rate decrease", "[0, inf)"),
+        "T_inc": (1, "learning rate increase", "[0, inf)"),
+        "T_init": (18, "initial learning rate", "[0, inf)"),
+        "T_lower": (2, "lower bound of the learning rate", "[0, inf)"),
+        "T_upper": (200, "upper bound of the learning rate", "[0, inf)"),
     }

@@ -21,8 +21,8 @@ class FrameDifference(Method):
 
     temporal_context = 1
     params = {
-        "gap": (1, "compare with the frame this many frames earlier"),
-        "threshold": (15.0, "channel difference (0-255) that gives probability 0.5"),
+        "gap": (1, "compare with the frame this many frames earlier", "[1, inf)"),
+        "threshold": (15.0, "channel difference (0-255) that gives probability 0.5", "(0, 255]"),
     }
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:

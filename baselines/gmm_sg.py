@@ -153,17 +153,17 @@ class GMMStaufferGrimson(Method):
 
     gpu_capable = True
     params = {
-        "k": (3, "Gaussians per pixel (the paper used 3 to 5)"),
-        "alpha": (0.01, "learning rate alpha"),
-        "t_bg": (0.7, "T: minimum weight share the background components explain"),
-        "t_sigma": (2.5, "match threshold in standard deviations"),
-        "var_init": (900.0, "variance of a new component (sigma 30)"),
-        "w_init": (0.05, "weight of a new component"),
-        "min_var": (4.0, "variance floor (sigma 2), against collapse on static pixels"),
+        "k": (3, "Gaussians per pixel (the paper used 3 to 5)", "[1, 10]"),
+        "alpha": (0.01, "learning rate alpha", "(0, 1]"),
+        "t_bg": (0.7, "T: minimum weight share the background components explain", "(0, 1]"),
+        "t_sigma": (2.5, "match threshold in standard deviations", "(0, inf)"),
+        "var_init": (900.0, "variance of a new component (sigma 30)", "(0, inf)"),
+        "w_init": (0.05, "weight of a new component", "(0, 1]"),
+        "min_var": (4.0, "variance floor (sigma 2), against collapse on static pixels", "[0, inf)"),
         "weight_rule": ("paper", "paper: w = (1 - alpha) w + alpha M; opencv: the match gains alpha (1 - w), "
-                                 "then all are renormalised (OpenCV bgsegm MOG)"),
-        "rho_rule": ("paper", "paper: rho = alpha * eta(x|mu,sigma); alpha: rho = alpha (OpenCV bgsegm MOG)"),
-        "backend": ("auto", "numpy, torch, or auto (torch on CUDA, NumPy on the CPU)"),
+                                 "then all are renormalised (OpenCV bgsegm MOG)", ("paper", "opencv")),
+        "rho_rule": ("paper", "paper: rho = alpha * eta(x|mu,sigma); alpha: rho = alpha (OpenCV bgsegm MOG)", ("paper", "alpha")),
+        "backend": ("auto", "numpy, torch, or auto (torch on CUDA, NumPy on the CPU)", ("auto", "numpy", "torch")),
     }
 
     def _xp(self):

@@ -63,10 +63,10 @@ class GMMZivkovic(OpenCVSubtractor):
 
     has_shadow_value = True
     params = {
-        "history": (500, "frames that shape the model"),
-        "var_threshold": (16.0, "squared Mahalanobis distance that counts as a match"),
+        "history": (500, "frames that shape the model", "[1, inf)"),
+        "var_threshold": (16.0, "squared Mahalanobis distance that counts as a match", "(0, inf)"),
         "detect_shadows": (True, "detect shadows (then mapped to background, 127 -> 0)"),
-        "learning_rate": (-1.0, "-1: automatic (1/history)"),
+        "learning_rate": (-1.0, "-1: automatic (1/history)", "[-1, 1]"),
     }
 
     def make(self) -> Any:
@@ -82,11 +82,11 @@ class MOGKaewTraKulPong(OpenCVSubtractor):
     """KaewTraKulPong & Bowden's GMM (OpenCV bgsegm MOG)"""
 
     params = {
-        "history": (200, "frames that shape the model"),
-        "nmixtures": (5, "Gaussians per pixel"),
-        "background_ratio": (0.7, "weight share of the background components"),
-        "noise_sigma": (0.0, "noise level; 0: OpenCV's default (15)"),
-        "learning_rate": (-1.0, "-1: automatic (1/history)"),
+        "history": (200, "frames that shape the model", "[1, inf)"),
+        "nmixtures": (5, "Gaussians per pixel", "[1, inf)"),
+        "background_ratio": (0.7, "weight share of the background components", "(0, 1]"),
+        "noise_sigma": (0.0, "noise level; 0: OpenCV's default (15)", "[0, inf)"),
+        "learning_rate": (-1.0, "-1: automatic (1/history)", "[-1, 1]"),
     }
 
     def make(self) -> Any:
@@ -104,10 +104,10 @@ class KNN(OpenCVSubtractor):
     has_shadow_value = True
     seeded = True
     params = {
-        "history": (500, "frames that shape the model"),
-        "dist2_threshold": (400.0, "squared distance that counts as a neighbour"),
+        "history": (500, "frames that shape the model", "[1, inf)"),
+        "dist2_threshold": (400.0, "squared distance that counts as a neighbour", "(0, inf)"),
         "detect_shadows": (True, "detect shadows (then mapped to background, 127 -> 0)"),
-        "learning_rate": (-1.0, "-1: automatic"),
+        "learning_rate": (-1.0, "-1: automatic", "[-1, 1]"),
     }
 
     def make(self) -> Any:
@@ -124,11 +124,11 @@ class GSOC(OpenCVSubtractor):
 
     seeded = True
     params = {
-        "n_samples": (20, "samples per pixel"),
-        "replace_rate": (0.003, "probability of replacing a sample"),
-        "propagation_rate": (0.01, "probability of propagating to neighbours"),
-        "hits_threshold": (32, "hits before a sample is trusted"),
-        "learning_rate": (-1.0, "-1: automatic"),
+        "n_samples": (20, "samples per pixel", "[1, inf)"),
+        "replace_rate": (0.003, "probability of replacing a sample", "[0, 1]"),
+        "propagation_rate": (0.01, "probability of propagating to neighbours", "[0, 1]"),
+        "hits_threshold": (32, "hits before a sample is trusted", "[1, inf)"),
+        "learning_rate": (-1.0, "-1: automatic", "[-1, 1]"),
     }
 
     def make(self) -> Any:
@@ -145,9 +145,9 @@ class LSBP(OpenCVSubtractor):
 
     seeded = True
     params = {
-        "n_samples": (20, "samples per pixel"),
-        "lsbp_radius": (16, "LSBP descriptor radius"),
-        "learning_rate": (-1.0, "-1: automatic"),
+        "n_samples": (20, "samples per pixel", "[1, inf)"),
+        "lsbp_radius": (16, "LSBP descriptor radius", "[1, inf)"),
+        "learning_rate": (-1.0, "-1: automatic", "[-1, 1]"),
     }
 
     def make(self) -> Any:
@@ -162,11 +162,11 @@ class CNT(OpenCVSubtractor):
     """Counting-based background subtractor (OpenCV bgsegm CNT)"""
 
     params = {
-        "min_pixel_stability": (15, "frames a colour must hold to become background"),
+        "min_pixel_stability": (15, "frames a colour must hold to become background", "[1, inf)"),
         "use_history": (True, "reward pixels that were stable for long"),
-        "max_pixel_stability": (15 * 60, "cap on the stability count"),
+        "max_pixel_stability": (15 * 60, "cap on the stability count", "[1, inf)"),
         "is_parallel": (False, "OpenCV's internal threads (off: jobs already run in parallel)"),
-        "learning_rate": (-1.0, "-1: automatic"),
+        "learning_rate": (-1.0, "-1: automatic", "[-1, 1]"),
     }
 
     def make(self) -> Any:

@@ -21,9 +21,9 @@ class TemporalMedian(Method):
     """
 
     params = {
-        "window": (25, "sampled frames in the median"),
-        "step": (5, "take every step-th frame into the buffer"),
-        "threshold": (30.0, "channel difference (0-255) that gives probability 0.5"),
+        "window": (25, "sampled frames in the median", "[1, inf)"),
+        "step": (5, "take every step-th frame into the buffer", "[1, inf)"),
+        "threshold": (30.0, "channel difference (0-255) that gives probability 0.5", "(0, 255]"),
     }
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:

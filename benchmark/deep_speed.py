@@ -72,7 +72,7 @@ def inference_fps(method, video, frames: Sequence[int], batch: int, warmup_batch
 def _stage_overrides(cls, steps: int) -> dict[str, Any]:
     out = {}
     for name in cls.stage_steps:
-        default = cls.params[name][0]
+        default = cls.param_specs()[name].default
         out[name] = ",".join([str(steps)] * len(default)) if isinstance(default, (tuple, list)) else steps
     return out
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 import numpy as np
 
 from .errors import BadInput, MethodUnavailable
+from .params import Param
 from .registry import Registry
 from .video import TrainingSet, VideoView
 
@@ -52,32 +53,6 @@ def load_catalog() -> Registry:
     return METHODS
 
 
-def _coerce(value: Any, default: Any, name: str) -> Any:
-    if isinstance(value, str) and default is None:  # an optional number or path
-        if value.lower() in ("none", "null", ""):
-            return None
-        for kind in (int, float):
-            try:
-                return kind(value)
-            except ValueError:
-                pass
-        return value
-    if not isinstance(value, str) or isinstance(default, str):
-        return value
-    try:
-        if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if isinstance(default, (tuple, list)):
-            return type(default)(type(default[0])(v) for v in value.split(","))
-        return type(default)(value)
-    except (ValueError, TypeError, IndexError):
-        raise BadInput(f"cannot read {value!r} as {type(default).__name__}", name) from None
-
-
 class Method:
     """Base class. Subclasses set the class metadata and implement ``segment``."""
 
@@ -90,8 +65,9 @@ class Method:
     infer_batch: int = 1  # frames per segment batch (deep methods: their ``infer_batch`` parameter)
     precision: str = "float32"  # what segment computes in (deep methods: e.g. amp-fp16 under CUDA autocast)
     stage_steps: ClassVar[tuple[str, ...]] = ()  # parameters setting each training stage's steps (deep methods)
-    # name -> (default, help). The first docstring line is the method's summary.
-    params: ClassVar[dict[str, tuple[Any, str]]] = {}
+    # name -> (default, help[, choices or interval]) or Param (benchmark/params.py). The first
+    # docstring line is the method's summary.
+    params: ClassVar[dict[str, Any]] = {}
     configs: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     default_protocol: ClassVar[str] = "full"
     protocol_options: ClassVar[dict[str, Any]] = {}  # the paper's options for its default protocol
@@ -115,10 +91,23 @@ class Method:
                 "--set",
                 f"its parameters: {', '.join(cls.params) or 'none'} (bgbench info {cls.name})",
             )
-        values = {k: d for k, (d, _) in cls.params.items()}
-        values.update(cls.configs[config])
-        values.update({k: _coerce(v, cls.params[k][0], f"{cls.name}.{k}") for k, v in overrides.items()})
+        specs = cls.param_specs()
+        raw = {k: p.default for k, p in specs.items()}
+        raw.update(cls.configs[config])
+        raw.update(overrides)
+        values = {k: specs[k].check(v, f"{cls.name}.{k}") for k, v in raw.items()}
+        cls.validate(values)
         return config, values
+
+    @classmethod
+    def validate(cls, values: dict[str, Any]) -> None:
+        """Rules across parameters (or beyond a type and a range): raise BadInput naming
+        ``method.param``. Runs in ``resolve``, before anything is built."""
+
+    @classmethod
+    def param_specs(cls) -> dict[str, Param]:
+        """The declared parameters as Param records (type, default, choices or range, help)."""
+        return {k: Param.of(v) for k, v in cls.params.items()}
 
     def __init__(self, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any):
         config, values = self.resolve(config, **overrides)

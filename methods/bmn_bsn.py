@@ -46,17 +46,17 @@ class BMNBSN(DeepMethod):
     default_protocol = "cross-scene"
     protocol_options = {"folds": 3, "exclude": ("PTZ",), "formats": ("cdnet2014", "cdnet2012")}
     params = {
-        "N": (16, "reference frames into the BMN"),
-        "M": (12, "background-model channels"),
-        "K": (64, "channels of the first U-Net block (doubling per level)"),
-        "depth": (4, "U-Net pooling steps (not given in the paper; the original U-Net's 4)"),
-        "width": (320, "input width"),
-        "height": (240, "input height"),
-        "lr": (1e-5, "Adam learning rate"),
-        "epochs": (5.0, "passes over the training target frames"),
-        "steps": (0, "training steps; 0: epochs x target frames / batch"),
-        "batch_size": (1, "target frames per training step"),
-        "infer_batch": (16, "frames per inference batch"),
+        "N": (16, "reference frames into the BMN", "[1, inf)"),
+        "M": (12, "background-model channels", "[1, inf)"),
+        "K": (64, "channels of the first U-Net block (doubling per level)", "[1, inf)"),
+        "depth": (4, "U-Net pooling steps (not given in the paper; the original U-Net's 4)", "[1, 8]"),
+        "width": (320, "input width", "[8, inf)"),
+        "height": (240, "input height", "[8, inf)"),
+        "lr": (1e-5, "Adam learning rate", "(0, 1]"),
+        "epochs": (5.0, "passes over the training target frames", "(0, inf)"),
+        "steps": (0, "training steps; 0: epochs x target frames / batch", "[0, inf)"),
+        "batch_size": (1, "target frames per training step", "[1, inf)"),
+        "infer_batch": (16, "frames per inference batch", "[1, 4096]"),
     }
     configs = {
         "paper": {},

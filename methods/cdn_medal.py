@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.errors import BadInput
 from benchmark.method import register_method
 from benchmark.video import TrainingSet, VideoView
 
@@ -121,16 +122,16 @@ class CDNMedal(DeepMethod):
                          ("CDnet2014/shadow/backdoor", "TimeOfDay"),
                          ("CDnet2014/dynamicBackground/fountain02", "WavingTrees")))
     params = {
-        "T": (245, "frames in a pixel history (a multiple of 49; Table I implies 245)"),
-        "K": (3, "Gaussians per pixel"),
-        "cdn_lr": (1e-4, "CDN-GM Adam learning rate"),
-        "cdn_steps": (2000, "CDN-GM training steps"),
-        "cdn_pixels": (4096, "pixel histories per CDN-GM step"),
-        "medal_lr": (0.005, "MEDAL-net Adam learning rate"),
-        "medal_steps": (25000, "MEDAL-net training steps (about 1000 epochs of 200 frames at batch 8)"),
-        "batch_size": (8, "MEDAL-net frames per training step"),
-        "infer_batch": (32, "frames per inference batch"),
-        "threshold": (0.3, "the paper's decision threshold, mapped onto scoring's 0.5"),
+        "T": (245, "frames in a pixel history (a multiple of 49; Table I implies 245)", "[49, inf)"),
+        "K": (3, "Gaussians per pixel", "[1, 16]"),
+        "cdn_lr": (1e-4, "CDN-GM Adam learning rate", "(0, 1]"),
+        "cdn_steps": (2000, "CDN-GM training steps", "[0, inf)"),
+        "cdn_pixels": (4096, "pixel histories per CDN-GM step", "[1, inf)"),
+        "medal_lr": (0.005, "MEDAL-net Adam learning rate", "(0, 1]"),
+        "medal_steps": (25000, "MEDAL-net training steps (about 1000 epochs of 200 frames at batch 8)", "[0, inf)"),
+        "batch_size": (8, "MEDAL-net frames per training step", "[1, inf)"),
+        "infer_batch": (32, "frames per inference batch", "[1, 4096]"),
+        "threshold": (0.3, "the paper's decision threshold, mapped onto scoring's 0.5", "(0, 1)"),
     }
     configs = {
         "paper": {},
@@ -139,6 +140,12 @@ class CDNMedal(DeepMethod):
         "smoke": {"T": 49, "cdn_steps": 3, "cdn_pixels": 256, "medal_steps": 3, "batch_size": 2,
                   "infer_batch": 2},
     }
+
+    @classmethod
+    def validate(cls, values: dict[str, Any]) -> None:
+        if values["T"] % 49:
+            raise BadInput(f"T = {values['T']} is not a multiple of 49 (two stride-7 convolutions)", "cdn_medal.T",
+                           "give 49, 98, 147, 196 or 245 (the paper's)")
 
     def build(self) -> None:
         self.cdn = CDNGM(int(self.p["T"]), int(self.p["K"])).to(self.device)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from benchmark import codes
 from benchmark.errors import BadInput
 from benchmark.method import Method
+from benchmark.params import Param
 from benchmark.video import VideoView
 
 
@@ -487,14 +488,15 @@ def config_hash(config: dict) -> str:
 
 # --- the deep method base -------------------------------------------------------------------
 # Parameters every deep method has (a method's own ``params`` may override a default).
-DEEP_PARAMS: dict[str, tuple[Any, str]] = {
-    "infer_batch": (8, "frames per inference batch (separate from the training batch)"),
-    "amp": ("auto", "mixed precision: auto (on with CUDA), on (also on the CPU), off"),
-    "amp_dtype": ("float16", "autocast dtype: float16 (with loss scaling) or bfloat16"),
+DEEP_PARAMS: dict[str, Any] = {
+    "infer_batch": (8, "frames per inference batch (separate from the training batch)", "[1, 4096]"),
+    "amp": ("auto", "mixed precision: auto (on with CUDA), on (also on the CPU), off", AMP),
+    "amp_dtype": ("float16", "autocast dtype: float16 (with loss scaling) or bfloat16", AMP_DTYPES),
     "resident": ("auto", "training data on the device: auto (when it fits in half the free memory), on, off "
-                         "(pinned host memory and a prefetching loader)"),
-    "max_train_seconds": (None, "stop each training stage after this many seconds, resumes included (None: no limit)"),
-    "checkpoint_every": (200, "steps between training checkpoints"),
+                         "(pinned host memory and a prefetching loader)", RESIDENT),
+    "max_train_seconds": Param(None, "stop each training stage after this many seconds, resumes included "
+                                     "(none: no limit)", interval="(0, inf)", kind="number"),
+    "checkpoint_every": (200, "steps between training checkpoints (0: only at the end of a stage)", "[0, inf)"),
 }
 
 

@@ -104,14 +104,14 @@ class CrossNet(DeepMethod):
     paper_protocols = (("transfer", {"source": ("CDnet2014",), "target": ("UCSD", "SBI2015")}),)
     temporal_context = 10
     params = {
-        "size": (256, "square input size"),
-        "channels": ((64, 128, 256, 512, 512, 512, 512, 1024), "encoder channels, one per stride-2 level"),
-        "flow": ("dis", "optical-flow backend: dis or farneback"),
-        "flow_scale": (10.0, "flow magnitude (pixels) mapped to 1"),
-        "lr": (5e-5, "Adam learning rate"),
-        "steps": (64000, "training steps (the authors' code: 16,000 loops x 4 updates)"),
-        "batch_size": (16, "frames per training step"),
-        "infer_batch": (32, "frames per inference batch"),
+        "size": (256, "square input size", "[16, inf)"),
+        "channels": ((64, 128, 256, 512, 512, 512, 512, 1024), "encoder channels, one per stride-2 level", "[1, inf)"),
+        "flow": ("dis", "optical-flow backend: dis or farneback", ("dis", "farneback")),
+        "flow_scale": (10.0, "flow magnitude (pixels) mapped to 1", "(0, inf)"),
+        "lr": (5e-5, "Adam learning rate", "(0, 1]"),
+        "steps": (64000, "training steps (the authors' code: 16,000 loops x 4 updates)", "[0, inf)"),
+        "batch_size": (16, "frames per training step", "[1, inf)"),
+        "infer_batch": (32, "frames per inference batch", "[1, 4096]"),
     }
     configs = {
         "paper": {},
