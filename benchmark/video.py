@@ -18,7 +18,7 @@ import numpy as np
 from . import codes
 from .errors import BadInput, LeakageError
 from .framecache import cached_stack
-from .imageio import read_bgr, read_gray
+from .imageio import read_bgr, read_gray, read_label
 
 ROI_POLICIES = ("error", "ignore", "from-groundtruth")
 _VALID_LUT = np.zeros(256, bool)
@@ -167,7 +167,7 @@ class Video:
     shape: tuple[int, int]  # (height, width)
     roi_policy: str = "error"
     roi_mismatch: str | None = None  # why the ROI file cannot be used, if it cannot
-    gt_lut: tuple[int, ...] | None = None  # maps raw label values onto CDnet codes
+    gt_lut: tuple[int, ...] | None = None  # raw label value -> CDnet code (-1: not a label of the dataset)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -216,24 +216,42 @@ class Video:
         return self.source.frames(ids, size)
 
     def _decode_gt(self, f: Path) -> np.ndarray:
-        g = read_gray(f)
+        """Ground truth as CDnet codes. Without ``gt_lut`` the file must hold CDnet codes;
+        with it, each raw value maps through the adapter's table, where -1 marks a value
+        the dataset does not use (refused, so a stray 50 or 85 is never read as shadow or
+        outside-ROI in a dataset whose masks are plain foreground masks)."""
+        g = read_label(f)
         if g.shape != self.shape:
             raise BadInput(
                 f"ground truth is {g.shape[1]}x{g.shape[0]} but the frames are {self.width}x{self.height}",
                 f,
                 "ground truth must have the frames' size; replace the file",
             )
-        if self.gt_lut is not None:
-            g = np.asarray(self.gt_lut, np.uint8)[g]
-        bad = ~_VALID_LUT[g]
+        if self.gt_lut is None:
+            bad = ~_VALID_LUT[g]
+            if bad.any():
+                vals = np.unique(g[bad]).tolist()
+                raise BadInput(
+                    f"ground truth holds label values {vals[:8]} outside the CDnet codes {list(codes.VALID)}",
+                    f,
+                    "re-export the mask with exact CDnet codes (lossless PNG); if the scene is another dataset in "
+                    "this layout, name its layout with --format (sbi2015, ucsd, wallflower)",
+                )
+            return g
+        lut = np.asarray(self.gt_lut, np.int16)
+        mapped = lut[g]
+        bad = mapped < 0
         if bad.any():
-            vals = sorted(set(np.unique(g[bad]).tolist()))
+            vals = np.unique(g[bad]).tolist()
+            used = [v for v in range(256) if lut[v] >= 0]
             raise BadInput(
-                f"ground truth holds label values {vals[:8]} outside the CDnet codes {list(codes.VALID)}",
+                f"ground truth holds label values {vals[:8]} that {self.format} ground truth does not use "
+                f"(it uses {', '.join(map(str, used))})",
                 f,
-                "re-export the mask with exact codes (lossless PNG), or use the adapter for its dataset (--format)",
+                "restore the mask from the dataset's archive (a lossless copy); a re-encoded or resized mask "
+                "has values in between",
             )
-        return g
+        return mapped.astype(np.uint8)
 
     @cached_property
     def _gt_memmap(self) -> np.ndarray:

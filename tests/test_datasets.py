@@ -182,3 +182,184 @@ def test_synthetic_scenes_have_known_ground_truth():
     # camera jitter moves the static background between frames
     jit = [f for _, f, _ in render_scene("jitter", 0, n_frames=3)]
     assert np.abs(jit[0].astype(int) - jit[1]).mean() > 5
+
+
+# --- real dataset variants ----------------------------------------------------------------
+SBI = DATA / "SBI2015"
+UCSD_BIRDS = DATA / "UCSD" / "birds"
+
+
+def _sbi_copy(root, seq: str = "Board", name: str | None = None, n: int = 8, naming: str = "sequence",
+              gt_ids=None):
+    """A copy of an SBI2015 sequence as some real copies ship it: frames <Sequence>_%06d.png
+    in input/, no temporalROI.txt, no ROI.bmp (``naming="in"``: in%06d.png)."""
+    scene = root / (name or seq)
+    (scene / "input").mkdir(parents=True)
+    (scene / "groundtruth").mkdir()
+    for i in range(n):
+        target = f"{scene.name}_{i:06d}.png" if naming == "sequence" else f"in{i:06d}.png"
+        shutil.copy(SBI / seq / "input" / f"in{i:06d}.png", scene / "input" / target)
+    for i in (range(n) if gt_ids is None else gt_ids):
+        shutil.copy(SBI / seq / "groundtruth" / f"gt{i:06d}.png", scene / "groundtruth")
+    return scene
+
+
+@needs_data
+def test_sbi2015_sequence_named_frames(tmp_path, capsys):
+    import cv2
+
+    _sbi_copy(tmp_path / "SBI2015")
+    # a sequence name with a dot (Candela_m1.10), ground truth from frame 1 (as Toscana's)
+    _sbi_copy(tmp_path / "SBI2015", name="Candela_m1.10", n=6, gt_ids=range(1, 6))
+    vids = {v.name: v for v in discover(tmp_path / "SBI2015")}
+    board, candela = vids["Board"], vids["Candela_m1.10"]
+    assert board.format == candela.format == "sbi2015" and board.id == "SBI2015/-/Board"
+    assert board.frame_ids == tuple(range(8)) and board.frame_files[3].name == "Board_000003.png"
+    assert board.temporal_roi == (0, 7) and board.eval_frames == tuple(range(8)) and board.unlabelled_frames == ()
+    assert board.roi_file is None and board.roi.all() and board.shape == (164, 200)
+    assert any("no temporalROI.txt" in n for n in board.notes)
+    assert any("<Sequence>_%06d" in n for n in board.notes)
+    # the pixels are the dataset's, and 170 stays "unknown"
+    orig = cv2.imread(str(SBI / "Board" / "input" / "in000005.png"))
+    assert np.array_equal(board.frame(5), orig)
+    g = board.gt(4)
+    assert set(np.unique(g).tolist()) == {0, 170, 255} and int((g == 170).sum()) == 1256
+    assert candela.frame_ids == tuple(range(6)) and candela.temporal_roi == (1, 5)
+    assert candela.eval_frames == (1, 2, 3, 4, 5) and candela.unlabelled_frames == (0,)
+    # through the CLI, and under the format named explicitly
+    assert main(["splits", "--protocol", "full", "--data", str(tmp_path / "SBI2015")]) == 0
+    assert "2 video(s)" in capsys.readouterr().out
+    (v,) = discover(tmp_path / "SBI2015" / "Board", fmt="sbi2015")
+    assert v.frame_ids == tuple(range(8))
+
+
+@needs_data
+def test_sbi2015_in_named_copy_without_extras_still_sbi(tmp_path):
+    _sbi_copy(tmp_path / "SBI2015", naming="in", n=5)
+    (v,) = discover(tmp_path / "SBI2015")
+    assert v.format == "sbi2015" and v.frame_ids == tuple(range(5)) and v.frame_files[0].name == "in000000.png"
+    assert not any("<Sequence>" in n for n in v.notes)
+
+
+@needs_data
+def test_sbi2015_two_namings_or_two_files_for_one_id_are_refused(tmp_path):
+    scene = _sbi_copy(tmp_path / "SBI2015", n=4)
+    shutil.copy(scene / "input" / "Board_000000.png", scene / "input" / "in000000.png")
+    with pytest.raises(BadInput) as e:
+        discover(scene)
+    assert "two namings" in str(e.value) and e.value.where == scene / "input"
+    (scene / "input" / "in000000.png").unlink()
+    shutil.copy(SBI / "CAVIAR2" / "input" / "in000000.jpg", scene / "input" / "Board_000002.jpg")
+    with pytest.raises(BadInput) as e:
+        discover(scene)
+    assert "Board_000002.jpg" in str(e.value) and "Board_000002.png" in str(e.value)
+
+
+@needs_data
+@pytest.mark.parametrize("fmt", ["auto", "sbi2015", "cdnet2014", "ucsd", "wallflower"])
+def test_no_frames_names_the_format_and_its_patterns(fmt, tmp_path, capsys):
+    import cv2
+
+    if fmt == "ucsd":
+        scene = tmp_path / "UCSD" / "birds"
+        (scene / "in").mkdir(parents=True)
+        (scene / "groundtruth").mkdir()
+        shutil.copy(UCSD_BIRDS / "in" / "frame_1.jpg", scene / "in" / "img_1.jpg")
+        shutil.copy(UCSD_BIRDS / "groundtruth" / "gt0001.png", scene / "groundtruth")
+        expected = "no frames in in/ matching frame_<N>.(jpg|jpeg|png) (format ucsd)"
+    elif fmt == "wallflower":
+        scene = tmp_path / "Wallflower" / "Bootstrap"
+        scene.mkdir(parents=True)
+        cv2.imwrite(str(scene / "hand_segmented_00001.BMP"), np.zeros((240, 320), np.uint8))
+        shutil.copy(HIGHWAY / "input" / "in000470.jpg", scene / "b00001.jpg")
+        expected = "no frames in Bootstrap/ matching b%05d.bmp (format wallflower)"
+    else:
+        scene = _sbi_copy(tmp_path / "SBI2015", n=3)
+        for f in (scene / "input").iterdir():
+            f.rename(f.with_name(f.name.replace("Board_", "frame")))
+        expected = {
+            "auto": "no frames in input/ matching in%06d.(jpg|jpeg|png) (format cdnet2014)",
+            "cdnet2014": "no frames in input/ matching in%06d.(jpg|jpeg|png) (format cdnet2014)",
+            "sbi2015": "no frames in input/ matching in%06d.(jpg|jpeg|png) or <Sequence>_%06d.(jpg|png) with "
+                       "<Sequence> = Board (format sbi2015)",
+        }[fmt]
+    err = _cli_error(capsys, "splits", "--protocol", "full", "--data", str(scene), "--format", fmt)
+    assert expected in err and "--format" in err
+
+
+@needs_data
+@pytest.mark.parametrize("value", [50, 85, 128])
+def test_sbi2015_and_ucsd_ground_truth_is_not_read_as_cdnet_codes(value, tmp_path, capsys):
+    """SBI2015 (0/255, 170 unknown) and UCSD (0/255) have no shadow or outside-ROI label:
+    a 50 or 85 in their masks is refused, never read as CDnet's shadow / outside-ROI."""
+    import cv2
+
+    sbi = _sbi_copy(tmp_path / "SBI2015", n=4)
+    ucsd = tmp_path / "UCSD" / "birds"
+    (ucsd / "in").mkdir(parents=True)
+    (ucsd / "groundtruth").mkdir()
+    for i in range(1, 5):
+        shutil.copy(UCSD_BIRDS / "in" / f"frame_{i}.jpg", ucsd / "in")
+        shutil.copy(UCSD_BIRDS / "groundtruth" / f"gt{i:04d}.png", ucsd / "groundtruth")
+    (ucsd / "temporalROI.txt").write_text("1 4\n")
+    for bad in (sbi / "groundtruth" / "gt000002.png", ucsd / "groundtruth" / "gt0003.png"):
+        g = cv2.imread(str(bad), cv2.IMREAD_GRAYSCALE)
+        g[5:7, 5:9] = value
+        cv2.imwrite(str(bad), g)
+        (v,) = discover(bad.parent.parent)
+        with pytest.raises(BadInput) as e:
+            v.check()
+        assert e.value.where == bad and f"[{value}]" in str(e.value) and v.format in str(e.value)
+        err = _cli_error(capsys, "run", "--data", str(bad.parent.parent), "--methods", "gmm_zivkovic",
+                         "--out", str(tmp_path / "out"))
+        assert bad.name in err and "does not use" in err
+
+
+@needs_data
+def test_wallflower_antialiased_masks_are_binarised_at_128(tmp_path, capsys):
+    """Real hand-segmented masks are anti-aliased: every value maps to 0 or 255, at 128,
+    including 50, 85 and 170 (no CDnet meaning in Wallflower), and the notes say so."""
+    import cv2
+
+    scene = tmp_path / "Wallflower" / "WavingTrees"
+    scene.mkdir(parents=True)
+    for i in range(6):
+        cv2.imwrite(str(scene / f"b{i:05d}.bmp"), cv2.imread(str(HIGHWAY / "input" / f"in{600 + i:06d}.jpg")))
+    # an anti-aliased mask: the real highway mask of frame 604 drawn at 4x and averaged down
+    gt = (cv2.imread(str(HIGHWAY / "groundtruth" / "gt000604.png"), cv2.IMREAD_GRAYSCALE) == 255).astype(np.uint8) * 255
+    big = cv2.resize(gt, (1280, 960), interpolation=cv2.INTER_NEAREST)
+    mask = cv2.GaussianBlur(big, (9, 9), 0)[::4, ::4].copy()
+    mask[0, :6] = [50, 85, 127, 128, 170, 254]
+    assert len(np.unique(mask)) > 10
+    cv2.imwrite(str(scene / "hand_segmented_00004.BMP"), cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR))  # 24-bit, as real
+    (v,) = discover(tmp_path / "Wallflower")
+    assert v.format == "wallflower" and v.eval_frames == (4,)
+    assert any("binarised at 128" in n for n in v.notes)
+    g = v.gt(4)
+    assert set(np.unique(g).tolist()) == {0, 255}
+    assert g[0, :6].tolist() == [0, 0, 0, 255, 255, 255]
+    assert np.array_equal(g, np.where(mask >= 128, 255, 0))
+    # scored through the CLI: a prediction equal to the binarised mask is perfect
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    cv2.imwrite(str(pred / "bin000004.png"), g)
+    assert main(["score", str(pred), "--video", str(scene), "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["counts"]["tp"] == int((g == 255).sum()) and out["counts"]["fp"] == out["counts"]["fn"] == 0
+
+
+@needs_data
+def test_splits_on_bad_data_skip(tmp_path, capsys):
+    copy_scene(HIGHWAY, tmp_path / "DS" / "baseline" / "good", range(470, 476))
+    bad = copy_scene(HIGHWAY, tmp_path / "DS" / "baseline" / "bad", range(470, 476))
+    (bad / "input" / "in000472.jpg").unlink()
+    err = _cli_error(capsys, "splits", "--protocol", "full", "--data", str(tmp_path / "DS"))
+    assert "in000472.jpg" in err
+    assert main(["splits", "--protocol", "full", "--data", str(tmp_path / "DS"), "--on-bad-data", "skip"]) == 0
+    cap = capsys.readouterr()
+    assert "bgbench: skipped:" in cap.err and "in000472.jpg" in cap.err
+    assert "1 video(s)" in cap.out
+    assert main(["splits", "--protocol", "full", "--data", str(tmp_path / "DS"), "--on-bad-data", "skip", "--json"]) == 0
+    assert "good" in capsys.readouterr().out

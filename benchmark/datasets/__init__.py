@@ -17,7 +17,7 @@ from ..video import Video
 FORMATS: Registry = Registry("dataset format")
 FORMATS.register_lazy("cdnet2014", "benchmark.datasets.cdnet:CDnet", layout="<category>/<scene>/{input/in%06d.jpg,groundtruth/gt%06d.png,ROI.bmp,temporalROI.txt}")
 FORMATS.register_lazy("cdnet2012", "benchmark.datasets.cdnet:CDnet2012", layout="as cdnet2014")
-FORMATS.register_lazy("sbi2015", "benchmark.datasets.sbi:SBI2015", layout="<seq>/{input/in%06d.(png|jpg),groundtruth/gt%06d.png}, ids from 0")
+FORMATS.register_lazy("sbi2015", "benchmark.datasets.sbi:SBI2015", layout="<seq>/{input/(in%06d|<seq>_%06d).(png|jpg),groundtruth/gt%06d.png}, ids from 0")
 FORMATS.register_lazy("ucsd", "benchmark.datasets.ucsd:UCSD", layout="<seq>/{in/frame_<N>.jpg,groundtruth/gt%04d.png,ROI.bmp,temporalROI.txt}")
 FORMATS.register_lazy("wallflower", "benchmark.datasets.wallflower:Wallflower", layout="<seq>/{b%05d.bmp,hand_segmented_%05d.BMP}")
 FORMATS.register_lazy("synthetic", "benchmark.datasets.synthetic:Synthetic", layout="generated scenes in the cdnet2014 layout")

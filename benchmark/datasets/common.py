@@ -3,31 +3,80 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import BadInput
 from ..imageio import image_size
 from ..video import ROI_POLICIES, Video
 
+LAYOUT_FIX = "check the dataset layout (README, 'Data'), or name the layout with --format"
 
-def numbered(folder: Path, pattern: str, what: str) -> dict[int, Path]:
-    """{id: file} for files in ``folder`` whose name matches ``pattern`` (one int group)."""
-    rx = re.compile(pattern, re.IGNORECASE)
-    out: dict[int, Path] = {}
+
+@dataclass(frozen=True)
+class Naming:
+    """One way a dataset names its numbered files: ``label`` for messages (e.g.
+    ``in%06d.(jpg|png)``), ``regex`` with a group ``id`` (and ``ext``) matched against the
+    whole file name, case-insensitively, and ``template`` to name a missing file."""
+
+    label: str
+    regex: str
+    template: str  # str.format with the id and ext=, e.g. "in{:06d}{ext}"
+
+    def match(self, name: str) -> re.Match | None:
+        return re.fullmatch(self.regex, name, re.IGNORECASE)
+
+
+@dataclass
+class Numbered:
+    """Numbered files found in a folder under one naming: {id: file}, in id order."""
+
+    files: dict[int, Path]
+    naming: Naming
+    folder: Path
+
+    def name_of(self, i: int) -> Path:
+        ext = next(iter(self.files.values())).suffix
+        return self.folder / self.naming.template.format(i, ext=ext)
+
+
+def numbered(folder: Path, namings: Naming | Sequence[Naming], what: str, fmt: str) -> Numbered:
+    """The files in ``folder`` named by one of ``namings``; refuses an empty listing (naming
+    the format and every pattern it accepts), two namings mixed in one folder, and two
+    files for one id (in000001.jpg beside in000001.png)."""
+    namings = (namings,) if isinstance(namings, Naming) else tuple(namings)
+    accepted = " or ".join(n.label for n in namings)
     if not folder.is_dir():
-        raise BadInput(f"{what} folder is missing", folder, "check the dataset layout (README, 'Data')")
-    for f in folder.iterdir():
-        m = rx.fullmatch(f.name)
-        if m:
-            out[int(m.group(1))] = f
-    if not out:
-        raise BadInput(f"holds no {what} files matching {pattern}", folder, "check the dataset layout (README, 'Data')")
-    return dict(sorted(out.items()))
+        raise BadInput(f"{what} folder is missing (format {fmt} reads {what} matching {accepted} there)", folder,
+                       LAYOUT_FIX)
+    found: dict[Naming, dict[int, Path]] = {}
+    for f in sorted(folder.iterdir()):
+        for n in namings:
+            m = n.match(f.name)
+            if m and f.is_file():
+                have = found.setdefault(n, {})
+                i = int(m.group("id"))
+                if i in have:
+                    raise BadInput(f"two {what} files have the id {i}: {have[i].name} and {f.name}", f,
+                                   "keep one file per id (remove the duplicate)")
+                have[i] = f
+                break
+    if not found:
+        raise BadInput(f"no {what} in {folder.name}/ matching {accepted} (format {fmt})", folder, LAYOUT_FIX)
+    if len(found) > 1:
+        a, b = list(found)[:2]
+        raise BadInput(f"holds {what} in two namings, {a.label} and {b.label}", folder,
+                       "keep one naming per folder (the same frames twice, or two videos mixed?)")
+    (naming, files), = found.items()
+    return Numbered(dict(sorted(files.items())), naming, folder)
 
 
-def check_contiguous(ids: dict[int, Path], name_of: Callable[[int], Path], what: str) -> None:
+def check_contiguous(ids: dict[int, Path] | Numbered, name_of: Callable[[int], Path] | None = None,
+                     what: str = "a frame") -> None:
     """Raise on the first gap in the numbering, naming the missing file."""
+    if isinstance(ids, Numbered):
+        ids, name_of = ids.files, name_of or ids.name_of
     keys = list(ids)
     if keys[-1] - keys[0] + 1 != len(keys):
         have = set(keys)
@@ -135,3 +184,15 @@ def make_video(
     if mismatch and roi_policy == "error":
         _ = video.roi  # raises the BadInput that explains the choices
     return video
+
+
+def label_lut(mapping: dict[int, int]) -> tuple[int, ...]:
+    """A ground-truth table for ``Video.gt_lut``: raw value -> CDnet code; every value not
+    in ``mapping`` is -1, refused on decoding (never read as a CDnet code by accident)."""
+    return tuple(mapping.get(v, -1) for v in range(256))
+
+
+def binarising_lut(threshold: int = 128) -> tuple[int, ...]:
+    """Every raw value to 0 (below ``threshold``) or 255 (at or above): for anti-aliased
+    hand-drawn masks, whose edge pixels hold values in between."""
+    return tuple(0 if v < threshold else 255 for v in range(256))
