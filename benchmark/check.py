@@ -1,11 +1,17 @@
 """``bgbench check``: the CI regression gate. Compares a run's per-method, per-category
-F-measure and machine-normalised speed with a stored reference.
+F-measure, and the methods' machine-normalised speed, with a stored reference.
 
-Speed is normalised by the reference workload timed in the same run
-(``perf.reference_workload_seconds``): ``fps x reference seconds`` is frames per unit of
-this machine's speed, so a slower CI machine is not a regression. A regression is an F
-below the reference by more than ``f_tol``, a normalised speed below the reference by
-more than the fraction ``speed_tol``, or a reference entry missing from the run.
+Accuracy comes from the run's records: an F below the reference by more than ``f_tol`` is
+a regression, and so is a reference entry missing from the run.
+
+Speed is measured apart from the run, by ``speed_gate.measure``: one process, one job, one
+thread, the reference workload and every method interleaved over several repeats. A speed
+change is judged only beyond the larger of the tolerance and the spread measured on
+either side (the check says which bound applied): a drop inside the spread is noise, not a
+regression. The tables name the parameters that differ from the reference's.
+
+A reference that is not a well-formed record is bad input (exit 2), never a regression
+(exit 1), which CI would read as the code's fault.
 """
 
 from __future__ import annotations
@@ -17,65 +23,141 @@ from typing import Any
 from .errors import BadInput
 from .results import read_json, write_json
 
-REF_SCHEMA = "bgbench-reference/1"
+REF_SCHEMA = "bgbench-reference/2"
 
 
-def reference_from(results: dict) -> dict[str, Any]:
-    ref_s = results["meta"].get("reference_seconds")
-    entries: dict[str, Any] = {}
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def accuracy_from(results: dict) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for method, per in results["summary"].items():
         for proto, s in per.items():
             for ds, d in s["datasets"].items():
                 f = {c: m["f_measure"] for c, m in d["categories"].items()}
                 f["overall"] = d["overall"]["f_measure"]
-                fps = d.get("fps_median")
-                entries.setdefault(method, {}).setdefault(proto, {})[ds] = {
-                    "f_measure": f, "fps": fps, "speed_normalized": fps * ref_s if fps and ref_s else None}
-    return {"schema": REF_SCHEMA, "reference_seconds": ref_s, "git": results["meta"].get("git"), "entries": entries}
+                out.setdefault(method, {}).setdefault(proto, {})[ds] = f
+    return out
 
 
-def _bad(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+def params_from(results: dict) -> dict[str, Any]:
+    from .aggregate import method_label
+
+    meta = results.get("meta", {}).get("methods", {}) or {}
+    return {method_label(j): meta.get(j["method"], {}) for j in results.get("jobs", [])}
 
 
-def compare(results: dict, reference: dict, f_tol: float = 0.01, speed_tol: float = 0.25) -> list[dict[str, Any]]:
-    """One row per compared figure: what, reference, current, delta, status (ok|better|REGRESSION|missing)."""
-    cur = reference_from(results)["entries"]
-    rows = []
-    for method, per in reference["entries"].items():
-        for proto, per_ds in per.items():
-            for ds, ref in per_ds.items():
-                now = cur.get(method, {}).get(proto, {}).get(ds)
-                where = f"{method} {proto} {ds}"
-                if now is None:
-                    rows.append({"what": where, "metric": "all", "reference": None, "current": None, "delta": None,
-                                 "status": "REGRESSION (missing from the run)"})
-                    continue
-                for cat, f_ref in ref["f_measure"].items():
-                    f_now = now["f_measure"].get(cat)
-                    if _bad(f_ref):
-                        continue
-                    delta = None if _bad(f_now) else f_now - f_ref
-                    status = ("REGRESSION" if delta is None or delta < -f_tol else
-                              "better" if delta > f_tol else "ok")
-                    rows.append({"what": where, "metric": f"F {cat}", "reference": f_ref, "current": f_now,
-                                 "delta": delta, "status": status})
-                s_ref, s_now = ref.get("speed_normalized"), now.get("speed_normalized")
-                if not _bad(s_ref) and s_ref:
-                    rel = None if _bad(s_now) else s_now / s_ref - 1.0
-                    status = ("REGRESSION" if rel is None or rel < -speed_tol else
-                              "better" if rel > speed_tol else "ok")
-                    rows.append({"what": where, "metric": "speed (normalised, relative)", "reference": s_ref,
-                                 "current": s_now, "delta": rel, "status": status})
-    return rows
+def reference_from(results: dict, speed: dict | None) -> dict[str, Any]:
+    return {"schema": REF_SCHEMA, "git": results["meta"].get("git"), "accuracy": accuracy_from(results),
+            "params": params_from(results), "speed": speed}
+
+
+def validate_results(res: Any, where: Path | str) -> dict:
+    """The parts of a results record the gate reads, checked: BadInput names what is wrong."""
+    fix = "give a run folder written by 'bgbench run' (its results.json), or re-run"
+    if not isinstance(res, dict) or not isinstance(res.get("summary"), dict):
+        raise BadInput("has no 'summary' object", where, fix)
+    for method, per in res["summary"].items():
+        if not isinstance(per, dict):
+            raise BadInput(f"summary[{method!r}] is not an object", where, fix)
+        for proto, s in per.items():
+            ds = s.get("datasets") if isinstance(s, dict) else None
+            if not isinstance(ds, dict):
+                raise BadInput(f"summary[{method!r}][{proto!r}] has no 'datasets' object", where, fix)
+            for name, d in ds.items():
+                if not (isinstance(d, dict) and isinstance(d.get("categories"), dict) and isinstance(d.get("overall"), dict)
+                        and all(isinstance(c, dict) and "f_measure" in c for c in d["categories"].values())
+                        and "f_measure" in d["overall"]):
+                    raise BadInput(f"summary[{method!r}][{proto!r}][{name!r}] lacks categories/overall F-measures",
+                                   where, fix)
+    if not isinstance(res.get("meta", {}), dict) or not isinstance(res.get("jobs", []), list):
+        raise BadInput("has a 'meta' that is not an object or 'jobs' that is not a list", where, fix)
+    return res
 
 
 def load_reference(path: Path) -> dict:
     ref = read_json(path)
+    fix = "write one with 'bgbench check RUN_DIR --reference FILE --update'"
     if not isinstance(ref, dict) or ref.get("schema") != REF_SCHEMA:
-        raise BadInput(f"is not a bgbench reference ({REF_SCHEMA})", path, "write one with bgbench check RUN_DIR --reference FILE --update")
+        raise BadInput(f"is not a bgbench reference ({REF_SCHEMA})", path, fix)
+    acc = ref.get("accuracy")
+    if not isinstance(acc, dict):
+        raise BadInput("has no 'accuracy' object", path, fix)
+    for method, per in acc.items():
+        for proto, per_ds in (per.items() if isinstance(per, dict) else [(None, None)]):
+            for ds, f in (per_ds.items() if isinstance(per_ds, dict) else [(None, None)]):
+                if not isinstance(f, dict) or not all(v is None or _number(v) for v in f.values()):
+                    raise BadInput(f"accuracy[{method!r}][{proto!r}][{ds!r}] is not an object of numbers", path, fix)
+    speed = ref.get("speed")
+    if speed is not None:
+        ms = speed.get("methods") if isinstance(speed, dict) else None
+        if not isinstance(ms, dict) or not all(
+                isinstance(v, dict) and _number(v.get("median")) and (v.get("spread") is None or _number(v["spread"]))
+                for v in ms.values()):
+            raise BadInput("has a 'speed' section without a number 'median' (and 'spread') per method", path, fix)
+    if not isinstance(ref.get("params", {}), dict):
+        raise BadInput("has 'params' that is not an object", path, fix)
     return ref
 
 
-def update(results: dict, path: Path) -> None:
-    write_json(path, reference_from(results))
+def _changed(ref_params: dict, now_params: dict) -> str:
+    keys = sorted(k for k in set(ref_params) | set(now_params) if ref_params.get(k) != now_params.get(k))
+    return ", ".join(f"{k}: {ref_params.get(k)!r} -> {now_params.get(k)!r}" for k in keys)
+
+
+def compare_accuracy(results: dict, reference: dict, f_tol: float) -> list[dict[str, Any]]:
+    """One row per (method, protocol, dataset, category): reference, current, delta, status
+    (ok | better | REGRESSION | REGRESSION (missing from the run)), changed parameters."""
+    cur, params = accuracy_from(results), params_from(results)
+    rows = []
+    for method, per in reference["accuracy"].items():
+        changed = _changed(reference.get("params", {}).get(method, {}), params.get(method, {})) if method in params else ""
+        for proto, per_ds in per.items():
+            for ds, f_ref_all in per_ds.items():
+                now = cur.get(method, {}).get(proto, {}).get(ds)
+                where = f"{method} {proto} {ds}"
+                if now is None:
+                    rows.append({"what": where, "metric": "all", "reference": None, "current": None, "delta": None,
+                                 "status": "REGRESSION (missing from the run)", "changed": changed})
+                    continue
+                for cat, f_ref in f_ref_all.items():
+                    if not _number(f_ref):
+                        continue
+                    f_now = now.get(cat)
+                    delta = f_now - f_ref if _number(f_now) else None
+                    status = "REGRESSION" if delta is None or delta < -f_tol else "better" if delta > f_tol else "ok"
+                    rows.append({"what": where, "metric": f"F {cat}", "reference": f_ref, "current": f_now,
+                                 "delta": delta, "status": status, "changed": changed})
+    return rows
+
+
+def compare_speed(speed: dict | None, reference: dict, speed_tol: float, params: dict | None = None
+                  ) -> list[dict[str, Any]]:
+    """One row per method: normalised speed median (reference, current), relative change,
+    the bound applied (max of tolerance and measured spreads), status."""
+    ref = (reference.get("speed") or {}).get("methods", {})
+    if not ref:
+        return []
+    now = (speed or {}).get("methods", {})
+    rows = []
+    for label, r in ref.items():
+        changed = _changed(reference.get("params", {}).get(label, {}), (params or {}).get(label, {})) if params else ""
+        c = now.get(label)
+        if c is None:
+            rows.append({"what": label, "reference": r["median"], "current": None, "relative": None, "bound": None,
+                         "status": "REGRESSION (not measured)", "changed": changed})
+            continue
+        spread = max(r.get("spread") or 0.0, c.get("spread") or 0.0)
+        bound = max(speed_tol, spread)
+        rel = c["median"] / r["median"] - 1.0
+        why = "measured spread" if spread > speed_tol else "tolerance"
+        status = (f"REGRESSION (beyond the {why} {bound:.0%})" if rel < -bound else
+                  f"faster (beyond the {why} {bound:.0%})" if rel > bound else f"ok (within the {why} {bound:.0%})")
+        rows.append({"what": label, "reference": r["median"], "current": c["median"], "relative": rel, "bound": bound,
+                     "status": status, "changed": changed})
+    return rows
+
+
+def update(results: dict, speed: dict | None, path: Path) -> None:
+    write_json(path, reference_from(results, speed))

@@ -17,9 +17,15 @@ def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
 
 
+PROTOCOL_HELP = ("full (no training; every scored frame tested), scene-specific (one model per video), cross-scene "
+                 "(k scene-disjoint folds), sampled (one model on a small fraction of every video's labelled frames), "
+                 "transfer (train on one dataset, test on another)")
+
+
 def _protocol_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol options")
-    g.add_argument("--rule", help="scene-specific: first-half | n:N | fraction:F[,val:V] (default first-half)")
+    g.add_argument("--rule", help="scene-specific: first-half | n:N | fraction:F[,val:V] (default first-half); "
+                                     "transfer: the source videos' training frames (default all)")
     g.add_argument("--folds", type=int, help="cross-scene: number of scene-disjoint folds (default 3)")
     g.add_argument("--exclude", type=_csv, help="cross-scene: categories left out, comma-separated (default PTZ)")
     g.add_argument("--fraction", type=float, help="sampled: fraction of labelled frames that train (default 0.05)")
@@ -40,28 +46,41 @@ def _data_options(p: argparse.ArgumentParser, required: bool = False) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="bgbench", description="Benchmark for video background subtraction.")
+    from . import __version__
+    from .suites import SUITES
+
+    ap = argparse.ArgumentParser(
+        prog="bgbench", description="Benchmark for video background subtraction.",
+        epilog="The main job is `bgbench run`: with no options it runs the quick suite on ../shared/data "
+               "(or $BGBENCH_DATA) and writes runs/quick/. `bgbench COMMAND -h` describes a command.")
+    ap.add_argument("--version", action="version", version=f"bgbench {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
 
     p = sub.add_parser("list", help="methods, dataset formats and protocols")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = sub.add_parser("info", help="a method's parameters (and size, for deep methods)")
-    p.add_argument("method")
-    p.add_argument("--config", default="default")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("method", metavar="METHOD", help="a method name, as `bgbench list` prints it")
+    p.add_argument("--config", default="default", help="the config to describe: default, or a deep method's smoke, cpu "
+                                                       "or paper (default: default)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = sub.add_parser("splits", help="the train/test splits a protocol makes")
-    p.add_argument("--protocol", required=True)
+    p.add_argument("--protocol", required=True, help="one of: " + PROTOCOL_HELP)
     _protocol_options(p)
     _data_options(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the splits as JSON")
+    p.add_argument("--on-bad-data", choices=("error", "skip"),
+                   help="a video that fails validation: error (default with --data) or skip it with its message "
+                        "(default without --data), as for run")
 
-    p = sub.add_parser("run", help="run methods under protocols, score, write OUT/results.json")
-    p.add_argument("--suite", default="quick", help="quick (default): fast classical baselines; baselines: every "
-                                                      "available classical baseline. --methods overrides its methods")
+    p = sub.add_parser("run", help="run methods under protocols, score, write OUT/results.json (the main job)")
+    p.add_argument("--suite", default="quick", choices=list(SUITES), metavar="SUITE",
+                   help="; ".join(f"{k}{' (default)' if k == 'quick' else ''}: {v}" for k, v in SUITES.items())
+                   + ". --methods overrides its methods")
     p.add_argument("--methods", type=_csv, help="comma-separated method names (default: the suite's)")
-    p.add_argument("--protocol", action="append", help="protocol (repeatable); default: each method's own")
+    p.add_argument("--protocol", action="append", help="protocol (repeatable; default: each method's own): "
+                                                       + PROTOCOL_HELP)
     _protocol_options(p)
     _data_options(p)
     p.add_argument("--on-bad-data", choices=("error", "skip"),
@@ -79,28 +98,43 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report (tables, plots, leaderboard)")
 
     p = sub.add_parser("report", help="tables, PR curves, plots and the HTML leaderboard of a run")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
     p.add_argument("--out", type=Path, help="folder (default RUN_DIR/report)")
 
     p = sub.add_parser("log", help="log a run folder to MLflow (e.g. after the server was unreachable)")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
     p.add_argument("--tracking-uri", help="default $MLFLOW_TRACKING_URI, else sqlite:///RUN_DIR/mlflow.db")
 
     p = sub.add_parser("check", help="the CI gate: F-measure and normalised speed against a reference; exit 1 on regression")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
     p.add_argument("--reference", required=True, type=Path, help="reference JSON (write one with --update)")
     p.add_argument("--f-tol", type=float, default=0.01, help="allowed F-measure drop (default 0.01)")
-    p.add_argument("--speed-tol", type=float, default=0.25, help="allowed relative drop of normalised speed (default 0.25)")
-    p.add_argument("--update", action="store_true", help="write the run as the new reference instead of checking")
+    p.add_argument("--speed-tol", type=float, default=0.25,
+                   help="allowed relative drop of normalised speed (default 0.25); a drop inside the spread measured "
+                        "on either side is never a regression")
+    p.add_argument("--update", action="store_true",
+                   help="write the run (and a fresh speed measurement) as the new reference instead of checking")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="speed: interleaved repeats of the reference workload and each method, one process, one "
+                        "thread (default 5)")
+    p.add_argument("--no-speed", action="store_true", help="check accuracy only (no speed measurement)")
 
     p = sub.add_parser("score", help="score a folder of bin%%06d.png masks like the official comparator")
-    p.add_argument("pred_dir", type=Path)
+    p.add_argument("pred_dir", type=Path, metavar="PRED_DIR",
+                   help="a folder of 0/255 masks bin%%06d.png, numbered like the scene's ground truth")
     p.add_argument("--video", required=True, type=Path, help="the scene folder with the ground truth")
-    p.add_argument("--format", default="auto")
-    p.add_argument("--roi-policy", default="error", choices=("error", "ignore", "from-groundtruth"))
-    p.add_argument("--threshold", type=float, help="foreground iff value >= 255*T (default: iff value is 255)")
+    p.add_argument("--format", default="auto", help="the scene's layout: auto (default), cdnet2014, cdnet2012, sbi2015, "
+                                                    "ucsd, wallflower")
+    p.add_argument("--roi-policy", default="error", choices=("error", "ignore", "from-groundtruth"),
+                   help="an ROI.bmp whose size differs from the frames: error (default), ignore or from-groundtruth, "
+                        "as for run")
+    p.add_argument("--threshold", type=float, help="foreground iff value >= 255*T (default: iff value is 255; "
+                                                   "0.5 with --probabilities)")
     p.add_argument("--partial", action="store_true", help="score only the scored frames that have a mask")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--probabilities", action="store_true",
+                   help="the masks are grey-level probabilities (value/255), not 0/255 masks; without it a mask "
+                        "holding any value other than 0 and 255 is refused")
+    p.add_argument("--json", action="store_true", help="print counts and metrics as JSON")
 
     p = sub.add_parser("speed", help="frames/s of methods on a real video with the harness overhead; "
                                      "--scoring times scoring against decoding")
@@ -114,19 +148,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="gmm_sg: also time B copies of the video as one batch")
     p.add_argument("--repeats", type=int, default=3, help="passes per method; medians are reported (default 3)")
     p.add_argument("--scoring", action="store_true", help="time scoring a scene's evaluated frames vs decoding them")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--train", action="store_true",
+                   help="deep methods on --device: training steps/s and images/s, data-wait share, inference fps "
+                        "at batch 1 and at the best batch, peak GPU memory (default: every deep method)")
+    p.add_argument("--scene", type=Path, help="with --train: a labelled scene to train and segment "
+                                              "(default ../shared/data/CDnet2014/baseline/highway)")
+    p.add_argument("--steps", type=int, default=30, help="with --train: timed training steps per stage (default 30)")
+    p.add_argument("--warmup-steps", type=int, default=5,
+                   help="with --train: steps per stage left out of the timing (default 5)")
+    p.add_argument("--json", action="store_true", help="print the timings as JSON")
 
     p = sub.add_parser("synth", help="write the synthetic scenes (CDnet layout) to a folder")
-    p.add_argument("out", type=Path)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("out", type=Path, metavar="OUT", help="the folder to write (the scenes go under OUT/synthetic)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated scenes (default 0)")
+    p.add_argument("--frames", type=int, default=100, help="frames per scene (default 100)")
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.cmd is None:
-        args = _parser().parse_args(["run"])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.cmd is None:  # the main job is `bgbench run`; a bare `bgbench` says what there is
+        parser.print_help()
+        return 0
     try:
         return COMMANDS[args.cmd](args)
     except (BadInput, LeakageError) as e:
@@ -178,11 +222,12 @@ def cmd_info(args) -> int:
         m = cls(config=args.config)
         values, unavailable = m.p, None
     except MethodUnavailable as e:
-        m, values, unavailable = None, {k: d for k, (d, _) in cls.params.items()}, str(e)
+        m, values, unavailable = None, {k: p.default for k, p in cls.param_specs().items()}, str(e)
     out = {"name": args.method, "family": cls.family, "trains": cls.trains, "summary": cls.summary(),
            "configs": list(cls.configs), "config": args.config, "default_protocol": cls.default_protocol,
            "input_size": cls.input_size, "temporal_context": cls.temporal_context,
-           "params": {k: {"value": values[k], "default": d, "help": h} for k, (d, h) in cls.params.items()},
+           "params": {k: {"value": values[k], "default": p.default, "help": p.help, "allowed": p.allowed()}
+                      for k, p in cls.param_specs().items()},
            "unavailable": unavailable}
     out.update(m.describe() if m is not None else {})
     if args.json:
@@ -196,7 +241,7 @@ def cmd_info(args) -> int:
         if out.get(k) is not None:
             print(f"{k}: {out[k]}")
     for k, v in out["params"].items():
-        print(f"  {k} = {v['value']!r}  ({v['help']})")
+        print(f"  {k} = {v['value']!r}  ({v['help']}; {v['allowed']})")
     return 0
 
 
@@ -233,8 +278,15 @@ def protocol_from_args(name: str, args, defaults: dict | None = None) -> Any:
 def cmd_splits(args) -> int:
     from .suites import quick_data
 
-    videos, _ = load_videos(args.data or quick_data(), args.format, args.roi_policy, skip_bad=False)
-    splits = protocol_from_args(args.protocol, args).splits(videos)
+    skip_bad = args.on_bad_data == "skip" if args.on_bad_data else args.data is None
+    videos, _ = load_videos(args.data or quick_data(), args.format, args.roi_policy, skip_bad)
+    planned = protocol_from_args(args.protocol, args).plan(videos)
+    if not planned.splits:
+        raise BadInput(f"protocol {args.protocol} has no video to test" + (f"; the first skip: {planned.skipped[0].message}"
+                       if planned.skipped else ""), "--data", "give videos the protocol can use, or change its options")
+    for s in planned.skipped:
+        print(f"bgbench: skipped: {s.message}", file=sys.stderr)
+    splits = planned.splits
     if args.json:
         print(json.dumps([s.to_json() for s in splits]))
         return 0
@@ -306,7 +358,12 @@ def cmd_run(args) -> int:
     from .perf import reference_workload_seconds
 
     reference_seconds = reference_workload_seconds()
-    tasks = plan(specs, protocols, good, opts)
+    protocol_skips: list[dict] = []
+    tasks = plan(specs, protocols, good, opts, skipped=protocol_skips)
+    for s in protocol_skips:
+        print(f"bgbench: skipped under {s['protocol']} ({', '.join(s['methods'])}): {s['error']}", file=sys.stderr)
+    n_bad = len(skipped)
+    skipped += protocol_skips
     print(f"bgbench: {len(methods)} method(s) x {len({p.key for ps in protocols.values() for p in ps})} protocol(s) "
           f"on {len(good)} video(s): {sum(len(t.tests) for t in tasks)} jobs -> {out}", file=sys.stderr)
     records = run_tasks(tasks, opts)
@@ -339,7 +396,8 @@ def cmd_run(args) -> int:
     failed = [r for r in records if r["status"] != "ok"]
     for r in failed:
         print(f"bgbench: FAILED {r['method']} {r['protocol']} {r['split']} {r['video']}: {r['error']}", file=sys.stderr)
-    print(f"\n{len(records) - len(failed)} job(s) ok, {len(failed)} failed, {len(skipped)} video(s) skipped; "
+    print(f"\n{len(records) - len(failed)} job(s) ok, {len(failed)} failed, {n_bad} video(s) skipped, "
+          f"{len(protocol_skips)} protocol skip(s); "
           f"{meta['wall_seconds']:.1f} s; results: {out / 'results.json'}")
     return 1 if failed else 0
 
@@ -349,7 +407,7 @@ def cmd_score(args) -> int:
     import numpy as np
 
     from .datasets import adapter, detect_scene
-    from .imageio import read_gray
+    from .imageio import read_mask
     from .scoring import VideoScore, metrics
 
     scene = args.video
@@ -370,7 +428,7 @@ def cmd_score(args) -> int:
         first = next(f for i, f in files.items() if i not in present)
         raise BadInput(f"is missing ({len(files) - len(present)} of {len(files)} scored frames have no mask)", first,
                        "write the missing masks, or pass --partial to score only the frames present")
-    threshold = 1.0 if args.threshold is None else args.threshold
+    threshold = (0.5 if args.probabilities else 1.0) if args.threshold is None else args.threshold
     score = VideoScore(threshold)
     roi = video.roi
     ids = list(present)
@@ -378,7 +436,7 @@ def cmd_score(args) -> int:
         chunk = ids[k:k + 64]
         masks = []
         for i in chunk:
-            m = read_gray(present[i])
+            m = read_mask(present[i], args.probabilities)  # refuses 0/1, 0/127, colour: never F = 0 silently
             if m.shape != video.shape:
                 raise BadInput(f"mask is {m.shape[1]}x{m.shape[0]} but the frames are {video.width}x{video.height}",
                                present[i], "write masks at the video's size")
@@ -398,6 +456,8 @@ def cmd_score(args) -> int:
 
 
 def cmd_speed(args) -> int:
+    if args.train:
+        return _speed_train(args)
     if not args.scoring:
         return _speed_methods(args)
     from .datasets import discover
@@ -459,12 +519,50 @@ def _speed_methods(args) -> int:
     return 0
 
 
+def _speed_train(args) -> int:
+    from .deep_speed import run_train_speed
+    from .method import load_catalog
+    from .suites import shared_data
+
+    if args.steps < 1 or args.warmup_steps < 0:
+        raise BadInput("must be at least 1 (--steps) and 0 (--warmup-steps)", "--steps", "e.g. --steps 30 --warmup-steps 5")
+    scene = args.scene or ((shared_data() or Path("../shared/data")) / "CDnet2014" / "baseline" / "highway")
+    if not Path(scene).is_dir():
+        raise BadInput("is not a folder", scene, "give a labelled scene with --scene")
+    methods = args.methods or sorted(e.name for e in load_catalog() if e.meta.get("family") == "deep")
+    rows = run_train_speed(methods, Path(scene), config=args.config, device=args.device, steps=args.steps,
+                           warmup=args.warmup_steps, infer_frames=args.frames)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    from reports.tables import markdown
+
+    r0 = rows[0]
+    print(f"{r0['video']}: {r0['train_frames']} training frames; {args.steps} timed steps per stage after "
+          f"{args.warmup_steps} warm-up; device {r0['gpu'] or r0['device']}; config {args.config}")
+    table = []
+    for r in rows:
+        for k, (tag, st) in enumerate(r["stages"].items()):
+            first = k == 0
+            table.append([r["method"] if first else "", r["input_size"] if first else "", r["precision"] if first else "",
+                          tag, st["steps_per_s"], st["images_per_s"], 100 * st["data_wait_fraction"],
+                          r["infer_fps_batch1"] if first else None,
+                          f"{r['infer_fps_best']:.1f} @ {r['infer_best_batch']}" if first and r["infer_best_batch"] else "",
+                          None if not first or r["peak_train_bytes"] is None else r["peak_train_bytes"] / 2**30,
+                          f"{r['paper_fps']} ({r['paper_fps_where']})" if first and r["paper_fps"] else ""])
+    print(markdown(["method", "input", "precision", "stage", "train steps/s", "train images/s", "data wait %",
+                    "infer fps @1", "infer fps @best", "peak train GiB", "paper fps"], table))
+    return 0
+
+
 def cmd_report(args) -> int:
     from reports.build import build_report
 
     from .results import load_results
 
-    res = load_results(args.run_dir)
+    from .check import validate_results
+
+    res = validate_results(load_results(args.run_dir), args.run_dir)
     written = build_report(res, args.run_dir, args.out)
     n = sum(len(v) for v in written.values())
     print(f"{n} files in {args.out or args.run_dir / 'report'}; open {written['html'][0]}")
@@ -481,25 +579,47 @@ def cmd_log(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from . import check
+    from . import check, speed_gate
     from .results import load_results
     from reports.tables import markdown
 
-    res = load_results(args.run_dir)
+    for opt, v in (("--f-tol", args.f_tol), ("--speed-tol", args.speed_tol)):
+        if not (v >= 0 and v == v and v != float("inf")):
+            raise BadInput(f"{v} is not a tolerance", opt, "give a number >= 0, e.g. 0.01 for F, 0.25 for speed")
+    if args.repeats < 3:
+        raise BadInput(f"{args.repeats} repeats give no spread", "--repeats", "give at least 3")
+    run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
+    res = check.validate_results(load_results(args.run_dir), args.run_dir)
+    ref = None if args.update else check.load_reference(args.reference)
+    speed = None
+    if not args.no_speed and (args.update or (ref and ref.get("speed"))):
+        methods = speed_gate.methods_of(res)
+        if methods:
+            print(f"timing {len(methods)} method(s) against the reference workload, {args.repeats} interleaved "
+                  "repeats, one process, one thread", file=sys.stderr)
+            speed = speed_gate.measure(methods, args.repeats)
+            speed_gate.write(speed, run_dir)
     if args.update:
-        check.update(res, args.reference)
+        check.update(res, speed, args.reference)
         print(f"reference written to {args.reference}")
         return 0
-    rows = check.compare(res, check.load_reference(args.reference), args.f_tol, args.speed_tol)
-    if not rows:
+    acc = check.compare_accuracy(res, ref, args.f_tol)
+    spd = [] if args.no_speed else check.compare_speed(speed, ref, args.speed_tol, check.params_from(res))
+    if not acc and not spd:
         raise BadInput("shares nothing with the run", args.reference, "check the run against a reference of the same suite")
-    moved = [r for r in rows if r["status"] != "ok"]
-    print(markdown(["what", "metric", "reference", "current", "delta", "status"],
-                   [[r["what"], r["metric"], r["reference"], r["current"], r["delta"], r["status"]] for r in moved])
-          if moved else "nothing moved beyond tolerance")
-    bad = [r for r in rows if r["status"].startswith("REGRESSION")]
-    print(f"{len(rows)} figures compared (F tolerance {args.f_tol}, speed tolerance {args.speed_tol:.0%}): "
-          f"{len(bad)} regression(s)")
+    moved = [r for r in acc if r["status"] != "ok"]
+    print("accuracy:")
+    print(markdown(["what", "metric", "reference", "current", "delta", "status", "changed parameters"],
+                   [[r["what"], r["metric"], r["reference"], r["current"], r["delta"], r["status"], r["changed"]]
+                    for r in moved]) if moved else f"  {len(acc)} F-measures within {args.f_tol} of the reference")
+    if spd:
+        print("speed (normalised by the reference workload; median of the repeats):")
+        print(markdown(["method", "reference", "current", "change %", "status", "changed parameters"],
+                       [[r["what"], r["reference"], r["current"], None if r["relative"] is None else 100 * r["relative"],
+                         r["status"], r["changed"]] for r in spd]))
+    bad = [r for r in acc + spd if r["status"].startswith("REGRESSION")]
+    print(f"{len(acc)} F-measures (tolerance {args.f_tol}) and {len(spd)} speeds (tolerance {args.speed_tol:.0%} or "
+          f"the measured spread) compared: {len(bad)} regression(s)")
     return 1 if bad else 0
 
 

@@ -1,4 +1,6 @@
-"""``bgbench report``: every table, plot and page of a run, from its results.json only."""
+"""``bgbench report``: every table, plot and page of a run, from its results.json only.
+Tables as Markdown, CSV and LaTeX (``\\input`` them in a document that loads booktabs and
+graphicx); figures as PDF and 300-dpi PNG."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ def build_report(results: dict, run_dir: Path, out: Path | None = None) -> dict[
     out = Path(out) if out else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     fam = families()
+    fam.update({m: fam.get(m.split("[")[0], "") for m in results["summary"]})  # labels such as crossnet[paper]
     written: dict[str, list[Path]] = {"tables": [], "figures": [], "html": [], "json": []}
 
     def write(name: str, text: str, kind: str = "tables") -> None:
@@ -38,37 +41,33 @@ def build_report(results: dict, run_dir: Path, out: Path | None = None) -> dict[
         h, rows = tables.category_table(results, proto, ds, abbreviate=True)
         write(f"f_measure_{slug}.md", tables.markdown(h, rows) + "\n")
         write(f"f_measure_{slug}.csv", tables.to_csv(h, rows))
-        better = [None] + [True] * (len(h) - 6) + [True, True, True, False, True]
-        write(f"f_measure_{slug}.tex", tables.latex(h, rows, better, f"F-measure per category, {ds}, protocol {proto}",
-                                                     f"tab:f-{slug}"))
+        write(f"f_measure_{slug}.tex", tables.latex_category_table(results, proto, ds, f"tab:f-{slug}"))
         h, rows, better = tables.metrics_table(results, proto, ds)
         write(f"metrics_{slug}.md", tables.markdown(h, rows) + "\n")
         write(f"metrics_{slug}.csv", tables.to_csv(h, rows))
-        write(f"metrics_{slug}.tex", tables.latex(h, rows, better, f"Overall metrics, {ds}, protocol {proto}",
-                                                   f"tab:m-{slug}"))
-        figs = [plots.pr_curves(results, proto, ds, out / f"pr_{slug}.png"),
-                plots.speed_accuracy(results, proto, ds, out / f"speed_accuracy_{slug}.png", fam)]
+        write(f"metrics_{slug}.tex", tables.latex_metrics_table(results, proto, ds, f"tab:m-{slug}"))
+        figs = plots.pr_curves(results, proto, ds, out / f"pr_{slug}.png")
+        figs += plots.speed_accuracy(results, proto, ds, out / f"speed_accuracy_{slug}.png", fam)
         written["figures"] += figs
-        figures[(proto, ds)] = figs
+        figures[(proto, ds)] = [f for f in figs if f.suffix == ".png"]
         board = leaderboard.leaderboard(results, proto, ds, fam)
         boards.append(board)
-        lb_rows = [[r["method"], r["family"], r["RC"], r["RM"], r["f_measure"], r["ci_low"], r["ci_high"], r["fps"]]
-                   for r in board["rows"]]
-        write(f"leaderboard_{slug}.md", tables.markdown(
-            ["method", "family", "avg rank (categories)", "avg rank (metrics)", "overall F", "CI low", "CI high", "FPS"],
-            lb_rows) + "\n")
-        if ds.lower().startswith("cdnet"):
-            h, rows = published.comparison(results, proto, ds)
-            if rows:
-                write(f"published_{slug}.md", f"Published numbers: {published.SOURCE}\n\n" + tables.markdown(h, rows) + "\n")
-                write(f"published_{slug}.csv", tables.to_csv(h, rows))
+        h, rows, _ = tables.leaderboard_table(board)
+        write(f"leaderboard_{slug}.md", tables.markdown(h, rows) + "\n" + leaderboard.notes_markdown(board))
+        write(f"leaderboard_{slug}.tex", tables.latex_leaderboard(board, f"tab:lb-{slug}"))
+        comp = published.compare(results, proto, ds)
+        if comp["rows"] or comp["footnotes"]:
+            write(f"published_{slug}.md", f"Published numbers: {published.SOURCE}\n\n"
+                  + (tables.markdown(comp["header"], comp["rows"]) + "\n" if comp["rows"] else "")
+                  + "".join(f"\n{n}\n" for n in comp["footnotes"]))
+            write(f"published_{slug}.csv", tables.to_csv(comp["header"], comp["rows"]))
     for proto in sorted({p for p, _ in tables.protocols_and_datasets(results)}):
         h, rows = tables.long_table(results, proto)
         write(f"categories_{_slug(proto)}.csv", tables.to_csv(h, rows))
     mosaic = plots.mosaic(results, run_dir, out / "mosaic.png")
-    if mosaic:
-        written["figures"].append(mosaic)
-    write("leaderboard.html", html.page(results, boards, figures, mosaic), "html")
+    written["figures"] += mosaic
+    mosaic_png = next((f for f in mosaic if f.suffix == ".png"), None)
+    write("leaderboard.html", html.page(results, boards, figures, mosaic_png), "html")
     write_json(out / "leaderboard.json", boards)
     written["json"].append(out / "leaderboard.json")
     return written

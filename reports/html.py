@@ -1,5 +1,10 @@
-"""One self-contained HTML leaderboard page: sortable tables, plots embedded as data URIs.
-Opens offline. ``?sort=COLUMN&dir=asc|desc`` in the URL sorts the first table on load."""
+"""One self-contained HTML leaderboard page: sortable tables, plots embedded as data URIs,
+the videos that were skipped and the jobs that failed, with their reasons. Opens offline.
+
+A header click sorts by that column, best first (ascending for ranks and PWC, descending
+for the other metrics, A-Z for names); a second click reverses. An arrow marks the sorted
+column. ``?sort=COLUMN&dir=asc|desc`` in the URL sorts the first table on load (best first
+without ``dir``)."""
 
 from __future__ import annotations
 
@@ -7,91 +12,189 @@ import base64
 import html
 import math
 from pathlib import Path
-from typing import Any
 
-COLUMNS = [("method", "method"), ("family", "family"), ("RC", "avg rank (categories)"), ("RM", "avg rank (metrics)"),
-           ("f_measure", "overall F"), ("ci", "95% CI"), ("recall", "Re"), ("precision", "Pr"), ("pwc", "PWC"),
-           ("mcc", "MCC"), ("average_precision", "AP"), ("fps", "FPS"), ("videos", "videos")]
+from .tables import fmt
+
+# key, label, which way is better ("high", "low" or "text"), number kind, tooltip
+COLUMNS = [
+    ("method", "method", "text", "text", "the method (and its config when not the default)"),
+    ("family", "family", "text", "text", "classical or deep"),
+    ("RC", "avg rank (categories)", "low", "rank",
+     "RC: per category, methods are ranked by their average rank over CDnet's seven metrics; RC is the mean of "
+     "those ranks over categories. Lower is better, 1 is best."),
+    ("RM", "avg rank (metrics)", "low", "rank",
+     "RM: the mean over CDnet's seven metrics (Re, Sp, FPR, FNR, PWC, Pr, F) of the method's rank on the overall "
+     "value. Lower is better, 1 is best."),
+    ("f_measure", "overall F", "high", "metric", "F-measure: the mean over categories of the mean over their videos"),
+    ("ci", "95% CI", "high", "metric",
+     "two-stage bootstrap 95% confidence interval of overall F (sorts by its lower end)"),
+    ("recall", "Re", "high", "metric", "recall"),
+    ("precision", "Pr", "high", "metric", "precision"),
+    ("pwc", "PWC", "low", "metric", "percentage of wrong classifications: lower is better"),
+    ("mcc", "MCC", "high", "metric", "Matthews correlation coefficient"),
+    ("average_precision", "AP", "high", "metric", "average precision of the PR curve"),
+    ("fps", "FPS", "high", "fps", "median over videos of frames/s of segment alone (decoding and scoring excluded)"),
+    ("videos", "videos", "high", "int", "videos scored"),
+    ("published_f", "published F", "high", "metric", "the paper's F under the same protocol, over the categories "
+     "(or videos) ours covers; footnotes below the table (reports/published.py)"),
+]
 
 _SCRIPT = """
+const ARROW = {asc: '\\u25b2', desc: '\\u25bc'};
+function bestFirst(th) { return th.dataset.better === 'high' ? 'desc' : 'asc'; }
 function sortTable(table, col, dir) {
   const body = table.tBodies[0];
   const rows = Array.from(body.rows);
-  const num = v => { const x = parseFloat(v); return isNaN(x) ? null : x; };
+  const text = table.tHead.rows[0].cells[col].dataset.better === 'text';
+  const val = v => (v === undefined || v === '') ? null : (text ? v : parseFloat(v));
   rows.sort((a, b) => {
-    const x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
-    const nx = num(x), ny = num(y);
-    let c = (nx !== null && ny !== null) ? nx - ny : String(x).localeCompare(String(y));
+    const x = val(a.cells[col].dataset.v), y = val(b.cells[col].dataset.v);
+    if (x === null || y === null) return (x === null) - (y === null);  // no value: last either way
+    const c = text ? String(x).localeCompare(String(y)) : x - y;
     return dir === 'desc' ? -c : c;
   });
   rows.forEach(r => body.appendChild(r));
+  Array.from(table.tHead.rows[0].cells).forEach((th, i) => {
+    th.dataset.dir = i === col ? dir : '';
+    th.setAttribute('aria-sort', i === col ? (dir === 'asc' ? 'ascending' : 'descending') : 'none');
+    th.querySelector('.arrow').textContent = i === col ? ARROW[dir] : '';
+  });
   table.dataset.sorted = table.tHead.rows[0].cells[col].dataset.key + ':' + dir;
 }
 document.querySelectorAll('table.lb').forEach(t => {
   Array.from(t.tHead.rows[0].cells).forEach((th, i) => th.addEventListener('click', () => {
-    const dir = th.dataset.dir === 'desc' ? 'asc' : 'desc'; th.dataset.dir = dir; sortTable(t, i, dir);
+    const dir = th.dataset.dir ? (th.dataset.dir === 'asc' ? 'desc' : 'asc') : bestFirst(th);
+    sortTable(t, i, dir);
   }));
 });
 const q = new URLSearchParams(location.search);
 if (q.get('sort')) {
   const t = document.querySelector('table.lb');
-  const i = Array.from(t.tHead.rows[0].cells).findIndex(th => th.dataset.key === q.get('sort'));
-  if (i >= 0) sortTable(t, i, q.get('dir') || 'desc');
+  const ths = Array.from(t.tHead.rows[0].cells);
+  const i = ths.findIndex(th => th.dataset.key === q.get('sort'));
+  if (i >= 0) sortTable(t, i, q.get('dir') || bestFirst(ths[i]));
 }
 """
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:8px 0 24px}th,td{padding:4px 9px;border-bottom:1px solid #ddd;text-align:right}
-th{cursor:pointer;background:#f4f4f4}td:first-child,th:first-child,td:nth-child(2){text-align:left}
-img{max-width:560px;margin:4px 12px 12px 0;border:1px solid #eee}.note{color:#666;font-size:90%}
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1400px}
+table{border-collapse:collapse;margin:8px 0 12px;font-size:14px}
+th,td{padding:4px 7px;border-bottom:1px solid #ddd;text-align:right}table.lb td{white-space:nowrap}
+table.lb th{cursor:pointer;background:#f4f4f4;user-select:none;vertical-align:bottom;max-width:7.5em}
+table.lb th:hover{background:#e8e8e8}
+.arrow{display:inline-block;width:1em;font-size:80%;color:#357}
+td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
+table.issues td{text-align:left;vertical-align:top}code{font-size:90%}
+img{max-width:560px;margin:4px 12px 12px 0;border:1px solid #eee}img.wide{max-width:100%}
+.note{color:#555;font-size:90%;max-width:1000px}dt{font-weight:600}dd{margin:0 0 6px 16px}
 """
 
+_RANKS = ("<dl class='note'><dt>How to read the table</dt>"
+          "<dd><b>avg rank (metrics)</b> (RM): the method's rank among the methods on each of CDnet's seven metrics "
+          "(Re, Sp, FPR, FNR, PWC, Pr, F) of the overall values, averaged over the seven.</dd>"
+          "<dd><b>avg rank (categories)</b> (RC): in each category, the methods are ranked by their average rank over "
+          "the seven metrics in that category; RC is the mean of those ranks over the categories (CDnet's overall "
+          "ranking). For both, lower is better and 1 is best; rows start ordered by RC, then RM.</dd>"
+          "<dd><b>95% CI</b>: a two-stage bootstrap of overall F (categories, then videos within them). "
+          "<b>FPS</b>: median over the videos of frames/s of segmentation alone, on the run's device.</dd>"
+          "<dd>Click a column header to sort by it, best first; click again to reverse.</dd></dl>")
 
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.4f}" if isinstance(v, float) and abs(v) < 1000 else (f"{v:.0f}" if isinstance(v, float) else str(v))
 
-
-def _cell(key: str, row: dict) -> str:
+def _cell(key: str, kind: str, row: dict) -> str:
     if key == "ci":
-        v, text = row.get("ci_low"), f"[{_fmt(row.get('ci_low'))}, {_fmt(row.get('ci_high'))}]"
+        v, text = row.get("ci_low"), f"[{fmt(row.get('ci_low'))}, {fmt(row.get('ci_high'))}]"
     else:
         v = row.get(key)
-        text = _fmt(v)
+        text = fmt(v, kind)
     dv = "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
     return f'<td data-v="{html.escape(str(dv))}">{html.escape(text)}</td>'
 
 
-def _img(path: Path) -> str:
+def _header(initial: tuple[str, str] | None) -> str:
+    cells = []
+    for key, label, better, _, tip in COLUMNS:
+        d = initial[1] if initial and initial[0] == key else ""
+        aria = {"asc": "ascending", "desc": "descending"}.get(d, "none")
+        arrow = {"asc": "\u25b2", "desc": "\u25bc"}.get(d, "")
+        cells.append(f"<th data-key='{key}' data-better='{better}' data-dir='{d}' aria-sort='{aria}' "
+                     f"title='{html.escape(tip, quote=True)}'>{html.escape(label)}"
+                     f"<span class='arrow'>{arrow}</span></th>")
+    return "<thead><tr>" + "".join(cells) + "</tr></thead>"
+
+
+def _img(path: Path, cls: str = "") -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f'<img alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
+    c = f" class='{cls}'" if cls else ""
+    return f'<img{c} alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
+
+
+def _issues(results: dict) -> list[str]:
+    """The skipped videos (failed validation, or a protocol could not use them) and the
+    failed jobs, with their reasons, as the results record holds them."""
+    meta, parts = results["meta"], []
+    skipped = meta.get("skipped") or []
+    if skipped:
+        parts.append(f"<h2>Skipped ({len(skipped)})</h2><p class='note'>Left out of every table above: videos that "
+                     "failed validation (<code>--on-bad-data skip</code>), and videos or splits a protocol could not "
+                     "serve. Each message names the fix.</p><table class='issues'><thead><tr><th>where</th>"
+                     "<th>protocol (methods)</th><th>why</th></tr></thead><tbody>")
+        for s in skipped:
+            where, error = str(s.get("where", "")), str(s.get("error", ""))
+            if s.get("reason"):
+                why = s["reason"] + (f" -- fix: {s['fix']}" if s.get("fix") else "")
+            else:
+                why = error[len(where) + 2:] if where and error.startswith(where + ": ") else error
+            proto = (f"{s['protocol']} ({', '.join(s.get('methods') or [])})" if s.get("protocol")
+                     else "every protocol")
+            parts.append(f"<tr><td><code>{html.escape(where)}</code></td><td>{html.escape(proto)}</td>"
+                         f"<td>{html.escape(why)}</td></tr>")
+        parts.append("</tbody></table>")
+    failed = [j for j in results.get("jobs", []) if j.get("status") != "ok"]
+    if failed:
+        parts.append(f"<h2>Failed jobs ({len(failed)})</h2><p class='note'>Recorded with their error; the tables leave "
+                     "them out and the run exited with status 1.</p><table class='issues'><thead><tr><th>method</th>"
+                     "<th>protocol</th><th>split</th><th>video</th><th>error</th></tr></thead><tbody>")
+        for j in failed:
+            parts.append("<tr>" + "".join(f"<td>{html.escape(str(j.get(k, '')))}</td>"
+                                          for k in ("method", "protocol", "split", "video", "error")) + "</tr>")
+        parts.append("</tbody></table>")
+    return parts
 
 
 def page(results: dict, boards: list[dict], figures: dict[tuple[str, str], list[Path]], mosaic: Path | None) -> str:
     meta = results["meta"]
+    n_skipped, n_failed = len(meta.get("skipped") or []), sum(j.get("status") != "ok" for j in results.get("jobs", []))
+    issues = (f" {n_skipped} skip(s) and {n_failed} failed job(s), with their reasons at the end of the page."
+              if n_skipped or n_failed else " Nothing was skipped and no job failed.")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>bgbench leaderboard</title><style>{_STYLE}</style>"
              "</head><body><h1>bgbench leaderboard</h1>",
              f"<p class='note'>run {html.escape(str(meta.get('created', '')))} · git {html.escape(str(meta.get('git')))} · "
              f"device {html.escape(str(meta.get('device')))} · threshold {meta.get('threshold')} · "
-             f"{len(meta.get('videos', []))} videos. Click a column to sort.</p>"]
+             f"{len(meta.get('videos', []))} videos scored.{html.escape(issues)}</p>", _RANKS]
     for b in boards:
         parts.append(f"<h2>{html.escape(b['dataset'])} · protocol {html.escape(b['protocol'])}</h2>")
-        parts.append("<table class='lb'><thead><tr>" + "".join(
-            f"<th data-key='{k}'>{html.escape(label)}</th>" for k, label in COLUMNS) + "</tr></thead><tbody>")
+        parts.append("<table class='lb'>" + _header(("RC", "asc")) + "<tbody>")
         for r in b["rows"]:
-            parts.append("<tr>" + "".join(_cell(k, r) for k, _ in COLUMNS) + "</tr>")
+            parts.append("<tr>" + "".join(_cell(k, kind, r) for k, _, _, kind, _ in COLUMNS) + "</tr>")
         parts.append("</tbody></table>")
         t = b.get("paired_test")
         if t:
             parts.append(f"<p class='note'>Paired sign-flip test, {html.escape(t['a'])} vs {html.escape(t['b'])} over "
-                         f"{t['videos']} shared videos: mean F difference {_fmt(t['mean_difference'])}, "
-                         f"p = {_fmt(t['p_value'])}.</p>")
+                         f"{t['videos']} shared videos: mean F difference {fmt(t['mean_difference'])}, "
+                         f"p = {fmt(t['p_value'])}.</p>")
+        for note in b.get("footnotes", []):  # published numbers (reports/published.py)
+            parts.append(f"<p class='note'>{html.escape(note)}</p>")
+        for sk in b.get("skipped", []):  # what the protocol could not serve (benchmark/protocols.py)
+            parts.append(f"<p class='note'>Skipped by the protocol: {html.escape(str(sk['where']))} "
+                         f"({html.escape(', '.join(sk.get('methods', [])))}): {html.escape(sk.get('reason', ''))}</p>")
         for f in figures.get((b["protocol"], b["dataset"]), []):
-            parts.append(_img(f))
+            if Path(f).suffix == ".png":
+                parts.append(_img(f))
     if mosaic is not None:
-        parts.append("<h2>Qualitative results</h2><p class='note'>TP green, FP red, FN pink, TN black, ignored grey.</p>")
-        parts.append(_img(mosaic).replace("max-width:560px", ""))
+        parts.append("<h2>Qualitative results</h2><p class='note'>Per method: true positives green, false positives "
+                     "red, false negatives pink, true negatives black, pixels not scored (outside the ROI, unknown) "
+                     "grey.</p>")
+        parts.append(_img(mosaic, "wide"))
+    parts += _issues(results)
     parts.append(f"<script>{_SCRIPT}</script></body></html>")
     return "\n".join(parts)

@@ -1,8 +1,15 @@
 """Figures from a results record: PR curves, the speed/accuracy scatter, and qualitative
-mosaics of saved masks (TP green, FP red, FN pink, TN black, ignored grey)."""
+mosaics of saved masks (TP green, FP red, FN pink, TN black, ignored grey).
+
+Every figure is written twice, as PDF (vector, TrueType fonts, as IEEE and ACM ask) and as
+a 300-dpi PNG. The PR and speed figures are one paper column wide (3.5 in) and the mosaic
+two (7.16 in), so that, placed at that width, no text is smaller than 8 pt; legends sit
+below the axes, never over the data."""
 
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +17,17 @@ import numpy as np
 from benchmark.scoring import pr_curve
 
 MARKERS = {"classical": "o", "deep": "s", "plugin": "^", "": "D"}
+COLUMN_WIDTH = 3.5  # inches: one column of a two-column paper
+PAGE_WIDTH = 7.16  # inches: both columns (figure*)
+DPI = 300
+STYLE = {
+    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8,
+    "legend.fontsize": 8, "legend.title_fontsize": 8, "figure.titlesize": 8, "font.family": "DejaVu Sans",
+    "axes.linewidth": 0.6, "grid.linewidth": 0.5, "lines.linewidth": 1.3, "lines.markersize": 5,
+    "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.minor.width": 0.4, "ytick.minor.width": 0.4,
+    "legend.frameon": False, "legend.handlelength": 1.6, "legend.columnspacing": 1.2,
+    "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": DPI, "figure.dpi": 100,
+}
 
 
 def _plt():
@@ -21,6 +39,43 @@ def _plt():
     return plt
 
 
+@contextmanager
+def _style():
+    plt = _plt()
+    with plt.rc_context(STYLE):
+        yield plt
+
+
+def save(fig, out: Path) -> list[Path]:
+    """``out`` as a 300-dpi PNG and as a PDF (same stem); the figure is closed."""
+    out = Path(out)
+    png, pdf = out.with_suffix(".png"), out.with_suffix(".pdf")
+    with _style() as plt:  # pdf.fonttype is read when saving
+        fig.savefig(png, dpi=DPI, metadata={"Software": None})
+        fig.savefig(pdf, metadata={"CreationDate": None, "Creator": None, "Producer": None})  # reproducible bytes
+        plt.close(fig)
+    return [png, pdf]
+
+
+def _legend_below(fig, handles, labels, title: str | None = None):
+    """A legend under the axes, in as many columns as fit the figure's width."""
+    fig.canvas.draw()  # a renderer, to measure the legend
+    width = fig.get_figwidth() * fig.dpi
+    for ncol in (3, 2, 1):
+        leg = fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(labels)), title=title)
+        if ncol == 1 or leg.get_window_extent().width <= 0.97 * width:
+            return leg
+        leg.remove()
+    return leg
+
+
+def _legend_rows(labels: list[str], width_in: float) -> int:
+    """A guess at the legend's rows (for the figure's height): about 0.075 in a character."""
+    longest = max((len(s) for s in labels), default=1) * 0.075 + 0.45
+    ncol = max(1, min(3, int(width_in / longest), len(labels)))
+    return math.ceil(len(labels) / ncol)
+
+
 def _pooled_hist(results: dict, method_label: str, protocol: str, dataset: str) -> np.ndarray | None:
     from benchmark.aggregate import dataset_of, method_label as label
 
@@ -30,57 +85,123 @@ def _pooled_hist(results: dict, method_label: str, protocol: str, dataset: str) 
     return np.sum(hs, axis=0) if hs else None
 
 
-def pr_curves(results: dict, protocol: str, dataset: str, out: Path) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+def pr_figure(results: dict, protocol: str, dataset: str):
+    """PR curves of every method from its pooled histograms; AP in the legend."""
+    curves = []
     for m in sorted(results["summary"]):
         h = _pooled_hist(results, m, protocol, dataset)
-        if h is None:
-            continue
-        pr = pr_curve(h)
-        r, p = np.asarray(pr["recall"], float), np.asarray(pr["precision"], float)
-        ax.plot(r, p, label=f"{m} (AP {pr['average_precision']:.3f})")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"PR curves · {dataset} · {protocol}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+        if h is not None:
+            pr = pr_curve(h)
+            curves.append((m, np.asarray(pr["recall"], float), np.asarray(pr["precision"], float),
+                           pr["average_precision"]))
+    labels = [f"{m} (AP {ap:.3f})" for m, _, _, ap in curves]
+    with _style() as plt:
+        rows = _legend_rows(labels, COLUMN_WIDTH)
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7 + 0.16 * rows), layout="constrained")
+        colours = _colours(len(curves))
+        lines = [ax.plot(r, p, color=c)[0] for (_, r, p, _), c in zip(curves, colours)]
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"PR curves, {dataset}, protocol {protocol}")
+        ax.grid(alpha=0.3)
+        if lines:
+            _legend_below(fig, lines, labels)
+    return fig
 
 
-def speed_accuracy(results: dict, protocol: str, dataset: str, out: Path, families: dict[str, str]) -> Path:
+def pr_curves(results: dict, protocol: str, dataset: str, out: Path) -> list[Path]:
+    return save(pr_figure(results, protocol, dataset), out)
+
+
+def _colours(n: int) -> list:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    devices = set()
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Three to six plain tick values for a log axis over [lo, hi]: every third, second or
+    each power of ten, then 1-3, 1-2-5 or 1-1.5-2-3-5-7 steps; evenly spaced round values
+    on a span too short for any of those."""
+    from matplotlib.ticker import MaxNLocator
+
+    def within(subs, every=1):
+        return [s * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                if e % every == 0 for s in subs if lo <= s * 10.0 ** e <= hi]
+
+    for subs, every in (((1,), 3), ((1,), 2), ((1,), 1), ((1, 3), 1), ((1, 2, 5), 1), ((1, 1.5, 2, 3, 5, 7), 1)):
+        ticks = within(subs, every)
+        if len(ticks) >= 3:
+            return ticks
+    return [t for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+
+
+def _log_axis(ax, lo: float, hi: float) -> None:
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=30))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def speed_accuracy_figure(results: dict, protocol: str, dataset: str, families: dict[str, str]):
+    """Overall F against frames/s of ``segment`` (log axis); colour per method, marker per
+    family (keyed in grey at the end of the legend when there are several)."""
+    from matplotlib.lines import Line2D
+
+    points, devices = [], set()
     for m, per in sorted(results["summary"].items()):
         d = per.get(protocol, {}).get("datasets", {}).get(dataset)
         if not d or not d.get("fps_median") or d["overall"].get("f_measure") is None:
             continue
-        fam = families.get(m, "")
-        ax.scatter(d["fps_median"], d["overall"]["f_measure"], marker=MARKERS.get(fam, "D"), s=40,
-                   label=f"{m} ({fam})" if fam else m)
-        ax.annotate(m, (d["fps_median"], d["overall"]["f_measure"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        points.append((m, families.get(m, ""), float(d["fps_median"]), float(d["overall"]["f_measure"])))
         devices |= {j["timing"]["device"] for j in results["jobs"]
                     if j["status"] == "ok" and j["protocol"] == protocol and j["method"] == m.split("[")[0]}
-    ax.set_xscale("log")
-    ax.set_xlabel("frames/s of segment (log)")
-    ax.set_ylabel("overall F-measure")
-    ax.set_title(f"speed vs accuracy · {dataset} · {protocol} · device {', '.join(sorted(devices)) or '?'}")
-    ax.title.set_fontsize(9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=6, loc="best")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    fams = sorted({f for _, f, _, _ in points})
+    labels = [m for m, _, _, _ in points] + (fams if len(fams) > 1 else [])
+    with _style() as plt:
+        rows = _legend_rows(labels, COLUMN_WIDTH)
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7 + 0.16 * rows), layout="constrained")
+        handles = [ax.scatter(x, y, marker=MARKERS.get(fam, "D"), s=28, color=c, zorder=3, linewidths=0)
+                   for (_, fam, x, y), c in zip(points, _colours(len(points)))]
+        if len(fams) > 1:  # the marker key: one grey marker per family
+            handles += [Line2D([], [], marker=MARKERS.get(f, "D"), color="0.45", linestyle="", markersize=5)
+                        for f in fams]
+        if points:
+            xs, ys = [p[2] for p in points], [p[3] for p in points]
+            span = max(math.log10(max(xs) / min(xs)), 0.5)
+            lo, hi = min(xs) / 10 ** (0.12 * span), max(xs) * 10 ** (0.12 * span)
+            _log_axis(ax, lo, hi)
+            ymin, ymax = min(ys), max(ys)
+            pad = max(0.08 * (ymax - ymin), 0.02)
+            ax.set_ylim(max(ymin - pad, 0), ymax + pad)
+            if len(points) <= 6:  # direct labels, on the side with room
+                mid = math.log10(lo * hi) / 2
+                for (m, _, x, y) in points:
+                    right = math.log10(x) > mid
+                    ax.annotate(m, (x, y), xytext=(-5 if right else 5, 3), textcoords="offset points",
+                                ha="right" if right else "left", va="bottom", fontsize=8)
+        ax.set_xlabel(f"frames/s of segment on {', '.join(sorted(devices)) or '?'} (log scale)")
+        ax.set_ylabel("overall F-measure")
+        ax.set_title(f"Speed and accuracy, {dataset}, protocol {protocol}")
+        ax.grid(alpha=0.3, which="major")
+        if handles:
+            _legend_below(fig, handles, labels)
+    return fig
+
+
+def speed_accuracy(results: dict, protocol: str, dataset: str, out: Path, families: dict[str, str]) -> list[Path]:
+    return save(speed_accuracy_figure(results, protocol, dataset, families), out)
 
 
 COLORS = {"tp": (0, 200, 0), "fp": (230, 0, 0), "fn": (255, 150, 200), "tn": (0, 0, 0), "ignored": (128, 128, 128)}
+COLOR_NAMES = {"tp": "true positive", "fp": "false positive", "fn": "false negative", "tn": "true negative",
+               "ignored": "not scored"}
 
 
 def colour_mask(pred: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarray:
@@ -95,24 +216,24 @@ def colour_mask(pred: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarray
     return out
 
 
-def mosaic(results: dict, run_dir: Path, out: Path, per_video: int = 1, max_videos: int = 4) -> Path | None:
-    """Rows: chosen frames; columns: input, ground truth, each method's coloured mask.
-    Needs masks saved by ``bgbench run --save-masks`` and the data of the run."""
+def _mosaic_rows(results: dict, run_dir: Path, per_video: int, max_videos: int):
+    """(video id, frame id, [input, ground truth, one tile per method or None]), methods."""
     import cv2
 
     from benchmark.datasets import discover
 
     masks_root = Path(run_dir) / "masks"
     if not masks_root.is_dir():
-        return None
-    jobs = [j for j in results["jobs"] if j["status"] == "ok"]
+        return [], []
     found = {}
-    for j in jobs:
+    for j in results["jobs"]:
+        if j["status"] != "ok":
+            continue
         d = masks_root / j["method"] / j["protocol"] / j["split"].replace("/", "__").replace(":", "_") / j["video"]
         if d.is_dir():
             found.setdefault(j["video"], []).append((j["method"], d))
     if not found:
-        return None
+        return [], []
     videos = {}
     for p in results["meta"].get("data", []):
         try:
@@ -134,20 +255,67 @@ def mosaic(results: dict, run_dir: Path, out: Path, per_video: int = 1, max_vide
             for m in methods:
                 f = dirs[m] / f"bin{fid:06d}.png" if m in dirs else None
                 pred = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) == 255 if f and f.exists() else None
-                tiles.append(colour_mask(pred, gt, roi) if pred is not None else np.full_like(tiles[0], 255))
-            h = 160
-            tiles = [cv2.resize(t, (int(t.shape[1] * h / t.shape[0]), h), interpolation=cv2.INTER_NEAREST) for t in tiles]
-            rows.append((f"{vid} #{fid}", np.concatenate(tiles, axis=1)))
+                tiles.append(colour_mask(pred, gt, roi) if pred is not None else None)
+            rows.append((vid, fid, tiles))
+    return rows, methods
+
+
+def _wrap(name: str, width: int) -> str:
+    """``name`` on lines of at most ``width`` characters, broken after ``_`` or ``-`` or
+    before ``[`` (a word longer than ``width`` stays whole)."""
+    import re
+
+    lines = [""]
+    for part in re.findall(r"\[?[^_\-\[]*[_\-]?", name):
+        if lines[-1] and len(lines[-1]) + len(part) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(lines)
+
+
+def mosaic_figure(rows: list, methods: list[str]):
+    """One row per chosen frame (labelled with its scene and frame id), one column per
+    input, ground truth and method (headed; long names wrap), and the colour key below.
+    Up to five methods fit a page's width (7.16 in); more make the figure wider."""
+    from matplotlib.patches import Patch
+
+    ncol = 2 + len(methods)
+    label_w = 0.3  # inches for the row labels
+    tile_w = max((PAGE_WIDTH - label_w) / ncol, 0.95)  # under ~0.95 in a method's name no longer fits
+    ratios = [t[0].shape[0] / t[0].shape[1] for _, _, t in rows]
+    with _style() as plt:
+        height = tile_w * sum(ratios) * 1.04 + 0.25 + 0.45  # tiles, column headers, colour key
+        fig, axes = plt.subplots(len(rows), ncol, figsize=(tile_w * ncol + label_w, height), squeeze=False,
+                                 gridspec_kw={"height_ratios": ratios, "hspace": 0.04, "wspace": 0.03},
+                                 layout="constrained")
+        fig.get_layout_engine().set(w_pad=0.02, h_pad=0.03, hspace=0.02, wspace=0.02)
+        headers = ["input", "ground truth", *methods]
+        for r, (vid, fid, tiles) in enumerate(rows):
+            for c, tile in enumerate(tiles):
+                ax = axes[r, c]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for s in ax.spines.values():
+                    s.set_visible(False)
+                if tile is None:
+                    ax.text(0.5, 0.5, "no mask", ha="center", va="center", transform=ax.transAxes)
+                else:
+                    ax.imshow(tile, interpolation="nearest", aspect="auto")
+                if r == 0:
+                    ax.set_title(_wrap(headers[c], int(tile_w / 0.075)), fontsize=8, pad=3)
+            scene = vid.rsplit("/", 1)[-1]
+            axes[r, 0].set_ylabel(f"{scene} #{fid}", fontsize=8, labelpad=2)
+        key = [Patch(facecolor=np.array(COLORS[k]) / 255, edgecolor="0.4", linewidth=0.5, label=COLOR_NAMES[k])
+               for k in ("tp", "fp", "fn", "tn", "ignored")]
+        fig.legend(handles=key, loc="outside lower center", ncol=5, handlelength=1.2, handleheight=1.0,
+                   columnspacing=1.0, handletextpad=0.4)
+    return fig
+
+
+def mosaic(results: dict, run_dir: Path, out: Path, per_video: int = 1, max_videos: int = 4) -> list[Path]:
+    """Rows: chosen frames; columns: input, ground truth, each method's coloured mask.
+    Needs masks saved by ``bgbench run --save-masks`` and the data of the run; [] without."""
+    rows, methods = _mosaic_rows(results, run_dir, per_video, max_videos)
     if not rows:
-        return None
-    plt = _plt()
-    width = max(r.shape[1] for _, r in rows)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(width / 100, 1.9 * len(rows) + 0.4), squeeze=False)
-    for ax, (title, img) in zip(axes[:, 0], rows):
-        ax.imshow(img)
-        ax.set_title(title + "   [input | ground truth | " + " | ".join(methods) + "]", fontsize=7, loc="left")
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+        return []
+    return save(mosaic_figure(rows, methods), out)

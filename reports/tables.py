@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from typing import Any, Sequence
 
 # CDnet2014 category abbreviations, as the papers print them
@@ -26,16 +27,52 @@ def _nan(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
+# How a column's numbers are printed, by kind: metrics in [0, 1] (and PWC) with 4 decimals
+# (3 in LaTeX, but FPR, often 0.00x, keeps 4), frames/s with 3 significant figures, average
+# ranks with 1 decimal.
+KINDS = ("text", "metric", "fps", "rank", "int")
+TEX_DECIMALS = {"FPR": 4}  # by column label; 3 otherwise
+_KIND_OF_LABEL = {"FPS": "fps", "RC": "rank", "RM": "rank", "avg rank (categories)": "rank",
+                  "avg rank (metrics)": "rank", "videos": "int", "family": "text", "dataset": "text",
+                  "category": "text"}
+
+
+def column_kinds(header: Sequence[str]) -> list[str]:
+    """The kind of each column, from its label: the first column is text, ``FPS`` is fps,
+    average-rank columns are ranks, anything else a metric (a non-number prints as text)."""
+    return ["text"] + [_KIND_OF_LABEL.get(h, "metric") for h in list(header)[1:]]
+
+
+def significant(v: float, digits: int = 3) -> str:
+    """``v`` with ``digits`` significant figures, never in exponent form: 0.312, 53.1, 368, 4865."""
+    if v == 0 or not math.isfinite(v):
+        return f"{v:.0f}"
+    decimals = max(digits - 1 - math.floor(math.log10(abs(v))), 0)
+    decimals = max(digits - 1 - math.floor(math.log10(abs(round(v, decimals)))), 0)  # 99.96 -> 100, not 100.0
+    return f"{v:.{decimals}f}"
+
+
+def fmt(v: Any, kind: str = "metric", decimals: int = 4) -> str:
+    """One cell as printed in Markdown, LaTeX and HTML; ``-`` for undefined values. Metrics
+    get ``decimals`` decimals (4; 3 in LaTeX, where every point is width)."""
     if _nan(v):
         return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}" if abs(v) < 1000 else f"{v:.0f}"
-    return str(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or kind == "text":
+        return str(v)
+    if kind == "fps":
+        return significant(float(v))
+    if kind == "rank":
+        return f"{v:.1f}"
+    if kind == "int":
+        return f"{v:.0f}"
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.{decimals}f}" if abs(v) < 1000 else f"{v:.0f}"
 
 
-def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [list(map(str, header))] + [[_fmt(c) for c in r] for r in rows]
+def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]], kinds: Sequence[str] | None = None) -> str:
+    kinds = list(kinds) if kinds is not None else column_kinds(header)
+    cells = [list(map(str, header))] + [[fmt(c, k) for c, k in zip(r, kinds)] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def line(r):
@@ -46,6 +83,7 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Full precision: CSV is for machines."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -54,12 +92,19 @@ def to_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
+# OT1, pdflatex's default font encoding, prints < and > as inverted marks: spell them out
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
 def tex_escape(s: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in str(s))
+
+
+def tex_label(s: str) -> str:
+    """A \\label key: letters, digits and ``:.-`` only (``_`` breaks \\label under babel and
+    hyperref, and an escaped ``\\_`` breaks it everywhere)."""
+    return re.sub(r"[^A-Za-z0-9:.\-]+", "-", str(s)).strip("-")
 
 
 def ranks_in_column(values: Sequence[Any], higher_better: bool) -> list[int | None]:
@@ -68,30 +113,59 @@ def ranks_in_column(values: Sequence[Any], higher_better: bool) -> list[int | No
     return [None if _nan(v) else defined.index(v) + 1 for v in values]
 
 
-def latex(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_better: Sequence[bool | None],
-          caption: str = "", label: str = "") -> str:
-    """A booktabs table; per column (``higher_better`` not None) best bold, second underlined."""
+# The tabular is shrunk to the line width only when it is wider (graphicx's \resizebox
+# measures its content into \width first), so narrow tables keep the text's font size.
+_FIT_OPEN = r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"
+
+
+def latex_tabular(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_better: Sequence[bool | None],
+                  kinds: Sequence[str] | None = None) -> list[str]:
+    """The lines of one booktabs tabular, shrunk to the line width if it is wider; per
+    column (``higher_better`` not None) the best value bold, the second underlined."""
+    kinds = list(kinds) if kinds is not None else column_kinds(header)
     cols = list(zip(*rows)) if rows else [[] for _ in header]
     marks = [ranks_in_column(c, hb) if hb is not None else [None] * len(c) for c, hb in zip(cols, higher_better)]
-    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
+    align = "".join("l" if k == "text" else "r" for k in kinds)
+    decimals = [TEX_DECIMALS.get(h, 3) for h in header]
+    lines = [_FIT_OPEN, r"\begin{tabular}{" + align + "}", r"\toprule",
              " & ".join(tex_escape(h) for h in header) + r" \\", r"\midrule"]
     for i, r in enumerate(rows):
         cells = []
-        for j, v in enumerate(r):
-            s = tex_escape(_fmt(v)) if j == 0 or not isinstance(v, float) else _fmt(v)
+        for j, (v, k) in enumerate(zip(r, kinds)):
+            s = "--" if _nan(v) else tex_escape(fmt(v, k, decimals[j]))
             if marks[j][i] == 1:
                 s = r"\textbf{" + s + "}"
             elif marks[j][i] == 2:
                 s = r"\underline{" + s + "}"
             cells.append(s)
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\bottomrule", r"\end{tabular}}"]
+    return lines
+
+
+def latex_float(blocks: Sequence[tuple], caption: str = "", label: str = "", wide: bool = False) -> str:
+    """One table float (``table*`` when ``wide``: both columns of a two-column paper) holding
+    one or more tabulars, each ``(header, rows, higher_better[, kinds])``, stacked; a tabular
+    wider than the line is scaled down to it, never beyond. Needs
+    ``\\usepackage{booktabs,graphicx}``."""
+    env = "table*" if wide else "table"
+    lines = [r"\begin{" + env + "}[t]", r"\centering", r"\setlength{\tabcolsep}{4pt}"]
+    for n, block in enumerate(blocks):
+        if n:
+            lines.append(r"\par\medskip")
+        lines += latex_tabular(*block)
     if caption:
         lines.append(r"\caption{" + tex_escape(caption) + "}")
     if label:
-        lines.append(r"\label{" + tex_escape(label) + "}")
-    lines.append(r"\end{table}")
+        lines.append(r"\label{" + tex_label(label) + "}")
+    lines.append(r"\end{" + env + "}")
     return "\n".join(lines) + "\n"
+
+
+def latex(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_better: Sequence[bool | None],
+          caption: str = "", label: str = "", kinds: Sequence[str] | None = None, wide: bool = False) -> str:
+    """A booktabs table; per column (``higher_better`` not None) best bold, second underlined."""
+    return latex_float([(header, rows, higher_better, kinds)], caption, label, wide)
 
 
 def protocols_and_datasets(results: dict) -> list[tuple[str, str]]:
@@ -150,6 +224,57 @@ def long_table(results: dict, protocol: str) -> tuple[list[str], list[list[Any]]
             for cat, m in list(d["categories"].items()) + [("overall", d["overall"])]:
                 rows.append([method, ds, cat] + [m.get(k[1]) for k in METRICS])
     return header, rows
+
+
+def latex_category_table(results: dict, protocol: str, dataset: str, label: str = "") -> str:
+    """F-measure per category (CDnet abbreviations) and overall, one row per method; a
+    ``table*`` once there are more than six categories."""
+    h, rows = category_table(results, protocol, dataset, abbreviate=True)
+    n = h.index("overall F") + 1
+    caption = (f"F-measure per category and overall (the mean of the category means), {dataset}, protocol "
+               f"{protocol}. Best per column in bold, second underlined.")
+    return latex([*h[:n - 1], "overall"], [r[:n] for r in rows], [None] + [True] * (n - 1), caption, label,
+                 wide=n > 8)
+
+
+def latex_metrics_table(results: dict, protocol: str, dataset: str, label: str = "") -> str:
+    """Every overall metric, as two stacked tabulars in one ``table*``: CDnet's seven
+    metrics, then shadow FPR, MCC, mean Dice, average precision and frames/s."""
+    h, rows, better = metrics_table(results, protocol, dataset)
+
+    def block(names):
+        idx = [h.index(n) for n in names]
+        return [h[i] for i in idx], [[r[i] for i in idx] for r in rows], [better[i] for i in idx]
+
+    caption = (f"Overall metrics, {dataset}, protocol {protocol}: CDnet's seven metrics (top); false positive rate on "
+               "shadows (FPR-S), Matthews correlation (MCC), mean Dice, average precision (AP) and frames/s of "
+               "segmentation (FPS; bottom). Best per column in bold, second underlined.")
+    return latex_float([block(["method", "Re", "Sp", "FPR", "FNR", "PWC", "Pr", "F"]),
+                        block(["method", "FPR-S", "MCC", "Dice", "AP", "FPS"])], caption, label, wide=True)
+
+
+def leaderboard_table(board: dict, tex: bool = False) -> tuple[list[str], list[list[Any]], list[bool | None]]:
+    """A leaderboard (``reports.leaderboard.leaderboard``) as a table: short column names
+    for LaTeX (``tex``), descriptive ones otherwise."""
+    rows = [[r["method"], r["family"], r["RC"], r["RM"], r["f_measure"], r["ci_low"], r["ci_high"], r["fps"]]
+            for r in board["rows"]]
+    better: list[bool | None] = [None, None, False, False, True, None, None, True]
+    if not tex:
+        return (["method", "family", "avg rank (categories)", "avg rank (metrics)", "overall F", "CI low", "CI high",
+                 "FPS"], rows, better)
+    rows = [[r[0], *r[2:5], "-" if _nan(r[5]) else f"{fmt(r[5], decimals=3)}--{fmt(r[6], decimals=3)}", r[7]]
+            for r in rows]
+    return ["method", "RC", "RM", "F", "95% CI", "FPS"], rows, [None, False, False, True, None, True]
+
+
+def latex_leaderboard(board: dict, label: str = "") -> str:
+    h, rows, better = leaderboard_table(board, tex=True)
+    caption = (f"Leaderboard, {board['dataset']}, protocol {board['protocol']}, ordered by RC then RM (lower is "
+               "better; 1 is best). RM: the average over CDnet's seven metrics (Re, Sp, FPR, FNR, PWC, Pr, F) of the method's "
+               "rank on the overall value. RC: per category, methods are ranked by their average rank over the seven "
+               "metrics; RC averages those ranks over categories. 95% CI: two-stage bootstrap of overall F over "
+               "categories and videos.")
+    return latex(h, rows, better, caption, label)
 
 
 def terminal_summary(results: dict) -> str:

@@ -29,31 +29,115 @@ def test_report_files(run):
     out, _ = run
     names = {p.name for p in (out / "report").iterdir()}
     for n in ("f_measure_full_synthetic.md", "f_measure_full_synthetic.csv", "f_measure_full_synthetic.tex",
-              "metrics_full_synthetic.tex", "categories_full.csv", "pr_full_synthetic.png",
-              "speed_accuracy_full_synthetic.png", "mosaic.png", "leaderboard.html", "leaderboard.json"):
+              "metrics_full_synthetic.tex", "leaderboard_full_synthetic.md", "leaderboard_full_synthetic.tex",
+              "categories_full.csv", "leaderboard.html", "leaderboard.json"):
         assert n in names, n
-    for png in (out / "report").glob("*.png"):
+    from PIL import Image
+
+    for fig in ("pr_full_synthetic", "speed_accuracy_full_synthetic", "mosaic"):  # vector and 300-dpi raster
+        png, pdf = out / "report" / f"{fig}.png", out / "report" / f"{fig}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+        assert pdf.read_bytes()[:5] == b"%PDF-" and b"/FontFile2" in pdf.read_bytes()  # TrueType, not Type 3
+        with Image.open(png) as im:
+            assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+            width_in = im.size[0] / 300
+        assert width_in == pytest.approx(7.16 if fig == "mosaic" else 3.5, abs=0.02)  # a page, a column
 
 
 def test_latex_structure_escaping_and_marks():
-    header = ["method", "F_1 & co", "PWC"]
-    rows = [["gmm_sg", 0.8, 2.0], ["a%b", 0.9, 1.0], ["c", 0.7, 3.0]]
-    tex = tables.latex(header, rows, [None, True, False], caption="50% of #1", label="t:x")
+    """(Compiled with a real engine in test_latex.py.)"""
+    header = ["method", "F_1 & co", "PWC", "FPR", "FPS", "RC"]
+    rows = [["gmm_sg", 0.8, 2.0, 0.0123, 53.08, 1.0], ["a%b", 0.9, 1.0, 0.0456, 367.73, 2.4285714],
+            ["c->d", 0.7, 3.0, None, 0.3119, 2.5714286]]
+    tex = tables.latex(header, rows, [None, True, False, False, True, False], caption="50% of #1",
+                       label="tab:f-full_CDnet2014")
     assert tex.count("{") == tex.count("}")
-    assert r"\begin{tabular}{lrr}" in tex and r"\toprule" in tex and r"\bottomrule" in tex
+    assert r"\begin{tabular}{lrrrrr}" in tex and r"\toprule" in tex and r"\bottomrule" in tex
     assert r"F\_1 \& co" in tex and r"a\%b" in tex and r"gmm\_sg" in tex and r"50\% of \#1" in tex
-    assert r"\textbf{0.9000}" in tex and r"\underline{0.8000}" in tex  # higher is better
-    assert r"\textbf{1.0000}" in tex and r"\underline{2.0000}" in tex  # lower is better
+    assert r"c-\textgreater{}d" in tex  # OT1 would print > as an inverted question mark
+    assert r"\label{tab:f-full-CDnet2014}" in tex  # \_ in a label: "Missing \endcsname" on every pass
+    assert r"\textbf{0.900}" in tex and r"\underline{0.800}" in tex  # higher is better, 3 decimals
+    assert r"\textbf{1.000}" in tex and r"\underline{2.000}" in tex  # lower is better
+    assert r"\textbf{0.0123}" in tex and " -- " in tex  # FPR keeps 4 decimals; undefined is a dash
+    assert r"\textbf{368}" in tex and r"\underline{53.1}" in tex and "& 0.312 &" in tex  # FPS: 3 significant figures
+    assert r"\textbf{1.0} \\" in tex and r"\underline{2.4} \\" in tex and "& 2.6 \\" in tex  # ranks: 1 decimal
+    assert r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}" in tex  # shrinks only if too wide
     body = [line for line in tex.splitlines() if line.endswith(r"\\")]
-    assert all(line.count("&") - line.count(r"\&") == 2 for line in body)
-    if shutil.which("pdflatex"):
-        import tempfile
-        from pathlib import Path
+    assert all(line.count("&") - line.count(r"\&") == 5 for line in body)
 
-        d = Path(tempfile.mkdtemp())
-        (d / "t.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}" + tex + "\\end{document}")
-        assert subprocess.run(["pdflatex", "-interaction=nonstopmode", "t.tex"], cwd=d, capture_output=True).returncode == 0
+
+def test_number_formats():
+    assert [tables.significant(v) for v in (0.3119, 53.08, 99.96, 367.7, 4865.3)] == \
+        ["0.312", "53.1", "100", "368", "4865"]
+    assert tables.fmt(2.4285714, "rank") == "2.4" and tables.fmt(0.84937) == "0.8494" and tables.fmt(None) == "-"
+    md = tables.markdown(["method", "overall F", "FPS", "avg rank (metrics)"], [["a", 0.84937, 990.4163, 2.4285714]])
+    assert md.splitlines()[2] == "| a      |    0.8494 | 990 |                2.4 |"
+
+
+def _check_figure(fig, min_pt: float = 8.0) -> None:
+    """Readable at the figure's own size: no text under ``min_pt``, none past the edges, no
+    legend over an axes, no two tick labels of an axis touching."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    page = fig.bbox.expanded(1.001, 1.001)
+    undrawn = set()  # labels of ticks outside an axis's limits keep stale positions and are not drawn
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not lo - 1e-9 * abs(hi - lo) <= tick.get_loc() <= hi + 1e-9 * abs(hi - lo):
+                    undrawn |= {id(tick.label1), id(tick.label2)}
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in undrawn]
+    assert texts
+    for t in texts:
+        assert t.get_fontsize() >= min_pt, (t.get_text(), t.get_fontsize())
+        box = t.get_window_extent(r)
+        assert page.contains(box.x0, box.y0) and page.contains(box.x1, box.y1), f"clipped: {t.get_text()!r}"
+    for leg in fig.legends + [a.get_legend() for a in fig.axes if a.get_legend()]:
+        lb = leg.get_window_extent(r)
+        for ax in fig.axes:
+            assert not lb.overlaps(ax.get_window_extent(r)), "a legend covers the data"
+    for ax in fig.axes:
+        for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            boxes = [t.get_window_extent(r) for t in labels
+                     if t.get_visible() and t.get_text() and id(t) not in undrawn]
+            assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), "tick labels collide"
+
+
+def test_figures_are_readable_at_paper_size(run):
+    from matplotlib import pyplot as plt
+
+    from reports import plots
+
+    out, res = run
+    fam = {m: "classical" for m in res["summary"]}
+    figs = [plots.pr_figure(res, "full", "synthetic"), plots.speed_accuracy_figure(res, "full", "synthetic", fam)]
+    rows, methods = plots._mosaic_rows(res, out, 1, 4)
+    assert rows and methods == sorted(res["summary"])
+    figs.append(plots.mosaic_figure(rows, methods))
+    try:
+        for fig in figs:
+            _check_figure(fig)
+        assert figs[0].get_figwidth() == figs[1].get_figwidth() == plots.COLUMN_WIDTH
+        assert figs[2].get_figwidth() == pytest.approx(plots.PAGE_WIDTH)
+        headers = [ax.get_title().replace("\n", "") for ax in figs[2].axes[:2 + len(methods)]]
+        assert headers == ["input", "ground truth", *methods]  # column headers (long names wrap)
+        assert plots._wrap("frame_difference", 12) == "frame_\ndifference"
+        key = [t.get_text() for t in figs[2].legends[0].get_texts()]
+        assert key == ["true positive", "false positive", "false negative", "true negative", "not scored"]
+    finally:
+        for fig in figs:
+            plt.close(fig)
+
+
+def test_log_axis_ticks_stay_apart():
+    from reports.plots import log_ticks
+
+    for lo, hi in ((35, 550), (137, 323), (0.2, 7000), (0.01, 1e6), (900, 1100)):
+        t = log_ticks(lo, hi)
+        assert 3 <= len(t) <= 7 and all(lo <= x <= hi for x in t), (lo, hi, t)
 
 
 def test_tables_agree_with_the_record(run):
@@ -101,6 +185,88 @@ def test_published_comparison_gap():
     assert row[h.index("mean published (same categories)")] == pytest.approx((0.9503 + 0.8152) / 2)
 
 
+def _with_issues(res: dict) -> dict:
+    """The run's record plus one skipped video, one protocol skip and one failed job."""
+    res = json.loads(json.dumps(res))
+    res["meta"]["skipped"] = [
+        {"where": "data/cameraJitter/traffic/ROI.bmp",
+         "error": "data/cameraJitter/traffic/ROI.bmp: ROI is 352x240 but the frames are 320x240 -- fix: pass "
+                  "--roi-policy ignore"},
+        {"where": "UCSD/-/birds", "reason": "has 14 labelled frames, fewer than n:200 asks", "fix": "use --rule n:10",
+         "error": "UCSD/-/birds: has 14 labelled frames -- fix: use --rule n:10", "protocol": "scene-specific[n:200]",
+         "methods": ["cdn_medal"]}]
+    failed = dict(res["jobs"][0], status="failed", error="RuntimeError: out of memory", video="synthetic/x/y")
+    res["jobs"].append(failed)
+    return res
+
+
+def test_html_page_explains_ranks_sorts_best_first_and_lists_skips(run):
+    from reports import html as page_html
+
+    out, res = run
+    res = _with_issues(res)
+    board = leaderboard.leaderboard(res, "full", "synthetic", {})
+    doc = page_html.page(res, [board], {}, None)
+    heads = dict(re.findall(r"<th data-key='(\w+)' data-better='(\w+)'", doc))
+    assert heads["pwc"] == heads["RC"] == heads["RM"] == "low" and heads["fps"] == heads["f_measure"] == "high"
+    assert heads["method"] == "text"
+    rc = re.search(r"<th data-key='RC'[^>]*>(.*?)</th>", doc).group(1)
+    assert "aria-sort='ascending'" in re.search(r"<th data-key='RC'[^>]*>", doc).group(0) and "\u25b2" in rc
+    assert "avg rank (categories)</b> (RC)" in doc and "lower is better and 1 is best" in doc
+    assert "Skipped (2)" in doc and "ROI is 352x240 but the frames are 320x240" in doc
+    assert "scene-specific[n:200] (cdn_medal)" in doc and "fewer than n:200 asks -- fix: use --rule n:10" in doc
+    assert "Failed jobs (1)" in doc and "RuntimeError: out of memory" in doc
+    assert "2 skip(s) and 1 failed job(s)" in doc
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="no node to run the page's script outside a browser")
+def test_html_header_clicks_sort_best_first_then_reverse(run, tmp_path):
+    """The page's own script on a minimal DOM in node: first click best first, second reverses."""
+    from reports import html as page_html
+
+    _, res = run
+    board = leaderboard.leaderboard(res, "full", "synthetic", {})
+    doc = page_html.page(res, [board], {}, None)
+    script = doc.split("<script>")[1].split("</script>")[0]
+    body = doc.split("<tbody>")[1].split("</tbody>")[0]
+    cells = [re.findall(r'<td data-v="([^"]*)">', row) for row in body.split("<tr>")[1:]]
+    keys = [k for k, *_ in page_html.COLUMNS]
+    better = [b for _, _, b, *_ in page_html.COLUMNS]
+    shim = f"""
+const KEYS = {json.dumps(keys)}, BETTER = {json.dumps(better)}, CELLS = {json.dumps(cells)};
+const ths = KEYS.map((k, i) => ({{dataset: {{key: k, better: BETTER[i], dir: k === 'RC' ? 'asc' : ''}}, listeners: [],
+  arrow: {{textContent: ''}}, setAttribute() {{}}, querySelector() {{ return this.arrow; }},
+  addEventListener(e, f) {{ this.listeners.push(f); }}}}));
+const rows = CELLS.map(c => ({{cells: c.map(v => ({{dataset: {{v}}}}))}}));
+const body = {{rows: rows.slice(), appendChild(r) {{ this.rows.splice(this.rows.indexOf(r), 1); this.rows.push(r); }}}};
+const table = {{tHead: {{rows: [{{cells: ths}}]}}, tBodies: [body], dataset: {{}}}};
+global.document = {{querySelectorAll: () => [table], querySelector: () => table}};
+global.location = {{search: ''}};
+{script}
+const out = [];
+for (const key of ['pwc', 'pwc', 'fps', 'method', 'RC']) {{
+  ths[KEYS.indexOf(key)].listeners[0]();
+  out.push([table.dataset.sorted, ths[KEYS.indexOf(key)].arrow.textContent, body.rows.map(r => r.cells[0].dataset.v)]);
+}}
+console.log(JSON.stringify(out));
+"""
+    (tmp_path / "t.js").write_text(shim)
+    r = subprocess.run([NODE, str(tmp_path / "t.js")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    steps = json.loads(r.stdout)
+    ds = {m: res["summary"][m]["full"]["datasets"]["synthetic"] for m in res["summary"]}
+    by = lambda key, rev=False: sorted(ds, key=key, reverse=rev)  # noqa: E731
+    pwc = lambda m: ds[m]["overall"]["pwc"]  # noqa: E731
+    assert steps[0] == ["pwc:asc", "\u25b2", by(pwc)]  # lower is better: best first
+    assert steps[1] == ["pwc:desc", "\u25bc", by(pwc, True)]  # then reversed
+    assert steps[2] == ["fps:desc", "\u25bc", by(lambda m: ds[m]["fps_median"], True)]
+    assert steps[3] == ["method:asc", "\u25b2", sorted(ds)]
+    assert steps[4][:2] == ["RC:asc", "\u25b2"]  # RC's arrow was cleared by the other sorts: best first again
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -110,15 +276,21 @@ def test_html_leaderboard_in_headless_chromium(run, tmp_path):
     page = (out / "report" / "leaderboard.html").resolve()
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
-    for col, direction in (("fps", "asc"), ("f_measure", "desc")):
-        dom = subprocess.run(flags + ["--dump-dom", f"{page.as_uri()}?sort={col}&dir={direction}"],
-                             capture_output=True, text=True, timeout=120).stdout
+    # without dir, best first: ascending for PWC (lower is better), descending for FPS
+    for col, asked, direction in (("fps", "asc", "asc"), ("f_measure", "desc", "desc"), ("pwc", None, "asc"),
+                                  ("fps", None, "desc")):
+        query = f"?sort={col}" + (f"&dir={asked}" if asked else "")
+        dom = subprocess.run(flags + ["--dump-dom", page.as_uri() + query], capture_output=True, text=True,
+                             timeout=120).stdout
         assert f'data-sorted="{col}:{direction}"' in dom  # the page's own script ran and sorted
+        th = re.search(rf'<th[^>]*data-key="{col}"[^>]*>(.*?)</th>', dom).group(1)
+        assert ("\u25b2" if direction == "asc" else "\u25bc") in th  # the arrow moved to the sorted column
         table = dom.split("<tbody>")[1].split("</tbody>")[0]
         names = re.findall(r"<tr><td data-v=\"([^\"]+)\">", table)
         assert sorted(names) == sorted(res["summary"])
         ds = {m: res["summary"][m]["full"]["datasets"]["synthetic"] for m in names}
-        key = (lambda m: ds[m]["fps_median"]) if col == "fps" else (lambda m: ds[m]["overall"]["f_measure"])
+        key = {"fps": lambda m: ds[m]["fps_median"], "f_measure": lambda m: ds[m]["overall"]["f_measure"],
+               "pwc": lambda m: ds[m]["overall"]["pwc"]}[col]
         assert names == sorted(names, key=key, reverse=direction == "desc")
     shot = out / "report" / "leaderboard.png"  # kept beside the page as the CI artifact
     subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1280,900", page.as_uri()],

@@ -1,0 +1,117 @@
+"""The speed half of the CI gate, measured apart from the parallel run.
+
+In one process, one job, one OpenCV/torch thread: each repeat times the fixed reference
+workload (``perf.reference_workload_seconds``, one pass) and then every method's
+``segment`` over the same in-memory clip, interleaved, so machine load drifts over both
+alike. A method's normalised speed in a repeat is its frames/s (whole batches after the
+warm-up ones, as ``bgbench speed`` counts) times that repeat's reference seconds: frames per
+unit of this machine's speed. The record keeps every repeat, the median and the spread
+((max - min) / median), the thread and job counts, and the clip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+CLIP_FRAMES = 150
+
+
+@contextlib.contextmanager
+def one_thread():
+    """OpenCV and torch on one thread for the block, restored after (no process-wide change)."""
+    import cv2
+
+    old_cv = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    old_t = torch.get_num_threads() if torch else None
+    if torch:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(old_cv)
+        if torch:
+            torch.set_num_threads(old_t)
+
+
+def gate_clip(frames: int = CLIP_FRAMES):
+    """The clip every method is timed on: the first ``frames`` frames of the shared speed
+    video when it is there, else seeded synthetic frames (320x240)."""
+    from .speed import default_video, load_clip
+    from .video import Clip
+
+    video = default_video()
+    if video is not None:
+        return load_clip(video, None, frames)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    stack = np.stack([np.roll(base, 2 * k, axis=1) for k in range(frames)])
+    return Clip("synthetic-320x240", stack)
+
+
+def measure(methods: Sequence[tuple[str, str, dict[str, Any]]], repeats: int = 5, clip=None) -> dict[str, Any]:
+    """``methods``: (label, method name, parameter values) triples. Returns the record."""
+    from .method import build_method
+    from .perf import reference_workload_seconds
+    from .speed import _segment_pass
+
+    clip = clip if clip is not None else gate_clip()
+    n = len(clip.frames_bgr)
+    ref: list[float] = []
+    norm: dict[str, list[float]] = {label: [] for label, _, _ in methods}
+    fps: dict[str, list[float]] = {label: [] for label, _, _ in methods}
+    with one_thread():
+        built = {label: build_method(name, **params) for label, name, params in methods}
+        for _ in range(repeats):
+            r = reference_workload_seconds(repeats=1)
+            ref.append(r)
+            for label, m in built.items():
+                _, seconds, frames = _segment_pass(m, clip)
+                fps[label].append(frames / seconds)
+                norm[label].append(frames / seconds * r)
+    out = {"repeats": repeats, "jobs": 1, "threads": 1, "clip": clip.name, "frames": n,
+           "size": f"{clip.shape[1]}x{clip.shape[0]}", "reference_seconds": ref, "methods": {}}
+    for label in norm:
+        med = statistics.median(norm[label])
+        out["methods"][label] = {"normalized": norm[label], "fps": fps[label], "median": med,
+                                 "spread": (max(norm[label]) - min(norm[label])) / med if med else None}
+    return out
+
+
+def methods_of(results: dict) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, name, parameters) of every method a run holds (classical ones only: the gate
+    times what runs on the CPU in seconds), from its records."""
+    from .aggregate import method_label
+    from .method import method_class
+
+    seen: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    params = results.get("meta", {}).get("methods", {}) or {}
+    for job in results.get("jobs", []):
+        label = method_label(job)
+        if label in seen:
+            continue
+        try:
+            cls = method_class(job["method"])
+        except Exception:  # noqa: BLE001 - a method not installed here cannot be timed
+            continue
+        if cls.family != "classical":
+            continue
+        seen[label] = (label, job["method"], dict(params.get(job["method"], {})))
+    return list(seen.values())
+
+
+def write(record: dict[str, Any], run_dir: Path) -> Path:
+    from .results import write_json
+
+    path = Path(run_dir) / "speed_gate.json"
+    write_json(path, record)
+    return path
