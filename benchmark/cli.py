@@ -146,7 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--size", help="resize frames to WxH, e.g. 640x480")
     p.add_argument("--frames", type=int, help="use the first N frames")
     p.add_argument("--batch", type=int, default=1, help="gmm_sg: also time B copies of the video as one batch")
-    p.add_argument("--repeats", type=int, default=3, help="passes per method; medians are reported (default 3)")
+    p.add_argument("--repeats", type=int, default=5, help="passes per method, bgbench and raw interleaved; medians "
+                                                          "and ranges are reported (default 5)")
     p.add_argument("--scoring", action="store_true", help="time scoring a scene's evaluated frames vs decoding them")
     p.add_argument("--train", action="store_true",
                    help="deep methods on --device: training steps/s and images/s, data-wait share, inference fps "
@@ -404,6 +405,8 @@ def cmd_run(args) -> int:
 
 # --- score -----------------------------------------------------------------------------
 def cmd_score(args) -> int:
+    import itertools
+
     import numpy as np
 
     from .datasets import adapter, detect_scene
@@ -432,16 +435,31 @@ def cmd_score(args) -> int:
     score = VideoScore(threshold)
     roi = video.roi
     ids = list(present)
-    for k in range(0, len(ids), 64):
-        chunk = ids[k:k + 64]
-        masks = []
-        for i in chunk:
-            m = read_mask(present[i], args.probabilities)  # refuses 0/1, 0/127, colour: never F = 0 silently
-            if m.shape != video.shape:
-                raise BadInput(f"mask is {m.shape[1]}x{m.shape[0]} but the frames are {video.width}x{video.height}",
-                               present[i], "write masks at the video's size")
-            masks.append(m)
-        score.update(np.stack(masks), video.gts(chunk), roi)
+
+    def read(i: int) -> np.ndarray:
+        m = read_mask(present[i], args.probabilities)  # refuses 0/1, 0/127, colour: never F = 0 silently
+        if m.shape != video.shape:
+            raise BadInput(f"mask is {m.shape[1]}x{m.shape[0]} but the frames are {video.width}x{video.height}",
+                           present[i], "write masks at the video's size")
+        return m
+
+    # PNG decoding releases the GIL: a thread per core decodes ahead (at most two batches
+    # in flight, so memory stays bounded) while this thread scores; errors surface in id order.
+    import os
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    batch = 64
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        todo = iter(ids)
+        pending = deque(pool.submit(read, i) for i in itertools.islice(todo, 2 * batch))
+        for k in range(0, len(ids), batch):
+            chunk = ids[k:k + batch]
+            masks = []
+            for _ in chunk:
+                masks.append(pending.popleft().result())
+                pending.extend(pool.submit(read, i) for i in itertools.islice(todo, 1))
+            score.update(np.stack(masks), video.gts(chunk), roi)
     rec = score.to_dict()
     out = {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}
     if args.json:
@@ -513,9 +531,11 @@ def _speed_methods(args) -> int:
     from reports.tables import markdown
 
     print(f"{video.name}, {rows[0]['frames']} frames at {rows[0]['size']}, median of {args.repeats} passes")
-    print(markdown(["method", "device", "fps", "raw fps", "overhead %"],
+    print(markdown(["method", "device", "fps", "raw fps", "overhead % (median)", "overhead % (range)"],
                    [[r["method"], r["device"], r["fps"], r["raw_fps"],
-                     None if r["overhead"] is None else 100 * r["overhead"]] for r in rows]))
+                     None if r["overhead"] is None else 100 * r["overhead"],
+                     "" if not r.get("overhead_range") else
+                     f"{100 * r['overhead_range'][0]:+.1f} .. {100 * r['overhead_range'][1]:+.1f}"] for r in rows]))
     return 0
 
 

@@ -3,8 +3,9 @@
 For each method: frames/s of ``segment`` through bgbench's interface (the time spent
 inside the generator, as the run loop counts it) and, where the method has one, of a raw
 loop that calls the same library directly on the same in-memory frames. Overhead is
-``1 - bgbench fps / raw fps`` over whole passes (warm-up included on both sides); runs
-alternate between the two and the medians are reported.
+``1 - bgbench fps / raw fps`` over whole passes (warm-up included on both sides), paired
+per repeat; the two alternate in alternating order, with OpenCV and torch on one thread
+(as ``bgbench run`` runs them), and the median and range over the repeats are reported.
 """
 
 from __future__ import annotations
@@ -62,22 +63,38 @@ def _segment_pass(method, clip: Clip) -> tuple[float, float, int]:
     return sum(times), sum(timed), len(timed)
 
 
-def measure(method, clip: Clip, repeats: int = 3) -> dict[str, Any]:
+def measure(method, clip: Clip, repeats: int = 5) -> dict[str, Any]:
+    """Frames/s through bgbench's interface and, where the method has one, through a raw
+    library loop on the same frames. The two alternate within each repeat, in alternating
+    order (bgbench first on even repeats, raw first on odd ones), so drifting load falls
+    on both; the overhead of a repeat is ``1 - bgbench fps / raw fps`` over whole passes,
+    and the record keeps its median and range over the repeats."""
     n = len(clip.frames_bgr)
-    ours, steady, raw = [], [], []
+    ours, steady, raw, overhead = [], [], [], []
     has_raw = hasattr(method, "raw_loop")
-    for _ in range(repeats):
+
+    def ours_pass():
         total, steady_seconds, steady_frames = _segment_pass(method, clip)
         ours.append(n / total)
         steady.append(steady_frames / steady_seconds)
+
+    def raw_pass():
+        t0 = time.perf_counter()
+        method.raw_loop(clip.frames_bgr)
+        raw.append(n / (time.perf_counter() - t0))
+
+    for r in range(repeats):
+        order = (ours_pass, raw_pass) if r % 2 == 0 else (raw_pass, ours_pass)
+        for fn in order:
+            if fn is ours_pass or has_raw:
+                fn()
         if has_raw:
-            t0 = time.perf_counter()
-            method.raw_loop(clip.frames_bgr)
-            raw.append(n / (time.perf_counter() - t0))
+            overhead.append(1.0 - ours[-1] / raw[-1])
     out = {"method": method.name, "device": method.device, "frames": n, "size": f"{clip.shape[1]}x{clip.shape[0]}",
-           "fps": statistics.median(steady), "fps_whole_pass": statistics.median(ours),
-           "raw_fps": statistics.median(raw) if raw else None}
-    out["overhead"] = 1.0 - out["fps_whole_pass"] / out["raw_fps"] if raw else None
+           "repeats": repeats, "fps": statistics.median(steady), "fps_whole_pass": statistics.median(ours),
+           "raw_fps": statistics.median(raw) if raw else None,
+           "overhead": statistics.median(overhead) if overhead else None,
+           "overhead_range": [min(overhead), max(overhead)] if overhead else None}
     return out
 
 
@@ -92,7 +109,7 @@ def measure_batched(method, clip: Clip, batch: int, repeats: int = 3) -> dict[st
         fps.append(batch * len(frames) / (time.perf_counter() - t0))
     return {"method": f"{method.name} x{batch}", "device": method.device, "frames": batch * len(frames),
             "size": f"{clip.shape[1]}x{clip.shape[0]}", "fps": statistics.median(fps), "fps_whole_pass": None,
-            "raw_fps": None, "overhead": None}
+            "raw_fps": None, "overhead": None, "overhead_range": None, "repeats": repeats}
 
 
 def default_video() -> Path | None:
@@ -107,11 +124,16 @@ def run_speed(methods: Sequence[str], video: Path, device: str, size: tuple[int,
               repeats: int, batch: int, config: str = "paper") -> list[dict[str, Any]]:
     from .method import build_method
 
+    from .deep_speed import _cudnn_benchmark
+    from .speed_gate import one_thread
+
     clip = load_clip(video, size, frames)
     rows = []
-    for name in methods:
-        m = build_method(name, config=config, device=device)
-        rows.append(measure(m, clip, repeats))
-        if batch > 1 and hasattr(m, "run"):
-            rows.append(measure_batched(m, clip, batch, repeats))
+    with one_thread():  # the thread setting `bgbench run` uses, for bgbench and the raw loop alike
+        for name in methods:
+            m = build_method(name, config=config, device=device)
+            with _cudnn_benchmark(m.device.startswith("cuda")):
+                rows.append({**measure(m, clip, repeats), "threads": 1})
+                if batch > 1 and hasattr(m, "run"):
+                    rows.append({**measure_batched(m, clip, batch, repeats), "threads": 1})
     return rows
