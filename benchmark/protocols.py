@@ -8,8 +8,21 @@
   categories excludable (``PTZ``), seeded; train on k-1 folds, test on the held-out one.
 - ``sampled``: one model trained on a random fraction of every video's labelled frames,
   tested on the rest.
-- ``transfer``: trained on source datasets, tested on target datasets (or single videos
-  of them, by id: ``SBI2015/-/HighwayI``).
+- ``transfer``: trained on source datasets, tested on target datasets, with no retraining.
+  A name selects a dataset (``CDnet2014``), a category (``CDnet2014/baseline``) or one video
+  (``SBI2015/-/HighwayI``); dataset names compare case-insensitively. ``rule`` picks the
+  training frames of each source video (``all``, or a scene-specific rule such as ``n:200``).
+
+Every protocol takes ``formats``: only videos in those on-disk layouts enter it (e.g.
+``("cdnet2014", "cdnet2012")``); the others are left out silently, as an excluded category is.
+
+Options that can never work, whatever the data (an unreadable rule, a fraction outside
+(0, 1), one fold, a transfer whose source and target name the same dataset), raise BadInput
+when the protocol is built, before any data is read. A rule that cannot be met for one
+video (too few labelled frames for ``n:N``, a fraction that leaves 0 frames to train or to
+test), a cross-scene fold that would be empty, or a transfer name that matches nothing in
+the data is a ``Skip`` with its reason: ``plan`` returns the splits it can make and the
+skips; ``splits`` is the strict form and raises BadInput for the first skip.
 
 Every split is checked for leakage when built (``check_splits``); a violation raises.
 """
@@ -18,7 +31,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -51,8 +64,41 @@ class Split:
         return {v for v, _ in self.train + self.val}
 
 
+@dataclass(frozen=True)
+class Skip:
+    """What a protocol cannot serve on the given data, and why: ``where`` is a video id, a
+    fold name, or a name the protocol asked for (a transfer target not in the data)."""
+
+    where: str
+    reason: str
+    fix: str = ""
+
+    @property
+    def message(self) -> str:
+        return str(BadInput(self.reason, self.where, self.fix or None))
+
+    def to_json(self) -> dict[str, str]:
+        return {"where": self.where, "reason": self.reason, "fix": self.fix, "error": self.message}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A protocol on one set of videos: the splits it makes and what it had to skip."""
+
+    splits: list[Split] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+
+
 def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode())])
+
+
+class _Unmet(Exception):
+    """A rule that cannot be met for one video (becomes a Skip)."""
+
+    def __init__(self, reason: str, fix: str):
+        super().__init__(reason)
+        self.reason, self.fix = reason, fix
 
 
 @dataclass
@@ -60,23 +106,57 @@ class Protocol:
     name: ClassVar[str] = ""
     trains_across_videos: ClassVar[bool] = False  # training videos differ from test videos
     tests_each_video_once: ClassVar[bool] = False  # folds: every video in exactly one test set
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("formats",)  # options left out of the key at their default
     seed: int = 0
+    formats: tuple[str, ...] = ()  # on-disk layouts taken (e.g. cdnet2014); () takes every video
+
+    def __post_init__(self) -> None:
+        if isinstance(self.formats, str):
+            self.formats = (self.formats,)
+        self.formats = tuple(f.lower() for f in self.formats)
+        if self.formats:
+            from .datasets import FORMATS
+
+            for f in self.formats:
+                if f not in FORMATS:
+                    raise BadInput(f"unknown dataset format {f!r} in formats", "formats",
+                                   f"use some of {', '.join(FORMATS.names())}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise BadInput for options that cannot work whatever the data."""
 
     @property
     def key(self) -> str:
-        """Name and options, e.g. ``scene-specific[rule=first-half,seed=0]``."""
+        """Name and options, e.g. ``scene-specific[seed=0,rule=first-half]``."""
         opts = ",".join(f"{k}={_fmt(v)}" for k, v in self.options().items())
         return f"{self.name}[{opts}]" if opts else self.name
 
     def options(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """The options (dataclass fields, not class metadata); those in ``quiet_defaults`` only
+        where they differ from their default, so adding such an option keeps old keys."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if not (f.name in self.quiet_defaults and getattr(self, f.name) == f.default)}
+
+    def plan(self, videos: Sequence[Video]) -> Planned:
+        """The splits this protocol can make on ``videos`` and, for what it cannot serve, the skips."""
+        kept = [v for v in videos if not self.formats or v.format in self.formats]
+        splits, skipped = self._plan(kept)
+        check_splits(splits, videos, self.trains_across_videos, self.tests_each_video_once)
+        return Planned(splits, skipped)
 
     def splits(self, videos: Sequence[Video]) -> list[Split]:
-        out = self._splits(list(videos))
-        check_splits(out, videos, self.trains_across_videos, self.tests_each_video_once)
-        return out
+        """Strict: the splits, or BadInput for the first video, fold or name that cannot be served."""
+        p = self.plan(videos)
+        if p.skipped:
+            s = p.skipped[0]
+            raise BadInput(s.reason, s.where, s.fix or None)
+        if not p.splits:
+            raise BadInput(f"protocol {self.key} has no video to test", "--data",
+                           "give videos the protocol takes" + (f" (formats {', '.join(self.formats)})" if self.formats else ""))
+        return p.splits
 
-    def _splits(self, videos: list[Video]) -> list[Split]:
+    def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
         raise NotImplementedError
 
 
@@ -90,19 +170,25 @@ class Full(Protocol):
     name: ClassVar[str] = "full"
 
     def options(self) -> dict[str, Any]:
-        return {}
+        return {"formats": self.formats} if self.formats else {}
 
-    def _splits(self, videos: list[Video]) -> list[Split]:
-        return [Split("all", test=tuple((v.id, v.eval_frames) for v in videos))]
+    def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
+        return ([Split("all", test=tuple((v.id, v.eval_frames) for v in videos))] if videos else []), []
 
 
-def _parse_rule(rule: str) -> tuple[str, dict[str, float]]:
+_RULE_HELP = "use first-half, n:N (e.g. n:200) or fraction:F[,val:V] (e.g. fraction:0.3,val:0.1)"
+
+
+def _parse_rule(rule: str, allow_all: bool = False) -> tuple[str, dict[str, float]]:
     head, _, rest = rule.partition(":")
     try:
-        if head == "first-half" and not rest:
+        if head in ("first-half", "all") and not rest and (head != "all" or allow_all):
             return head, {}
         if head == "n":
-            return head, {"n": int(rest)}
+            n = int(rest)
+            if n < 1:
+                raise ValueError(rest)
+            return head, {"n": n}
         if head == "fraction":
             parts = rest.split(",")
             out = {"fraction": float(parts[0]), "val": 0.0}
@@ -116,7 +202,44 @@ def _parse_rule(rule: str) -> tuple[str, dict[str, float]]:
             return head, out
     except ValueError:
         pass
-    raise BadInput(f"unknown training-frame rule {rule!r}", "--rule", "use first-half, n:N (e.g. n:200) or fraction:F[,val:V] (e.g. fraction:0.3,val:0.1)")
+    raise BadInput(f"unknown training-frame rule {rule!r}", "--rule", ("all, or " if allow_all else "") + _RULE_HELP)
+
+
+def take_frames(video: Video, rule: str, seed: int) -> tuple[list[int], list[int], list[int]]:
+    """(train, val, test) frame ids of one video's labelled frames by a scene-specific rule;
+    raises _Unmet when the rule cannot be met for this video."""
+    kind, opt = _parse_rule(rule, allow_all=True)
+    ev = list(video.eval_frames)
+    n = len(ev)
+    if kind == "all":
+        if not n:
+            raise _Unmet("has no labelled frame in its temporal ROI", "leave it out of --data")
+        return ev, [], []
+    if kind == "first-half":
+        if n < 2:
+            raise _Unmet(f"has {n} labelled frame(s): first-half needs at least 2", "leave it out of --data")
+        return ev[: n // 2], [], ev[n // 2:]
+    if kind == "n":
+        n_train, n_val = int(opt["n"]), 0
+        if n_train >= n:
+            raise _Unmet(f"has {n} labelled frame(s): rule {rule} needs at least {n_train + 1} ({n_train} to train, "
+                         "1 to test)", f"lower N in --rule, or leave the video out")
+    else:
+        n_train, n_val = round(opt["fraction"] * n), round(opt["val"] * n)
+        if n_train == 0:
+            raise _Unmet(f"has {n} labelled frame(s): a fraction {opt['fraction']:g} of them is 0 frames to train",
+                         "raise the fraction in --rule, or leave the video out")
+        if opt["val"] > 0 and n_val == 0:
+            raise _Unmet(f"has {n} labelled frame(s): a fraction {opt['val']:g} of them is 0 frames to validate",
+                         "raise val in --rule, or leave the video out")
+        if n_train + n_val >= n:
+            raise _Unmet(f"has {n} labelled frame(s): {n_train} to train and {n_val} to validate leave none to test",
+                         "lower the fractions in --rule, or leave the video out")
+    perm = _rng(seed, video.id).permutation(n)
+    train = sorted(ev[i] for i in perm[:n_train])
+    val = sorted(ev[i] for i in perm[n_train:n_train + n_val])
+    test = sorted(ev[i] for i in perm[n_train + n_val:])
+    return train, val, test
 
 
 @PROTOCOLS.register("scene-specific")
@@ -125,35 +248,20 @@ class SceneSpecific(Protocol):
     name: ClassVar[str] = "scene-specific"
     rule: str = "first-half"
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         _parse_rule(self.rule)
 
-    def _splits(self, videos: list[Video]) -> list[Split]:
-        kind, opt = _parse_rule(self.rule)
-        out = []
+    def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
+        out, skipped = [], []
         for v in videos:
-            ev = list(v.eval_frames)
-            n = len(ev)
-            val: list[int] = []
-            if kind == "first-half":
-                if n < 2:
-                    raise BadInput(f"has {n} scored frame(s): too few to split in halves", v.path, "leave it out of --data")
-                train, test = ev[: n // 2], ev[n // 2:]
-            else:
-                if kind == "n":
-                    n_train, n_val = int(opt["n"]), 0
-                else:
-                    n_train, n_val = max(1, round(opt["fraction"] * n)), round(opt["val"] * n)
-                if n_train + n_val >= n:
-                    raise BadInput(f"has {n} scored frames: {n_train + n_val} for training leave none to test", v.path,
-                                   "lower n/fraction in --rule or leave the video out")
-                perm = _rng(self.seed, v.id).permutation(n)
-                train = sorted(ev[i] for i in perm[:n_train])
-                val = sorted(ev[i] for i in perm[n_train:n_train + n_val])
-                test = sorted(ev[i] for i in perm[n_train + n_val:])
+            try:
+                train, val, test = take_frames(v, self.rule, self.seed)
+            except _Unmet as e:
+                skipped.append(Skip(v.id, e.reason, e.fix))
+                continue
             out.append(Split(v.id.replace("/", ":"), train=((v.id, tuple(train)),), test=((v.id, tuple(test)),),
                              val=((v.id, tuple(val)),) if val else ()))
-        return out
+        return out, skipped
 
 
 @PROTOCOLS.register("cross-scene")
@@ -165,19 +273,32 @@ class CrossScene(Protocol):
     folds: int = 3
     exclude: tuple[str, ...] = ("PTZ",)
 
-    def _splits(self, videos: list[Video]) -> list[Split]:
+    def validate(self) -> None:
+        if isinstance(self.exclude, str):
+            self.exclude = (self.exclude,)
+        self.exclude = tuple(self.exclude)
+        if int(self.folds) < 2:
+            raise BadInput(f"{self.folds} fold(s): cross-scene trains on the other folds, so it needs at least 2",
+                           "--folds", "e.g. --folds 3")
+
+    def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
         excluded = {c.lower() for c in self.exclude}
         kept = [v for v in videos if (v.category or "-").lower() not in excluded]
-        if len(kept) < self.folds:
-            raise BadInput(f"{len(kept)} video(s) cannot fill {self.folds} scene-disjoint folds", "--folds",
-                           "give more videos to --data or lower --folds")
+        fix = "give more videos to --data (or admit skipped ones, e.g. with --roi-policy), or lower --folds"
+        if len(kept) < 2:
+            return [], [Skip(v.id, "is the only video the protocol takes: cross-scene trains on other videos and "
+                                   "there is none", fix) for v in kept]
         fold_of = assign_folds(kept, self.folds, self.seed)
-        out = []
+        out, skipped = [], []
         for k in range(self.folds):
             test = tuple((v.id, v.eval_frames) for v in kept if fold_of[v.id] == k)
             train = tuple((v.id, v.eval_frames) for v in kept if fold_of[v.id] != k)
+            if not test:
+                skipped.append(Skip(f"fold{k + 1}", f"is empty: {len(kept)} video(s) cannot fill {self.folds} "
+                                                    "scene-disjoint folds (every video is still tested once)", fix))
+                continue
             out.append(Split(f"fold{k + 1}", train=train, test=test))
-        return out
+        return out, skipped
 
 
 def assign_folds(videos: Sequence[Video], k: int, seed: int) -> dict[str, int]:
@@ -209,19 +330,35 @@ class Sampled(Protocol):
     name: ClassVar[str] = "sampled"
     fraction: float = 0.05
 
-    def _splits(self, videos: list[Video]) -> list[Split]:
-        if not 0 < self.fraction < 1:
+    def validate(self) -> None:
+        if not 0 < float(self.fraction) < 1:
             raise BadInput(f"fraction {self.fraction} is not in (0, 1)", "--fraction", "e.g. --fraction 0.05")
-        train, test = [], []
+
+    def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
+        train, test, skipped = [], [], []
         for v in videos:
             ev = list(v.eval_frames)
-            n_train = max(1, round(self.fraction * len(ev)))
-            if n_train >= len(ev):
-                raise BadInput(f"has {len(ev)} scored frame(s): none left to test", v.path, "leave it out of --data")
+            n_train = round(self.fraction * len(ev))
+            if n_train == 0 or n_train >= len(ev):
+                what = "0 frames to train" if n_train == 0 else "no frame to test"
+                skipped.append(Skip(v.id, f"has {len(ev)} labelled frame(s): a fraction {self.fraction:g} of them "
+                                          f"leaves {what}", "change --fraction, or leave the video out"))
+                continue
             perm = _rng(self.seed, v.id).permutation(len(ev))
             train.append((v.id, tuple(sorted(ev[i] for i in perm[:n_train]))))
             test.append((v.id, tuple(sorted(ev[i] for i in perm[n_train:]))))
-        return [Split("sampled", train=tuple(train), test=tuple(test))]
+        return ([Split("sampled", train=tuple(train), test=tuple(test))] if test else []), skipped
+
+
+def selects(name: str, video: Video) -> bool:
+    """Whether a transfer name (``DATASET``, ``DATASET/CATEGORY`` or ``DATASET/CATEGORY/VIDEO``;
+    ``-`` for no category; the dataset case-insensitive) selects ``video``."""
+    parts = name.split("/")
+    if not 1 <= len(parts) <= 3 or parts[0].lower() != video.dataset.lower():
+        return False
+    if len(parts) >= 2 and parts[1] != (video.category or "-"):
+        return False
+    return len(parts) < 3 or parts[2] == video.name
 
 
 @PROTOCOLS.register("transfer")
@@ -229,24 +366,56 @@ class Sampled(Protocol):
 class Transfer(Protocol):
     name: ClassVar[str] = "transfer"
     trains_across_videos: ClassVar[bool] = True
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("formats", "rule")
     source: tuple[str, ...] = ("CDnet2014",)
     target: tuple[str, ...] = ("SBI2015", "UCSD")
+    rule: str = "all"  # training frames of each source video: all, or a scene-specific rule (n:200, ...)
 
-    def _splits(self, videos: list[Video]) -> list[Split]:
-        def picks(names, opt):
-            out = [v for v in videos if v.dataset in names or v.id in names]
-            for n in names:
-                if not any(v.dataset == n or v.id == n for v in videos):
-                    raise BadInput(f"{n!r} is not among the loaded datasets {sorted({v.dataset for v in videos})} "
-                                   "or their video ids", opt, "name a dataset (or a video id) given to --data")
-            return out
+    def validate(self) -> None:
+        self.source = (self.source,) if isinstance(self.source, str) else tuple(self.source)
+        self.target = (self.target,) if isinstance(self.target, str) else tuple(self.target)
+        if not self.source or not self.target:
+            raise BadInput("transfer needs a source and a target", "--source" if not self.source else "--target",
+                           "e.g. --source CDnet2014 --target SBI2015,UCSD")
+        shared = {n.split("/")[0].lower() for n in self.source} & {n.split("/")[0].lower() for n in self.target}
+        if shared:
+            raise BadInput(f"source and target share the dataset {sorted(shared)[0]!r}", "--target",
+                           "transfer tests on datasets it did not train on")
+        _parse_rule(self.rule, allow_all=True)
 
-        src, tgt = picks(self.source, "--source"), picks(self.target, "--target")
-        if {v.dataset for v in src} & {v.dataset for v in tgt}:
-            raise BadInput("source and target share a dataset", "--target", "transfer needs distinct datasets")
-        train = tuple((v.id, v.eval_frames) for v in src)
+    def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
+        loaded = sorted({v.dataset for v in videos})
+
+        def absent(name: str, role: str) -> Skip:
+            return Skip(name, f"is not in the data: no loaded video matches this transfer {role} (datasets loaded: "
+                              f"{', '.join(loaded) or 'none'})", f"give its folder to --data, or change --{role}")
+
+        skipped: list[Skip] = []
+        tgt: list[Video] = []
+        for n in self.target:
+            found = [v for v in videos if selects(n, v)]
+            if not found:
+                skipped.append(absent(n, "target"))
+            tgt += [v for v in found if v.id not in {t.id for t in tgt}]
+        if not tgt:
+            return [], skipped
+        missing = [n for n in self.source if not any(selects(n, v) for v in videos)]
+        src = [v for v in videos if any(selects(n, v) for n in self.source)]
+        train = []
+        for v in src:
+            try:
+                frames = take_frames(v, self.rule, self.seed)[0]
+            except _Unmet as e:
+                skipped.append(Skip(v.id, f"cannot train the transfer: {e.reason}", e.fix))
+                continue
+            train.append((v.id, tuple(frames)))
+        if missing or not train:
+            why = (f"its transfer source {missing[0]!r} is not in the data" if missing
+                   else "no source video can give training frames")
+            fix = "give the source's folder to --data, or change --source" if missing else "change --rule or --source"
+            return [], skipped + [Skip(v.id, f"cannot be tested: {why}", fix) for v in tgt]
         test = tuple((v.id, v.eval_frames) for v in tgt)
-        return [Split(f"{'+'.join(self.source)}->{'+'.join(self.target)}", train=train, test=test)]
+        return [Split(f"{'+'.join(self.source)}->{'+'.join(self.target)}", train=tuple(train), test=test)], skipped
 
 
 def check_splits(splits: Sequence[Split], videos: Sequence[Video], disjoint_videos: bool = False,
@@ -277,6 +446,7 @@ def check_splits(splits: Sequence[Split], videos: Sequence[Video], disjoint_vide
 
 
 def build_protocol(name: str, **options: Any) -> Protocol:
+    """A protocol by name; options it does not take (and None values) are left out."""
     cls = PROTOCOLS.get(name)
-    fields = set(cls.__dataclass_fields__)
-    return cls(**{k: v for k, v in options.items() if k in fields and v is not None})
+    taken = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in options.items() if k in taken and v is not None})

@@ -5,6 +5,12 @@ the real data in ``../shared/data`` (CDnet2014, SBI2015, UCSD) when it is there,
 the built-in synthetic scenes otherwise. Videos that fail validation are skipped with
 their message (CDnet2014 cameraJitter/traffic's ROI, unless ``--roi-policy`` says what to
 do), so the suite always produces its tables.
+
+The paper suite runs each deep method under its default protocol and its ``paper_protocols``
+(the other experiments of its paper). A protocol rule that cannot be met for a video, an
+empty cross-scene fold, or a transfer dataset that is not in the data becomes a skip with
+its reason in ``results.json`` (``meta.skipped``, with the protocol and methods), and the
+run goes on; only a run left with no job at all is refused.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ QUICK_DATASETS = ("CDnet2014", "SBI2015", "UCSD")
 SUITES = {
     "quick": "the fast classical baselines (100+ frames/s here) on the real data, protocol full",
     "baselines": "every available classical baseline on the real data, protocol full",
-    "paper": "every deep method in its paper config under its paper's protocol (a GPU job)",
+    "paper": "every deep method in its paper config under each of its paper's protocols (a GPU job); what the "
+             "data cannot serve (a video too short for a rule, a transfer dataset not given) is skipped with its reason",
 }
 
 

@@ -13,6 +13,11 @@ top two methods.
 - Paired test: per-video F differences of the top two methods on their shared videos;
   two-sided sign-flip permutation test of the mean difference (exact up to 16 videos,
   else 20000 random flips, seeded).
+- Published: beside each method's overall F, the paper's F (``reports.published``) where
+  the run used the paper's protocol: the paper's mean over the categories (or videos) ours
+  covers, else its overall; ``footnotes`` say where ours covers fewer videos or the paper
+  forms its overall differently. ``skipped``: what the protocol could not serve on this
+  dataset (a video too short for the rule, an empty fold), with the reason, from the run.
 """
 
 from __future__ import annotations
@@ -99,10 +104,56 @@ def leaderboard(results: dict, protocol: str, dataset: str, families: dict[str, 
                      "precision": o.get("precision"), "pwc": o.get("pwc"), "mcc": o.get("mcc"),
                      "average_precision": ds[m].get("average_precision"), "fps": ds[m].get("fps_median"),
                      "videos": len(ds[m]["videos"])})
+    from .published import compare
+
+    comp = compare(results, protocol, dataset)
+    h = comp["header"]
+    for r in rows:
+        pub = next((p for p in comp["rows"] if p[0] == r["method"] and p[h.index("metric")] == "f_measure"), None)
+        same = pub and pub[h.index("mean published (same categories)")]
+        r["published_f"] = same if same is not None else (pub and pub[h.index("published overall")])
+        r["published_overall"] = pub and pub[h.index("published overall")]
+        r["published_source"] = pub and pub[h.index("published in")]
+        r["published_notes"] = (pub and pub[h.index("notes")]) or ""
     rows.sort(key=lambda r: (r["RC"], r["RM"]))
     by_f = sorted(rows, key=lambda r: -(r["f_measure"] if not _nan(r["f_measure"]) else -1))
     test = None
     if len(by_f) >= 2:
         a, b = by_f[0]["method"], by_f[1]["method"]
         test = {"a": a, "b": b, **paired_test(_video_f(results, a, protocol, dataset), _video_f(results, b, protocol, dataset))}
-    return {"protocol": protocol, "dataset": dataset, "rows": rows, "paired_test": test}
+    return {"protocol": protocol, "dataset": dataset, "rows": rows, "paired_test": test,
+            "footnotes": comp["footnotes"], "skipped": skipped_here(results, protocol, dataset)}
+
+
+def skipped_here(results: dict, protocol: str, dataset: str) -> list[dict]:
+    """The run's protocol skips for this protocol (by name) on this dataset, and its empty folds."""
+    out = []
+    for s in results.get("meta", {}).get("skipped", []):
+        key = s.get("protocol")
+        if not key or key.split("[", 1)[0] != protocol:
+            continue
+        where = str(s.get("where", ""))
+        if "/" not in where or where.split("/", 1)[0].lower() == dataset.lower():
+            out.append(s)
+    return out
+
+
+def notes_markdown(board: dict) -> str:
+    """Below a leaderboard: the published F beside ours, its footnotes, and the skips."""
+    parts = []
+    pub = [r for r in board["rows"] if r.get("published_f") is not None]
+    if pub:
+        from .tables import markdown
+
+        parts.append("Published F beside ours (same protocol; the paper's mean over the categories or videos ours "
+                     "covers):\n\n" + markdown(
+                         ["method", "overall F (ours)", "published F", "published overall", "published in", "notes"],
+                         [[r["method"], r["f_measure"], r["published_f"], r["published_overall"], r["published_source"],
+                           r["published_notes"]] for r in pub]))
+    if board.get("footnotes"):
+        parts.append("\n".join(board["footnotes"]))
+    if board.get("skipped"):
+        parts.append("Skipped by the protocol:\n" + "\n".join(
+            f"- {s['where']} ({', '.join(s.get('methods', []))}; {s['protocol']}): {s.get('reason', s['error'])}"
+            for s in board["skipped"]))
+    return "".join(f"\n{p}\n" for p in parts)

@@ -113,3 +113,127 @@ def test_splits_cli_json(capsys):
     assert out[0]["name"] == "CDnet2014:baseline:highway"
     assert out[0]["train"][0]["video"] == "CDnet2014/baseline/highway" and len(out[0]["train"][0]["frames"]) == 10
     assert len(out[0]["test"][0]["frames"]) == 1221
+
+
+# --- what a protocol cannot serve: up-front BadInput, or a skip with its reason --------------
+@pytest.fixture(scope="module")
+def synth():
+    return discover("synthetic")  # six CDnet-layout scenes, 70 labelled frames each
+
+
+def test_keys_name_the_options_only():
+    assert build_protocol("scene-specific").key == "scene-specific[seed=0,rule=first-half]"
+    assert build_protocol("cross-scene").key == "cross-scene[seed=0,folds=3,exclude=PTZ]"
+    assert build_protocol("transfer").key == "transfer[seed=0,source=CDnet2014,target=SBI2015+UCSD]"
+    assert build_protocol("full").key == "full"
+    # formats and transfer's rule only where they are set, so older keys stay as they were
+    assert (build_protocol("cross-scene", formats=("cdnet2014",)).key
+            == "cross-scene[seed=0,formats=cdnet2014,folds=3,exclude=PTZ]")
+    assert build_protocol("transfer", rule="n:200").key.endswith(",rule=n:200]")
+
+
+@pytest.mark.parametrize("name, options, where", [
+    ("scene-specific", {"rule": "n:0"}, "--rule"),
+    ("scene-specific", {"rule": "fraction:0.8,val:0.2"}, "--rule"),
+    ("cross-scene", {"folds": 1}, "--folds"),
+    ("sampled", {"fraction": 1.0}, "--fraction"),
+    ("transfer", {"source": ("CDnet2014",), "target": ("cdnet2014/baseline",)}, "--target"),
+    ("transfer", {"rule": "half"}, "--rule"),
+    ("full", {"formats": ("cdnet2041",)}, "formats"),
+])
+def test_options_that_can_never_work_fail_before_any_data(name, options, where):
+    with pytest.raises(BadInput) as e:
+        build_protocol(name, **options)
+    assert e.value.where == where
+
+
+@pytest.mark.parametrize("rule, reason", [
+    ("n:70", "has 70 labelled frame(s): rule n:70 needs at least 71 (70 to train, 1 to test)"),
+    ("fraction:0.005", "a fraction 0.005 of them is 0 frames to train"),
+    ("fraction:0.3,val:0.005", "a fraction 0.005 of them is 0 frames to validate"),
+])
+def test_scene_specific_rule_unmet_is_a_skip_per_video(synth, rule, reason):
+    p = build_protocol("scene-specific", rule=rule)
+    planned = p.plan(synth)
+    assert planned.splits == [] and [s.where for s in planned.skipped] == [v.id for v in synth]
+    assert all(reason in s.reason and s.fix for s in planned.skipped)
+    with pytest.raises(BadInput, match="synthetic/baseline/moving"):
+        p.splits(synth)  # the strict form names the first video
+    ok = build_protocol("scene-specific", rule="n:69").plan(synth)  # 69 train + 1 test: just met
+    assert not ok.skipped and all(len(s.test[0][1]) == 1 for s in ok.splits)
+
+
+@needs_data
+def test_fraction_that_leaves_nothing_to_test_skips_only_that_video(many):
+    rain = [v for v in many if v.id == "UCSD/-/rain"]  # 14 labelled frames
+    p = build_protocol("scene-specific", rule="fraction:0.9,val:0.05")  # 13 + 1 of 14
+    planned = p.plan(rain + [v for v in many if v.dataset == "synthetic"])
+    (skip,) = planned.skipped
+    assert skip.where == "UCSD/-/rain" and "13 to train and 1 to validate leave none to test" in skip.reason
+    assert len(planned.splits) == 6
+
+
+def test_sampled_skips_a_video_whose_fraction_is_zero_frames(synth):
+    planned = build_protocol("sampled", fraction=0.005).plan(synth)
+    assert planned.splits == [] and len(planned.skipped) == 6 and "0 frames to train" in planned.skipped[0].reason
+
+
+def test_cross_scene_empty_fold_and_lone_video(synth):
+    planned = build_protocol("cross-scene", folds=3).plan(synth[:2])
+    assert len(planned.splits) == 2
+    tested = [v for s in planned.splits for v, _ in s.test]
+    assert sorted(tested) == sorted(v.id for v in synth[:2])  # each tested once, trained on the other
+    (empty,) = planned.skipped
+    assert empty.where.startswith("fold") and "is empty: 2 video(s) cannot fill 3" in empty.reason
+    lone = build_protocol("cross-scene").plan(synth[:1])
+    assert lone.splits == [] and lone.skipped[0].where == synth[0].id and "only video" in lone.skipped[0].reason
+    # a category exclusion that leaves nothing is no skip: the protocol was asked to leave it out
+    assert build_protocol("cross-scene", exclude=("baseline",)).plan(synth[:1]) == type(lone)([], [])
+
+
+def test_formats_filter_keeps_only_those_layouts(many):
+    planned = build_protocol("cross-scene", formats=("cdnet2014",)).plan(many)
+    tested = {v for s in planned.splits for v, _ in s.test}
+    assert tested == {v.id for v in many if v.format == "cdnet2014"} and not planned.skipped
+
+
+def test_transfer_target_not_in_the_data_is_a_skip(synth):
+    p = build_protocol("transfer", source=("synthetic/baseline",), target=("Wallflower/-/Bootstrap", "Nowhere"))
+    planned = p.plan(synth)
+    assert planned.splits == [] and [k.where for k in planned.skipped] == ["Wallflower/-/Bootstrap", "Nowhere"]
+    assert "is not in the data" in planned.skipped[0].reason and "synthetic" in planned.skipped[0].reason
+
+
+@needs_data
+def test_transfer_category_source_rule_and_absent_source(many):
+    p = build_protocol("transfer", source=("synthetic/baseline",), target=("ucsd/-/rain", "Wallflower"), rule="n:20")
+    planned = p.plan(many)
+    (split,) = planned.splits
+    assert [v for v, _ in split.train] == ["synthetic/baseline/moving"] and len(split.train[0][1]) == 20
+    assert [v for v, _ in split.test] == ["UCSD/-/rain"]  # the dataset name compares case-insensitively
+    assert [k.where for k in planned.skipped] == ["Wallflower"]
+    gone = build_protocol("transfer", source=("CDnet2014/shadow/copyMachine",), target=("UCSD/-/rain",)).plan(many)
+    assert gone.splits == [] and gone.skipped[0].where == "UCSD/-/rain"
+    assert "transfer source 'CDnet2014/shadow/copyMachine' is not in the data" in gone.skipped[0].reason
+    short = build_protocol("transfer", source=("synthetic/baseline",), target=("UCSD/-/rain",), rule="n:200").plan(many)
+    assert short.splits == [] and [k.where for k in short.skipped] == ["synthetic/baseline/moving", "UCSD/-/rain"]
+
+
+def test_planner_records_skips_and_refuses_a_run_with_nothing_to_do(synth, tmp_path):
+    from benchmark.runner import MethodSpec, RunOptions, plan
+
+    opts = RunOptions(out=tmp_path)
+    specs = [MethodSpec("temporal_median"), MethodSpec("frame_difference")]
+    short = build_protocol("scene-specific", rule="n:69")
+    impossible = build_protocol("scene-specific", rule="n:200")
+    skipped: list[dict] = []
+    tasks = plan(specs, {"temporal_median": [short, impossible], "frame_difference": [impossible]}, synth, opts,
+                 skipped=skipped)
+    assert len(tasks) == 6 and {t.protocol.key for t in tasks} == {short.key}
+    assert len(skipped) == 6 and {s["protocol"] for s in skipped} == {impossible.key}
+    assert skipped[0]["methods"] == ["temporal_median", "frame_difference"]
+    assert {"where", "reason", "fix", "error"} <= set(skipped[0]) and skipped[0]["where"] == synth[0].id
+    with pytest.raises(BadInput, match="rule n:200 needs at least 201"):
+        plan(specs, {"temporal_median": [impossible], "frame_difference": []}, synth, opts)  # strict
+    with pytest.raises(BadInput, match="no job can run"):
+        plan(specs, {"temporal_median": [impossible], "frame_difference": []}, synth, opts, skipped=[])
