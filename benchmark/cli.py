@@ -12,6 +12,8 @@ from typing import Any, Sequence
 
 from .errors import BadInput, LeakageError
 
+_LOADED = time.perf_counter()  # a `bgbench` process's command starts here (the printed time counts from it)
+
 
 def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
@@ -93,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for the counts (default 0.5)")
     p.add_argument("--save-masks", action="store_true", help="write 0/255 masks under OUT/masks/")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else sqlite:///OUT/mlflow.db)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the per-user store "
+                                          "sqlite:///~/.local/share/bgbench/mlflow.db); logged in the background")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report (tables, plots, leaderboard)")
 
@@ -103,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("log", help="log a run folder to MLflow (e.g. after the server was unreachable)")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
-    p.add_argument("--tracking-uri", help="default $MLFLOW_TRACKING_URI, else sqlite:///RUN_DIR/mlflow.db")
+    p.add_argument("--tracking-uri", help="default: the URI the run logged to (RUN_DIR/tracking.json), else "
+                                          "$MLFLOW_TRACKING_URI, else the per-user store; logging again updates, never duplicates")
 
     p = sub.add_parser("check", help="the CI gate: F-measure and normalised speed against a reference; exit 1 on regression")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
@@ -137,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print counts and metrics as JSON")
 
     p = sub.add_parser("speed", help="frames/s of methods on a real video with the harness overhead; "
-                                     "--scoring times scoring against decoding")
+                                     "--scoring times scoring")
     p.add_argument("--methods", type=_csv, help="methods to time (default: every available classical baseline)")
     p.add_argument("--video", type=Path, help="a video file (default ../shared/data/videos/bgslibrary_video02_320x240.avi);"
                                               " with --scoring a scene folder (default CDnet2014 highway)")
@@ -148,7 +152,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="gmm_sg: also time B copies of the video as one batch")
     p.add_argument("--repeats", type=int, default=5, help="passes per method, bgbench and raw interleaved; medians "
                                                           "and ranges are reported (default 5)")
-    p.add_argument("--scoring", action="store_true", help="time scoring a scene's evaluated frames vs decoding them")
+    p.add_argument("--scoring", action="store_true", help="Gpix/s per core of scoring a scene's evaluated frames, "
+                                                          "against a straightforward NumPy comparator")
     p.add_argument("--train", action="store_true",
                    help="deep methods on --device: training steps/s and images/s, data-wait share, inference fps "
                         "at batch 1 and at the best batch, peak GPU memory (default: every deep method)")
@@ -163,12 +168,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, metavar="OUT", help="the folder to write (the scenes go under OUT/synthetic)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated scenes (default 0)")
     p.add_argument("--frames", type=int, default=100, help="frames per scene (default 100)")
+
+    p = sub.add_parser("cache", help="the decoded-frame cache: where it is, what it holds (info), or empty it (clear)")
+    p.add_argument("action", choices=("info", "clear"), help="info: location, size of every entry (video x kind x "
+                                                            "size) against its source files, total; clear: delete all")
+    p.add_argument("--json", action="store_true", help="info as JSON")
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = _LOADED if argv is None else time.perf_counter()
     parser = _parser()
     args = parser.parse_args(argv)
+    args.started = started
     if args.cmd is None:  # the main job is `bgbench run`; a bare `bgbench` says what there is
         parser.print_help()
         return 0
@@ -280,7 +292,10 @@ def cmd_splits(args) -> int:
     from .suites import quick_data
 
     skip_bad = args.on_bad_data == "skip" if args.on_bad_data else args.data is None
+    from .provenance import check_unique_content
+
     videos, _ = load_videos(args.data or quick_data(), args.format, args.roi_policy, skip_bad)
+    check_unique_content(videos)  # one scene under two names would sit on both sides of a split
     planned = protocol_from_args(args.protocol, args).plan(videos)
     if not planned.splits:
         raise BadInput(f"protocol {args.protocol} has no video to test" + (f"; the first skip: {planned.skipped[0].message}"
@@ -368,6 +383,8 @@ def cmd_run(args) -> int:
     print(f"bgbench: {len(methods)} method(s) x {len({p.key for ps in protocols.values() for p in ps})} protocol(s) "
           f"on {len(good)} video(s): {sum(len(t.tests) for t in tasks)} jobs -> {out}", file=sys.stderr)
     records = run_tasks(tasks, opts)
+    from .tracking import folder_id
+
     meta = {
         "suite": args.suite if not args.methods else None, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": results.git_hash(), "versions": results.versions(), "machine": results.machine(),
@@ -378,6 +395,9 @@ def cmd_run(args) -> int:
         "notes": {v.id: list(v.notes) for v in good if v.notes},
         "reference_seconds": reference_seconds,
         "wall_seconds": round(time.perf_counter() - t_start, 3),
+        "run_id": folder_id(out),  # stable across re-runs of this folder: tracking finds its MLflow runs by it
+        "started": round(time.time() - (time.perf_counter() - getattr(args, "started", t_start)), 3),
+        "finished": round(time.time(), 3),
     }
     res = build_results(records, meta)
     results.write_json(out / "results.json", res)
@@ -390,16 +410,18 @@ def cmd_run(args) -> int:
 
         report_dir = out / "report"
         build_report(res, out, report_dir)
-    from .tracking import enabled_by_default, log_or_defer
+    from .tracking import enabled_by_default, start_background
 
     if not args.no_tracking and (args.tracking_uri or enabled_by_default()):
-        log_or_defer(res, out, args.tracking_uri, report_dir)
+        st = start_background(out, args.tracking_uri)  # results and report are on disk; MLflow costs the command nothing
+        print(f"bgbench: logging to MLflow at {st['uri']} in the background; outcome in {out / 'tracking.json'}; "
+              f"`bgbench log {out}` retries", file=sys.stderr)
     failed = [r for r in records if r["status"] != "ok"]
     for r in failed:
         print(f"bgbench: FAILED {r['method']} {r['protocol']} {r['split']} {r['video']}: {r['error']}", file=sys.stderr)
     print(f"\n{len(records) - len(failed)} job(s) ok, {len(failed)} failed, {n_bad} video(s) skipped, "
           f"{len(protocol_skips)} protocol skip(s); "
-          f"{meta['wall_seconds']:.1f} s; results: {out / 'results.json'}")
+          f"{time.perf_counter() - getattr(args, 'started', t_start):.1f} s; results: {out / 'results.json'}")
     return 1 if failed else 0
 
 
@@ -450,16 +472,15 @@ def cmd_score(args) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     batch = 64
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    buf = np.empty((min(batch, len(ids)), *video.shape), np.uint8)  # one batch buffer, reused
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         todo = iter(ids)
-        pending = deque(pool.submit(read, i) for i in itertools.islice(todo, 2 * batch))
+        ahead = deque(pool.submit(read, i) for i in itertools.islice(todo, 2 * batch))
         for k in range(0, len(ids), batch):
             chunk = ids[k:k + batch]
-            masks = []
-            for _ in chunk:
-                masks.append(pending.popleft().result())
-                pending.extend(pool.submit(read, i) for i in itertools.islice(todo, 1))
-            score.update(np.stack(masks), video.gts(chunk), roi)
+            masks = np.stack([ahead.popleft().result() for _ in chunk], out=buf[:len(chunk)])
+            ahead.extend(pool.submit(read, i) for i in itertools.islice(todo, batch))
+            score.update(masks, video.gts(chunk), roi)
     rec = score.to_dict()
     out = {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}
     if args.json:
@@ -479,24 +500,17 @@ def cmd_speed(args) -> int:
     if not args.scoring:
         return _speed_methods(args)
     from .datasets import discover
-    from .perf import scoring_vs_decoding
+    from .perf import print_scoring_speed, scoring_speed
     from .suites import shared_data
 
     scene = args.video or ((shared_data() or Path("synthetic")) / "CDnet2014" / "baseline" / "highway")
     (video,) = discover(scene)
     video.check()
-    r = scoring_vs_decoding(video, args.repeats)
+    r = scoring_speed(video, args.repeats)
     if args.json:
         print(json.dumps(r, indent=1))
         return 0
-    dec = r["decode_frames_s"] + r["decode_groundtruth_s"]
-    print(f"{video.id}: {r['frames']} evaluated frames, median of {args.repeats}, one thread")
-    print(f"  score float probabilities  {r['score_probabilities_s']:.3f} s")
-    print(f"  score 0/255 masks          {r['score_masks_s']:.3f} s")
-    print(f"  decode frames (JPEG)       {r['decode_frames_s']:.3f} s")
-    print(f"  decode ground truth (PNG)  {r['decode_groundtruth_s']:.3f} s")
-    print(f"  scoring / decoding         {r['score_probabilities_s'] / dec:.2f} (probabilities), "
-          f"{r['score_masks_s'] / dec:.2f} (masks)")
+    print_scoring_speed(video, r)
     return 0
 
 
@@ -590,12 +604,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_log(args) -> int:
-    from .results import load_results
-    from .tracking import log_or_defer
+    from .tracking import log_now
 
-    res = load_results(args.run_dir)
-    report = args.run_dir / "report"
-    return 0 if log_or_defer(res, args.run_dir, args.tracking_uri, report if report.is_dir() else None) else 1
+    return log_now(args.run_dir, args.tracking_uri)
 
 
 def cmd_check(args) -> int:
@@ -651,8 +662,50 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    import os
+
+    from . import framecache
+
+    root, cap = framecache.cache_root(), framecache.max_bytes()
+    where = "$BGBENCH_CACHE" if os.environ.get("BGBENCH_CACHE") else "default; set $BGBENCH_CACHE to move it"
+    if args.action == "clear":
+        n, freed = framecache.clear(root)
+        print(f"{root}: {n} entr{'y' if n == 1 else 'ies'} deleted, {freed / 1e9:.2f} GB freed")
+        return 0
+    found = framecache.entries(root)
+    total = sum(e.bytes for e in found)
+    known = [e for e in found if e.source_bytes]
+    ratio = sum(e.bytes for e in known) / sum(e.source_bytes for e in known) if known else None
+    if args.json:
+        print(json.dumps({"root": str(root), "max_bytes": cap, "total_bytes": total, "x_source": ratio,
+                          "entries": [{"name": e.name, "kind": e.kind, "file": e.path.name, "bytes": e.bytes,
+                                       "frames": e.frames, "shape": e.shape, "source_bytes": e.source_bytes,
+                                       "last_used": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(e.last_used))}
+                                      for e in sorted(found, key=lambda e: e.name)]}, indent=1))
+        return 0
+    from reports.tables import markdown
+
+    def size(e) -> str:  # width x height, as frames are named elsewhere
+        return f"{e.shape[1]}x{e.shape[0]}" + "".join(f"x{c}" for c in e.shape[2:]) if e.shape and len(e.shape) >= 2 else "-"
+
+    print(f"cache: {root} ({where})")
+    print(f"cap: {f'{cap / 1e9:g} GB' if cap is not None else 'none'} (${framecache.MAX_GB_ENV}; least recently used "
+          f"entries go first)")
+    if found:
+        rows = [[e.name, e.frames if e.frames is not None else "-", size(e), f"{e.bytes / 1e6:.1f}",
+                 f"{e.source_bytes / 1e6:.1f}" if e.source_bytes else "-",
+                 f"{e.bytes / e.source_bytes:.1f}x" if e.source_bytes else "-",
+                 time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))] for e in sorted(found, key=lambda e: e.name)]
+        print(markdown(["entry (video-kind)", "frames", "frame size", "MB", "source MB", "x source", "last used"], rows,
+                       ["text"] * 7))
+    print(f"total: {len(found)} entr{'y' if len(found) == 1 else 'ies'}, {total / 1e9:.2f} GB"
+          + (f"; decoded stacks take {ratio:.1f}x their source files" if ratio else ""))
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "info": cmd_info, "splits": cmd_splits, "run": cmd_run, "score": cmd_score,
-            "synth": cmd_synth, "speed": cmd_speed,
+            "synth": cmd_synth, "speed": cmd_speed, "cache": cmd_cache,
             "report": cmd_report, "log": cmd_log, "check": cmd_check}
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """The run loop: plan jobs (method x protocol x split x video), execute them through joblib,
 write each job's record atomically, resume what a killed run left, record failures and go on.
+What a protocol cannot serve (a video too short for its rule, an empty fold, a transfer
+dataset that is not in the data) is planned as a skip with its reason, not as a job.
 
 A task is the unit of parallel work: one test video for a method that does not train, one
 whole split (fit once, then every test video) for a method that does. Each finished video
@@ -23,8 +25,9 @@ import numpy as np
 
 from . import results
 from .aggregate import summarize
+from .errors import BadInput
 from .method import Method, build_method, method_class
-from .protocols import Protocol, Split
+from .protocols import Planned, Protocol, Split
 from .scoring import VideoScore, metrics, quantize, threshold_bin
 from .video import LabelledFrames, TrainingSet, Video
 
@@ -68,8 +71,12 @@ def _safe(name: str) -> str:
     return name.replace("/", "__").replace(":", "_")
 
 
-def job_path(out: Path, method: str, protocol: str, split: str, video_id: str) -> Path:
-    return out / "jobs" / _safe(method) / protocol / _safe(split) / (video_id.replace("/", "__") + ".json")
+def job_path(out: Path, method: str, protocol: str, split: str, video_id: str, fp: str | None = None) -> Path:
+    """Where a job's record lives. The name carries the job's fingerprint, so a job whose
+    code, parameters or data changed gets a new file and the old record stays beside it
+    until the new one is written (``_write`` then removes it)."""
+    stem = video_id.replace("/", "__")
+    return out / "jobs" / _safe(method) / protocol / _safe(split) / (f"{stem}.{fp}.json" if fp else f"{stem}.json")
 
 
 def mask_dir(out: Path, method: str, protocol: str, split: str, video_id: str) -> Path:
@@ -80,18 +87,34 @@ def fingerprint(**parts: Any) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def plan(methods: Sequence[MethodSpec], protocols: dict[str, Protocol], videos: Sequence[Video], opts: RunOptions) -> list[Task]:
-    """The tasks of a run. ``protocols`` maps each method name to its protocol list key."""
+def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], videos: Sequence[Video], opts: RunOptions,
+         skipped: list[dict] | None = None) -> list[Task]:
+    """The tasks of a run. ``protocols`` maps each method name to its protocols.
+
+    What a protocol cannot serve on these videos (a rule a video cannot meet, an empty fold,
+    a transfer name not in the data) is appended to ``skipped``, one record per protocol and
+    place (``where``, ``reason``, ``fix``, ``error``, ``protocol``, ``methods``), and the rest
+    is planned; with ``skipped`` None the first such case raises BadInput. If skips leave no
+    job at all, BadInput says why before anything runs."""
+    from .provenance import check_unique_content, code_fingerprint
+
     by_id = {v.id: v for v in videos}
+    content = check_unique_content(videos)  # one content twice in a run: BadInput naming both paths
     tasks: list[Task] = []
-    split_cache: dict[str, list[Split]] = {}
+    planned: dict[str, Planned] = {}
+    skips: dict[tuple[str, str], dict] = {}
     for spec in methods:
         cls = method_class(spec.name)
         params = spec.resolved_params()
+        code = code_fingerprint(cls)
         for proto in protocols[spec.name]:
-            if proto.key not in split_cache:
-                split_cache[proto.key] = proto.splits(videos)
-            for split in split_cache[proto.key]:
+            if proto.key not in planned:
+                planned[proto.key] = proto.plan(videos)
+            for s in planned[proto.key].skipped:
+                rec = skips.setdefault((proto.key, s.where), {**s.to_json(), "protocol": proto.key, "methods": []})
+                if spec.name not in rec["methods"]:
+                    rec["methods"].append(spec.name)
+            for split in planned[proto.key].splits:
                 tests = [(by_id[vid], frames) for vid, frames in split.test]
                 trains = cls.trains and bool(split.train)
                 groups = [tests] if trains else [[t] for t in tests]
@@ -102,8 +125,19 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, Protocol], videos: 
                         task.fingerprints[v.id] = fingerprint(
                             method=spec.name, config=spec.config, params=params, protocol=proto.key,
                             split=split.name, train=split.train if trains else None, video=v.id, frames=frames,
-                            threshold=opts.threshold, seed=opts.seed, device=opts.device if cls.family == "deep" else None)
+                            threshold=opts.threshold, seed=opts.seed, device=opts.device if cls.family == "deep" else None,
+                            code=code, content=content[v.id],
+                            train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None)
                     tasks.append(task)
+    if skips:
+        first = next(iter(skips.values()))
+        if skipped is None:
+            raise BadInput(f"{first['reason']} (protocol {first['protocol']})", first["where"], first["fix"] or None)
+        if not tasks:
+            raise BadInput(f"no job can run: every protocol skips every video; the first: {first['error']} "
+                           f"(protocol {first['protocol']})", "--data", "give videos the protocols can use, or change "
+                           "their options (--rule, --folds, --fraction, --source, --target)")
+        skipped.extend(skips.values())
     return tasks
 
 
@@ -111,7 +145,7 @@ def finished(task: Task, opts: RunOptions) -> dict[str, dict]:
     """The job records of this task that a previous run completed, by video id."""
     done = {}
     for v, _ in task.tests:
-        p = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, v.id)
+        p = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, v.id, task.fingerprints[v.id])
         if p.exists():
             try:
                 rec = json.loads(p.read_text())
@@ -170,28 +204,39 @@ def _describe(e: BaseException) -> str:
 
 
 def _write(task: Task, video: Video, rec: dict, opts: RunOptions) -> None:
-    results.write_json(job_path(opts.out, task.method.name, task.protocol.name, task.split.name, video.id), rec)
+    """Write the record, then (an ok one) remove the records of the same job made by other
+    code, parameters or data: they were kept until this one was safely on disk."""
+    path = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, video.id, rec["fingerprint"])
+    results.write_json(path, rec)
+    if rec.get("status") == "ok":
+        stem = video.id.replace("/", "__")
+        for old in path.parent.glob(f"{stem}.*json"):
+            if old != path and (old.name == f"{stem}.json" or old.name.count(".") == 2):
+                old.unlink(missing_ok=True)
 
 
 def _fit(method: Method, task: Task, opts: RunOptions) -> float:
     from . import checkpoint
 
-    ckpt = opts.out / "checkpoints" / _safe(task.method.name) / task.protocol.name / f"{_safe(task.split.name)}.pt"
     fp = fingerprint(fps=sorted(task.fingerprints.values()))
-    method.workdir = ckpt.parent / _safe(task.split.name)
+    ckpt = opts.out / "checkpoints" / _safe(task.method.name) / task.protocol.name / f"{_safe(task.split.name)}.{fp}.pt"
+    method.workdir = ckpt.parent / f"{_safe(task.split.name)}.{fp}"
     if ckpt.exists():
         state = checkpoint.load(ckpt, expect=fp)
         method.load_state_dict(state["state"])
         method.history = state.get("history", [])
-        return 0.0
+        return float(state.get("fit_seconds", 0.0))  # the training time of the run that made it
     train = TrainingSet(
         train=tuple(LabelledFrames(task.train_videos[vid], fr) for vid, fr in task.split.train),
         val=tuple(LabelledFrames(task.train_videos[vid], fr) for vid, fr in task.split.val),
     )
     t0 = time.perf_counter()
     method.fit(train)
-    seconds = time.perf_counter() - t0
-    checkpoint.save(ckpt, {"state": method.state_dict(), "history": getattr(method, "history", [])}, fp)
+    # training resumed from a mid-training checkpoint: add the seconds spent before the restart
+    before = sum(s.get("resumed_seconds", 0.0) for s in (getattr(method, "train_stats", None) or {}).values())
+    seconds = time.perf_counter() - t0 + before
+    checkpoint.save(ckpt, {"state": method.state_dict(), "history": getattr(method, "history", []),
+                           "fit_seconds": seconds}, fp)
     return seconds
 
 
@@ -252,7 +297,7 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
         "frames": len(timed), "seconds": seconds, "fps": len(timed) / seconds if seconds > 0 else None,
         "device": getattr(method, "device", "cpu"), "warmup_frames": warm, "segment_seconds_total": float(sum(times)),
         "scoring_seconds": score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
-        "batch": getattr(method, "batch_size", 1), "precision": getattr(method, "precision", "float32"),
+        "batch": getattr(method, "infer_batch", 1), "precision": getattr(method, "precision", "float32"),
     }
     return rec
 

@@ -454,7 +454,8 @@ class Trainer:
         self.save(self.elapsed + seconds)
         timed = max(0, self.step - first - self.timing_warmup)
         timed_s = t_end - t_warm if timed else 0.0
-        self.stats = {"steps": self.step - first, "seconds": seconds, "data_wait_seconds": wait,
+        self.stats = {"steps": self.step - first, "seconds": seconds, "resumed_seconds": self.elapsed,
+                      "data_wait_seconds": wait,
                       "data_wait_fraction": wait / seconds if seconds > 0 else 0.0,
                       "timed_steps": timed, "timed_seconds": timed_s,
                       "timed_data_wait_fraction": (wait - wait_warm) / timed_s if timed_s > 0 else 0.0}

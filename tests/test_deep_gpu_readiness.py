@@ -187,6 +187,7 @@ def test_resume_keeps_scaler_state_and_the_time_budget(highway, tmp_path):
                         checkpoint_dir=tmp_path, tag="crossnet", config=m.p, max_seconds=100)
     tr.run(5, lambda step: m.net(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)).float().mean())
     assert tr.stats["steps"] == 0 and tr.step == 2  # the budget counts the time before the interruption
+    assert tr.stats["resumed_seconds"] == 1e6  # and the run's fit_seconds adds it (runner._fit)
 
 
 @needs_data
