@@ -372,6 +372,7 @@ def cmd_run(args) -> int:
     opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold,
                       save_masks=args.save_masks, jobs=args.jobs)
     from .perf import reference_workload_seconds
+    from .provenance import code_fingerprint
 
     reference_seconds = reference_workload_seconds()
     protocol_skips: list[dict] = []
@@ -390,6 +391,7 @@ def cmd_run(args) -> int:
         "git": results.git_hash(), "versions": results.versions(), "machine": results.machine(),
         "device": args.device, "seed": args.seed, "threshold": args.threshold, "config": args.config,
         "methods": {s.name: s.resolved_params() for s in specs},
+        "code": {s.name: code_fingerprint(classes[s.name]) for s in specs},
         "protocols": {p.key: {"name": p.name, **p.options()} for ps in protocols.values() for p in ps},
         "data": [str(d) for d in data], "videos": [v.id for v in good], "skipped": skipped,
         "notes": {v.id: list(v.notes) for v in good if v.notes},

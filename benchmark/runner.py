@@ -28,6 +28,7 @@ from .aggregate import summarize
 from .errors import BadInput
 from .method import Method, build_method, method_class
 from .protocols import Planned, Protocol, Split
+from .provenance import code_fingerprint
 from .scoring import VideoScore, metrics, quantize, threshold_bin
 from .video import LabelledFrames, TrainingSet, Video
 
@@ -96,7 +97,7 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
     place (``where``, ``reason``, ``fix``, ``error``, ``protocol``, ``methods``), and the rest
     is planned; with ``skipped`` None the first such case raises BadInput. If skips leave no
     job at all, BadInput says why before anything runs."""
-    from .provenance import check_unique_content, code_fingerprint
+    from .provenance import check_unique_content
 
     by_id = {v.id: v for v in videos}
     content = check_unique_content(videos)  # one content twice in a run: BadInput naming both paths
@@ -161,6 +162,7 @@ def _base_record(task: Task, video: Video, frames: Sequence[int]) -> dict[str, A
         "method": task.method.name, "config": task.method.config, "params": dict(task.method.overrides),
         "protocol": task.protocol.name, "protocol_key": task.protocol.key, "split": task.split.name,
         "video": video.id, "fingerprint": task.fingerprints[video.id], "frames": len(frames),
+        "code": code_fingerprint(method_class(task.method.name)),
         "status": "failed", "error": None,
     }
 
