@@ -1,11 +1,14 @@
 """``bgbench report``: every table, plot and page of a run, from its results.json only.
 Tables as Markdown, CSV and LaTeX (``\\input`` them in a document that loads booktabs and
-graphicx); figures as PDF and 300-dpi PNG."""
+graphicx); figures as PDF and 300-dpi PNG. One set per protocol key and dataset; file names
+carry the protocol's name, and its options too where the run has the name under several."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from benchmark.aggregate import protocol_name, summarize
 from benchmark.method import METHODS, load_catalog
 from benchmark.results import write_json
 
@@ -21,8 +24,49 @@ def _slug(*parts: str) -> str:
     return "_".join(p.replace("/", "-").replace(" ", "") for p in parts)
 
 
+def protocol_slugs(results: dict) -> dict[str, str]:
+    """A file-name part per protocol key: the name where the record has it under one key
+    (``full``, ``cross-scene``), else the name and the options that tell the keys apart
+    (``scene-specific_rule-n-200``), letters, digits and ``.+-`` only; unique."""
+    keys = sorted({k for per in results["summary"].values() for k in per})
+    names = {k: protocol_name(k, results) for k in keys}
+    opts_of = results.get("meta", {}).get("protocols", {})
+    run_seed = results.get("meta", {}).get("seed", 0) or 0
+    out: dict[str, str] = {}
+    for k in keys:
+        name = names[k]
+        if sum(n == name for n in names.values()) == 1:
+            slug = name
+        else:
+            opts = opts_of.get(k)
+            if isinstance(opts, dict):
+                text = "_".join(f"{o}-{'+'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+                                for o, v in opts.items() if o != "name" and not (o == "seed" and v == run_seed))
+            else:
+                text = k[len(name):]
+            slug = f"{name}_{text}" if text else name
+        slug = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9.+_-]+", "-", slug)).strip("-_")
+        base, n = slug, 2
+        while slug in out.values():
+            slug, n = f"{base}-{n}", n + 1
+        out[k] = slug
+    return out
+
+
+def current(results: dict) -> dict:
+    """The record with its summary as this version makes it: a record written before
+    summaries were keyed by protocol key (no ``protocol_key`` in its entries) is summarised
+    again from its jobs, so variants of one protocol are not reported together."""
+    jobs = results.get("jobs")
+    entries = [e for per in results.get("summary", {}).values() for e in per.values()]
+    if jobs and entries and not all(isinstance(e, dict) and "protocol_key" in e for e in entries):
+        return {**results, "summary": summarize(jobs)}
+    return results
+
+
 def build_report(results: dict, run_dir: Path, out: Path | None = None) -> dict[str, list[Path]]:
     """Write the report into ``out`` (default RUN_DIR/report); return the files by kind."""
+    results = current(results)
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
@@ -36,14 +80,17 @@ def build_report(results: dict, run_dir: Path, out: Path | None = None) -> dict[
         written[kind].append(p)
 
     boards, figures = [], {}
+    slugs = protocol_slugs(results)
     for proto, ds in tables.protocols_and_datasets(results):
-        slug = _slug(proto, ds)
+        slug = _slug(slugs[proto], ds)
+        title = f"{ds} · protocol {tables.protocol_title(results, proto)}"
+        notes = "".join(f"\n{n}\n" for n in tables.failure_notes(results, proto, ds))
         h, rows = tables.category_table(results, proto, ds, abbreviate=True)
-        write(f"f_measure_{slug}.md", tables.markdown(h, rows) + "\n")
+        write(f"f_measure_{slug}.md", f"{title} · F-measure per category\n\n" + tables.markdown(h, rows) + "\n" + notes)
         write(f"f_measure_{slug}.csv", tables.to_csv(h, rows))
         write(f"f_measure_{slug}.tex", tables.latex_category_table(results, proto, ds, f"tab:f-{slug}"))
         h, rows, better = tables.metrics_table(results, proto, ds)
-        write(f"metrics_{slug}.md", tables.markdown(h, rows) + "\n")
+        write(f"metrics_{slug}.md", f"{title} · overall metrics\n\n" + tables.markdown(h, rows) + "\n" + notes)
         write(f"metrics_{slug}.csv", tables.to_csv(h, rows))
         write(f"metrics_{slug}.tex", tables.latex_metrics_table(results, proto, ds, f"tab:m-{slug}"))
         figs = plots.pr_curves(results, proto, ds, out / f"pr_{slug}.png")
@@ -53,17 +100,18 @@ def build_report(results: dict, run_dir: Path, out: Path | None = None) -> dict[
         board = leaderboard.leaderboard(results, proto, ds, fam)
         boards.append(board)
         h, rows, _ = tables.leaderboard_table(board)
-        write(f"leaderboard_{slug}.md", tables.markdown(h, rows) + "\n" + leaderboard.notes_markdown(board))
+        write(f"leaderboard_{slug}.md", f"{title} · leaderboard\n\n" + tables.markdown(h, rows) + "\n"
+              + leaderboard.notes_markdown(board))
         write(f"leaderboard_{slug}.tex", tables.latex_leaderboard(board, f"tab:lb-{slug}"))
         comp = published.compare(results, proto, ds)
         if comp["rows"] or comp["footnotes"]:
-            write(f"published_{slug}.md", f"Published numbers: {published.SOURCE}\n\n"
-                  + (tables.markdown(comp["header"], comp["rows"]) + "\n" if comp["rows"] else "")
+            write(f"published_{slug}.md", f"{title} · published numbers: {published.SOURCE}\n\n"
+                  + (tables.markdown(comp["header"], published.marked_rows(comp)) + "\n" if comp["rows"] else "")
                   + "".join(f"\n{n}\n" for n in comp["footnotes"]))
-            write(f"published_{slug}.csv", tables.to_csv(comp["header"], comp["rows"]))
+            write(f"published_{slug}.csv", tables.to_csv(*published.csv_columns(comp)))
     for proto in sorted({p for p, _ in tables.protocols_and_datasets(results)}):
         h, rows = tables.long_table(results, proto)
-        write(f"categories_{_slug(proto)}.csv", tables.to_csv(h, rows))
+        write(f"categories_{_slug(slugs[proto])}.csv", tables.to_csv(h, rows))
     mosaic = plots.mosaic(results, run_dir, out / "mosaic.png")
     written["figures"] += mosaic
     mosaic_png = next((f for f in mosaic if f.suffix == ".png"), None)

@@ -4,7 +4,12 @@ the videos that were skipped and the jobs that failed, with their reasons. Opens
 A header click sorts by that column, best first (ascending for ranks and PWC, descending
 for the other metrics, A-Z for names); a second click reverses. An arrow marks the sorted
 column. ``?sort=COLUMN&dir=asc|desc`` in the URL sorts the first table on load (best first
-without ``dir``)."""
+without ``dir``).
+
+One table per protocol key and dataset, headed with the protocol's options. A method whose
+every job failed there is a row reading "failed" (its error in the row's tooltip and in the
+note below the table); the CI and the paired tests say when n is too small, which methods
+were compared and why; a binary method's AP reads "n/a (binary)"."""
 
 from __future__ import annotations
 
@@ -13,7 +18,10 @@ import html
 import math
 from pathlib import Path
 
-from .tables import fmt
+from benchmark.aggregate import protocol_display
+
+from .leaderboard import ci_text, failure_text, published_gap, statistics_text
+from .tables import BINARY_AP, FAILED, fmt
 
 # key, label, which way is better ("high", "low" or "text"), number kind, tooltip
 COLUMNS = [
@@ -27,16 +35,18 @@ COLUMNS = [
      "value. Lower is better, 1 is best."),
     ("f_measure", "overall F", "high", "metric", "F-measure: the mean over categories of the mean over their videos"),
     ("ci", "95% CI", "high", "metric",
-     "two-stage bootstrap 95% confidence interval of overall F (sorts by its lower end)"),
+     "two-stage bootstrap 95% confidence interval of overall F (sorts by its lower end); given only with at least 3 "
+     "videos, else 'n too small'"),
     ("recall", "Re", "high", "metric", "recall"),
     ("precision", "Pr", "high", "metric", "precision"),
     ("pwc", "PWC", "low", "metric", "percentage of wrong classifications: lower is better"),
     ("mcc", "MCC", "high", "metric", "Matthews correlation coefficient"),
-    ("average_precision", "AP", "high", "metric", "average precision of the PR curve"),
+    ("average_precision", "AP", "high", "metric", "average precision: the step-wise sum under the PR curve of the "
+     "dataset's pooled pixels; n/a for a binary method (fewer than 3 output levels: one operating point, no curve)"),
     ("fps", "FPS", "high", "fps", "median over videos of frames/s of segment alone (decoding and scoring excluded)"),
     ("videos", "videos", "high", "int", "videos scored"),
     ("published_f", "published F", "high", "metric", "the paper's F under the same protocol, over the categories "
-     "(or videos) ours covers; footnotes below the table (reports/published.py)"),
+     "(or videos) ours covers; a mark points to a footnote below the table (reports/published.py)"),
 ]
 
 _SCRIPT = """
@@ -95,19 +105,33 @@ _RANKS = ("<dl class='note'><dt>How to read the table</dt>"
           "<dd><b>avg rank (categories)</b> (RC): in each category, the methods are ranked by their average rank over "
           "the seven metrics in that category; RC is the mean of those ranks over the categories (CDnet's overall "
           "ranking). For both, lower is better and 1 is best; rows start ordered by RC, then RM.</dd>"
-          "<dd><b>95% CI</b>: a two-stage bootstrap of overall F (categories, then videos within them). "
+          "<dd><b>95% CI</b>: a two-stage bootstrap of overall F (categories, then videos within them), seeded "
+          "with the run's seed; given only with at least 3 videos, else <i>n too small</i>. "
+          "<b>AP</b>: n/a for a binary method (one operating point: a point, not a curve, in the PR plot). "
           "<b>FPS</b>: median over the videos of frames/s of segmentation alone, on the run's device.</dd>"
           "<dd>Click a column header to sort by it, best first; click again to reverse.</dd></dl>")
 
 
 def _cell(key: str, kind: str, row: dict) -> str:
+    failed = row.get("status") == "failed"
+    v = row.get("ci_low" if key == "ci" else key)
     if key == "ci":
-        v, text = row.get("ci_low"), f"[{fmt(row.get('ci_low'))}, {fmt(row.get('ci_high'))}]"
+        text = "-" if failed else ci_text(row)
+    elif key == "RC" and failed:
+        text = FAILED
+    elif key == "average_precision" and row.get("binary"):
+        text = BINARY_AP
+    elif key == "published_f" and row.get("published_marks") and v is not None:
+        text = f"{fmt(v, kind)} {row['published_marks']}"
     else:
-        v = row.get(key)
         text = fmt(v, kind)
     dv = "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
     return f'<td data-v="{html.escape(str(dv))}">{html.escape(text)}</td>'
+
+
+def _row(r: dict) -> str:
+    tip = f" title='{html.escape(r['error'], quote=True)}'" if r.get("error") else ""
+    return f"<tr{tip}>" + "".join(_cell(k, kind, r) for k, _, _, kind, _ in COLUMNS) + "</tr>"
 
 
 def _header(initial: tuple[str, str] | None) -> str:
@@ -144,19 +168,24 @@ def _issues(results: dict) -> list[str]:
                 why = s["reason"] + (f" -- fix: {s['fix']}" if s.get("fix") else "")
             else:
                 why = error[len(where) + 2:] if where and error.startswith(where + ": ") else error
-            proto = (f"{s['protocol']} ({', '.join(s.get('methods') or [])})" if s.get("protocol")
-                     else "every protocol")
+            proto = (f"{protocol_display(s['protocol'], results)} ({', '.join(s.get('methods') or [])})"
+                     if s.get("protocol") else "every protocol")
             parts.append(f"<tr><td><code>{html.escape(where)}</code></td><td>{html.escape(proto)}</td>"
                          f"<td>{html.escape(why)}</td></tr>")
         parts.append("</tbody></table>")
     failed = [j for j in results.get("jobs", []) if j.get("status") != "ok"]
     if failed:
-        parts.append(f"<h2>Failed jobs ({len(failed)})</h2><p class='note'>Recorded with their error; the tables leave "
-                     "them out and the run exited with status 1.</p><table class='issues'><thead><tr><th>method</th>"
+        parts.append(f"<h2>Failed jobs ({len(failed)})</h2><p class='note'>Recorded with their error. A method "
+                     "whose every job on a dataset failed is listed in that table as <i>failed</i>; one that failed on "
+                     "some videos is scored on the rest (see the notes below its table). The run exited with status "
+                     "1.</p><table class='issues'><thead><tr><th>method</th>"
                      "<th>protocol</th><th>split</th><th>video</th><th>error</th></tr></thead><tbody>")
+        from benchmark.aggregate import method_label, protocol_key
+
         for j in failed:
-            parts.append("<tr>" + "".join(f"<td>{html.escape(str(j.get(k, '')))}</td>"
-                                          for k in ("method", "protocol", "split", "video", "error")) + "</tr>")
+            cells = (method_label(j), protocol_display(protocol_key(j), results), j.get("split", ""),
+                     j.get("video", ""), j.get("error", ""))
+            parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table>")
     return parts
 
@@ -170,18 +199,25 @@ def page(results: dict, boards: list[dict], figures: dict[tuple[str, str], list[
              "</head><body><h1>bgbench leaderboard</h1>",
              f"<p class='note'>run {html.escape(str(meta.get('created', '')))} · git {html.escape(str(meta.get('git')))} · "
              f"device {html.escape(str(meta.get('device')))} · threshold {meta.get('threshold')} · "
+             f"seed {html.escape(str(meta.get('seed', 0)))} · "
              f"{len(meta.get('videos', []))} videos scored.{html.escape(issues)}</p>", _RANKS]
     for b in boards:
-        parts.append(f"<h2>{html.escape(b['dataset'])} · protocol {html.escape(b['protocol'])}</h2>")
+        title = b.get("protocol_display") or b["protocol"]
+        parts.append(f"<h2>{html.escape(b['dataset'])} · protocol {html.escape(title)}</h2>")
+        if title != b["protocol"]:
+            parts.append(f"<p class='note'>protocol key <code>{html.escape(b['protocol'])}</code></p>")
         parts.append("<table class='lb'>" + _header(("RC", "asc")) + "<tbody>")
         for r in b["rows"]:
-            parts.append("<tr>" + "".join(_cell(k, kind, r) for k, _, _, kind, _ in COLUMNS) + "</tr>")
+            parts.append(_row(r))
         parts.append("</tbody></table>")
-        t = b.get("paired_test")
-        if t:
-            parts.append(f"<p class='note'>Paired sign-flip test, {html.escape(t['a'])} vs {html.escape(t['b'])} over "
-                         f"{t['videos']} shared videos: mean F difference {fmt(t['mean_difference'])}, "
-                         f"p = {fmt(t['p_value'])}.</p>")
+        for note in failure_text(b):
+            parts.append(f"<p class='note'><b>Failed</b>: {html.escape(note)}</p>")
+        for note in statistics_text(b):
+            parts.append(f"<p class='note'>{html.escape(note)}</p>")
+        pub = [r for r in b["rows"] if r.get("published_f") is not None]
+        if pub:
+            parts.append("<p class='note'>Ours minus published F: " + "; ".join(
+                f"{html.escape(r['method'])} {html.escape(published_gap(r))}" for r in pub) + ".</p>")
         for note in b.get("footnotes", []):  # published numbers (reports/published.py)
             parts.append(f"<p class='note'>{html.escape(note)}</p>")
         for sk in b.get("skipped", []):  # what the protocol could not serve (benchmark/protocols.py)

@@ -1,23 +1,36 @@
 """A leaderboard with CDnet's ranking scheme and, beyond it, uncertainty: a bootstrap 95%
-confidence interval of each method's overall F over videos, and a paired test between the
-top two methods.
+confidence interval of each method's overall F over videos, and paired tests of the best
+method against each other one. One leaderboard per protocol key (name and options) and
+dataset: runs of one protocol under other options tested other pixels and are not ranked
+together.
 
 - RM: the average, over the seven CDnet metrics (Re, Sp, FPR, FNR, PWC, Pr, F), of the
   method's rank on that metric's overall value.
 - RC: per category, methods are ranked by their average rank over the seven metrics in
   that category; RC is the average of those ranks over categories.
-- CI: a two-stage bootstrap (2000 resamples, seeded): categories are drawn with
-  replacement, then videos with replacement within each drawn category; overall F = mean
-  of category means is recomputed each time; 2.5/97.5 percentiles. (Resampling videos only
-  within categories would give no spread where a category has one video.)
-- Paired test: per-video F differences of the top two methods on their shared videos;
-  two-sided sign-flip permutation test of the mean difference (exact up to 16 videos,
-  else 20000 random flips, seeded).
+- CI: a two-stage bootstrap (2000 resamples, seeded with the run's ``--seed``): categories
+  are drawn with replacement, then videos with replacement within each drawn category;
+  overall F = mean of category means is recomputed each time; 2.5/97.5 percentiles.
+  (Resampling videos only within categories would give no spread where a category has one
+  video.) Given only with at least ``MIN_UNITS`` (3) videos: with one the interval has zero
+  width, with two at most three values; otherwise "n too small".
+- Paired tests: the method with the best overall F (or a pre-declared ``reference``)
+  against each other method, on their shared videos: a two-sided sign-flip permutation
+  test whose statistic is aggregated as overall F is (per-video F differences, sign-flipped
+  per video, averaged within categories, then over categories), so it tests the difference
+  the table shows. Exact over all 2^n flips up to 16 videos (the smallest p it can give is
+  2/2^n), else 20000 random flips (seeded) with p = (k+1)/(N+1), never 0. Fewer than 3
+  shared videos: no test ("n too small"). Picking the best method on the same videos is a
+  selection that makes its p-values optimistic; the page says so, and Holm's adjustment
+  covers the several comparisons (not the selection).
+- Failed: a method whose every job on the dataset failed is listed, last, with "failed" and
+  its error; one that failed on some videos keeps its row over the rest, with a note.
 - Published: beside each method's overall F, the paper's F (``reports.published``) where
   the run used the paper's protocol: the paper's mean over the categories (or videos) ours
-  covers, else its overall; ``footnotes`` say where ours covers fewer videos or the paper
-  forms its overall differently. ``skipped``: what the protocol could not serve on this
-  dataset (a video too short for the rule, an empty fold), with the reason, from the run.
+  covers, else its overall; ``published_marks`` point to the footnotes that say where ours
+  covers fewer videos or the paper forms its overall differently. ``skipped``: what the
+  protocol could not serve on this dataset (a video too short for the rule, an empty fold),
+  with the reason, from the run.
 """
 
 from __future__ import annotations
@@ -28,10 +41,17 @@ from typing import Any
 
 import numpy as np
 
-from .tables import _nan
+from benchmark.aggregate import category_of, protocol_display, resolve_protocol
+
+from .tables import _nan, failures, fmt
 
 SEVEN = (("recall", True), ("specificity", True), ("fpr", False), ("fnr", False), ("pwc", False),
          ("precision", True), ("f_measure", True))
+MIN_UNITS = 3  # videos below which no CI and no test is given
+BOOTSTRAP = 2000  # resamples
+EXACT_UP_TO = 16  # videos: every sign flip enumerated
+RANDOM_FLIPS = 20000
+TOO_SMALL = "n too small"
 
 
 def _rank(values: list[float], higher_better: bool) -> list[float]:
@@ -54,13 +74,22 @@ def _video_f(results: dict, method: str, protocol: str, dataset: str) -> dict[st
     return {v: m.get("f_measure") for v, m in d["videos"].items()}
 
 
-def bootstrap_ci(video_f: dict[str, float], n: int = 2000, seed: int = 0) -> tuple[float, float]:
+def run_seed(results: dict) -> int:
+    """The run's ``--seed`` (``meta.seed``), which seeds the bootstrap and the random flips."""
+    seed = (results.get("meta") or {}).get("seed")
+    return int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else 0
+
+
+def bootstrap_ci(video_f: dict[str, float], n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float] | None:
+    """The two-stage bootstrap 95% CI of overall F (mean of category means) from per-video
+    F (``dataset/category/video`` ids), or None with fewer than ``MIN_UNITS`` videos of
+    defined F: a resampled mean of one or two values is no interval."""
     by_cat: dict[str, list[float]] = defaultdict(list)
-    for vid, f in video_f.items():
+    for vid, f in sorted(video_f.items()):  # by id: the same draws whatever the dict's order
         if not _nan(f):
-            by_cat[vid.split("/")[1]].append(f)
-    if not by_cat:
-        return float("nan"), float("nan")
+            by_cat[category_of(vid)].append(f)
+    if sum(len(fs) for fs in by_cat.values()) < MIN_UNITS:
+        return None
     rng = np.random.default_rng(seed)
     cats = [np.asarray(fs) for _, fs in sorted(by_cat.items())]
     # per category, n resampled category means; then n draws of categories
@@ -70,24 +99,127 @@ def bootstrap_ci(video_f: dict[str, float], n: int = 2000, seed: int = 0) -> tup
     return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
 
 
-def paired_test(a: dict[str, float], b: dict[str, float], n: int = 20000, seed: int = 0) -> dict[str, Any]:
+def _ci_units(video_f: dict[str, float]) -> int:
+    return sum(1 for f in video_f.values() if not _nan(f))
+
+
+def paired_test(a: dict[str, float], b: dict[str, float], n: int = RANDOM_FLIPS, seed: int = 0) -> dict[str, Any]:
+    """Two-sided sign-flip test of overall F(a) - overall F(b) on the videos both scored.
+
+    The statistic weights videos as overall F does: d_v = F_a(v) - F_b(v), averaged within
+    each category, then over categories (each video weighs 1 / (categories x videos of its
+    category)). Under the null each d_v is as likely negated. Exact (all 2^n sign vectors)
+    up to ``EXACT_UP_TO`` videos, p = share of flips with |statistic| >= observed; beyond,
+    ``n`` random flips and p = (k + 1) / (n + 1). ``min_p``: the smallest p the test can
+    give (2 / 2^n exact, 1 / (n + 1) random). Fewer than ``MIN_UNITS`` videos: no p."""
     shared = sorted(v for v in a if v in b and not _nan(a[v]) and not _nan(b[v]))
-    d = np.array([a[v] - b[v] for v in shared])
-    if len(d) == 0:
-        return {"videos": 0, "mean_difference": float("nan"), "p_value": float("nan")}
-    obs = abs(d.mean())
-    if len(d) <= 16:
-        signs = ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1) * 2 - 1
+    by_cat: dict[str, list[int]] = defaultdict(list)
+    for i, v in enumerate(shared):
+        by_cat[category_of(v)].append(i)
+    d = np.array([a[v] - b[v] for v in shared], float)
+    w = np.zeros(len(shared))
+    for idx in by_cat.values():
+        w[idx] = 1.0 / (len(by_cat) * len(idx))
+    x = w * d
+    out: dict[str, Any] = {"videos": len(shared), "categories": len(by_cat),
+                           "difference": float(x.sum()) if len(shared) else float("nan"),
+                           "p_value": None, "test": None, "flips": None, "min_p": None, "note": ""}
+    if len(shared) < MIN_UNITS:
+        out["note"] = f"{TOO_SMALL} ({len(shared)} shared video{'s' if len(shared) != 1 else ''}; at least {MIN_UNITS})"
+        return out
+    obs = abs(float(x.sum()))
+    tol = 1e-12  # the same sum in another order
+    if len(shared) <= EXACT_UP_TO:
+        signs = ((np.arange(2 ** len(x))[:, None] >> np.arange(len(x))) & 1) * 2 - 1
+        hits = int(np.count_nonzero(np.abs(signs @ x) >= obs - tol))
+        out.update(p_value=hits / 2 ** len(x), test="exact", flips=2 ** len(x), min_p=2 / 2 ** len(x))
     else:
-        signs = np.random.default_rng(seed).choice([-1, 1], size=(n, len(d)))
-    p = float(np.mean(np.abs((signs * d).mean(axis=1)) >= obs - 1e-15))
-    return {"videos": len(d), "mean_difference": float(d.mean()), "p_value": p}
+        signs = np.random.default_rng(seed).choice([-1, 1], size=(n, len(x)))
+        hits = int(np.count_nonzero(np.abs(signs @ x) >= obs - tol))
+        out.update(p_value=(hits + 1) / (n + 1), test="random", flips=n, min_p=1 / (n + 1))
+    return out
 
 
-def leaderboard(results: dict, protocol: str, dataset: str, families: dict[str, str] | None = None) -> dict[str, Any]:
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of the defined p-values (None stays None)."""
+    idx = sorted((i for i, p in enumerate(p_values) if p is not None), key=lambda i: p_values[i])
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (len(idx) - rank) * p_values[i]))
+        out[i] = running
+    return out
+
+
+def paired_tests(results: dict, protocol: str, dataset: str, methods: list[str], reference: str | None = None,
+                 seed: int = 0) -> dict[str, Any] | None:
+    """``reference`` (pre-declared) or else the best overall F of ``methods`` (ranked by
+    overall F, best first) against each other method; None with fewer than two."""
+    if len(methods) < 2:
+        return None
+    declared = reference is not None and reference in methods
+    ref = reference if declared else methods[0]
+    tests = [{"a": ref, "b": m, **paired_test(_video_f(results, ref, protocol, dataset),
+                                              _video_f(results, m, protocol, dataset), seed=seed)}
+             for m in methods if m != ref]
+    for t, adj in zip(tests, holm([t["p_value"] for t in tests])):
+        t["p_holm"] = adj
+    why = ("pre-declared before the run" if declared else
+           "the best overall F on these same videos: a selection, so the p-values are optimistic")
+    return {"reference": ref, "declared": declared, "why": why, "seed": seed, "tests": tests}
+
+
+def _signed(v: float | None) -> str:
+    return "-" if _nan(v) else f"{v:+.4f}"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "-"
+    return f"{p:.3g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def paired_text(pt: dict | None) -> list[str]:
+    """The paired tests in words: what was compared and why, the rule, then one line each."""
+    if not pt:
+        return []
+    n = len(pt["tests"])
+    lines = [f"Paired sign-flip tests of overall F: {pt['reference']} against each other method "
+             f"({n} comparison{'s' if n != 1 else ''}), on the videos both scored. {pt['reference']} was chosen as "
+             f"{pt['why']}. Each video's F difference is flipped in sign; the statistic averages the differences "
+             "within categories, then over categories, as overall F does. Exact over all 2^n flips up to "
+             f"{EXACT_UP_TO} videos (the smallest p possible is 2/2^n), else {RANDOM_FLIPS} random flips seeded with "
+             f"{pt['seed']}, p = (k+1)/(N+1); below {MIN_UNITS} shared videos no test is made. Holm's adjustment "
+             "covers the comparisons, not the choice of the reference."]
+    for t in pt["tests"]:
+        head = f"{t['a']} vs {t['b']}: difference in overall F {_signed(t['difference'])}"
+        if t["p_value"] is None:
+            lines.append(f"{head}; {t['note']}: no test.")
+            continue
+        how = "exact" if t["test"] == "exact" else f"{t['flips']} random flips"
+        lines.append(f"{head} over {t['videos']} videos in {t['categories']} categor"
+                     f"{'ies' if t['categories'] != 1 else 'y'}: p = {_p(t['p_value'])} ({how}; smallest possible "
+                     f"{_p(t['min_p'])}), Holm-adjusted p = {_p(t['p_holm'])}.")
+    return lines
+
+
+def ci_text(r: dict) -> str:
+    """A row's CI as printed: ``[lo, hi]``, or why there is none."""
+    if r.get("ci_low") is None or _nan(r.get("ci_low")):
+        return r.get("ci_note") or "-"
+    return f"[{fmt(r['ci_low'], decimals=3)}, {fmt(r['ci_high'], decimals=3)}]"
+
+
+def leaderboard(results: dict, protocol: str, dataset: str, families: dict[str, str] | None = None,
+                reference: str | None = None) -> dict[str, Any]:
+    """One protocol key (or a name that stands for one key) on one dataset; ``reference``:
+    a method declared beforehand to test the others against (default: the best overall F,
+    a selection the page states)."""
+    key = resolve_protocol(results, protocol)
     summ = results["summary"]
-    methods = [m for m in sorted(summ) if dataset in summ[m].get(protocol, {}).get("datasets", {})]
-    ds = {m: summ[m][protocol]["datasets"][dataset] for m in methods}
+    seed = run_seed(results)
+    methods = [m for m in sorted(summ) if dataset in summ[m].get(key, {}).get("datasets", {})]
+    ds = {m: summ[m][key]["datasets"][dataset] for m in methods}
     rm = _avg_rank({m: ds[m]["overall"] for m in methods})
     cats = sorted({c for m in methods for c in ds[m]["categories"]})
     rc_sum = defaultdict(float)
@@ -95,42 +227,62 @@ def leaderboard(results: dict, protocol: str, dataset: str, families: dict[str, 
         avg = _avg_rank({m: ds[m]["categories"].get(c, {}) for m in methods})
         for m, r in zip(methods, _rank([avg[m] for m in methods], higher_better=False)):
             rc_sum[m] += r
+    failed = {f["method"]: f for f in failures(results, key, dataset)}
     rows = []
     for m in methods:
-        lo, hi = bootstrap_ci(_video_f(results, m, protocol, dataset))
+        vf = _video_f(results, m, key, dataset)
+        ci = bootstrap_ci(vf, seed=seed)
+        units = _ci_units(vf)
         o = ds[m]["overall"]
-        rows.append({"method": m, "family": (families or {}).get(m, ""), "RM": rm[m], "RC": rc_sum[m] / len(cats),
-                     "f_measure": o.get("f_measure"), "ci_low": lo, "ci_high": hi, "recall": o.get("recall"),
-                     "precision": o.get("precision"), "pwc": o.get("pwc"), "mcc": o.get("mcc"),
-                     "average_precision": ds[m].get("average_precision"), "fps": ds[m].get("fps_median"),
-                     "videos": len(ds[m]["videos"])})
+        fl = failed.get(m)
+        rows.append({"method": m, "family": (families or {}).get(m, ""), "status": "partial" if fl else "ok",
+                     "error": fl["message"] if fl else "", "RM": rm[m], "RC": rc_sum[m] / len(cats) if cats else None,
+                     "f_measure": o.get("f_measure"), "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+                     "ci_note": "" if ci else f"{TOO_SMALL} ({units} video{'s' if units != 1 else ''})",
+                     "recall": o.get("recall"), "precision": o.get("precision"), "pwc": o.get("pwc"),
+                     "mcc": o.get("mcc"), "average_precision": ds[m].get("average_precision"),
+                     "binary": _binary(ds[m]), "fps": ds[m].get("fps_median"), "videos": len(ds[m]["videos"])})
     from .published import compare
 
-    comp = compare(results, protocol, dataset)
+    comp = compare(results, key, dataset)
     h = comp["header"]
     for r in rows:
-        pub = next((p for p in comp["rows"] if p[0] == r["method"] and p[h.index("metric")] == "f_measure"), None)
+        i = next((i for i, p in enumerate(comp["rows"]) if p[0] == r["method"] and p[h.index("metric")] == "f_measure"),
+                 None)
+        pub = comp["rows"][i] if i is not None else None
         same = pub and pub[h.index("mean published (same categories)")]
         r["published_f"] = same if same is not None else (pub and pub[h.index("published overall")])
         r["published_overall"] = pub and pub[h.index("published overall")]
         r["published_source"] = pub and pub[h.index("published in")]
         r["published_notes"] = (pub and pub[h.index("notes")]) or ""
-    rows.sort(key=lambda r: (r["RC"], r["RM"]))
-    by_f = sorted(rows, key=lambda r: -(r["f_measure"] if not _nan(r["f_measure"]) else -1))
-    test = None
-    if len(by_f) >= 2:
-        a, b = by_f[0]["method"], by_f[1]["method"]
-        test = {"a": a, "b": b, **paired_test(_video_f(results, a, protocol, dataset), _video_f(results, b, protocol, dataset))}
-    return {"protocol": protocol, "dataset": dataset, "rows": rows, "paired_test": test,
-            "footnotes": comp["footnotes"], "skipped": skipped_here(results, protocol, dataset)}
+        col = "gap" if same is not None else "published overall"
+        r["published_marks"] = comp.get("cell_marks", {}).get(f"{i}:{col}", "") if i is not None else ""
+    rows.sort(key=lambda r: (r["RC"] if r["RC"] is not None else math.inf, r["RM"]))
+    for m, fl in sorted(failed.items()):
+        if m not in ds:  # every job of the method on this dataset failed: listed, not dropped
+            rows.append({"method": m, "family": (families or {}).get(m, ""), "status": "failed",
+                         "error": fl["message"], "RM": None, "RC": None, "f_measure": None, "ci_low": None,
+                         "ci_high": None, "ci_note": "", "recall": None, "precision": None, "pwc": None, "mcc": None,
+                         "average_precision": None, "binary": False, "fps": None, "videos": 0, "published_f": None,
+                         "published_overall": None, "published_source": None, "published_notes": "",
+                         "published_marks": ""})
+    by_f = [r["method"] for r in sorted((r for r in rows if not _nan(r["f_measure"])), key=lambda r: -r["f_measure"])]
+    return {"protocol": key, "protocol_display": protocol_display(key, results), "dataset": dataset, "rows": rows,
+            "seed": seed, "paired_tests": paired_tests(results, key, dataset, by_f, reference, seed),
+            "failures": list(failed.values()), "footnotes": comp["footnotes"],
+            "skipped": skipped_here(results, key, dataset)}
+
+
+def _binary(d: dict) -> bool:
+    levels = d.get("output_levels")
+    return levels is not None and levels < 3
 
 
 def skipped_here(results: dict, protocol: str, dataset: str) -> list[dict]:
-    """The run's protocol skips for this protocol (by name) on this dataset, and its empty folds."""
+    """The run's protocol skips for this protocol key on this dataset, and its empty folds."""
     out = []
     for s in results.get("meta", {}).get("skipped", []):
-        key = s.get("protocol")
-        if not key or key.split("[", 1)[0] != protocol:
+        if s.get("protocol") != protocol:
             continue
         where = str(s.get("where", ""))
         if "/" not in where or where.split("/", 1)[0].lower() == dataset.lower():
@@ -138,22 +290,52 @@ def skipped_here(results: dict, protocol: str, dataset: str) -> list[dict]:
     return out
 
 
+def statistics_text(board: dict) -> list[str]:
+    """How the CI was made and the paired tests, as sentences for the page and Markdown."""
+    lines = [f"95% CI: two-stage bootstrap of overall F ({BOOTSTRAP} resamples seeded with the run's seed "
+             f"{board.get('seed', 0)}: categories with replacement, then videos within them); given only with at "
+             f"least {MIN_UNITS} videos, else \"{TOO_SMALL}\"."]
+    return lines + paired_text(board.get("paired_tests"))
+
+
+def failure_text(board: dict) -> list[str]:
+    return [f"{f['method']}: {'failed' if f['all_failed'] else 'partly failed'}: {f['message']}"
+            for f in board.get("failures", [])]
+
+
 def notes_markdown(board: dict) -> str:
-    """Below a leaderboard: the published F beside ours, its footnotes, and the skips."""
+    """Below a leaderboard: failures, the statistics, the published F beside ours, its
+    footnotes, and the skips."""
     parts = []
+    if board.get("failures"):
+        parts.append("Failed jobs (a method with every job failed is listed with \"failed\"; one with some failed is "
+                     "ranked on the rest):\n" + "\n".join(f"- {t}" for t in failure_text(board)))
+    stats = statistics_text(board)
+    parts.append("\n\n".join(stats[:2]) + "".join(f"\n\n- {t}" if i == 0 else f"\n- {t}"
+                                                  for i, t in enumerate(stats[2:])))
     pub = [r for r in board["rows"] if r.get("published_f") is not None]
     if pub:
         from .tables import markdown
 
         parts.append("Published F beside ours (same protocol; the paper's mean over the categories or videos ours "
-                     "covers):\n\n" + markdown(
-                         ["method", "overall F (ours)", "published F", "published overall", "published in", "notes"],
-                         [[r["method"], r["f_measure"], r["published_f"], r["published_overall"], r["published_source"],
-                           r["published_notes"]] for r in pub]))
+                     "covers; a mark beside it points to a footnote below):\n\n" + markdown(
+                         ["method", "overall F (ours)", "published F", "gap", "published overall", "published in",
+                          "notes"],
+                         [[r["method"], r["f_measure"], r["published_f"], published_gap(r), r["published_overall"],
+                           r["published_source"], r["published_notes"]] for r in pub],
+                         ["text", "metric", "metric", "text", "metric", "text", "text"]))
     if board.get("footnotes"):
         parts.append("\n".join(board["footnotes"]))
     if board.get("skipped"):
         parts.append("Skipped by the protocol:\n" + "\n".join(
-            f"- {s['where']} ({', '.join(s.get('methods', []))}; {s['protocol']}): {s.get('reason', s['error'])}"
+            f"- {s['where']} ({', '.join(s.get('methods', []))}): {s.get('reason', s['error'])}"
             for s in board["skipped"]))
     return "".join(f"\n{p}\n" for p in parts)
+
+
+def published_gap(r: dict) -> str:
+    """Ours minus the published F, with the footnote marks that qualify it beside it."""
+    if _nan(r.get("f_measure")) or _nan(r.get("published_f")):
+        return "-"
+    gap = f"{r['f_measure'] - r['published_f']:+.4f}"
+    return f"{gap} {r['published_marks']}" if r.get("published_marks") else gap

@@ -76,35 +76,57 @@ def _legend_rows(labels: list[str], width_in: float) -> int:
     return math.ceil(len(labels) / ncol)
 
 
+def _title(text: str, width: int = 56) -> str:
+    """A title on lines that fit one column at 8 pt (a protocol's options can be long)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+
+
 def _pooled_hist(results: dict, method_label: str, protocol: str, dataset: str) -> np.ndarray | None:
-    from benchmark.aggregate import dataset_of, method_label as label
+    """The histograms of every ok job of ``method_label`` under protocol key ``protocol`` on
+    ``dataset``, summed: the pixels the dataset's PR curve and AP pool."""
+    from benchmark.aggregate import dataset_of, method_label as label, protocol_key
 
     hs = [[j["histograms"]["negative"], j["histograms"]["shadow"], j["histograms"]["positive"]]
-          for j in results["jobs"] if j["status"] == "ok" and j["protocol"] == protocol and label(j) == method_label
+          for j in results["jobs"] if j["status"] == "ok" and protocol_key(j) == protocol and label(j) == method_label
           and dataset_of(j["video"]) == dataset]
     return np.sum(hs, axis=0) if hs else None
 
 
 def pr_figure(results: dict, protocol: str, dataset: str):
-    """PR curves of every method from its pooled histograms; AP in the legend."""
+    """PR curves of every method from its pooled histograms, AP in the legend. A method
+    with fewer than 3 output levels (a 0/255 mask) has one operating point and no curve:
+    it is drawn as that point, and its legend says "binary, no AP"."""
+    from benchmark.aggregate import protocol_display
+
     curves = []
     for m in sorted(results["summary"]):
         h = _pooled_hist(results, m, protocol, dataset)
         if h is not None:
             pr = pr_curve(h)
-            curves.append((m, np.asarray(pr["recall"], float), np.asarray(pr["precision"], float),
-                           pr["average_precision"]))
-    labels = [f"{m} (AP {ap:.3f})" for m, _, _, ap in curves]
+            curves.append((m, pr))
+    labels = [f"{m} (binary, no AP)" if pr["binary"] else f"{m} (AP {pr['average_precision']:.3f})"
+              for m, pr in curves]
+    title = _title(f"PR curves, {dataset}, protocol {protocol_display(protocol, results)}")
     with _style() as plt:
         rows = _legend_rows(labels, COLUMN_WIDTH)
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7 + 0.16 * rows), layout="constrained")
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7 + 0.16 * rows + 0.14 * title.count("\n")),
+                               layout="constrained")
         colours = _colours(len(curves))
-        lines = [ax.plot(r, p, color=c)[0] for (_, r, p, _), c in zip(curves, colours)]
+        lines = []
+        for (_, pr), c in zip(curves, colours):
+            if pr["binary"]:
+                pt = pr["point"] or {"recall": math.nan, "precision": math.nan}
+                lines.append(ax.plot([pt["recall"]], [pt["precision"]], color=c, marker="o", linestyle="",
+                                     markersize=5, zorder=3)[0])
+            else:
+                lines.append(ax.plot(np.asarray(pr["recall"], float), np.asarray(pr["precision"], float), color=c)[0])
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        ax.set_title(f"PR curves, {dataset}, protocol {protocol}")
+        ax.set_title(title)
         ax.grid(alpha=0.3)
         if lines:
             _legend_below(fig, lines, labels)
@@ -154,6 +176,8 @@ def speed_accuracy_figure(results: dict, protocol: str, dataset: str, families: 
     family (keyed in grey at the end of the legend when there are several)."""
     from matplotlib.lines import Line2D
 
+    from benchmark.aggregate import method_label, protocol_display, protocol_key
+
     points, devices = [], set()
     for m, per in sorted(results["summary"].items()):
         d = per.get(protocol, {}).get("datasets", {}).get(dataset)
@@ -161,12 +185,14 @@ def speed_accuracy_figure(results: dict, protocol: str, dataset: str, families: 
             continue
         points.append((m, families.get(m, ""), float(d["fps_median"]), float(d["overall"]["f_measure"])))
         devices |= {j["timing"]["device"] for j in results["jobs"]
-                    if j["status"] == "ok" and j["protocol"] == protocol and j["method"] == m.split("[")[0]}
+                    if j["status"] == "ok" and protocol_key(j) == protocol and method_label(j) == m}
     fams = sorted({f for _, f, _, _ in points})
     labels = [m for m, _, _, _ in points] + (fams if len(fams) > 1 else [])
+    title = _title(f"Speed and accuracy, {dataset}, protocol {protocol_display(protocol, results)}")
     with _style() as plt:
         rows = _legend_rows(labels, COLUMN_WIDTH)
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7 + 0.16 * rows), layout="constrained")
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7 + 0.16 * rows + 0.14 * title.count("\n")),
+                               layout="constrained")
         handles = [ax.scatter(x, y, marker=MARKERS.get(fam, "D"), s=28, color=c, zorder=3, linewidths=0)
                    for (_, fam, x, y), c in zip(points, _colours(len(points)))]
         if len(fams) > 1:  # the marker key: one grey marker per family
@@ -188,7 +214,7 @@ def speed_accuracy_figure(results: dict, protocol: str, dataset: str, families: 
                                 ha="right" if right else "left", va="bottom", fontsize=8)
         ax.set_xlabel(f"frames/s of segment on {', '.join(sorted(devices)) or '?'} (log scale)")
         ax.set_ylabel("overall F-measure")
-        ax.set_title(f"Speed and accuracy, {dataset}, protocol {protocol}")
+        ax.set_title(title)
         ax.grid(alpha=0.3, which="major")
         if handles:
             _legend_below(fig, handles, labels)

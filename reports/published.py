@@ -4,10 +4,12 @@ in ../shared/papers; the comment above each entry names the table.
 
 A published number is shown beside a run only where the run used the same protocol: the
 protocol name and every option the entry lists (``options``; other options such as the
-seed are free) must be those of the run's jobs, and the dataset must be the same. Where
-ours covers fewer videos than the paper's category mean (one CDnet baseline video against
-the four of the category), a footnote says so; so does one where the paper forms its
-overall differently (pooled counts, or a value that is not the mean of its categories).
+seed are free) must be those of the protocol key compared (``meta.protocols``), and the
+dataset must be the same. Where ours covers fewer videos than the paper's category mean
+(one CDnet baseline video against the four of the category), a footnote says so and its
+mark stands beside the gap itself (``cell_marks``; ``marked_rows`` prints it there); so
+does one where the paper forms its overall differently (pooled counts, or a value that is
+not the mean of its categories).
 
 Papers: 000 BMN-BSN, 001 two-stage CNN, 002 CDN-GM + MEDAL-net, 003 siamese FCN (in
 Chinese), 004 CrossNet/HOFAM.
@@ -213,23 +215,18 @@ def options_match(run_options: dict[str, Any] | None, required: tuple[tuple[str,
     return all(k in run_options and _norm(run_options[k]) == _norm(v) for k, v in required)
 
 
-def _ours(results: dict, label: str, ref: Reference, dataset: str) -> dict | None:
-    """Our dataset summary for ``label`` under ``ref``'s protocol, from the jobs whose
-    protocol has ``ref``'s options (or, for a record without jobs, from its summary when
-    ``ref`` asks for no option)."""
-    jobs = results.get("jobs")
-    if jobs is None:
-        if ref.options:
-            return None
-        return results["summary"].get(label, {}).get(ref.protocol, {}).get("datasets", {}).get(dataset)
-    from benchmark.aggregate import method_label, summarize
+def _ours(results: dict, label: str, ref: Reference, key: str, dataset: str) -> dict | None:
+    """Our dataset summary for ``label`` under protocol ``key`` if ``key`` is ``ref``'s
+    protocol with ``ref``'s options (from ``meta.protocols``; a record without them matches
+    only an entry that asks for no option)."""
+    from benchmark.aggregate import protocol_name
 
-    metas = results.get("meta", {}).get("protocols", {})
-    mine = [j for j in jobs if method_label(j) == label and j["protocol"] == ref.protocol
-            and options_match(metas.get(j.get("protocol_key")), ref.options)]
-    if not mine:
+    if protocol_name(key, results) != ref.protocol:
         return None
-    return summarize(mine).get(label, {}).get(ref.protocol, {}).get("datasets", {}).get(dataset)
+    opts = results.get("meta", {}).get("protocols", {}).get(key)
+    if not options_match(opts, ref.options):
+        return None
+    return results["summary"].get(label, {}).get(key, {}).get("datasets", {}).get(dataset)
 
 
 def _our_value(d: dict, ref: Reference, row: str) -> tuple[float | None, int]:
@@ -255,20 +252,29 @@ def _order(name: str) -> tuple:
 
 
 def compare(results: dict, protocol: str, dataset: str = "CDnet2014") -> dict[str, Any]:
-    """Ours beside the published numbers for one protocol and dataset of a run.
+    """Ours beside the published numbers for one protocol key (or a name that stands for
+    one key of the record) and dataset of a run.
 
     ``rows``: one per (method, published entry) whose protocol matches: per published
     category (or video) present in the run, ours, published and the gap; then both means
     over those same rows, the paper's overall, ours formed the paper's way, the metric, the
     source and footnote marks. ``footnotes``: ``[n] text`` lines (fewer videos than the
-    paper's means, how the paper forms its overall, what a paper does not give)."""
-    labels = sorted(m for m, per in results["summary"].items() if dataset in per.get(protocol, {}).get("datasets", {}))
+    paper's means, how the paper forms its overall, what a paper does not give).
+    ``cell_marks``: ``"ROW:COLUMN"`` (row index, header name) -> the marks that qualify that
+    cell: a category's gap where ours has fewer videos than the paper's mean, the means' gap
+    when any of its categories has, the published overall when it covers more videos or is
+    formed otherwise."""
+    from benchmark.aggregate import protocol_name, resolve_protocol
+
+    key = resolve_protocol(results, protocol)
+    name = protocol_name(key, results)
+    labels = sorted(m for m, per in results["summary"].items() if dataset in per.get(key, {}).get("datasets", {}))
     matched = []  # (label, ref, our dataset summary, present rows)
     for label in labels:
         for ref in REFERENCES:
-            if (ref.method != _base(label) or ref.protocol != protocol or ref.dataset.lower() != dataset.lower()):
+            if (ref.method != _base(label) or ref.protocol != name or ref.dataset.lower() != dataset.lower()):
                 continue
-            d = _ours(results, label, ref, dataset)
+            d = _ours(results, label, ref, key, dataset)
             if not d:
                 continue
             present = [r for r, _ in ref.rows if _our_value(d, ref, r)[1] > 0]
@@ -289,10 +295,11 @@ def compare(results: dict, protocol: str, dataset: str = "CDnet2014") -> dict[st
         return f"[{notes.index(text) + 1}]"
 
     rows = []
+    cell_marks: dict[str, str] = {}
     for label, ref, d, present in matched:
         pub = ref.values
         row: list = [label]
-        ours_vals, pub_vals, fewer = [], [], []
+        ours_vals, pub_vals, fewer, fewer_cols = [], [], [], []
         for c in cols:
             ours, n = _our_value(d, ref, c) if c in pub else (None, 0)
             p = pub.get(c)
@@ -302,32 +309,70 @@ def compare(results: dict, protocol: str, dataset: str = "CDnet2014") -> dict[st
                 pub_vals.append(p)
             if c in present and n < ref.paper_videos(c):
                 fewer.append(f"{c} {n} of {ref.paper_videos(c)}")
+                fewer_cols.append(f"{c} gap")
         mean_ours = sum(ours_vals) / len(ours_vals) if ours_vals else None
         mean_pub = sum(pub_vals) / len(pub_vals) if pub_vals else None
         ours_overall = _our_overall(d, ref) if ref.overall is not None else None
-        marks = []
+        marks, overall_marks = [], []
+        i = len(rows)
         if fewer:
-            marks.append(mark(f"{label} ({ref.source}): ours averages fewer videos than the paper's category means: "
-                              + ", ".join(fewer) + " videos"))
+            m = mark(f"{label} ({ref.source}): ours averages fewer videos than the paper's category means: "
+                     + ", ".join(fewer) + " videos")
+            marks.append(m)
+            for col in fewer_cols + ["gap"]:  # the gaps that compare fewer videos with a whole category mean
+                cell_marks[f"{i}:{col}"] = m
         n_ours = len(d.get("videos", {}))
         if ref.overall is not None and ref.overall_videos and "videos" in d and n_ours < ref.overall_videos:
-            marks.append(mark(f"{label} ({ref.source}): the published overall is over {ref.overall_videos} videos, "
-                              f"ours over {n_ours}"))
+            overall_marks.append(mark(f"{label} ({ref.source}): the published overall is over {ref.overall_videos} "
+                                      f"videos, ours over {n_ours}"))
         if ref.overall is not None and ref.aggregation != "category-mean":
             how = (ref.note or "the paper pools the counts of every test frame, and so does ours here"
                    if ref.aggregation == "pooled" else
                    "the overall is as printed" + (f" ({ref.note})" if ref.note else "")
                    + "; ours is the mean of our category means")
-            marks.append(mark(f"{ref.source}: {how}"))
+            overall_marks.append(mark(f"{ref.source}: {how}"))
+        if overall_marks:
+            cell_marks[f"{i}:published overall"] = "".join(overall_marks)
+        marks += overall_marks
         row += [mean_ours, mean_pub, None if mean_ours is None or mean_pub is None else mean_ours - mean_pub,
                 ref.overall, ours_overall, ref.metric, ref.source, "".join(marks)]
         rows.append(row)
     for label in labels:
-        why = MISSING.get((_base(label), protocol))
+        why = MISSING.get((_base(label), name))
         if why:
             mark(f"{label}: no published number: {why}")
-    return {"protocol": protocol, "dataset": dataset, "header": header, "rows": rows,
+    return {"protocol": key, "dataset": dataset, "header": header, "rows": rows, "cell_marks": cell_marks,
             "footnotes": [f"[{i + 1}] {t}" for i, t in enumerate(notes)]}
+
+
+def marked_rows(comp: dict) -> list[list]:
+    """``compare``'s rows for printing: a gap (or published overall) that a footnote
+    qualifies carries its mark in the cell, e.g. ``-0.4615 [1]``; other cells as they are."""
+    h, marks = comp["header"], comp.get("cell_marks", {})
+    out = []
+    for i, row in enumerate(comp["rows"]):
+        cells = list(row)
+        for j, col in enumerate(h):
+            m = marks.get(f"{i}:{col}")
+            if m:
+                v = cells[j]
+                text = "-" if v is None else (f"{v:+.4f}" if col.endswith("gap") else f"{v:.4f}")
+                cells[j] = f"{text} {m}"
+        out.append(cells)
+    return out
+
+
+def csv_columns(comp: dict) -> tuple[list[str], list[list]]:
+    """``compare`` for CSV: numbers stay numbers, and each gap that a footnote qualifies has
+    a ``... note`` column right beside it with the mark."""
+    h, marks = comp["header"], comp.get("cell_marks", {})
+    marked = [col for col in h if any(k.split(":", 1)[1] == col for k in marks)]
+    header = [x for col in h for x in ([col, f"{col} note"] if col in marked else [col])]
+    rows = []
+    for i, row in enumerate(comp["rows"]):
+        rows.append([x for col, v in zip(h, row)
+                     for x in ([v, marks.get(f"{i}:{col}", "")] if col in marked else [v])])
+    return header, rows
 
 
 def comparison(results: dict, protocol: str, dataset: str = "CDnet2014") -> tuple[list[str], list[list]]:

@@ -1,5 +1,10 @@
 """Per-category and per-metric tables from a results record: Markdown, CSV and LaTeX
-(booktabs; the best value of each column bold, the second underlined)."""
+(booktabs; the best value of each column bold, the second underlined).
+
+Tables are per protocol key (name and options; ``benchmark.aggregate.protocol_display``
+prints it) and dataset. A method whose every job failed there is a row with "failed" and
+its error below the table (``failure_notes``), never left out; a binary method's AP is
+"n/a (binary)" (``BINARY_AP``)."""
 
 from __future__ import annotations
 
@@ -25,6 +30,14 @@ METRICS = [
 
 def _nan(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+
+FAILED = "failed"
+BINARY_AP = "n/a (binary)"  # fewer than 3 output levels: one operating point, no PR curve (scoring.pr_curve)
 
 
 # How a column's numbers are printed, by kind: metrics in [0, 1] (and PWC) with 4 decimals
@@ -70,9 +83,14 @@ def fmt(v: Any, kind: str = "metric", decimals: int = 4) -> str:
     return f"{v:.{decimals}f}" if abs(v) < 1000 else f"{v:.0f}"
 
 
+def _md_cell(text: str) -> str:
+    """A Markdown table cell: one line, and a ``|`` that cannot end the cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]], kinds: Sequence[str] | None = None) -> str:
     kinds = list(kinds) if kinds is not None else column_kinds(header)
-    cells = [list(map(str, header))] + [[fmt(c, k) for c, k in zip(r, kinds)] for r in rows]
+    cells = [[_md_cell(h) for h in header]] + [[_md_cell(fmt(c, k)) for c, k in zip(r, kinds)] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def line(r):
@@ -108,9 +126,10 @@ def tex_label(s: str) -> str:
 
 
 def ranks_in_column(values: Sequence[Any], higher_better: bool) -> list[int | None]:
-    """1 for the best, 2 for the second (ties share), None for undefined values."""
-    defined = sorted({v for v in values if not _nan(v)}, reverse=higher_better)
-    return [None if _nan(v) else defined.index(v) + 1 for v in values]
+    """1 for the best, 2 for the second (ties share), None for undefined values and text
+    ("failed", "n/a (binary)")."""
+    defined = sorted({v for v in values if _number(v)}, reverse=higher_better)
+    return [defined.index(v) + 1 if _number(v) else None for v in values]
 
 
 # The tabular is shrunk to the line width only when it is wider (graphicx's \resizebox
@@ -143,17 +162,30 @@ def latex_tabular(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_b
     return lines
 
 
-def latex_float(blocks: Sequence[tuple], caption: str = "", label: str = "", wide: bool = False) -> str:
+def tex_note(text: str) -> str:
+    """Escaped text that may break after ``/``, ``_``, ``.`` and ``:`` (paths and error
+    messages in a note must not run into the margin)."""
+    out = tex_escape(text)
+    for ch in ("/", r"\_", ".", ":"):
+        out = out.replace(ch, ch + r"\allowbreak{}")
+    return out
+
+
+def latex_float(blocks: Sequence[tuple], caption: str = "", label: str = "", wide: bool = False,
+                notes: Sequence[str] = ()) -> str:
     """One table float (``table*`` when ``wide``: both columns of a two-column paper) holding
-    one or more tabulars, each ``(header, rows, higher_better[, kinds])``, stacked; a tabular
-    wider than the line is scaled down to it, never beyond. Needs
-    ``\\usepackage{booktabs,graphicx}``."""
+    one or more tabulars, each ``(header, rows, higher_better[, kinds])``, stacked, then
+    ``notes`` in small type (failures and their errors); a tabular wider than the line is
+    scaled down to it, never beyond. Needs ``\\usepackage{booktabs,graphicx}``."""
     env = "table*" if wide else "table"
     lines = [r"\begin{" + env + "}[t]", r"\centering", r"\setlength{\tabcolsep}{4pt}"]
     for n, block in enumerate(blocks):
         if n:
             lines.append(r"\par\medskip")
         lines += latex_tabular(*block)
+    if notes:
+        lines.append(r"\par\smallskip{\footnotesize\raggedright " + r"\par ".join(tex_note(t) for t in notes)
+                     + r"\par}")
     if caption:
         lines.append(r"\caption{" + tex_escape(caption) + "}")
     if label:
@@ -163,17 +195,69 @@ def latex_float(blocks: Sequence[tuple], caption: str = "", label: str = "", wid
 
 
 def latex(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_better: Sequence[bool | None],
-          caption: str = "", label: str = "", kinds: Sequence[str] | None = None, wide: bool = False) -> str:
+          caption: str = "", label: str = "", kinds: Sequence[str] | None = None, wide: bool = False,
+          notes: Sequence[str] = ()) -> str:
     """A booktabs table; per column (``higher_better`` not None) best bold, second underlined."""
-    return latex_float([(header, rows, higher_better, kinds)], caption, label, wide)
+    return latex_float([(header, rows, higher_better, kinds)], caption, label, wide, notes)
 
 
 def protocols_and_datasets(results: dict) -> list[tuple[str, str]]:
+    """Every (protocol key, dataset) of the record, a dataset where a method only failed too."""
     seen = set()
     for per_proto in results["summary"].values():
         for proto, s in per_proto.items():
             seen.update((proto, ds) for ds in s["datasets"])
+            seen.update((proto, ds) for ds in _failures_of(results, s, proto))
     return sorted(seen)
+
+
+def _failures_of(results: dict, entry: dict, key: str, label: str | None = None) -> dict[str, list[dict]]:
+    """An entry's failed jobs by dataset: its ``failures``, or (an older record) its jobs'."""
+    if "failures" in entry:
+        return entry["failures"] or {}
+    from benchmark.aggregate import dataset_of, method_label, protocol_key
+
+    out: dict[str, list[dict]] = {}
+    for j in results.get("jobs") or []:
+        if j.get("status") != "ok" and protocol_key(j) == key and (label is None or method_label(j) == label):
+            out.setdefault(dataset_of(j["video"]), []).append(
+                {"video": j["video"], "split": j.get("split"), "error": j.get("error") or "failed"})
+    return out
+
+
+def failures(results: dict, protocol: str, dataset: str) -> list[dict]:
+    """Per method with failed jobs on ``dataset`` under ``protocol`` (a key): ``method``,
+    ``failed`` and ``jobs`` (failed and all), ``all_failed``, ``errors`` [{video, split,
+    error}] and ``message``: the count and the error (the first, and how many others)."""
+    out = []
+    for method in sorted(results["summary"]):
+        entry = results["summary"][method].get(protocol)
+        if not entry:
+            continue
+        errs = _failures_of(results, entry, protocol, method).get(dataset) or []
+        if not errs:
+            continue
+        ok = len((entry["datasets"].get(dataset) or {}).get("videos") or {})
+        distinct = list(dict.fromkeys(e["error"] for e in errs))
+        n = len(errs) + ok
+        message = (f"{'all ' if not ok and n > 1 else ''}{len(errs)} of {n} job{'s' if n != 1 else ''} failed: "
+                   f"{distinct[0]}"
+                   + (f" (and {len(distinct) - 1} other error{'s' if len(distinct) > 2 else ''})"
+                      if len(distinct) > 1 else "")
+                   + ("" if not ok else f"; its numbers cover the other {ok} video{'s' if ok != 1 else ''}"))
+        out.append({"method": method, "failed": len(errs), "jobs": n, "all_failed": not ok, "errors": errs,
+                    "message": message})
+    return out
+
+
+def failure_notes(results: dict, protocol: str, dataset: str) -> list[str]:
+    """One line per method with failed jobs here, for below a table."""
+    return [f"{f['method']}: {FAILED if f['all_failed'] else 'partly failed'}: {f['message']}"
+            for f in failures(results, protocol, dataset)]
+
+
+def _failed_only(results: dict, protocol: str, dataset: str) -> list[str]:
+    return [f["method"] for f in failures(results, protocol, dataset) if f["all_failed"]]
 
 
 def _entries(results: dict, protocol: str, dataset: str):
@@ -184,10 +268,23 @@ def _entries(results: dict, protocol: str, dataset: str):
             yield method, s, d
 
 
+def average_precision_cell(d: dict) -> Any:
+    """AP as tables show it: the number, or ``BINARY_AP`` for a method with fewer than 3
+    output levels (no PR curve to sum)."""
+    levels = d.get("output_levels")
+    if levels is not None and levels < 3:
+        return BINARY_AP
+    return d.get("average_precision")
+
+
+def _by_f(col: int):
+    return lambda r: -(r[col] if _number(r[col]) else -1)
+
+
 def category_table(results: dict, protocol: str, dataset: str, metric: str = "f_measure",
                    abbreviate: bool = False) -> tuple[list[str], list[list[Any]]]:
-    """Rows: methods, best overall F first; columns: the metric per category, then overall
-    F, Re, Pr, PWC and frames/s."""
+    """Rows: methods, best overall F first, then those whose every job failed ("failed");
+    columns: the metric per category, then overall F, Re, Pr, PWC and frames/s."""
     cats: list[str] = []
     for _, _, d in _entries(results, protocol, dataset):
         cats += [c for c in d["categories"] if c not in cats and c != "-"]
@@ -197,18 +294,24 @@ def category_table(results: dict, protocol: str, dataset: str, metric: str = "f_
         o = d["overall"]
         rows.append([method] + [d["categories"].get(c, {}).get(metric) for c in cats]
                     + [o["f_measure"], o["recall"], o["precision"], o["pwc"], d.get("fps_median")])
-    rows.sort(key=lambda r: -(r[-5] if not _nan(r[-5]) else -1))
+    rows.sort(key=_by_f(-5))
+    for method in _failed_only(results, protocol, dataset):
+        rows.append([method, FAILED] + [None] * (len(header) - 2))
     return header, rows
 
 
 def metrics_table(results: dict, protocol: str, dataset: str) -> tuple[list[str], list[list[Any]], list[bool | None]]:
-    """Rows: methods; columns: every overall metric, average precision and frames/s."""
+    """Rows: methods (then the failed ones); columns: every overall metric, average
+    precision and frames/s."""
     header = ["method"] + [m[0] for m in METRICS] + ["AP", "FPS"]
     better: list[bool | None] = [None] + [m[2] for m in METRICS] + [True, True]
     rows = []
     for method, _, d in _entries(results, protocol, dataset):
-        rows.append([method] + [d["overall"].get(m[1]) for m in METRICS] + [d.get("average_precision"), d.get("fps_median")])
-    rows.sort(key=lambda r: -(r[7] if not _nan(r[7]) else -1))
+        rows.append([method] + [d["overall"].get(m[1]) for m in METRICS] + [average_precision_cell(d),
+                                                                             d.get("fps_median")])
+    rows.sort(key=_by_f(7))
+    for method in _failed_only(results, protocol, dataset):
+        rows.append([method, FAILED] + [None] * (len(header) - 2))
     return header, rows, better
 
 
@@ -223,6 +326,8 @@ def long_table(results: dict, protocol: str) -> tuple[list[str], list[list[Any]]
         for ds, d in s["datasets"].items():
             for cat, m in list(d["categories"].items()) + [("overall", d["overall"])]:
                 rows.append([method, ds, cat] + [m.get(k[1]) for k in METRICS])
+        for ds in sorted(set(_failures_of(results, s, protocol, method)) - set(s["datasets"])):
+            rows.append([method, ds, FAILED] + [None] * len(METRICS))
     return header, rows
 
 
@@ -232,9 +337,9 @@ def latex_category_table(results: dict, protocol: str, dataset: str, label: str 
     h, rows = category_table(results, protocol, dataset, abbreviate=True)
     n = h.index("overall F") + 1
     caption = (f"F-measure per category and overall (the mean of the category means), {dataset}, protocol "
-               f"{protocol}. Best per column in bold, second underlined.")
+               f"{protocol_title(results, protocol)}. Best per column in bold, second underlined.")
     return latex([*h[:n - 1], "overall"], [r[:n] for r in rows], [None] + [True] * (n - 1), caption, label,
-                 wide=n > 8)
+                 wide=n > 8, notes=failure_notes(results, protocol, dataset))
 
 
 def latex_metrics_table(results: dict, protocol: str, dataset: str, label: str = "") -> str:
@@ -246,40 +351,62 @@ def latex_metrics_table(results: dict, protocol: str, dataset: str, label: str =
         idx = [h.index(n) for n in names]
         return [h[i] for i in idx], [[r[i] for i in idx] for r in rows], [better[i] for i in idx]
 
-    caption = (f"Overall metrics, {dataset}, protocol {protocol}: CDnet's seven metrics (top); false positive rate on "
-               "shadows (FPR-S), Matthews correlation (MCC), mean Dice, average precision (AP) and frames/s of "
-               "segmentation (FPS; bottom). Best per column in bold, second underlined.")
+    caption = (f"Overall metrics, {dataset}, protocol {protocol_title(results, protocol)}: CDnet's seven metrics "
+               "(top); false positive rate on shadows (FPR-S), Matthews correlation (MCC), mean Dice, average "
+               "precision (AP; n/a for a binary method, one operating point) and frames/s of segmentation (FPS; "
+               "bottom). Best per column in bold, second underlined.")
     return latex_float([block(["method", "Re", "Sp", "FPR", "FNR", "PWC", "Pr", "F"]),
-                        block(["method", "FPR-S", "MCC", "Dice", "AP", "FPS"])], caption, label, wide=True)
+                        block(["method", "FPR-S", "MCC", "Dice", "AP", "FPS"])], caption, label, wide=True,
+                       notes=failure_notes(results, protocol, dataset))
+
+
+def _status_cell(r: dict) -> Any:
+    return FAILED if r.get("status") == "failed" else r.get("RC")
 
 
 def leaderboard_table(board: dict, tex: bool = False) -> tuple[list[str], list[list[Any]], list[bool | None]]:
     """A leaderboard (``reports.leaderboard.leaderboard``) as a table: short column names
-    for LaTeX (``tex``), descriptive ones otherwise."""
-    rows = [[r["method"], r["family"], r["RC"], r["RM"], r["f_measure"], r["ci_low"], r["ci_high"], r["fps"]]
+    for LaTeX (``tex``), descriptive ones otherwise. A failed method reads "failed" in the
+    rank column (its error is in ``failure_notes``); a CI that cannot be given says why."""
+    from .leaderboard import ci_text
+
+    rows = [[r["method"], r["family"], _status_cell(r), r["RM"], r["f_measure"],
+             None if r.get("status") == "failed" else ci_text(r),
+             BINARY_AP if r.get("binary") else r.get("average_precision"), r["fps"]]
             for r in board["rows"]]
-    better: list[bool | None] = [None, None, False, False, True, None, None, True]
+    better: list[bool | None] = [None, None, False, False, True, None, True, True]
     if not tex:
-        return (["method", "family", "avg rank (categories)", "avg rank (metrics)", "overall F", "CI low", "CI high",
-                 "FPS"], rows, better)
-    rows = [[r[0], *r[2:5], "-" if _nan(r[5]) else f"{fmt(r[5], decimals=3)}--{fmt(r[6], decimals=3)}", r[7]]
+        return (["method", "family", "avg rank (categories)", "avg rank (metrics)", "overall F", "95% CI", "AP", "FPS"],
+                rows, better)
+    rows = [[r[0], *r[2:5], r[5].replace(", ", "--").strip("[]") if r[5] and r[5].startswith("[") else r[5], r[7]]
             for r in rows]
     return ["method", "RC", "RM", "F", "95% CI", "FPS"], rows, [None, False, False, True, None, True]
 
 
 def latex_leaderboard(board: dict, label: str = "") -> str:
     h, rows, better = leaderboard_table(board, tex=True)
-    caption = (f"Leaderboard, {board['dataset']}, protocol {board['protocol']}, ordered by RC then RM (lower is "
-               "better; 1 is best). RM: the average over CDnet's seven metrics (Re, Sp, FPR, FNR, PWC, Pr, F) of the method's "
-               "rank on the overall value. RC: per category, methods are ranked by their average rank over the seven "
+    caption = (f"Leaderboard, {board['dataset']}, protocol {board.get('protocol_display', board['protocol'])}, ordered "
+               "by RC then RM (lower is better; 1 is best). RM: the average over CDnet's seven metrics (Re, Sp, FPR, "
+               "FNR, PWC, Pr, F) of the method's rank on the overall value. RC: per category, methods are ranked by their average rank over the seven "
                "metrics; RC averages those ranks over categories. 95% CI: two-stage bootstrap of overall F over "
-               "categories and videos.")
-    return latex(h, rows, better, caption, label)
+               "categories and videos, given with at least 3 videos.")
+    from .leaderboard import failure_text
+
+    return latex(h, rows, better, caption, label, kinds=["text", "rank", "rank", "metric", "text", "fps"],
+                 notes=failure_text(board))
+
+
+def protocol_title(results: dict, protocol: str) -> str:
+    from benchmark.aggregate import protocol_display
+
+    return protocol_display(protocol, results)
 
 
 def terminal_summary(results: dict) -> str:
     parts = []
     for proto, ds in protocols_and_datasets(results):
         header, rows = category_table(results, proto, ds)
-        parts.append(f"{ds} · protocol {proto} · F-measure per category\n{markdown(header, rows)}")
+        notes = "".join(f"\n{n}" for n in failure_notes(results, proto, ds))
+        parts.append(f"{ds} · protocol {protocol_title(results, proto)} · F-measure per category\n"
+                     f"{markdown(header, rows)}{notes}")
     return "\n\n".join(parts)

@@ -155,11 +155,10 @@ def test_tables_agree_with_the_record(run):
 def test_rank_and_statistics_by_hand():
     assert leaderboard._rank([0.9, 0.5, 0.9, None], higher_better=True) == [1, 3, 1, 4]
     assert leaderboard._rank([1.0, 3.0, 2.0], higher_better=False) == [1, 3, 2]
-    # sign-flip test, 3 videos all +0.1: exact p = 2/8 (all + or all -)
+    # sign-flip test, 3 videos all +0.1: exact p = 2/8 (all + or all -); more in test_report_rules.py
     p = leaderboard.paired_test({"d/c/a": 0.6, "d/c/b": 0.7, "d/c/c": 0.8}, {"d/c/a": 0.5, "d/c/b": 0.6, "d/c/c": 0.7})
-    assert p["videos"] == 3 and p["mean_difference"] == pytest.approx(0.1) and p["p_value"] == pytest.approx(0.25)
-    lo, hi = leaderboard.bootstrap_ci({"d/c/a": 0.5, "d/c/b": 0.5})
-    assert lo == hi == pytest.approx(0.5)
+    assert p["videos"] == 3 and p["difference"] == pytest.approx(0.1) and p["p_value"] == pytest.approx(0.25)
+    assert leaderboard.bootstrap_ci({"d/c/a": 0.5, "d/c/b": 0.5}) is None  # two videos: no interval
     lo, hi = leaderboard.bootstrap_ci({f"d/c/v{i}": x for i, x in enumerate(np.linspace(0.2, 0.9, 20))})
     assert 0.2 < lo < 0.55 < hi < 0.9
 
@@ -170,8 +169,10 @@ def test_leaderboard_ranks(run):
     rows = {r["method"]: r for r in b["rows"]}
     assert set(rows) == {"gmm_zivkovic", "frame_difference", "temporal_median"}
     assert all(1 <= r["RM"] <= 3 and 1 <= r["RC"] <= 3 for r in rows.values())
-    assert all(r["ci_low"] <= r["f_measure"] <= r["ci_high"] for r in rows.values())
-    assert b["paired_test"]["a"] == max(rows, key=lambda m: rows[m]["f_measure"])
+    assert all(r["ci_low"] <= r["f_measure"] <= r["ci_high"] for r in rows.values())  # 6 videos: CIs given
+    best = max(rows, key=lambda m: rows[m]["f_measure"])
+    assert b["paired_tests"]["reference"] == best and {t["b"] for t in b["paired_tests"]["tests"]} == set(rows) - {best}
+    assert b["seed"] == res["meta"]["seed"] == 0
 
 
 def test_published_comparison_gap():
