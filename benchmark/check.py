@@ -31,6 +31,8 @@ def _number(v: Any) -> bool:
 
 
 def accuracy_from(results: dict) -> dict[str, Any]:
+    """accuracy[method][protocol key][dataset][category or "overall"] = F-measure. The summary
+    is keyed by protocol key (name and options), so two rules of one protocol stay apart."""
     out: dict[str, Any] = {}
     for method, per in results["summary"].items():
         for proto, s in per.items():
@@ -77,8 +79,8 @@ def validate_results(res: Any, where: Path | str) -> dict:
 
 
 def load_reference(path: Path) -> dict:
-    ref = read_json(path)
     fix = "write one with 'bgbench check RUN_DIR --reference FILE --update'"
+    ref = read_json(path, missing_fix=f"give the reference JSON to --reference, or {fix}")
     if not isinstance(ref, dict) or ref.get("schema") != REF_SCHEMA:
         raise BadInput(f"is not a bgbench reference ({REF_SCHEMA})", path, fix)
     acc = ref.get("accuracy")
@@ -115,7 +117,7 @@ def compare_accuracy(results: dict, reference: dict, f_tol: float) -> list[dict[
         changed = _changed(reference.get("params", {}).get(method, {}), params.get(method, {})) if method in params else ""
         for proto, per_ds in per.items():
             for ds, f_ref_all in per_ds.items():
-                now = cur.get(method, {}).get(proto, {}).get(ds)
+                now = cur.get(method, {}).get(_run_key(results, proto), {}).get(ds)
                 where = f"{method} {proto} {ds}"
                 if now is None:
                     rows.append({"what": where, "metric": "all", "reference": None, "current": None, "delta": None,
@@ -130,6 +132,17 @@ def compare_accuracy(results: dict, reference: dict, f_tol: float) -> list[dict[
                     rows.append({"what": where, "metric": f"F {cat}", "reference": f_ref, "current": f_now,
                                  "delta": delta, "status": status, "changed": changed})
     return rows
+
+
+def _run_key(results: dict, proto: str) -> str:
+    """The run's protocol key for a reference's: the same key, or (a reference written when
+    summaries were keyed by protocol name) the one key of that name; ambiguous stays as is."""
+    from .aggregate import resolve_protocol
+
+    try:
+        return resolve_protocol(results, proto)
+    except ValueError:
+        return proto
 
 
 def compare_speed(speed: dict | None, reference: dict, speed_tol: float, params: dict | None = None
