@@ -255,7 +255,9 @@ def _mosaic_rows(results: dict, run_dir: Path, per_video: int, max_videos: int):
     for j in results["jobs"]:
         if j["status"] != "ok":
             continue
-        d = masks_root / j["method"] / j["protocol"] / j["split"].replace("/", "__").replace(":", "_") / j["video"]
+        if not j.get("masks"):
+            continue
+        d = Path(run_dir) / j["masks"]  # recorded by the run, never rebuilt from names
         if d.is_dir():
             found.setdefault(j["video"], []).append((j["method"], d))
     if not found:
