@@ -451,10 +451,12 @@ class Trainer:
         t_end = time.perf_counter()
         seconds = t_end - t0
         bar.close()
-        self.save(self.elapsed + seconds)
+        before = self.elapsed
+        self.elapsed += seconds  # a later run() of this trainer, checkpointed or not, counts this time too
+        self.save(self.elapsed)
         timed = max(0, self.step - first - self.timing_warmup)
         timed_s = t_end - t_warm if timed else 0.0
-        self.stats = {"steps": self.step - first, "seconds": seconds, "resumed_seconds": self.elapsed,
+        self.stats = {"steps": self.step - first, "seconds": seconds, "resumed_seconds": before,
                       "data_wait_seconds": wait,
                       "data_wait_fraction": wait / seconds if seconds > 0 else 0.0,
                       "timed_steps": timed, "timed_seconds": timed_s,
