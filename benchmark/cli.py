@@ -19,6 +19,95 @@ def _csv(s: str) -> list[str]:
     return [x.strip() for x in s.split(",") if x.strip()]
 
 
+def _names(s: str) -> list[str]:
+    """A comma-separated list that must name something (``--methods ,`` is not the suite's)."""
+    out = _csv(s)
+    if not out:
+        raise argparse.ArgumentTypeError(f"{s!r} names nothing -- fix: give comma-separated names, e.g. knn,vibe")
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with bgbench's error form: exit 2 and one line on stderr that names the
+    option and the fix (argparse's own prints the usage block first)."""
+
+    def error(self, message: str):
+        fix = "" if " -- fix: " in message else f" -- fix: see '{self.prog} -h'"
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{fix}\n")
+
+
+def _number(kind: type, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+            hi_open: bool = False, eg: str = ""):
+    """An argparse type: an int or a finite float within the bounds, else a one-line message."""
+    import math
+
+    what = "an integer" if kind is int else "a number"
+
+    def n(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+    if lo is not None and hi is not None:
+        rule = f"in {'(' if lo_open else '['}{n(lo)}, {n(hi)}{')' if hi_open else ']'}"
+    elif lo is not None:
+        rule = f"{'>' if lo_open else '>='} {n(lo)}"
+    else:
+        rule = f"{'<' if hi_open else '<='} {n(hi)}"
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"cannot read {text!r} as {what} -- fix: give {what} {rule}, e.g. {eg}") from None
+        if not math.isfinite(v) or (lo is not None and (v < lo or (lo_open and v == lo))) \
+                or (hi is not None and (v > hi or (hi_open and v == hi))):
+            raise argparse.ArgumentTypeError(f"{text} is not {what} {rule} -- fix: e.g. {eg}")
+        return v
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _device(text: str) -> str:
+    from .device import validate
+
+    try:
+        return validate(text)
+    except BadInput:
+        raise argparse.ArgumentTypeError(f"unknown device {text!r} -- fix: use auto, cpu, cuda or cuda:N") from None
+
+
+def _seed_type():
+    from .protocols import MAX_SEED
+
+    return _number(int, 0, MAX_SEED, eg="--seed 0")
+
+
+def _writable_dir(path: Path, option: str, fix: str | None = None) -> Path:
+    """Make sure ``path`` is a folder this process can write to (created if missing): a probe
+    file is created and removed, so an unwritable folder is refused before any work."""
+    import os
+
+    fix = fix or f"give {option} a folder you can write to (it is created if missing)"
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"is a file, not a folder ({option})", path, fix)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".bgbench-write-probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise BadInput(f"cannot be written ({option}: {e.strerror or e})", path, fix) from None
+    return path
+
+
+def _check_cache_writable() -> None:
+    """The decoded-frame cache must be writable before frames are decoded into it."""
+    from .framecache import cache_root
+
+    _writable_dir(cache_root(), "$BGBENCH_CACHE", "set $BGBENCH_CACHE to a folder you can write to")
+
+
 PROTOCOL_HELP = ("full (no training; every scored frame tested), scene-specific (one model per video), cross-scene "
                  "(k scene-disjoint folds), sampled (one model on a small fraction of every video's labelled frames), "
                  "transfer (train on one dataset, test on another)")
@@ -28,12 +117,12 @@ def _protocol_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol options")
     g.add_argument("--rule", help="scene-specific: first-half | n:N | fraction:F[,val:V] (default first-half); "
                                      "transfer: the source videos' training frames (default all)")
-    g.add_argument("--folds", type=int, help="cross-scene: number of scene-disjoint folds (default 3)")
+    g.add_argument("--folds", type=_number(int, 2, eg="--folds 3"), help="cross-scene: number of scene-disjoint folds (default 3)")
     g.add_argument("--exclude", type=_csv, help="cross-scene: categories left out, comma-separated (default PTZ)")
-    g.add_argument("--fraction", type=float, help="sampled: fraction of labelled frames that train (default 0.05)")
+    g.add_argument("--fraction", type=_number(float, 0, 1, True, True, eg="--fraction 0.05"), help="sampled: fraction of labelled frames that train (default 0.05)")
     g.add_argument("--source", type=_csv, help="transfer: training datasets (default CDnet2014)")
     g.add_argument("--target", type=_csv, help="transfer: test datasets (default SBI2015,UCSD)")
-    g.add_argument("--seed", type=int, default=0, help="seed for splits and methods (default 0)")
+    g.add_argument("--seed", type=_seed_type(), default=0, help="seed for splits and methods (default 0)")
 
 
 def _data_options(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -51,12 +140,13 @@ def _parser() -> argparse.ArgumentParser:
     from . import __version__
     from .suites import SUITES
 
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="bgbench", description="Benchmark for video background subtraction.",
         epilog="The main job is `bgbench run`: with no options it runs the quick suite on ../shared/data "
                "(or $BGBENCH_DATA) and writes runs/quick/. `bgbench COMMAND -h` describes a command.")
     ap.add_argument("--version", action="version", version=f"bgbench {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    ap.commands = sub.choices  # main() sends an unknown option to its command's parser
 
     p = sub.add_parser("list", help="methods, dataset formats and protocols")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -80,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="quick", choices=list(SUITES), metavar="SUITE",
                    help="; ".join(f"{k}{' (default)' if k == 'quick' else ''}: {v}" for k, v in SUITES.items())
                    + ". --methods overrides its methods")
-    p.add_argument("--methods", type=_csv, help="comma-separated method names (default: the suite's)")
+    p.add_argument("--methods", type=_names, help="comma-separated method names (default: the suite's)")
     p.add_argument("--protocol", action="append", help="protocol (repeatable; default: each method's own): "
                                                        + PROTOCOL_HELP)
     _protocol_options(p)
@@ -90,15 +180,18 @@ def _parser() -> argparse.ArgumentParser:
                         "(default for the quick suite)")
     p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default smoke; paper with --suite paper)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
-    p.add_argument("--jobs", type=int, help="parallel jobs through joblib (default 1; the quick suite: every core)")
+    p.add_argument("--device", default="auto", type=_device, help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs through joblib (default 1; the quick suite: every core)")
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold for the counts (default 0.5)")
+    p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
+                   help="probability threshold for the counts, in [0, 1] (default 0.5)")
     p.add_argument("--save-masks", action="store_true", help="write 0/255 masks under OUT/masks/")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the per-user store "
                                           "sqlite:///~/.local/share/bgbench/mlflow.db); logged in the background")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report (tables, plots, leaderboard)")
+    p.add_argument("--no-wait", action="store_true", help="if another bgbench run holds OUT, exit 2 naming its pid "
+                                                          "instead of waiting for it")
 
     p = sub.add_parser("report", help="tables, PR curves, plots and the HTML leaderboard of a run")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
@@ -112,13 +205,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="the CI gate: F-measure and normalised speed against a reference; exit 1 on regression")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
     p.add_argument("--reference", required=True, type=Path, help="reference JSON (write one with --update)")
-    p.add_argument("--f-tol", type=float, default=0.01, help="allowed F-measure drop (default 0.01)")
-    p.add_argument("--speed-tol", type=float, default=0.25,
+    p.add_argument("--f-tol", type=_number(float, 0, eg="--f-tol 0.01"), default=0.01, help="allowed F-measure drop (default 0.01)")
+    p.add_argument("--speed-tol", type=_number(float, 0, eg="--speed-tol 0.25"), default=0.25,
                    help="allowed relative drop of normalised speed (default 0.25); a drop inside the spread measured "
                         "on either side is never a regression")
     p.add_argument("--update", action="store_true",
                    help="write the run (and a fresh speed measurement) as the new reference instead of checking")
-    p.add_argument("--repeats", type=int, default=5,
+    p.add_argument("--repeats", type=_number(int, 3, eg="--repeats 5"), default=5,
                    help="speed: interleaved repeats of the reference workload and each method, one process, one "
                         "thread (default 5)")
     p.add_argument("--no-speed", action="store_true", help="check accuracy only (no speed measurement)")
@@ -132,7 +225,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--roi-policy", default="error", choices=("error", "ignore", "from-groundtruth"),
                    help="an ROI.bmp whose size differs from the frames: error (default), ignore or from-groundtruth, "
                         "as for run")
-    p.add_argument("--threshold", type=float, help="foreground iff value >= 255*T (default: iff value is 255; "
+    p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"),
+                   help="foreground iff value >= 255*T, T in [0, 1] (default: iff value is 255; "
                                                    "0.5 with --probabilities)")
     p.add_argument("--partial", action="store_true", help="score only the scored frames that have a mask")
     p.add_argument("--probabilities", action="store_true",
@@ -142,15 +236,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("speed", help="frames/s of methods on a real video with the harness overhead; "
                                      "--scoring times scoring")
-    p.add_argument("--methods", type=_csv, help="methods to time (default: every available classical baseline)")
+    p.add_argument("--methods", type=_names, help="methods to time (default: every available classical baseline)")
     p.add_argument("--video", type=Path, help="a video file (default ../shared/data/videos/bgslibrary_video02_320x240.avi);"
                                               " with --scoring a scene folder (default CDnet2014 highway)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    p.add_argument("--device", default="cpu", type=_device, help="cpu (default), cuda, cuda:N, auto")
     p.add_argument("--config", default="paper", help="deep methods' config (default paper: the paper's input size)")
     p.add_argument("--size", help="resize frames to WxH, e.g. 640x480")
-    p.add_argument("--frames", type=int, help="use the first N frames")
-    p.add_argument("--batch", type=int, default=1, help="gmm_sg: also time B copies of the video as one batch")
-    p.add_argument("--repeats", type=int, default=5, help="passes per method, bgbench and raw interleaved; medians "
+    p.add_argument("--frames", type=_number(int, 1, eg="--frames 100"), help="use the first N frames")
+    p.add_argument("--batch", type=_number(int, 1, eg="--batch 4"), default=1,
+                   help="gmm_sg: also time B copies of the video as one batch")
+    p.add_argument("--repeats", type=_number(int, 1, eg="--repeats 5"), default=5, help="passes per method, bgbench and raw interleaved; medians "
                                                           "and ranges are reported (default 5)")
     p.add_argument("--scoring", action="store_true", help="Gpix/s per core of scoring a scene's evaluated frames, "
                                                           "against a straightforward NumPy comparator")
@@ -159,15 +254,16 @@ def _parser() -> argparse.ArgumentParser:
                         "at batch 1 and at the best batch, peak GPU memory (default: every deep method)")
     p.add_argument("--scene", type=Path, help="with --train: a labelled scene to train and segment "
                                               "(default ../shared/data/CDnet2014/baseline/highway)")
-    p.add_argument("--steps", type=int, default=30, help="with --train: timed training steps per stage (default 30)")
-    p.add_argument("--warmup-steps", type=int, default=5,
+    p.add_argument("--steps", type=_number(int, 1, eg="--steps 30"), default=30, help="with --train: timed training steps per stage (default 30)")
+    p.add_argument("--warmup-steps", type=_number(int, 0, eg="--warmup-steps 5"), default=5,
                    help="with --train: steps per stage left out of the timing (default 5)")
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
 
     p = sub.add_parser("synth", help="write the synthetic scenes (CDnet layout) to a folder")
     p.add_argument("out", type=Path, metavar="OUT", help="the folder to write (the scenes go under OUT/synthetic)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated scenes (default 0)")
-    p.add_argument("--frames", type=int, default=100, help="frames per scene (default 100)")
+    p.add_argument("--seed", type=_seed_type(), default=0, help="seed of the generated scenes (default 0)")
+    p.add_argument("--frames", type=_number(int, 3, eg="--frames 100"), default=100,
+                   help="frames per scene, at least 3 (default 100)")
 
     p = sub.add_parser("cache", help="the decoded-frame cache: where it is, what it holds (info), or empty it (clear)")
     p.add_argument("action", choices=("info", "clear"), help="info: location, size of every entry (video x kind x "
@@ -179,7 +275,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     started = _LOADED if argv is None else time.perf_counter()
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named by the command's own parser, whose -h lists its options
+            parser.commands.get(args.cmd, parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as e:  # a bad option (2, its line printed) or -h/--version (0): returned, in process too
+        return e.code if isinstance(e.code, int) else int(e.code is not None)
     args.started = started
     if args.cmd is None:  # the main job is `bgbench run`; a bare `bgbench` says what there is
         parser.print_help()
@@ -187,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.cmd](args)
     except (BadInput, LeakageError) as e:
-        print(f"bgbench: error: {e}", file=sys.stderr)
+        print(f"bgbench: error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, always
         return 2
     except KeyboardInterrupt:
         print("bgbench: interrupted; finished jobs are kept and a re-run resumes", file=sys.stderr)
@@ -195,6 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `bgbench list | head`: the reader left; not an error
         sys.stderr.close()
         return 0
+    except OSError as e:  # a file or folder the system refused (the checks above missed it): named, one line
+        if e.filename is None:
+            raise
+        print(f"bgbench: error: {e.filename}: {e.strerror or e} -- fix: check that the path exists and that you "
+              "can read (or write) it; finished jobs are kept and a re-run resumes", file=sys.stderr)
+        return 2
 
 
 # --- list / info --------------------------------------------------------------------
@@ -294,6 +401,8 @@ def cmd_splits(args) -> int:
     skip_bad = args.on_bad_data == "skip" if args.on_bad_data else args.data is None
     from .provenance import check_unique_content
 
+    _check_cache_writable()
+
     videos, _ = load_videos(args.data or quick_data(), args.format, args.roi_policy, skip_bad)
     check_unique_content(videos)  # one scene under two names would sit on both sides of a split
     planned = protocol_from_args(args.protocol, args).plan(videos)
@@ -323,19 +432,26 @@ def _overrides(sets: list[str], methods: list[str]) -> dict[str, dict[str, str]]
             raise BadInput(f"cannot read {s!r}", "--set", "write METHOD.PARAM=VALUE, e.g. gmm_zivkovic.history=200")
         if method not in out:
             raise BadInput(f"{method!r} is not among --methods", "--set", f"use one of {', '.join(methods)}")
+        if param in out[method] and out[method][param] != value:
+            raise BadInput(f"{key} is set twice ({out[method][param]!r} and {value!r})", "--set", "give each parameter once")
         out[method][param] = value
     return out
 
 
 def cmd_run(args) -> int:
-    from . import results
+    """Every option, method, parameter, device and the run folder are checked before the
+    run folder is locked; data and protocols before any job is computed."""
     from .method import method_class
-    from .runner import MethodSpec, RunOptions, build_results, plan, run_tasks
-    from .suites import quick_data, suite_methods
+    from .runlock import RunLock
+    from .runner import MethodSpec
+    from .suites import suite_methods
 
     t_start = time.perf_counter()
     quick = args.data is None
     methods = args.methods or suite_methods(args.suite)
+    twice = sorted({m for m in methods if methods.count(m) > 1})
+    if twice:
+        raise BadInput(f"{twice[0]} is named twice", "--methods", "name each method once")
     if not 0 <= args.threshold <= 1:
         raise BadInput(f"threshold {args.threshold} is outside [0, 1]", "--threshold", "e.g. --threshold 0.5")
     if args.jobs is None:
@@ -350,7 +466,45 @@ def cmd_run(args) -> int:
     specs = [MethodSpec(m, classes[m].resolve(args.config)[0], tuple(sorted(over[m].items()))) for m in methods]
     for s in specs:
         classes[s.name].check_available()  # a missing optional dependency: exit 2 now, with the fix
-        s.resolved_params()  # so do bad --set values
+        s.resolved_params()  # so do bad --set values (a missing weights=FILE included)
+    _check_device(args.device, classes)
+    protocols = {m: [protocol_from_args(p, args) for p in args.protocol] if args.protocol
+                 else [protocol_from_args(classes[m].default_protocol, args, classes[m].protocol_options)]
+                 + ([protocol_from_args(p, args, o) for p, o in classes[m].paper_protocols] if args.suite == "paper" else [])
+                 for m in methods}
+    for ps in protocols.values():
+        keys = [p.key for p in ps]
+        if len(set(keys)) < len(keys):
+            raise BadInput(f"protocol {next(k for k in keys if keys.count(k) > 1)} is given twice", "--protocol",
+                           "give each protocol once")
+    out = args.out or Path("runs") / (args.suite if quick else "custom")
+    _writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
+    _check_cache_writable()
+    with RunLock(out, wait=not args.no_wait):  # one run per folder: a second waits, or exits 2 with --no-wait
+        return _run_locked(args, t_start, methods, classes, specs, protocols, out)
+
+
+def _check_device(device: str, classes: dict) -> None:
+    """--device before any work: its form always; CUDA's presence for every method that can
+    use it (deep methods, gmm_sg); a note that the others run on the CPU whatever it says."""
+    from .device import resolve, validate
+
+    validate(device)
+    gpu = [m for m, c in classes.items() if c.gpu_capable]
+    if gpu and device != "auto":
+        resolve(device)
+    cpu_only = [m for m, c in classes.items() if not c.gpu_capable]
+    if cpu_only and device.startswith("cuda"):
+        print(f"bgbench: note: {', '.join(cpu_only)} {'runs' if len(cpu_only) == 1 else 'run'} on the CPU whatever "
+              f"--device says (no GPU implementation)", file=sys.stderr)
+
+
+def _run_locked(args, t_start: float, methods: list[str], classes: dict, specs: list, protocols: dict, out: Path) -> int:
+    from . import results
+    from .runner import RunOptions, build_results, check_checkpoints, plan, run_tasks
+    from .suites import quick_data
+
+    quick = args.data is None
     skip_bad = args.on_bad_data == "skip" if args.on_bad_data else quick
     data = args.data or quick_data()
     videos, skipped = load_videos(data, args.format, args.roi_policy, skip_bad)
@@ -364,11 +518,8 @@ def cmd_run(args) -> int:
                 raise
             skipped.append({"where": str(e.where), "error": str(e)})
             print(f"bgbench: skipped: {e}", file=sys.stderr)
-    protocols = {m: [protocol_from_args(p, args) for p in args.protocol] if args.protocol
-                 else [protocol_from_args(classes[m].default_protocol, args, classes[m].protocol_options)]
-                 + ([protocol_from_args(p, args, o) for p, o in classes[m].paper_protocols] if args.suite == "paper" else [])
-                 for m in methods}
-    out = args.out or Path("runs") / (args.suite if quick else "custom")
+    if not good:
+        raise BadInput("no usable video", "--data", "see the skipped messages above")
     opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold,
                       save_masks=args.save_masks, jobs=args.jobs)
     from .perf import reference_workload_seconds
@@ -377,6 +528,7 @@ def cmd_run(args) -> int:
     reference_seconds = reference_workload_seconds()
     protocol_skips: list[dict] = []
     tasks = plan(specs, protocols, good, opts, skipped=protocol_skips)
+    check_checkpoints(tasks, opts)  # a truncated checkpoint is refused now, not found mid-run
     for s in protocol_skips:
         print(f"bgbench: skipped under {s['protocol']} ({', '.join(s['methods'])}): {s['error']}", file=sys.stderr)
     n_bad = len(skipped)
@@ -415,7 +567,7 @@ def cmd_run(args) -> int:
     from .tracking import enabled_by_default, start_background
 
     if not args.no_tracking and (args.tracking_uri or enabled_by_default()):
-        st = start_background(out, args.tracking_uri)  # results and report are on disk; MLflow costs the command nothing
+        st = start_background(out, args.tracking_uri, report=report_dir is not None)  # results and report are on disk
         print(f"bgbench: logging to MLflow at {st['uri']} in the background; outcome in {out / 'tracking.json'}; "
               f"`bgbench log {out}` retries", file=sys.stderr)
     failed = [r for r in records if r["status"] != "ok"]
@@ -430,10 +582,13 @@ def cmd_run(args) -> int:
 # --- score -----------------------------------------------------------------------------
 def cmd_score(args) -> int:
     import itertools
+    import os
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
 
-    from .datasets import adapter, detect_scene
+    from .datasets import NOT_A_SCENE_FIX, adapter, detect_scene, why_not_scene
     from .imageio import read_mask
     from .scoring import VideoScore, metrics
 
@@ -442,7 +597,12 @@ def cmd_score(args) -> int:
         raise BadInput("is not a folder", scene, "give the scene folder that holds the ground truth")
     fmt = detect_scene(scene) if args.format == "auto" else args.format
     if fmt is None:
-        raise BadInput("is not a scene in a known layout", scene, "name it with --format")
+        lacking = why_not_scene(scene)
+        if lacking:
+            raise BadInput(f"is not a complete scene: it {lacking}", scene, NOT_A_SCENE_FIX)
+        raise BadInput("is not a scene in a known layout (cdnet2014/sbi2015: input/ and groundtruth/; ucsd: in/ and "
+                       "groundtruth/; wallflower: b%05d.bmp and hand_segmented_%05d.BMP)", scene,
+                       "give --video one scene folder, or name its layout with --format")
     video = adapter(fmt).load(scene, args.roi_policy)
     if not args.pred_dir.is_dir():
         raise BadInput("is not a folder", args.pred_dir, "give the folder of bin%06d.png masks")
@@ -469,10 +629,6 @@ def cmd_score(args) -> int:
 
     # PNG decoding releases the GIL: a thread per core decodes ahead (at most two batches
     # in flight, so memory stays bounded) while this thread scores; errors surface in id order.
-    import os
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
     batch = 64
     buf = np.empty((min(batch, len(ids)), *video.shape), np.uint8)  # one batch buffer, reused
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
@@ -506,7 +662,12 @@ def cmd_speed(args) -> int:
     from .suites import shared_data
 
     scene = args.video or ((shared_data() or Path("synthetic")) / "CDnet2014" / "baseline" / "highway")
-    (video,) = discover(scene)
+    _check_cache_writable()
+    found = discover(scene)
+    if len(found) != 1:
+        raise BadInput(f"holds {len(found)} scenes; --scoring times one", scene, "give --video one scene folder, e.g. "
+                       f"{found[0].path}")
+    (video,) = found
     video.check()
     r = scoring_speed(video, args.repeats)
     if args.json:
@@ -522,9 +683,6 @@ def _speed_methods(args) -> int:
     from .speed import default_video, run_speed
     from .suites import available_classical
 
-    video = args.video or default_video()
-    if video is None:
-        raise BadInput("no video to time", "--video", "give a video file, e.g. ../shared/data/videos/*.avi")
     size = None
     if args.size:
         try:
@@ -532,7 +690,16 @@ def _speed_methods(args) -> int:
             size = (w, h)
         except ValueError:
             raise BadInput(f"cannot read {args.size!r}", "--size", "write WxH, e.g. 640x480") from None
+        if w < 1 or h < 1:
+            raise BadInput(f"{args.size!r} is not a size: width and height must be at least 1", "--size",
+                           "write WxH, e.g. 640x480")
+    video = args.video or default_video()
+    if video is None:
+        raise BadInput("no video to time", "--video", "give a video file, e.g. ../shared/data/videos/*.avi")
     methods = args.methods or available_classical()
+    from .method import method_class
+
+    _check_device(args.device, {m: method_class(m) for m in methods})
     for m in methods:
         try:
             build_method(m, config=args.config, device=args.device)
@@ -565,6 +732,7 @@ def _speed_train(args) -> int:
     scene = args.scene or ((shared_data() or Path("../shared/data")) / "CDnet2014" / "baseline" / "highway")
     if not Path(scene).is_dir():
         raise BadInput("is not a folder", scene, "give a labelled scene with --scene")
+    _check_cache_writable()
     methods = args.methods or sorted(e.name for e in load_catalog() if e.meta.get("family") == "deep")
     rows = run_train_speed(methods, Path(scene), config=args.config, device=args.device, steps=args.steps,
                            warmup=args.warmup_steps, infer_frames=args.frames)
@@ -599,6 +767,7 @@ def cmd_report(args) -> int:
     from .check import validate_results
 
     res = validate_results(load_results(args.run_dir), args.run_dir)
+    _writable_dir(args.out or args.run_dir / "report", "--out")  # before any table is made
     written = build_report(res, args.run_dir, args.out)
     n = sum(len(v) for v in written.values())
     print(f"{n} files in {args.out or args.run_dir / 'report'}; open {written['html'][0]}")
@@ -623,6 +792,10 @@ def cmd_check(args) -> int:
         raise BadInput(f"{args.repeats} repeats give no spread", "--repeats", "give at least 3")
     run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
     res = check.validate_results(load_results(args.run_dir), args.run_dir)
+    if args.update:  # the reference must be writable before minutes of speed measurement
+        if args.reference.is_dir():
+            raise BadInput("is a folder", args.reference, "give --reference a JSON file name, e.g. ci_reference.json")
+        _writable_dir(args.reference.parent, "--reference", "give --reference a file in a folder you can write to")
     ref = None if args.update else check.load_reference(args.reference)
     speed = None
     if not args.no_speed and (args.update or (ref and ref.get("speed"))):
@@ -659,6 +832,7 @@ def cmd_check(args) -> int:
 def cmd_synth(args) -> int:
     from .datasets.synthetic import write_scenes
 
+    _writable_dir(args.out, "OUT")
     root = write_scenes(args.out, args.seed, n_frames=args.frames, first_scored=min(31, args.frames // 3))
     print(f"synthetic scenes written to {root}")
     return 0

@@ -7,9 +7,15 @@ from .errors import BadInput
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve(device: str) -> str:
-    if device not in DEVICES and not device.startswith("cuda:"):
+def validate(device: str) -> str:
+    """The device name checked for its form only (auto, cpu, cuda or cuda:N); no torch import."""
+    if not isinstance(device, str) or not (device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())):
         raise BadInput(f"unknown device {device!r}", "--device", "use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def resolve(device: str) -> str:
+    validate(device)
     if device == "cpu":
         return "cpu"
     try:
@@ -19,6 +25,10 @@ def resolve(device: str) -> str:
             return "cpu"
         raise BadInput("CUDA was asked for but torch is not installed", "--device", "install torch or use --device cpu") from None
     if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        if device.startswith("cuda:") and int(device[5:]) >= n:
+            raise BadInput(f"{device} was asked for but torch sees {n} GPU(s) (cuda:0..cuda:{n - 1})", "--device",
+                           "use --device cuda, or a GPU index below the count")
         return "cuda" if device == "auto" else device
     if device == "auto":
         return "cpu"

@@ -89,6 +89,9 @@ class Planned:
     skipped: list[Skip] = field(default_factory=list)
 
 
+MAX_SEED = 2**31 - 1  # seeds reach OpenCV's setRNGSeed (a C int) and NumPy (non-negative)
+
+
 def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
@@ -111,6 +114,8 @@ class Protocol:
     formats: tuple[str, ...] = ()  # on-disk layouts taken (e.g. cdnet2014); () takes every video
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed <= MAX_SEED:
+            raise BadInput(f"seed {self.seed!r} is not an integer in [0, {MAX_SEED}]", "--seed", "e.g. --seed 0")
         if isinstance(self.formats, str):
             self.formats = (self.formats,)
         self.formats = tuple(f.lower() for f in self.formats)

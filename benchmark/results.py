@@ -43,12 +43,18 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, missing_fix: str = "give a run folder made by 'bgbench run' or a results.json") -> Any:
     try:
         with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
-        raise BadInput("does not exist", path, "give a run folder made by 'bgbench run' or a results.json") from None
+        raise BadInput("does not exist", path, missing_fix) from None
+    except IsADirectoryError:
+        raise BadInput("is a folder, not a JSON file", path, missing_fix) from None
+    except OSError as e:
+        raise BadInput(f"cannot be read ({e.strerror or e})", path, "check the file's permissions, or restore it") from None
+    except UnicodeDecodeError:
+        raise BadInput("is not valid JSON (not UTF-8 text)", path, "re-run or restore the file") from None
     except json.JSONDecodeError as e:
         raise BadInput(f"is not valid JSON ({e.msg}, line {e.lineno})", path, "re-run or restore the file") from None
 

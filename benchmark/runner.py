@@ -13,8 +13,11 @@ Speed is frames/s of ``segment`` alone: only the time spent inside the generator
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -66,6 +69,42 @@ class RunOptions:
     threshold: float = 0.5
     save_masks: bool = False
     jobs: int = 1
+    parent_pid: int | None = None  # set in worker processes: a job whose run is gone writes nothing
+
+
+def _stop_if_orphaned(opts: RunOptions) -> None:
+    """In a worker process, exit at once if the run that asked for the job is gone (killed,
+    even with SIGKILL): it is checked per job and before every write, so a killed run's
+    workers never go on writing into its folder."""
+    if opts.parent_pid is not None and os.getppid() != opts.parent_pid:
+        os._exit(0)
+
+
+_watched_parent: int | None = None
+
+
+def _watch_parent(parent: int) -> None:
+    """Once per worker process: a daemon thread that ends the worker within 0.2 s of its
+    parent's death, so a long fit stops too. (Not PR_SET_PDEATHSIG: that fires when the
+    parent's spawning *thread* ends, and joblib's loky spawns workers from a helper thread.)"""
+    global _watched_parent
+    if _watched_parent == parent:
+        return
+    _watched_parent = parent
+
+    def loop() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=loop, name="bgbench-parent-watch", daemon=True).start()
+
+
+def _execute_in_worker(task: "Task", opts: RunOptions) -> list[dict]:
+    if opts.parent_pid is not None:
+        _watch_parent(opts.parent_pid)
+        _stop_if_orphaned(opts)
+    return execute(task, opts)
 
 
 def _safe(name: str) -> str:
@@ -80,8 +119,12 @@ def job_path(out: Path, method: str, protocol: str, split: str, video_id: str, f
     return out / "jobs" / _safe(method) / protocol / _safe(split) / (f"{stem}.{fp}.json" if fp else f"{stem}.json")
 
 
-def mask_dir(out: Path, method: str, protocol: str, split: str, video_id: str) -> Path:
-    return out / "masks" / _safe(method) / protocol / _safe(split) / video_id
+def mask_dir(out: Path, method: str, protocol: str, split: str, video_id: str, fp: str | None = None) -> Path:
+    """Where ``--save-masks`` writes a job's masks; the job's fingerprint in the name keeps
+    variants of one protocol apart. The record holds the path (``masks``): readers take it
+    from there, never rebuild it."""
+    leaf = f"{video_id.replace('/', '__')}.{fp}" if fp else video_id
+    return out / "masks" / _safe(method) / protocol / _safe(split) / leaf
 
 
 def fingerprint(**parts: Any) -> str:
@@ -130,6 +173,12 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
                             code=code, content=content[v.id],
                             train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None)
                     tasks.append(task)
+    if not tasks and not skips:
+        taken = {p.key for ps in protocols.values() for p in ps}
+        raise BadInput(f"no job to run: {', '.join(sorted(taken))} make(s) no test split from these "
+                       f"{len(videos)} video(s) (e.g. every category excluded, or no video of the formats taken)",
+                       "--data", "give videos the protocols take, or change their options (--exclude, --folds, --rule, "
+                       "--source, --target)")
     if skips:
         first = next(iter(skips.values()))
         if skipped is None:
@@ -187,6 +236,7 @@ def execute(task: Task, opts: RunOptions) -> list[dict]:
             records.append(rec)
         return records
     for v, frames in pending:
+        _stop_if_orphaned(opts)
         rec = _base_record(task, v, frames)
         try:
             rec.update(run_video(method, v, frames, opts, task), status="ok")
@@ -208,6 +258,7 @@ def _describe(e: BaseException) -> str:
 def _write(task: Task, video: Video, rec: dict, opts: RunOptions) -> None:
     """Write the record, then (an ok one) remove the records of the same job made by other
     code, parameters or data: they were kept until this one was safely on disk."""
+    _stop_if_orphaned(opts)
     path = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, video.id, rec["fingerprint"])
     results.write_json(path, rec)
     if rec.get("status") == "ok":
@@ -217,12 +268,38 @@ def _write(task: Task, video: Video, rec: dict, opts: RunOptions) -> None:
                 old.unlink(missing_ok=True)
 
 
+def checkpoint_path(task: Task, opts: RunOptions) -> Path:
+    """Where the trained model of a task that trains is kept (named by its jobs' fingerprints)."""
+    fp = fingerprint(fps=sorted(task.fingerprints.values()))
+    return opts.out / "checkpoints" / _safe(task.method.name) / task.protocol.name / f"{_safe(task.split.name)}.{fp}.pt"
+
+
+def check_checkpoints(tasks: Sequence[Task], opts: RunOptions) -> None:
+    """Before any job runs: every checkpoint a task would load is whole (BadInput names a
+    truncated or corrupt one and says to delete it), so it is not found only mid-run."""
+    from . import checkpoint
+
+    for task in tasks:
+        if task.train_videos and set(finished(task, opts)) != {v.id for v, _ in task.tests}:
+            path = checkpoint_path(task, opts)
+            if path.exists():
+                checkpoint.check(path)
+            else:  # training resumes from the method's own mid-training checkpoints
+                for mid in sorted(_workdir(path).glob("*.pt")):
+                    checkpoint.check(mid)
+
+
+def _workdir(ckpt: Path) -> Path:
+    """The folder of a task's mid-training checkpoints, beside its final checkpoint."""
+    return ckpt.with_suffix("")
+
+
 def _fit(method: Method, task: Task, opts: RunOptions) -> float:
     from . import checkpoint
 
     fp = fingerprint(fps=sorted(task.fingerprints.values()))
-    ckpt = opts.out / "checkpoints" / _safe(task.method.name) / task.protocol.name / f"{_safe(task.split.name)}.{fp}.pt"
-    method.workdir = ckpt.parent / f"{_safe(task.split.name)}.{fp}"
+    ckpt = checkpoint_path(task, opts)
+    method.workdir = _workdir(ckpt)
     if ckpt.exists():
         state = checkpoint.load(ckpt, expect=fp)
         method.load_state_dict(state["state"])
@@ -237,6 +314,7 @@ def _fit(method: Method, task: Task, opts: RunOptions) -> float:
     # training resumed from a mid-training checkpoint: add the seconds spent before the restart
     before = sum(s.get("resumed_seconds", 0.0) for s in (getattr(method, "train_stats", None) or {}).values())
     seconds = time.perf_counter() - t0 + before
+    _stop_if_orphaned(opts)
     checkpoint.save(ckpt, {"state": method.state_dict(), "history": getattr(method, "history", []),
                            "fit_seconds": seconds}, fp)
     return seconds
@@ -250,7 +328,8 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     score = VideoScore(opts.threshold)
     tbin = threshold_bin(opts.threshold)
     wanted, seen = set(frames), set()
-    mdir = mask_dir(opts.out, task.method.name, task.protocol.name, task.split.name, video.id) if (opts.save_masks and task) else None
+    mdir = (mask_dir(opts.out, task.method.name, task.protocol.name, task.split.name, video.id,
+                     task.fingerprints[video.id]) if (opts.save_masks and task) else None)
     times: list[float] = []
     ids: list[int] = []
     qs: list[np.ndarray] = []
@@ -301,6 +380,8 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
         "scoring_seconds": score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
         "batch": getattr(method, "infer_batch", 1), "precision": getattr(method, "precision", "float32"),
     }
+    if mdir is not None:
+        rec["masks"] = mdir.relative_to(opts.out).as_posix()
     return rec
 
 
@@ -327,7 +408,8 @@ def run_tasks(tasks: list[Task], opts: RunOptions, progress: Callable[[dict], No
             from joblib import Parallel, delayed
 
             par = Parallel(n_jobs=opts.jobs, return_as="generator_unordered")
-            for recs in par(delayed(execute)(t, opts) for t in tasks):
+            worker_opts = dataclasses.replace(opts, parent_pid=os.getpid())
+            for recs in par(delayed(_execute_in_worker)(t, worker_opts) for t in tasks):
                 collect(recs)
     finally:
         bar.close()

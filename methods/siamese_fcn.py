@@ -78,6 +78,7 @@ from torch import nn
 from benchmark import codes
 from benchmark.errors import BadInput
 from benchmark.method import register_method
+from benchmark.params import Param
 from benchmark.video import TrainingSet, VideoView
 
 from .common import (VGG16, Bank, DeepMethod, UNet, as_float, batches, bce_logits, code_targets, config_hash,
@@ -171,7 +172,7 @@ class SiameseFCN(DeepMethod):
         "background_quantile": (0.9, "test background: the training frame at this quantile of foreground area "
                                      "(paper: a frame with relatively many foreground pixels)"),
         "val_every": (500, "U-Net steps between validations that select the kept state (0: no selection)"),
-        "weights": (None, "optional local VGG16 state dict for the front (weights_only); none by default"),
+        "weights": Param(None, "optional local VGG16 state dict for the front (weights_only); none by default", kind="file"),
     }
     configs = {
         "paper": {},

@@ -170,3 +170,86 @@ def test_golden_table_on_real_cdnet(tmp_path, capsys):
         assert got[key] == pytest.approx(f, abs=0.005), key
     table = capsys.readouterr().out
     assert "baseline" in table and "cameraJitter" in table
+
+
+def _bgbench(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "benchmark.cli", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_two_runs_into_one_folder_never_collide(tmp_path):
+    """A second run into a busy OUT exits 2 naming the holder's pid with --no-wait, or waits
+    and then reuses every job the first wrote; a dead run's lock is taken over."""
+    out = tmp_path / "run"
+    run = ["run", "--data", "synthetic", "--methods", "gmm_zivkovic,temporal_median,knn,frame_difference",
+           "--no-report", "--no-tracking", "--out", str(out)]
+    first = _bgbench(*run)
+    deadline = time.time() + 60
+    while time.time() < deadline and not ((out / ".lock").exists() and (out / ".lock").read_text().strip()):
+        time.sleep(0.02)
+    assert (out / ".lock").read_text().strip() == str(first.pid)
+    refused = subprocess.run([sys.executable, "-m", "benchmark.cli", *run, "--no-wait"], cwd=ROOT, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+    assert f"pid {first.pid}" in lines[0] and str(out) in lines[0] and "--no-wait" in lines[0]
+    second = _bgbench(*run)
+    _, err1 = first.communicate(timeout=300)
+    assert first.returncode == 0, err1
+    done = _jobs(out)
+    assert len(done) == 24
+    _, err2 = second.communicate(timeout=300)
+    assert second.returncode == 0, err2
+    assert f"in use by another bgbench run (pid {first.pid}); waiting" in err2
+    assert _jobs(out) == done  # the second run waited, then reused every job: none was written twice
+    # a lock left by a dead process is taken over at once
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".lock").write_text(f"{dead.pid}\n")
+    assert main([*run, "--no-wait"]) == 0
+    assert _jobs(out) == done
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_kill_9_of_a_parallel_run_stops_its_workers(tmp_path):
+    """kill -9 of a --jobs 2 run: its joblib workers end with it and write no further job
+    (each worker trains a fold and then writes one job per test video)."""
+    out = tmp_path / "run"
+    run = _bgbench("run", "--data", "synthetic", "--methods", "cdn_medal", "--config", "smoke", "--protocol",
+                   "cross-scene", "--folds", "2", "--jobs", "2", "--no-report", "--no-tracking", "--out", str(out))
+    deadline = time.time() + 240
+    while time.time() < deadline and run.poll() is None and not list((out / "jobs").rglob("*.json")):
+        time.sleep(0.02)
+    assert run.poll() is None, "the run ended before it could be killed"
+    workers = _children(run.pid)
+    assert workers, "no worker process"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    time.sleep(1.0)  # a write begun before the kill lands within this
+    at_kill = _jobs(out)
+    assert 1 <= len(at_kill) < 6
+    time.sleep(5.0)
+    assert _jobs(out) == at_kill, "a worker wrote a job after its run was killed"
+    assert not [w for w in workers if _alive(w)], "workers outlived their run"

@@ -38,6 +38,33 @@ def detect_scene(path: Path) -> str | None:
     return None
 
 
+def why_not_scene(path: Path) -> str | None:
+    """What a folder that looks like part of a scene lacks (e.g. ``input/`` without
+    ``groundtruth/``), or None if it does not look like a scene at all."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    has = {n for n in ("input", "in", "groundtruth") if (path / n).is_dir()}
+    if "groundtruth" not in has and "input" in has:
+        return ("has input/ but no groundtruth/ folder: a scene needs its ground truth "
+                "(cdnet2014, cdnet2012, sbi2015: groundtruth/gt%06d.png)")
+    if "groundtruth" not in has and "in" in has:
+        return "has in/ but no groundtruth/ folder: a scene needs its ground truth (ucsd: groundtruth/gt%04d.png)"
+    if "groundtruth" in has and not has & {"input", "in"}:
+        return ("has groundtruth/ but no frames folder (cdnet2014, cdnet2012, sbi2015: input/in%06d.jpg; "
+                "ucsd: in/frame_<N>.jpg)")
+    try:
+        names = [f.name.lower() for f in path.iterdir()]
+    except OSError:
+        return None
+    if any(n.startswith("b") and n.endswith(".bmp") and n[1:-4].isdigit() for n in names):
+        return "has b%05d.bmp frames but no hand_segmented_%05d.BMP masks (wallflower): a scene needs its ground truth"
+    return None
+
+
+NOT_A_SCENE_FIX = "restore the missing folder or files from the dataset's archive, or leave the scene out"
+
+
 def discover(
     path: str | Path,
     fmt: str = "auto",
@@ -46,6 +73,9 @@ def discover(
 ) -> list[Video]:
     """Every video under ``path``. A bad video raises BadInput, or goes to ``on_error``."""
     if str(path) == "synthetic" or fmt == "synthetic":
+        if fmt not in ("auto", "synthetic", "cdnet2014"):
+            raise BadInput(f"the synthetic scenes are in the cdnet2014 layout, not {fmt}", "--format",
+                           "leave --format at auto with --data synthetic")
         from .synthetic import ensure_synthetic
 
         path, fmt = ensure_synthetic(), "cdnet2014"
@@ -78,6 +108,13 @@ def _walk(path: Path, fmt: str, roi_policy: str, on_error, out: list[Video], dep
             if on_error is None:
                 raise
             on_error(e)
+        return
+    lacking = why_not_scene(path)
+    if lacking is not None:  # a scene with a folder missing is refused, never passed over in silence
+        e = BadInput(lacking, path, NOT_A_SCENE_FIX)
+        if on_error is None:
+            raise e
+        on_error(e)
         return
     if depth >= 3:
         return

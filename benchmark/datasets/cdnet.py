@@ -13,6 +13,7 @@ from .common import Naming
 
 IN_FRAMES = Naming("in%06d.(jpg|jpeg|png)", r"in(?P<id>\d{6})(?P<ext>\.(?:jpg|jpeg|png))", "in{:06d}{ext}")
 GT_MASKS = Naming("gt%06d.png", r"gt(?P<id>\d{6})\.png", "gt{:06d}.png")
+NO_ROI_NOTE = "no ROI.bmp: every pixel is in the spatial ROI (only ground truth 85 and 170 are left out)"
 
 
 class CDnet:
@@ -44,6 +45,8 @@ class CDnet:
         dataset = (scene.parent.parent if self.has_category else scene.parent).name
         if frames.naming is not IN_FRAMES:
             notes += (f"frames named {frames.naming.label}",)
+        if roi_file is None:
+            notes += (NO_ROI_NOTE,)
         return common.make_video(
             fmt=self.name, dataset=dataset, category=category, scene=scene, frames=frames.files, gt=gt.files,
             troi=troi, roi_file=roi_file, roi_policy=roi_policy, notes=notes, gt_lut=self.gt_lut,

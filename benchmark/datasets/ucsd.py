@@ -31,6 +31,10 @@ class UCSD:
         troi, notes = common.temporal_roi(scene, frames.files, gt.files, allow_one_past=True)
         common.check_gt_cover(gt.files, troi, gt.name_of)
         roi_file = scene / "ROI.bmp" if (scene / "ROI.bmp").exists() else None
+        if roi_file is None:
+            from .cdnet import NO_ROI_NOTE
+
+            notes += (NO_ROI_NOTE,)
         return common.make_video(
             fmt=self.name, dataset=scene.parent.name, category=None, scene=scene, frames=frames.files, gt=gt.files,
             troi=troi, roi_file=roi_file, roi_policy=roi_policy, notes=notes, gt_lut=self.gt_lut,
