@@ -86,21 +86,21 @@ def completeness_problem(data: bytes) -> str | None:
     return _jpeg_problem(data) or _png_problem(data) or _bmp_problem(data)
 
 
-def _load(path: Path, flag: int) -> np.ndarray:
+def _load(path: Path, flag: int, damaged_fix: str = _RESTORE) -> np.ndarray:
     path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise BadInput("is missing", path, _RESTORE) from None
+        raise BadInput("is missing", path, damaged_fix) from None
     except OSError as e:
         raise BadInput(f"cannot be read ({e.strerror or e})", path, "check the file's permissions, or restore it") from None
     problem = completeness_problem(data)
     if problem:
-        raise BadInput(problem, path, _RESTORE)
+        raise BadInput(problem, path, damaged_fix)
     cv2 = _cv2()
     img = cv2.imdecode(np.frombuffer(data, np.uint8), flag) if data else None
     if img is None:
-        raise BadInput("cannot be decoded as an image", path, _RESTORE)
+        raise BadInput("cannot be decoded as an image" + (" (the file is empty)" if not data else ""), path, damaged_fix)
     return img
 
 
@@ -118,12 +118,12 @@ def read_gray(path: Path) -> np.ndarray:
     return _read(path, False)
 
 
-def _one_channel(path: Path, what: str, fix: str) -> np.ndarray:
+def _one_channel(path: Path, what: str, fix: str, damaged_fix: str = _RESTORE) -> np.ndarray:
     """The image's values as stored, as H x W uint8: a colour file must hold one value in
     all three channels (a weighted grey conversion would invent values), 16-bit values
     must be exact multiples of 257 (the 8-bit value written at 16 bits)."""
     cv2 = _cv2()
-    img = _load(path, cv2.IMREAD_UNCHANGED)
+    img = _load(path, cv2.IMREAD_UNCHANGED, damaged_fix)
     if img.ndim == 3:
         if img.shape[2] == 4:
             if not (img[..., 3] == np.iinfo(img.dtype).max).all():
@@ -167,8 +167,12 @@ def read_mask(path: Path, probabilities: bool = False) -> np.ndarray:
     value in its three channels."""
     fix = ("write each mask as one 8-bit channel, 0 background and 255 foreground (e.g. mask.astype(bool) * 255), "
            "or pass --probabilities if the values are probabilities scaled to 0..255")
-    m = _one_channel(path, "mask", fix)
+    m = _one_channel(path, "mask", fix, damaged_fix="write this mask again (a whole 8-bit PNG, 0 and 255): the file is "
+                                                     "cut short or is not an image")
     if probabilities:
+        return m
+    cv2 = _cv2()
+    if not cv2.countNonZero(cv2.inRange(m, 1, 254)):  # only 0 and 255: the common case, no histogram needed
         return m
     counts = np.bincount(m.ravel(), minlength=256)
     if counts[1:255].any():

@@ -266,6 +266,8 @@ class Video:
 
     def gts(self, ids: Sequence[int]) -> np.ndarray:
         pos = [self._gt_pos[i] for i in ids]
+        if pos and pos == list(range(pos[0], pos[0] + len(pos))):  # consecutive: a read-only view, like gt(i), no copy
+            return np.asarray(self._gt_stack()[pos[0]:pos[0] + len(pos)])
         return np.asarray(self._gt_stack()[pos])
 
     @cached_property

@@ -1,5 +1,6 @@
-"""Scoring: counts worked out by hand, metrics from known counts, PR curves against a
-brute-force reference, and agreement with a straightforward comparator on real frames."""
+"""Scoring: counts worked out by hand, metrics from known counts, histograms against a plain
+np.bincount in every shape the fast path distinguishes, PR curves against a brute-force
+reference, and agreement with a straightforward comparator on real frames."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from benchmark import scoring
 from benchmark.scoring import (
     VideoScore, counts_at, frame_histograms, metrics, pr_curve, quantize, threshold_bin,
 )
@@ -96,6 +98,84 @@ def test_histograms_are_per_frame_and_class():
     assert int(c["tp"]) == 3 and int(c["fn"]) == 1
 
 
+def _reference_histograms(q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    """Per frame and class, np.bincount of q over the pixels of that class: the plainest way."""
+    cls = np.full(gt.shape, 3)  # ignored, unless:
+    cls[(gt == 0) & roi] = 0
+    cls[(gt == 50) & roi] = 1
+    cls[(gt == 255) & roi] = 2
+    out = np.zeros((len(q), 3, 256), np.int64)
+    for i in range(len(q)):
+        for c in range(3):
+            out[i, c] = np.bincount(q[i][cls[i] == c], minlength=256)
+    return out
+
+
+# every way a batch can look to the fast path: frame sizes that are multiples of 8, 4, 2 and
+# 1 pixels (the block width), 0/255 frames beside grey ones, ground-truth values that are not
+# CDnet codes, no ROI, a partial ROI, an empty ROI, nothing but static background
+_SHAPES = [(1, 1, 1), (3, 5, 7), (2, 2, 3), (4, 2, 2), (3, 4, 6), (5, 3, 3), (2, 1, 9), (6, 8, 16), (3, 24, 32)]
+
+
+@pytest.mark.parametrize("shape", _SHAPES)
+def test_histograms_equal_a_plain_bincount(shape):
+    rng = np.random.default_rng(sum(shape))
+    values = np.array([0, 50, 85, 170, 255, 1, 7, 49, 51, 254], np.uint8)
+    for trial in range(12):
+        q = rng.integers(0, 256, shape, dtype=np.uint8)
+        if trial % 3 == 1:
+            q = np.where(q > 200, 255, 0).astype(np.uint8)  # masks: no histogram, counts of 255
+        if trial % 3 == 2:
+            q[::2] = np.where(q[::2] > 128, 255, 0)  # masks and grey maps in one batch
+        if trial == 5:
+            q[:, :1] = 0  # a first row that looks like a mask, in grey maps
+        gt = rng.choice(values if trial % 2 else values[:5], shape)
+        if trial % 4 == 0:
+            gt[:, :, ::2] = 0
+        if trial == 8:
+            gt[:] = 0
+        for roi in (np.ones(shape[1:], bool), rng.random(shape[1:]) < 0.6, np.zeros(shape[1:], bool)):
+            assert np.array_equal(frame_histograms(q, gt, roi), _reference_histograms(q, gt, roi)), (trial, roi)
+
+
+def test_histograms_stay_exact_across_batches_and_calchist_limits(monkeypatch):
+    # cv2.calcHist counts in float32 (exact to 2**24 per call): the kernel splits larger
+    # calls; shrink both limits so that every split and batch boundary is exercised
+    monkeypatch.setattr(scoring, "_EXACT", 37)
+    monkeypatch.setattr(scoring, "_BATCH_PIXELS", 50)
+    rng = np.random.default_rng(7)
+    for shape in [(5, 5, 7), (4, 16, 16), (3, 1, 200), (3, 40, 3)]:
+        q = rng.integers(0, 256, shape, dtype=np.uint8)
+        q[1] = np.where(q[1] > 128, 255, 0)
+        gt = rng.choice(np.array([0, 0, 0, 50, 85, 170, 255, 9], np.uint8), shape)
+        roi = rng.random(shape[1:]) < 0.7
+        assert np.array_equal(frame_histograms(q, gt, roi), _reference_histograms(q, gt, roi))
+
+
+def test_histograms_refuse_what_they_cannot_count():
+    q = np.zeros((2, 3, 4), np.uint8)
+    with pytest.raises(TypeError):
+        frame_histograms(q.astype(np.float32), q, np.ones((3, 4), bool))
+    with pytest.raises(ValueError):
+        frame_histograms(q, q[:1], np.ones((3, 4), bool))
+    with pytest.raises(ValueError):
+        frame_histograms(q, q, np.ones((4, 3), bool))
+    assert frame_histograms(q[:0], q[:0], np.ones((3, 4), bool)).shape == (0, 3, 256)
+
+
+def test_quantize_edges_match_round_and_clip():
+    p = np.array([-0.0, 0.0, 1e-9, 0.5 / 255, 1.5 / 255, 0.5, 1 - 1e-7, 1.0, 1.0000001, 3e9, np.inf, -np.inf, -1e-30],
+                 np.float32)
+    assert quantize(p).tolist() == np.rint(np.clip(p, 0, 1) * np.float32(255)).astype(np.uint8).tolist()
+    rng = np.random.default_rng(0)
+    for x in (rng.random((3, 7, 5), dtype=np.float32), rng.random((3, 7, 5)) * 1.4 - 0.2):
+        expect = np.rint(np.clip(x.astype(np.float32), 0, 1) * np.float32(255)).astype(np.uint8)
+        assert np.array_equal(quantize(x), expect)
+    with pytest.raises(ValueError):
+        quantize(np.array([[0.2, np.nan]], np.float32))
+    assert quantize(np.zeros((0, 4), np.float32)).shape == (0, 4)
+
+
 def _brute_force_ap(scores: np.ndarray, labels: np.ndarray) -> float:
     """AP as the step sum over every distinct score threshold (sklearn's definition)."""
     ap, r_prev = 0.0, 0.0
@@ -145,3 +225,18 @@ def test_agrees_with_reference_on_real_highway(highway):
     assert s.counts() == ref
     assert ref["tp"] > 100_000 and ref["shadow_pixels"] > 10_000  # the test exercises every class
     assert s.frames == 1231
+
+
+def test_speed_figures_compare_like_with_like():
+    """`bgbench speed --scoring` times scoring against perf.comparator_counts: both must
+    count the same pixels, for uint8 maps and float probabilities."""
+    from benchmark.perf import comparator_counts
+
+    rng = np.random.default_rng(11)
+    gt = rng.choice(np.array([0, 0, 0, 50, 85, 170, 255], np.uint8), (6, 24, 32))
+    roi = rng.random((24, 32)) < 0.8
+    probs = rng.random(gt.shape, dtype=np.float32)
+    for maps in (probs, np.where(probs >= 0.5, 255, 0).astype(np.uint8)):
+        s = VideoScore(0.5)
+        s.update(quantize(maps), gt, roi)
+        assert s.counts() == comparator_counts(maps, gt, roi, threshold_bin(0.5))
