@@ -219,7 +219,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score a folder of bin%%06d.png masks like the official comparator")
     p.add_argument("pred_dir", type=Path, metavar="PRED_DIR",
                    help="a folder of 0/255 masks bin%%06d.png, numbered like the scene's ground truth")
-    p.add_argument("--video", required=True, type=Path, help="the scene folder with the ground truth")
+    p.add_argument("--video", type=Path, help="the scene folder with the ground truth (PRED_DIR holds its masks)")
+    p.add_argument("--data", type=Path,
+                   help="a dataset root instead of --video: PRED_DIR is then a results tree laid out like it "
+                        "(CATEGORY/SCENE/bin%%06d.png, as the official comparator walks it); prints per-video, "
+                        "per-category and overall tables")
     p.add_argument("--format", default="auto", help="the scene's layout: auto (default), cdnet2014, cdnet2012, sbi2015, "
                                                     "ucsd, wallflower")
     p.add_argument("--roi-policy", default="error", choices=("error", "ignore", "from-groundtruth"),
@@ -228,7 +232,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"),
                    help="foreground iff value >= 255*T, T in [0, 1] (default: iff value is 255; "
                                                    "0.5 with --probabilities)")
-    p.add_argument("--partial", action="store_true", help="score only the scored frames that have a mask")
+    p.add_argument("--partial", action="store_true", help="score only the scored frames that have a mask (with "
+                                                          "--data: and only the scenes that have a mask folder)")
     p.add_argument("--probabilities", action="store_true",
                    help="the masks are grey-level probabilities (value/255), not 0/255 masks; without it a mask "
                         "holding any value other than 0 and 255 is refused")
@@ -581,18 +586,83 @@ def _run_locked(args, t_start: float, methods: list[str], classes: dict, specs: 
 
 # --- score -----------------------------------------------------------------------------
 def cmd_score(args) -> int:
-    import itertools
-    import os
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+    if (args.video is None) == (args.data is None):
+        raise BadInput("needs exactly one of --video SCENE and --data ROOT", "--video",
+                       "score one scene's masks with --video, or a results tree laid out like a dataset with --data")
+    if args.data is not None:
+        return _score_tree(args)
+    out = _score_scene(args, args.video, args.pred_dir)
+    if args.json:
+        from .results import _clean
 
-    import numpy as np
+        print(json.dumps(_clean(out), indent=1))
+    else:
+        print(f"{out['video']}: {out['frames']} frames")
+        print("  " + "  ".join(f"{k}={v}" for k, v in out["counts"].items()))
+        print("  " + "  ".join(f"{k}={v:.4f}" for k, v in out["metrics"].items()))
+    return 0
 
+
+def _score_tree(args) -> int:
+    """Every scene under --data scored against PRED_DIR/<its path under --data>; category =
+    mean of its videos' metrics, overall = mean of the category means, per dataset."""
+    from .aggregate import ALL_KEYS, _mean, category_of, dataset_of
+    from .datasets import discover
+    from reports.tables import markdown
+
+    root, pred_root = args.data, args.pred_dir
+    if not root.is_dir():
+        raise BadInput("is not a folder", root, "give the dataset root the results tree mirrors")
+    if not pred_root.is_dir():
+        raise BadInput("is not a folder", pred_root, "give the results root: CATEGORY/SCENE/bin%06d.png under it")
+    videos = discover(root, args.format, args.roi_policy)
+    scored, missing = [], []
+    for v in videos:
+        rel = Path(v.path).resolve().relative_to(root.resolve()) if Path(v.path).resolve() != root.resolve() else Path(".")
+        pred = pred_root / rel
+        if not pred.is_dir():
+            missing.append((v.id, pred))
+            continue
+        scored.append(_score_scene(args, Path(v.path), pred, video=v))
+    if missing and not args.partial:
+        vid, pred = missing[0]
+        raise BadInput(f"is missing: {len(missing)} of {len(videos)} scenes have no mask folder (first: {vid})", pred,
+                       "write every scene's masks, or pass --partial to score the scenes present")
+    if not scored:
+        raise BadInput("holds no mask folder for any scene under --data", pred_root,
+                       "lay masks out like the dataset: CATEGORY/SCENE/bin%06d.png")
+    tables: dict[str, dict] = {}
+    for ds in sorted({dataset_of(r["video"]) for r in scored}):
+        rows = [r for r in scored if dataset_of(r["video"]) == ds]
+        cats: dict[str, list[dict]] = {}
+        for r in rows:
+            cats.setdefault(category_of(r["video"]), []).append(r["metrics"])
+        categories = {c: {k: _mean(m.get(k) for m in ms) for k in ALL_KEYS} for c, ms in sorted(cats.items())}
+        overall = {k: _mean(cm[k] for cm in categories.values()) for k in ALL_KEYS}
+        tables[ds] = {"videos": {r["video"]: r for r in rows}, "categories": categories, "overall": overall}
+    if args.json:
+        from .results import _clean
+
+        print(json.dumps(_clean({"datasets": tables, "missing": [str(p) for _, p in missing]}), indent=1))
+        return 0
+    keys = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure")
+    for ds, t in tables.items():
+        print(f"{ds}: {len(t['videos'])} video(s), {len(t['categories'])} categor(y/ies)")
+        print(markdown(["video", "frames", *keys],
+                       [[vid, r["frames"], *(r["metrics"].get(k) for k in keys)] for vid, r in t["videos"].items()]))
+        print(markdown(["category", *keys], [[c, *(m[k] for k in keys)] for c, m in t["categories"].items()]
+                       + [["overall", *(t["overall"][k] for k in keys)]]))
+    for vid, pred in missing:
+        print(f"bgbench: not scored (no mask folder): {vid} ({pred})", file=sys.stderr)
+    return 0
+
+
+def _score_scene(args, scene: Path, pred_dir: Path, video=None) -> dict:
+    """Counts and metrics of one scene's masks (``video``: the scene, already loaded)."""
     from .datasets import NOT_A_SCENE_FIX, adapter, detect_scene, why_not_scene
-    from .imageio import read_mask
-    from .scoring import VideoScore, metrics
 
-    scene = args.video
+    if video is not None:
+        return _score_masks(args, video, pred_dir)
     if not scene.is_dir():
         raise BadInput("is not a folder", scene, "give the scene folder that holds the ground truth")
     fmt = detect_scene(scene) if args.format == "auto" else args.format
@@ -603,14 +673,27 @@ def cmd_score(args) -> int:
         raise BadInput("is not a scene in a known layout (cdnet2014/sbi2015: input/ and groundtruth/; ucsd: in/ and "
                        "groundtruth/; wallflower: b%05d.bmp and hand_segmented_%05d.BMP)", scene,
                        "give --video one scene folder, or name its layout with --format")
-    video = adapter(fmt).load(scene, args.roi_policy)
-    if not args.pred_dir.is_dir():
-        raise BadInput("is not a folder", args.pred_dir, "give the folder of bin%06d.png masks")
-    files = {i: args.pred_dir / f"bin{i:06d}.png" for i in video.eval_frames}
+    return _score_masks(args, adapter(fmt).load(scene, args.roi_policy), pred_dir)
+
+
+def _score_masks(args, video, pred_dir: Path) -> dict:
+    import itertools
+    import os
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from .imageio import read_mask
+    from .scoring import VideoScore, metrics
+
+    if not pred_dir.is_dir():
+        raise BadInput("is not a folder", pred_dir, "give the folder of bin%06d.png masks")
+    files = {i: pred_dir / f"bin{i:06d}.png" for i in video.eval_frames}
     present = {i: f for i, f in files.items() if f.exists()}
     if not present:
         raise BadInput(f"holds none of the {len(files)} masks bin{video.eval_frames[0]:06d}.png.. it must score",
-                       args.pred_dir, "write one bin%06d.png per scored frame, numbered like the ground truth")
+                       pred_dir, "write one bin%06d.png per scored frame, numbered like the ground truth")
     if len(present) < len(files) and not args.partial:
         first = next(f for i, f in files.items() if i not in present)
         raise BadInput(f"is missing ({len(files) - len(present)} of {len(files)} scored frames have no mask)", first,
@@ -640,16 +723,7 @@ def cmd_score(args) -> int:
             ahead.extend(pool.submit(read, i) for i in itertools.islice(todo, batch))
             score.update(masks, video.gts(chunk), roi)
     rec = score.to_dict()
-    out = {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}
-    if args.json:
-        from .results import _clean
-
-        print(json.dumps(_clean(out), indent=1))
-    else:
-        print(f"{video.id}: {out['frames']} frames")
-        print("  " + "  ".join(f"{k}={v}" for k, v in out["counts"].items()))
-        print("  " + "  ".join(f"{k}={v:.4f}" for k, v in out["metrics"].items()))
-    return 0
+    return {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}
 
 
 def cmd_speed(args) -> int:

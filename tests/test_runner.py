@@ -17,7 +17,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.method import METHODS, Method, register_method
-from conftest import DATA, HIGHWAY, ROOT, needs_data, reference_counts
+from conftest import DATA, HIGHWAY, ROOT, copy_scene, needs_data, reference_counts
 
 if "test_flaky" not in METHODS:
 
@@ -253,3 +253,35 @@ def test_kill_9_of_a_parallel_run_stops_its_workers(tmp_path):
     time.sleep(5.0)
     assert _jobs(out) == at_kill, "a worker wrote a job after its run was killed"
     assert not [w for w in workers if _alive(w)], "workers outlived their run"
+
+
+@needs_data
+def test_score_walks_a_results_tree_like_the_official_comparator(tmp_path, capsys):
+    """Masks saved by a run, laid out as CATEGORY/SCENE/bin%06d.png under one root, scored
+    with --data: per-video counts equal the run's, category and overall are their means."""
+    import shutil
+
+    data = tmp_path / "data"
+    for cat, scene in (("baseline", "highway"), ("cameraJitter", "traffic")):
+        copy_scene(DATA / "CDnet2014" / cat / scene, data / cat / scene, range(900, 960))
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(data), "--methods", "frame_difference", "--save-masks", "--out", str(out),
+                 "--roi-policy", "ignore", "--no-report", "--no-tracking"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    tree = tmp_path / "results"
+    for job in res["jobs"]:
+        _, cat, scene = job["video"].split("/")
+        shutil.copytree(out / job["masks"], tree / cat / scene)
+    capsys.readouterr()
+    assert main(["score", str(tree), "--data", str(data), "--roi-policy", "ignore", "--json"]) == 0
+    t = json.loads(capsys.readouterr().out)["datasets"]
+    (ds,) = t.values()
+    for job in res["jobs"]:
+        assert ds["videos"][job["video"]]["counts"] == job["counts"]
+    fs = [ds["categories"][c]["f_measure"] for c in ("baseline", "cameraJitter")]
+    assert ds["overall"]["f_measure"] == pytest.approx(sum(fs) / 2)
+    shutil.rmtree(tree / "cameraJitter")
+    assert main(["score", str(tree), "--data", str(data), "--roi-policy", "ignore"]) == 2
+    assert "--partial" in capsys.readouterr().err
+    assert main(["score", str(tree), "--data", str(data), "--roi-policy", "ignore", "--partial"]) == 0
+    assert "overall" in capsys.readouterr().out
