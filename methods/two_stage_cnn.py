@@ -40,16 +40,22 @@ Deviations (METHODS.md), each with its reason:
   layout does not hold. Inputs are normalised with ImageNet's mean and std (torchvision's
   convention, in RGB) rather than Caffe's BGR mean subtraction on 0-255.
 - Loss scales. Eq. 1 is the sum over pixels and channels (per image, mean over the batch)
-  on images in [0, 1]. Eq. 2 is written as a sum too, but it is DeepLab's softmax loss,
-  which normalises by the number of non-ignored pixels, and the paper's lr 1e-3 is
-  DeepLab's for that normalised loss: L_seg is the mean over valid pixels.
+  on images in [0, 1]; the paper's SGD lr 1e-4 trains on it unchanged (at 128x128x3 on 40
+  highway frames, batch 4, no clipping: 2424 at the start, 40.5 after 80 steps, falling
+  every step), so the rate needs no rescaling. Eq. 2 is written as a sum too, but it is
+  DeepLab's softmax loss, which normalises by the number of non-ignored pixels, and the
+  paper's lr 1e-3 is DeepLab's for that normalised loss: L_seg is the mean over valid
+  pixels.
 - Optimiser details the paper leaves open, taken from DeepLab-LargeFOV's released solver
   and prototxt: SGD with momentum 0.9 and weight decay 5e-4; in stage 2 biases at 2x the
   rate without decay and fc8 at 10x (its bias 20x) (``deeplab_lr_mult``); a constant rate
   per step; no gradient clipping (``clip=None``).
+- Stage 1's sizes are Context Encoders' (4x4 stride-2 convs from 64 channels doubling to
+  512, a 4000-long latent vector, sigmoid output on images in [0, 1]); the paper gives none.
 - The loss is computed on the logits upsampled bilinearly to the input size, not on labels
-  shrunk to 1/8 as DeepLab's training does. Joint training (batch 1) keeps stage 1's batch
-  norm statistics frozen (its weights train): batch statistics of one image are noise.
+  shrunk to 1/8 as DeepLab's training does; probabilities are resized bilinearly from the
+  stage-2 input size to the video's. Joint training (batch 1) keeps stage 1's batch-norm
+  statistics frozen (its weights train): batch statistics of one image are noise.
 - Copy-paste: the paper pastes PASCAL VOC objects (not available offline); ours are the
   connected components (8-connected, at least ``MIN_OBJECT_PIXELS`` at the stage-2 size)
   of the foreground of other training videos' training frames, pasted 1 or 2 per image at

@@ -172,6 +172,5 @@ def check_paper_run(out, code: int = 0) -> None:
     assert "papers/002 Table III" in by_rule["n-200"] and "baseline 1 of 4" in by_rule["n-200"]
     assert "papers/003 Tables 1-2" in by_rule["fraction-0.3-val-0.1"]
     assert "two_stage_cnn[smoke]: no published number" in by_rule["first-half"]
-    assert not any("papers/003" in t for t in (by_rule["n-200"], by_rule["first-half"]))
     assert "papers/004 Table II" in (out / "report" / "published_sampled_CDnet2014.md").read_text()
     assert "Skipped by the protocol" in (out / "report" / "leaderboard_cross-scene_CDnet2014.md").read_text()
