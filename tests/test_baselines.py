@@ -88,6 +88,7 @@ def test_wrapper_masks_equal_a_plain_library_loop(name, highway, tmp_path, monke
     assert sum(int((ours[f] == 255).sum()) for f in wanted) > 0  # it does detect the cars
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("scene", ["highway", "traffic"])
 def test_gmm_sg_agrees_with_opencv_bgsegm_mog(scene):

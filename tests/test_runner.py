@@ -154,6 +154,7 @@ def test_score_refuses_missing_masks(tmp_path, capsys):
 GOLDEN = Path(__file__).parent / "golden" / "cdnet_full.json"
 
 
+@pytest.mark.slow
 @needs_data
 def test_golden_table_on_real_cdnet(tmp_path, capsys):
     """The quick suite's CDnet table (traffic under --roi-policy ignore) against stored

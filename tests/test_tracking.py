@@ -184,6 +184,7 @@ def test_logged_figures_are_the_reports(tmp_path, scene, capsys):
 
 
 # --- idempotence on a SQLite store; the per-user default store ---------------------------------
+@pytest.mark.slow
 @needs_data
 def test_log_twice_and_rerun_make_no_duplicates(tmp_path, scene, monkeypatch):
     """Into the default per-user store: the run logs in the background; ``bgbench log`` again,
@@ -317,6 +318,7 @@ def _status(uri, run_id) -> str:
     return _client(uri).get_run(run_id).info.status
 
 
+@pytest.mark.slow
 @needs_data
 def test_server_log_twice_and_a_client_failure_then_retry(tmp_path, scene, server, monkeypatch):
     """Over HTTP: logging twice makes one parent and its children; a client that fails once
@@ -347,6 +349,7 @@ def test_server_log_twice_and_a_client_failure_then_retry(tmp_path, scene, serve
     assert tracking.read_state(out)["state"] == "logged"
 
 
+@pytest.mark.slow
 @needs_data
 def test_server_down_then_killed_mid_upload_then_retry(tmp_path, scene, servers, monkeypatch):
     """No server: the run finishes, the background logger records the failure and the retry
