@@ -62,3 +62,14 @@ def reference_counts(pred: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> dict[
         out["shadow_errors"] += int(np.sum(p & shadow))
         out["shadow_pixels"] += int(np.sum(shadow))
     return out
+
+
+def cli_error(capsys, *argv) -> str:
+    """Run the CLI in-process; assert exit 2 with one stderr line; return that line."""
+    from benchmark.cli import main
+
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("bgbench: error: ")
+    return err

@@ -15,17 +15,11 @@ from benchmark.cli import main
 from benchmark.datasets import discover
 from benchmark.errors import BadInput
 from benchmark.imageio import completeness_problem, read_bgr, read_gray, read_label, read_mask
-from conftest import DATA, HIGHWAY, copy_scene, needs_data
+from conftest import cli_error as _cli_error, DATA, HIGHWAY, copy_scene, needs_data
 
 BOARD = DATA / "SBI2015" / "Board"
 
 
-def _cli_error(capsys, *argv) -> str:
-    code = main(list(argv))
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("bgbench: error: ")
-    return err
 
 
 def _truncate(path, keep: float = 0.6) -> None:

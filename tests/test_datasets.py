@@ -12,7 +12,7 @@ from benchmark import codes
 from benchmark.cli import main
 from benchmark.datasets import discover
 from benchmark.errors import BadInput
-from conftest import DATA, HIGHWAY, TRAFFIC, copy_scene, needs_data
+from conftest import cli_error as _cli_error, DATA, HIGHWAY, TRAFFIC, copy_scene, needs_data
 
 
 @needs_data
@@ -115,12 +115,6 @@ def test_wallflower_layout(tmp_path):
 
 
 # --- bad input: a clear error naming the file, exit code 2 through the CLI ------------
-def _cli_error(capsys, *argv) -> str:
-    code = main(list(argv))
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("bgbench: error: ")
-    return err
 
 
 @needs_data
