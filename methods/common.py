@@ -27,6 +27,7 @@ import json
 import math
 import os
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -109,16 +110,6 @@ def flops(module: nn.Module, *inputs: torch.Tensor) -> int:
 # Every loss takes the network's pre-activation output ("logits") and computes in float32,
 # whatever dtype autocast gave the network: safe under CUDA autocast by construction (no
 # binary_cross_entropy on probabilities, no log of an fp16 probability that rounds to 1).
-def targets(gt: np.ndarray, roi: np.ndarray, ignore_shadow: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(target 0/1 float32, valid bool) from CDnet codes: 255 is foreground, 0 (and 50 unless
-    ``ignore_shadow``) background; 85, 170 and pixels outside the ROI are ignored."""
-    target = (gt == codes.MOTION).astype(np.float32)
-    valid = (gt == codes.MOTION) | (gt == codes.STATIC)
-    if not ignore_shadow:
-        valid |= gt == codes.SHADOW
-    return target, valid & roi
-
-
 def resize_labels(gt: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """CDnet codes at another (width, height): nearest neighbour, so no code is invented."""
     import cv2
@@ -145,15 +136,6 @@ def code_targets(c: torch.Tensor, ignore_shadow: bool) -> tuple[torch.Tensor, to
     if not ignore_shadow:
         valid = valid | (c == codes.SHADOW)
     return target.float(), valid.float()
-
-
-def targets_at(item, fid: int, size: tuple[int, int], ignore_shadow: bool, gt: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """``targets`` of a training frame at the method's input size (``gt``: already resized
-    ground truth, e.g. after copy-paste)."""
-    gt = resize_labels(item.gt(fid), size) if gt is None else gt
-    roi = resize_labels(item.view.roi.astype(np.uint8), size) > 0
-    return targets(gt, roi, ignore_shadow)
 
 
 def _masked_mean(loss: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -237,11 +219,6 @@ def upload(frames_bgr: np.ndarray, device: str) -> torch.Tensor:
 def as_float(x: torch.Tensor) -> torch.Tensor:
     """uint8 images -> float32 in [0, 1] (on whatever device they are)."""
     return x.float().div_(255.0)
-
-
-def to_tensor(frames_bgr: np.ndarray, device: str) -> torch.Tensor:
-    """N x H x W x 3 uint8 BGR -> N x 3 x H x W float in [0, 1], RGB, on ``device``."""
-    return as_float(upload(frames_bgr, device))
 
 
 # --- where training data lives --------------------------------------------------------------
@@ -580,26 +557,11 @@ class DeepMethod(Method):
     def bank(self, arrays: dict[str, Any]) -> Bank:
         return Bank(arrays, self.device, str(self.p["resident"]))
 
+    @contextmanager
     def infer(self):
         """The inference context: no gradients, the method's autocast policy."""
-        return _InferContext(self.amp)
-
-
-class _InferContext:
-    def __init__(self, amp: Precision):
-        self.amp, self._stack = amp, []
-
-    def __enter__(self):
-        g, a = torch.no_grad(), self.amp.autocast()
-        g.__enter__()
-        a.__enter__()
-        self._stack = [a, g]
-        return self
-
-    def __exit__(self, *exc):
-        for c in self._stack:
-            c.__exit__(*exc)
-        return False
+        with torch.no_grad(), self.amp.autocast():
+            yield
 
 
 def native(prob: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
