@@ -353,10 +353,7 @@ class SiameseFCN(DeepMethod):
         end = 0
         while end < steps:
             end = min(steps, end + every)
-            before = tr.elapsed
-            self.train_stage(tr, end, loss_fn, "siamese step 2", batch_fn, data, images)
-            if tr.elapsed == before:  # the trainer keeps its elapsed time only in its checkpoint
-                tr.elapsed = before + tr.stats["seconds"]
+            self.train_stage(tr, end, loss_fn, "siamese step 2", batch_fn, data, images)  # carries its elapsed time
             for k in total:
                 total[k] += self.train_stats[tr.tag][k]
             at = tr.step
