@@ -25,10 +25,6 @@ from benchmark.method import Method, frames_through, register_method
 from benchmark.video import VideoView
 
 
-INSTALL_HINT = ("apt-get install libopencv-dev cmake, then pip install bgslibrary==3.3.1 "
-                "(or pip install -e '.[bgslibrary]'); README, 'BGSLibrary'")
-
-
 @contextmanager
 def private_workdir(folder: Path) -> Iterator[None]:
     """Run inside ``folder`` with the native stdout (file descriptor 1) silenced."""
@@ -70,6 +66,10 @@ def write_config(folder: Path, algorithm: str, values: dict[str, Any]) -> Path:
 
 
 class BGSLibraryMethod(Method):
+    """Base for BGSLibrary's algorithms: ``algorithm`` names the pybgs class."""
+
+    requires = ("BGSLibrary's Python module: apt-get install libopencv-dev cmake, then pip install bgslibrary==3.3.1 "
+                "(or pip install -e '.[bgslibrary]'); see README, 'BGSLibrary'")
     algorithm: str = ""  # pybgs class name
 
     @classmethod
@@ -78,7 +78,7 @@ class BGSLibraryMethod(Method):
             import pybgs
         except ImportError as e:
             raise MethodUnavailable(f"{cls.name} is unavailable here: BGSLibrary's module pybgs is not installed ({e})",
-                                    cls.name, INSTALL_HINT) from None
+                                    cls.name, cls.requires) from None
         return pybgs
 
     @classmethod

@@ -10,11 +10,13 @@ as uint8 (value / 255 is the probability), without a copy.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from benchmark.method import Method, frames_through, register_method
+from benchmark.scoped import threads
 from benchmark.video import VideoView
 
 
@@ -22,7 +24,10 @@ class OpenCVSubtractor(Method):
     """Base for OpenCV subtractors: ``make()`` returns a fresh cv2 subtractor."""
 
     has_shadow_value = False  # MOG2, KNN: 127 marks shadows
-    seeded = False  # GSOC, LSBP draw random numbers from OpenCV's global generator
+    # GSOC, LSBP draw random numbers from OpenCV's global generator, one stream per worker
+    # thread: with more than one OpenCV thread their masks change from run to run (8,700
+    # pixels of 60 highway frames differed between two 2-thread runs). They run at one.
+    seeded = False
 
     def make(self) -> Any:
         raise NotImplementedError
@@ -38,23 +43,29 @@ class OpenCVSubtractor(Method):
             cv2.setRNGSeed(int(self.seed))
         return self.make()
 
+    def deterministic(self):
+        """The thread setting under which the masks are reproducible (one thread if seeded)."""
+        return threads(1) if self.seeded else contextlib.nullcontext()
+
     def raw_loop(self, frames: np.ndarray) -> None:
         """The library called directly on in-memory frames (the speed baseline)."""
-        sub, lr = self.fresh(), self.learning_rate()
-        for f in frames:
-            sub.apply(f, learningRate=lr)
+        with self.deterministic():
+            sub, lr = self.fresh(), self.learning_rate()
+            for f in frames:
+                sub.apply(f, learningRate=lr)
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         import cv2
 
-        sub = self.fresh()
-        lr = self.learning_rate()
-        for _, fid, img, wanted in frames_through(video, frames):
-            mask = sub.apply(img, learningRate=lr)
-            if wanted:
-                if self.has_shadow_value:
-                    mask = cv2.threshold(mask, 254, 255, cv2.THRESH_BINARY)[1]
-                yield fid, mask
+        with self.deterministic():
+            sub = self.fresh()
+            lr = self.learning_rate()
+            for _, fid, img, wanted in frames_through(video, frames):
+                mask = sub.apply(img, learningRate=lr)
+                if wanted:
+                    if self.has_shadow_value:
+                        mask = cv2.threshold(mask, 254, 255, cv2.THRESH_BINARY)[1]
+                    yield fid, mask
 
 
 @register_method("gmm_zivkovic")

@@ -102,8 +102,10 @@ def _wait_logger(out: Path, timeout: float = 600.0) -> float | None:
 
 
 def _counts_of(out: Path) -> dict[str, int]:
-    job = json.loads((out / "results.json").read_text())["jobs"][0]
-    return {k: job["counts"][k] for k in ("tp", "fp", "fn", "tn")}
+    from .results import load_results
+
+    job = load_results(out).jobs[0]
+    return {k: job.counts[k] for k in ("tp", "fp", "fn", "tn")}
 
 
 def measure(scene: Path, repeats: int, warm_cache: bool, work: Path) -> dict:

@@ -1,8 +1,10 @@
 """``bgbench check``: the CI regression gate. Compares a run's per-method, per-category
 F-measure, and the methods' machine-normalised speed, with a stored reference.
 
-Accuracy comes from the run's records: an F below the reference by more than ``f_tol`` is
-a regression, and so is a reference entry missing from the run.
+Accuracy comes from the run's typed record (``benchmark.records.Results``, read with
+``benchmark.results.load_results``), keyed by method label and protocol key: an F below the
+reference by more than ``f_tol`` is a regression, and so is a reference entry missing from
+the run. The reference file keeps its own format (``REF_SCHEMA``).
 
 Speed is measured apart from the run, by ``speed_gate.measure``: one process, one job, one
 thread, the reference workload and every method interleaved over several repeats. A speed
@@ -18,9 +20,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import BadInput
+from .records import Results
 from .results import read_json, write_json
 
 REF_SCHEMA = "bgbench-reference/2"
@@ -30,51 +33,44 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def accuracy_from(results: dict) -> dict[str, Any]:
-    """accuracy[method][protocol key][dataset][category or "overall"] = F-measure. The summary
-    is keyed by protocol key (name and options), so two rules of one protocol stay apart."""
+def accuracy_from(results: Results) -> dict[str, Any]:
+    """accuracy[label][protocol key][dataset][category or "overall"] = F-measure, the
+    summary's own numbers (the dataset's overall is the tables' mean of category means).
+    Summaries are keyed by protocol key (name and options), so two rules of one protocol
+    stay apart."""
     out: dict[str, Any] = {}
-    for method, per in results["summary"].items():
-        for proto, s in per.items():
-            for ds, d in s["datasets"].items():
-                f = {c: m["f_measure"] for c, m in d["categories"].items()}
-                f["overall"] = d["overall"]["f_measure"]
-                out.setdefault(method, {}).setdefault(proto, {})[ds] = f
+    for (label, key), s in sorted(results.summaries.items()):
+        for ds, d in s.datasets.items():
+            f = {c: m.get("f_measure") for c, m in d.categories.items()}
+            f["overall"] = d.overall.get("f_measure")
+            out.setdefault(label, {}).setdefault(key, {})[ds] = f
     return out
 
 
-def params_from(results: dict) -> dict[str, Any]:
-    from .aggregate import method_label
+def params_from(results: Results) -> dict[str, Any]:
+    """label -> its method's resolved parameters (``meta.methods``), per the record."""
+    methods = results.meta.methods
+    out = {label: dict(methods.get(s.method, {})) for (label, _), s in sorted(results.summaries.items())}
+    for j in results.jobs:  # a job no summary covers (none should be) still names its parameters
+        out.setdefault(j.key.label, dict(methods.get(j.key.method, {})))
+    return out
 
-    meta = results.get("meta", {}).get("methods", {}) or {}
-    return {method_label(j): meta.get(j["method"], {}) for j in results.get("jobs", [])}
 
-
-def reference_from(results: dict, speed: dict | None) -> dict[str, Any]:
-    return {"schema": REF_SCHEMA, "git": results["meta"].get("git"), "accuracy": accuracy_from(results),
+def reference_from(results: Results, speed: dict | None) -> dict[str, Any]:
+    return {"schema": REF_SCHEMA, "git": results.meta.git, "accuracy": accuracy_from(results),
             "params": params_from(results), "speed": speed}
 
 
-def validate_results(res: Any, where: Path | str) -> dict:
-    """The parts of a results record the gate reads, checked: BadInput names what is wrong."""
+def validate_results(res: Results, where: Path | str) -> Results:
+    """What the gate reads beyond the record's schema, checked: every dataset of every
+    summary has an F-measure per category and overall. BadInput names what is wrong."""
     fix = "give a run folder written by 'bgbench run' (its results.json), or re-run"
-    if not isinstance(res, dict) or not isinstance(res.get("summary"), dict):
-        raise BadInput("has no 'summary' object", where, fix)
-    for method, per in res["summary"].items():
-        if not isinstance(per, dict):
-            raise BadInput(f"summary[{method!r}] is not an object", where, fix)
-        for proto, s in per.items():
-            ds = s.get("datasets") if isinstance(s, dict) else None
-            if not isinstance(ds, dict):
-                raise BadInput(f"summary[{method!r}][{proto!r}] has no 'datasets' object", where, fix)
-            for name, d in ds.items():
-                if not (isinstance(d, dict) and isinstance(d.get("categories"), dict) and isinstance(d.get("overall"), dict)
-                        and all(isinstance(c, dict) and "f_measure" in c for c in d["categories"].values())
-                        and "f_measure" in d["overall"]):
-                    raise BadInput(f"summary[{method!r}][{proto!r}][{name!r}] lacks categories/overall F-measures",
-                                   where, fix)
-    if not isinstance(res.get("meta", {}), dict) or not isinstance(res.get("jobs", []), list):
-        raise BadInput("has a 'meta' that is not an object or 'jobs' that is not a list", where, fix)
+    for (label, key), s in sorted(res.summaries.items()):
+        for name, d in s.datasets.items():
+            if not (all(isinstance(c, Mapping) and "f_measure" in c for c in d.categories.values())
+                    and "f_measure" in d.overall):
+                raise BadInput(f"summary[{label!r}][{key!r}][{name!r}] lacks categories/overall F-measures",
+                               where, fix)
     return res
 
 
@@ -108,7 +104,7 @@ def _changed(ref_params: dict, now_params: dict) -> str:
     return ", ".join(f"{k}: {ref_params.get(k)!r} -> {now_params.get(k)!r}" for k in keys)
 
 
-def compare_accuracy(results: dict, reference: dict, f_tol: float) -> list[dict[str, Any]]:
+def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[dict[str, Any]]:
     """One row per (method, protocol, dataset, category): reference, current, delta, status
     (ok | better | REGRESSION | REGRESSION (missing from the run)), changed parameters."""
     cur, params = accuracy_from(results), params_from(results)
@@ -134,7 +130,7 @@ def compare_accuracy(results: dict, reference: dict, f_tol: float) -> list[dict[
     return rows
 
 
-def _run_key(results: dict, proto: str) -> str:
+def _run_key(results: Results, proto: str) -> str:
     """The run's protocol key for a reference's: the same key, or (a reference written when
     summaries were keyed by protocol name) the one key of that name; ambiguous stays as is."""
     from .aggregate import resolve_protocol
@@ -172,5 +168,5 @@ def compare_speed(speed: dict | None, reference: dict, speed_tol: float, params:
     return rows
 
 
-def update(results: dict, speed: dict | None, path: Path) -> None:
+def update(results: Results, speed: dict | None, path: Path) -> None:
     write_json(path, reference_from(results, speed))

@@ -77,35 +77,21 @@ def _device(text: str) -> str:
 
 
 def _seed_type():
-    from .protocols import MAX_SEED
+    from .params import MAX_SEED
 
     return _number(int, 0, MAX_SEED, eg="--seed 0")
 
 
 def _writable_dir(path: Path, option: str, fix: str | None = None) -> Path:
-    """Make sure ``path`` is a folder this process can write to (created if missing): a probe
-    file is created and removed, so an unwritable folder is refused before any work."""
-    import os
+    from .paths import writable_dir
 
-    fix = fix or f"give {option} a folder you can write to (it is created if missing)"
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise BadInput(f"is a file, not a folder ({option})", path, fix)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".bgbench-write-probe.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise BadInput(f"cannot be written ({option}: {e.strerror or e})", path, fix) from None
-    return path
+    return writable_dir(path, option, fix)
 
 
 def _check_cache_writable() -> None:
-    """The decoded-frame cache must be writable before frames are decoded into it."""
-    from .framecache import cache_root
+    from .paths import check_cache_writable
 
-    _writable_dir(cache_root(), "$BGBENCH_CACHE", "set $BGBENCH_CACHE to a folder you can write to")
+    check_cache_writable()
 
 
 PROTOCOL_HELP = ("full (no training; every scored frame tested), scene-specific (one model per video), cross-scene "
@@ -182,6 +168,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
     p.add_argument("--device", default="auto", type=_device, help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs through joblib (default 1; the quick suite: every core)")
+    p.add_argument("--executor", default="local", choices=("local", "dask"),
+                   help="local (default): this process, or joblib processes with --jobs N; dask: a Dask cluster "
+                        "(--scheduler ADDRESS, else a local cluster of --jobs workers)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="with --executor dask: the scheduler, e.g. "
+                                                          "tcp://127.0.0.1:8786 (start one with `dask scheduler`)")
+    p.add_argument("--threads", type=_number(int, 1, eg="--threads 1"),
+                   help="OpenCV/torch threads per job (default: the cores shared among the jobs, e.g. 1 with "
+                        "--jobs 2 on 2 cores; recorded in results.json)")
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
                    help="probability threshold for the counts, in [0, 1] (default 0.5)")
@@ -312,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- list / info --------------------------------------------------------------------
 def cmd_list(args) -> int:
     from .datasets import FORMATS
-    from .method import load_catalog
+    from .method import METHODS
     from .protocols import PROTOCOLS
 
     def describe(e) -> dict:
@@ -322,7 +316,7 @@ def cmd_list(args) -> int:
         return {"name": e.name, "family": e.meta.get("family"), "trains": e.meta.get("trains"),
                 "configs": list(e.meta.get("configs", ())), "summary": e.meta.get("summary", "")}
 
-    methods = [describe(e) for e in load_catalog()]
+    methods = [describe(e) for e in METHODS]
     data = {"methods": methods, "formats": FORMATS.names(), "protocols": PROTOCOLS.names()}
     if args.json:
         print(json.dumps(data, indent=1))
@@ -370,64 +364,36 @@ def cmd_info(args) -> int:
     return 0
 
 
-# --- data, protocols -------------------------------------------------------------------
-def load_videos(paths: Sequence[str], fmt: str, roi_policy: str, skip_bad: bool) -> tuple[list, list[dict]]:
-    from .datasets import discover
-
-    videos, skipped = [], []
-
-    def on_error(e: BadInput) -> None:
-        skipped.append({"where": str(e.where), "error": str(e)})
-        print(f"bgbench: skipped: {e}", file=sys.stderr)
-
-    for p in paths:
-        videos += discover(p, fmt, roi_policy, on_error if skip_bad else None)
-    if not videos:
-        raise BadInput("no usable video", "--data", "see the skipped messages above")
-    return videos, skipped
+# --- splits, run -----------------------------------------------------------------------
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
 
 
-def protocol_from_args(name: str, args, defaults: dict | None = None) -> Any:
-    """A protocol from the command line's options; ``defaults`` (a method's paper options)
-    fill what the command line leaves unset."""
-    from .protocols import build_protocol
+def _run_config(args, methods: Sequence[str] = (), overrides: dict | None = None, **kw: Any):
+    """The RunConfig the command line describes (the CLI is an adapter over benchmark.api)."""
+    from .api import PROTOCOL_OPTIONS, RunConfig
 
-    given = dict(rule=args.rule, folds=args.folds, fraction=args.fraction,
-                 exclude=tuple(args.exclude) if args.exclude is not None else None,
-                 source=tuple(args.source) if args.source else None,
-                 target=tuple(args.target) if args.target else None)
-    opts = {**(defaults or {}), **{k: v for k, v in given.items() if v is not None}}
-    return build_protocol(name, seed=args.seed, **opts)
+    given = {k: getattr(args, k, None) for k in PROTOCOL_OPTIONS}
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
+    return RunConfig.of(methods, config=getattr(args, "config", None), overrides=overrides, data=args.data or (),
+                        data_format=args.format, roi_policy=args.roi_policy, on_bad_data=args.on_bad_data,
+                        protocol_options=options, seed=args.seed, **kw)
 
 
 def cmd_splits(args) -> int:
-    from .suites import quick_data
+    from .api import splits
 
-    skip_bad = args.on_bad_data == "skip" if args.on_bad_data else args.data is None
-    from .provenance import check_unique_content
-
-    _check_cache_writable()
-
-    videos, _ = load_videos(args.data or quick_data(), args.format, args.roi_policy, skip_bad)
-    check_unique_content(videos)  # one scene under two names would sit on both sides of a split
-    planned = protocol_from_args(args.protocol, args).plan(videos)
-    if not planned.splits:
-        raise BadInput(f"protocol {args.protocol} has no video to test" + (f"; the first skip: {planned.skipped[0].message}"
-                       if planned.skipped else ""), "--data", "give videos the protocol can use, or change its options")
-    for s in planned.skipped:
-        print(f"bgbench: skipped: {s.message}", file=sys.stderr)
-    splits = planned.splits
+    found = splits(_run_config(args), args.protocol, echo=_stderr)
     if args.json:
-        print(json.dumps([s.to_json() for s in splits]))
+        print(json.dumps([s.to_json() for s in found]))
         return 0
-    for s in splits:
+    for s in found:
         n_train = sum(len(f) for _, f in s.train)
         n_test = sum(len(f) for _, f in s.test)
         print(f"{s.name}: train {len(s.train)} video(s) / {n_train} frames, test {len(s.test)} video(s) / {n_test} frames")
     return 0
 
 
-# --- run -------------------------------------------------------------------------------
 def _overrides(sets: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {m: {} for m in methods}
     for s in sets:
@@ -444,49 +410,41 @@ def _overrides(sets: list[str], methods: list[str]) -> dict[str, dict[str, str]]
 
 
 def cmd_run(args) -> int:
-    """Every option, method, parameter, device and the run folder are checked before the
-    run folder is locked; data and protocols before any job is computed."""
+    """Builds a RunConfig and calls benchmark.api.run, which checks every option, method,
+    parameter, device, executor and the run folder before locking it, and data and
+    protocols before any job is computed."""
+    from . import api
     from .method import method_class
-    from .runlock import RunLock
-    from .runner import MethodSpec
     from .suites import suite_methods
 
-    t_start = time.perf_counter()
-    quick = args.data is None
     methods = args.methods or suite_methods(args.suite)
-    twice = sorted({m for m in methods if methods.count(m) > 1})
-    if twice:
-        raise BadInput(f"{twice[0]} is named twice", "--methods", "name each method once")
-    if not 0 <= args.threshold <= 1:
-        raise BadInput(f"threshold {args.threshold} is outside [0, 1]", "--threshold", "e.g. --threshold 0.5")
-    if args.jobs is None:
-        import os
+    cfg = _run_config(args, methods, _overrides(args.set, methods), suite=args.suite,
+                      protocols=tuple(args.protocol or ()), out=args.out, device=args.device,
+                      threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
+                      scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
+                      tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
+                      wait=not args.no_wait)
+    _cpu_only_note(args.device, {m: method_class(m) for m in methods})
+    res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
+    from reports.tables import terminal_summary
 
-        args.jobs = (os.cpu_count() or 1) if args.data is None else 1
-    if args.jobs < 1:
-        raise BadInput(f"--jobs {args.jobs} must be at least 1", "--jobs", "e.g. --jobs 2")
-    classes = {m: method_class(m) for m in methods}
-    args.config = args.config or ("paper" if args.suite == "paper" else "smoke")
-    over = _overrides(args.set, methods)
-    specs = [MethodSpec(m, classes[m].resolve(args.config)[0], tuple(sorted(over[m].items()))) for m in methods]
-    for s in specs:
-        classes[s.name].check_available()  # a missing optional dependency: exit 2 now, with the fix
-        s.resolved_params()  # so do bad --set values (a missing weights=FILE included)
-    _check_device(args.device, classes)
-    protocols = {m: [protocol_from_args(p, args) for p in args.protocol] if args.protocol
-                 else [protocol_from_args(classes[m].default_protocol, args, classes[m].protocol_options)]
-                 + ([protocol_from_args(p, args, o) for p, o in classes[m].paper_protocols] if args.suite == "paper" else [])
-                 for m in methods}
-    for ps in protocols.values():
-        keys = [p.key for p in ps]
-        if len(set(keys)) < len(keys):
-            raise BadInput(f"protocol {next(k for k in keys if keys.count(k) > 1)} is given twice", "--protocol",
-                           "give each protocol once")
-    out = args.out or Path("runs") / (args.suite if quick else "custom")
-    _writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
-    _check_cache_writable()
-    with RunLock(out, wait=not args.no_wait):  # one run per folder: a second waits, or exits 2 with --no-wait
-        return _run_locked(args, t_start, methods, classes, specs, protocols, out)
+    print(terminal_summary(res))
+    failed = [j for j in res.jobs if not j.ok]
+    for j in failed:
+        print(f"bgbench: FAILED {j.key.method} {j.protocol} {j.key.split} {j.key.video}: {j.error}", file=sys.stderr)
+    n_protocol = sum(1 for s in res.meta.skipped if "protocol" in s)
+    where = (args.out or Path("runs") / (args.suite if not args.data else "custom")) / "results.json"
+    print(f"\n{len(res.jobs) - len(failed)} job(s) ok, {len(failed)} failed, {len(res.meta.skipped) - n_protocol} "
+          f"video(s) skipped, {n_protocol} protocol skip(s); "
+          f"{time.perf_counter() - getattr(args, 'started', _LOADED):.1f} s; results: {where}")
+    return 1 if failed else 0
+
+
+def _cpu_only_note(device: str, classes: dict) -> None:
+    cpu_only = [m for m, c in classes.items() if not c.gpu_capable]
+    if cpu_only and device.startswith("cuda"):
+        print(f"bgbench: note: {', '.join(cpu_only)} {'runs' if len(cpu_only) == 1 else 'run'} on the CPU whatever "
+              f"--device says (no GPU implementation)", file=sys.stderr)
 
 
 def _check_device(device: str, classes: dict) -> None:
@@ -495,235 +453,41 @@ def _check_device(device: str, classes: dict) -> None:
     from .device import resolve, validate
 
     validate(device)
-    gpu = [m for m, c in classes.items() if c.gpu_capable]
-    if gpu and device != "auto":
+    if any(c.gpu_capable for c in classes.values()) and device != "auto":
         resolve(device)
-    cpu_only = [m for m, c in classes.items() if not c.gpu_capable]
-    if cpu_only and device.startswith("cuda"):
-        print(f"bgbench: note: {', '.join(cpu_only)} {'runs' if len(cpu_only) == 1 else 'run'} on the CPU whatever "
-              f"--device says (no GPU implementation)", file=sys.stderr)
-
-
-def _run_locked(args, t_start: float, methods: list[str], classes: dict, specs: list, protocols: dict, out: Path) -> int:
-    from . import results
-    from .runner import RunOptions, build_results, check_checkpoints, plan, run_tasks
-    from .suites import quick_data
-
-    quick = args.data is None
-    skip_bad = args.on_bad_data == "skip" if args.on_bad_data else quick
-    data = args.data or quick_data()
-    videos, skipped = load_videos(data, args.format, args.roi_policy, skip_bad)
-    good = []
-    for v in videos:  # decode into the cache and validate every frame before any job starts
-        try:
-            v.check()
-            good.append(v)
-        except BadInput as e:
-            if not skip_bad:
-                raise
-            skipped.append({"where": str(e.where), "error": str(e)})
-            print(f"bgbench: skipped: {e}", file=sys.stderr)
-    if not good:
-        raise BadInput("no usable video", "--data", "see the skipped messages above")
-    opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold,
-                      save_masks=args.save_masks, jobs=args.jobs)
-    from .perf import reference_workload_seconds
-    from .provenance import code_fingerprint
-
-    reference_seconds = reference_workload_seconds()
-    protocol_skips: list[dict] = []
-    tasks = plan(specs, protocols, good, opts, skipped=protocol_skips)
-    check_checkpoints(tasks, opts)  # a truncated checkpoint is refused now, not found mid-run
-    for s in protocol_skips:
-        print(f"bgbench: skipped under {s['protocol']} ({', '.join(s['methods'])}): {s['error']}", file=sys.stderr)
-    n_bad = len(skipped)
-    skipped += protocol_skips
-    print(f"bgbench: {len(methods)} method(s) x {len({p.key for ps in protocols.values() for p in ps})} protocol(s) "
-          f"on {len(good)} video(s): {sum(len(t.tests) for t in tasks)} jobs -> {out}", file=sys.stderr)
-    records = run_tasks(tasks, opts)
-    from .tracking import folder_id
-
-    meta = {
-        "suite": args.suite if not args.methods else None, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "git": results.git_hash(), "versions": results.versions(), "machine": results.machine(),
-        "device": args.device, "seed": args.seed, "threshold": args.threshold, "config": args.config,
-        "methods": {s.name: s.resolved_params() for s in specs},
-        "code": {s.name: code_fingerprint(classes[s.name]) for s in specs},
-        "protocols": {p.key: {"name": p.name, **p.options()} for ps in protocols.values() for p in ps},
-        "data": [str(d) for d in data], "videos": [v.id for v in good], "skipped": skipped,
-        "notes": {v.id: list(v.notes) for v in good if v.notes},
-        "reference_seconds": reference_seconds,
-        "wall_seconds": round(time.perf_counter() - t_start, 3),
-        "run_id": folder_id(out),  # stable across re-runs of this folder: tracking finds its MLflow runs by it
-        "started": round(time.time() - (time.perf_counter() - getattr(args, "started", t_start)), 3),
-        "finished": round(time.time(), 3),
-    }
-    res = build_results(records, meta)
-    results.write_json(out / "results.json", res)
-    from reports.tables import terminal_summary
-
-    print(terminal_summary(res))
-    report_dir = None
-    if not args.no_report:
-        from reports.build import build_report
-
-        report_dir = out / "report"
-        build_report(res, out, report_dir)
-    from .tracking import enabled_by_default, start_background
-
-    if not args.no_tracking and (args.tracking_uri or enabled_by_default()):
-        st = start_background(out, args.tracking_uri, report=report_dir is not None)  # results and report are on disk
-        print(f"bgbench: logging to MLflow at {st['uri']} in the background; outcome in {out / 'tracking.json'}; "
-              f"`bgbench log {out}` retries", file=sys.stderr)
-    failed = [r for r in records if r["status"] != "ok"]
-    for r in failed:
-        print(f"bgbench: FAILED {r['method']} {r['protocol']} {r['split']} {r['video']}: {r['error']}", file=sys.stderr)
-    print(f"\n{len(records) - len(failed)} job(s) ok, {len(failed)} failed, {n_bad} video(s) skipped, "
-          f"{len(protocol_skips)} protocol skip(s); "
-          f"{time.perf_counter() - getattr(args, 'started', t_start):.1f} s; results: {out / 'results.json'}")
-    return 1 if failed else 0
+    _cpu_only_note(device, classes)
 
 
 # --- score -----------------------------------------------------------------------------
 def cmd_score(args) -> int:
-    if (args.video is None) == (args.data is None):
-        raise BadInput("needs exactly one of --video SCENE and --data ROOT", "--video",
-                       "score one scene's masks with --video, or a results tree laid out like a dataset with --data")
-    if args.data is not None:
-        return _score_tree(args)
-    out = _score_scene(args, args.video, args.pred_dir)
-    if args.json:
-        from .results import _clean
+    from .api import ScoreOptions, score
 
-        print(json.dumps(_clean(out), indent=1))
+    opts = ScoreOptions(data_format=args.format, roi_policy=args.roi_policy, threshold=args.threshold,
+                        partial=args.partial, probabilities=args.probabilities)
+    out = score(args.pred_dir, video=args.video, data=args.data, options=opts)
+    if args.json:
+        from .results import clean
+
+        if "datasets" in out:
+            out = {**out, "missing": [p for _, p in out["missing"]]}
+        print(json.dumps(clean(out), indent=1))
+    elif "datasets" in out:
+        from reports.tables import markdown
+
+        keys = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure")
+        for ds, t in out["datasets"].items():
+            print(f"{ds}: {len(t['videos'])} video(s), {len(t['categories'])} categor(y/ies)")
+            print(markdown(["video", "frames", *keys],
+                           [[vid, r["frames"], *(r["metrics"].get(k) for k in keys)] for vid, r in t["videos"].items()]))
+            print(markdown(["category", *keys], [[c, *(m[k] for k in keys)] for c, m in t["categories"].items()]
+                           + [["overall", *(t["overall"][k] for k in keys)]]))
+        for vid, pred in out["missing"]:
+            print(f"bgbench: not scored (no mask folder): {vid} ({pred})", file=sys.stderr)
     else:
         print(f"{out['video']}: {out['frames']} frames")
         print("  " + "  ".join(f"{k}={v}" for k, v in out["counts"].items()))
         print("  " + "  ".join(f"{k}={v:.4f}" for k, v in out["metrics"].items()))
     return 0
-
-
-def _score_tree(args) -> int:
-    """Every scene under --data scored against PRED_DIR/<its path under --data>; category =
-    mean of its videos' metrics, overall = mean of the category means, per dataset."""
-    from .aggregate import ALL_KEYS, _mean, category_of, dataset_of
-    from .datasets import discover
-    from reports.tables import markdown
-
-    root, pred_root = args.data, args.pred_dir
-    if not root.is_dir():
-        raise BadInput("is not a folder", root, "give the dataset root the results tree mirrors")
-    if not pred_root.is_dir():
-        raise BadInput("is not a folder", pred_root, "give the results root: CATEGORY/SCENE/bin%06d.png under it")
-    videos = discover(root, args.format, args.roi_policy)
-    scored, missing = [], []
-    for v in videos:
-        rel = Path(v.path).resolve().relative_to(root.resolve()) if Path(v.path).resolve() != root.resolve() else Path(".")
-        pred = pred_root / rel
-        if not pred.is_dir():
-            missing.append((v.id, pred))
-            continue
-        scored.append(_score_scene(args, Path(v.path), pred, video=v))
-    if missing and not args.partial:
-        vid, pred = missing[0]
-        raise BadInput(f"is missing: {len(missing)} of {len(videos)} scenes have no mask folder (first: {vid})", pred,
-                       "write every scene's masks, or pass --partial to score the scenes present")
-    if not scored:
-        raise BadInput("holds no mask folder for any scene under --data", pred_root,
-                       "lay masks out like the dataset: CATEGORY/SCENE/bin%06d.png")
-    tables: dict[str, dict] = {}
-    for ds in sorted({dataset_of(r["video"]) for r in scored}):
-        rows = [r for r in scored if dataset_of(r["video"]) == ds]
-        cats: dict[str, list[dict]] = {}
-        for r in rows:
-            cats.setdefault(category_of(r["video"]), []).append(r["metrics"])
-        categories = {c: {k: _mean(m.get(k) for m in ms) for k in ALL_KEYS} for c, ms in sorted(cats.items())}
-        overall = {k: _mean(cm[k] for cm in categories.values()) for k in ALL_KEYS}
-        tables[ds] = {"videos": {r["video"]: r for r in rows}, "categories": categories, "overall": overall}
-    if args.json:
-        from .results import _clean
-
-        print(json.dumps(_clean({"datasets": tables, "missing": [str(p) for _, p in missing]}), indent=1))
-        return 0
-    keys = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure")
-    for ds, t in tables.items():
-        print(f"{ds}: {len(t['videos'])} video(s), {len(t['categories'])} categor(y/ies)")
-        print(markdown(["video", "frames", *keys],
-                       [[vid, r["frames"], *(r["metrics"].get(k) for k in keys)] for vid, r in t["videos"].items()]))
-        print(markdown(["category", *keys], [[c, *(m[k] for k in keys)] for c, m in t["categories"].items()]
-                       + [["overall", *(t["overall"][k] for k in keys)]]))
-    for vid, pred in missing:
-        print(f"bgbench: not scored (no mask folder): {vid} ({pred})", file=sys.stderr)
-    return 0
-
-
-def _score_scene(args, scene: Path, pred_dir: Path, video=None) -> dict:
-    """Counts and metrics of one scene's masks (``video``: the scene, already loaded)."""
-    from .datasets import NOT_A_SCENE_FIX, adapter, detect_scene, why_not_scene
-
-    if video is not None:
-        return _score_masks(args, video, pred_dir)
-    if not scene.is_dir():
-        raise BadInput("is not a folder", scene, "give the scene folder that holds the ground truth")
-    fmt = detect_scene(scene) if args.format == "auto" else args.format
-    if fmt is None:
-        lacking = why_not_scene(scene)
-        if lacking:
-            raise BadInput(f"is not a complete scene: it {lacking}", scene, NOT_A_SCENE_FIX)
-        raise BadInput("is not a scene in a known layout (cdnet2014/sbi2015: input/ and groundtruth/; ucsd: in/ and "
-                       "groundtruth/; wallflower: b%05d.bmp and hand_segmented_%05d.BMP)", scene,
-                       "give --video one scene folder, or name its layout with --format")
-    return _score_masks(args, adapter(fmt).load(scene, args.roi_policy), pred_dir)
-
-
-def _score_masks(args, video, pred_dir: Path) -> dict:
-    import itertools
-    import os
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    import numpy as np
-
-    from .imageio import read_mask
-    from .scoring import VideoScore, metrics
-
-    if not pred_dir.is_dir():
-        raise BadInput("is not a folder", pred_dir, "give the folder of bin%06d.png masks")
-    files = {i: pred_dir / f"bin{i:06d}.png" for i in video.eval_frames}
-    present = {i: f for i, f in files.items() if f.exists()}
-    if not present:
-        raise BadInput(f"holds none of the {len(files)} masks bin{video.eval_frames[0]:06d}.png.. it must score",
-                       pred_dir, "write one bin%06d.png per scored frame, numbered like the ground truth")
-    if len(present) < len(files) and not args.partial:
-        first = next(f for i, f in files.items() if i not in present)
-        raise BadInput(f"is missing ({len(files) - len(present)} of {len(files)} scored frames have no mask)", first,
-                       "write the missing masks, or pass --partial to score only the frames present")
-    threshold = (0.5 if args.probabilities else 1.0) if args.threshold is None else args.threshold
-    score = VideoScore(threshold)
-    roi = video.roi
-    ids = list(present)
-
-    def read(i: int) -> np.ndarray:
-        m = read_mask(present[i], args.probabilities)  # refuses 0/1, 0/127, colour: never F = 0 silently
-        if m.shape != video.shape:
-            raise BadInput(f"mask is {m.shape[1]}x{m.shape[0]} but the frames are {video.width}x{video.height}",
-                           present[i], "write masks at the video's size")
-        return m
-
-    # PNG decoding releases the GIL: a thread per core decodes ahead (at most two batches
-    # in flight, so memory stays bounded) while this thread scores; errors surface in id order.
-    batch = 64
-    buf = np.empty((min(batch, len(ids)), *video.shape), np.uint8)  # one batch buffer, reused
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        todo = iter(ids)
-        ahead = deque(pool.submit(read, i) for i in itertools.islice(todo, 2 * batch))
-        for k in range(0, len(ids), batch):
-            chunk = ids[k:k + batch]
-            masks = np.stack([ahead.popleft().result() for _ in chunk], out=buf[:len(chunk)])
-            ahead.extend(pool.submit(read, i) for i in itertools.islice(todo, batch))
-            score.update(masks, video.gts(chunk), roi)
-    rec = score.to_dict()
-    return {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}
 
 
 def cmd_speed(args) -> int:
@@ -798,7 +562,7 @@ def _speed_methods(args) -> int:
 
 def _speed_train(args) -> int:
     from .deep_speed import run_train_speed
-    from .method import load_catalog
+    from .method import METHODS
     from .suites import shared_data
 
     if args.steps < 1 or args.warmup_steps < 0:
@@ -807,7 +571,7 @@ def _speed_train(args) -> int:
     if not Path(scene).is_dir():
         raise BadInput("is not a folder", scene, "give a labelled scene with --scene")
     _check_cache_writable()
-    methods = args.methods or sorted(e.name for e in load_catalog() if e.meta.get("family") == "deep")
+    methods = args.methods or sorted(e.name for e in METHODS if e.meta.get("family") == "deep")
     rows = run_train_speed(methods, Path(scene), config=args.config, device=args.device, steps=args.steps,
                            warmup=args.warmup_steps, infer_frames=args.frames)
     if args.json:
@@ -834,15 +598,9 @@ def _speed_train(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from reports.build import build_report
+    from .api import report
 
-    from .results import load_results
-
-    from .check import validate_results
-
-    res = validate_results(load_results(args.run_dir), args.run_dir)
-    _writable_dir(args.out or args.run_dir / "report", "--out")  # before any table is made
-    written = build_report(res, args.run_dir, args.out)
+    written = report(args.run_dir, args.out)
     n = sum(len(v) for v in written.values())
     print(f"{n} files in {args.out or args.run_dir / 'report'}; open {written['html'][0]}")
     return 0

@@ -29,6 +29,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .scoped import opencv_threads
+
 CACHE_VERSION = 1
 MAX_GB_ENV = "BGBENCH_CACHE_MAX_GB"
 _locks: dict[Path, threading.Lock] = {}
@@ -117,6 +119,14 @@ def cached_stack(
     return arr
 
 
+def release(arrays: Sequence[np.ndarray]) -> None:
+    """The caller drops these memmaps from ``cached_stack``: their entries may be evicted
+    again (a mapping still held elsewhere keeps reading its file, which POSIX keeps until unmapped)."""
+    names = {os.path.abspath(a.filename) for a in arrays if getattr(a, "filename", None)}
+    for p in [p for p in _open if os.path.abspath(p) in names]:
+        _open.discard(p)
+
+
 def _touch(path: Path) -> None:
     try:
         os.utime(path)
@@ -144,7 +154,9 @@ def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarra
         def fill(i: int) -> None:
             out[i] = decode(files[i])
 
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        # the pool decodes in parallel already: OpenCV on one thread of its own meanwhile,
+        # set by this thread and restored after (never a process-wide change at import)
+        with opencv_threads(1), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             list(pool.map(fill, range(len(files))))
         out.flush()
         del out

@@ -19,9 +19,10 @@ _RESTORE = "restore the file from the dataset's archive, or remove the video fro
 
 
 def _cv2():
+    # OpenCV's thread count is left as the caller has it: the pool that decodes many frames
+    # at once (framecache) sets it to 1 for itself (scoped.opencv_threads) and restores it.
     import cv2
 
-    cv2.setNumThreads(1)  # frames are decoded in parallel threads already
     return cv2
 
 

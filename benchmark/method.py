@@ -6,25 +6,25 @@ config). ``fit`` learns from a TrainingSet (no-op for classical methods); ``segm
 frame: float32 in [0, 1], or uint8 meaning value / 255 (a binary method yields its 0/255
 mask as is); thresholding is scoring's job.
 
-Built-in methods are registered lazily (``baselines/__init__.py``, ``methods/__init__.py``)
-with their metadata, so listing them imports neither torch nor OpenCV. Third-party
-packages add methods through the ``bgbench.methods`` entry-point group.
+Every method, built-in or plug-in, is an entry point of the ``bgbench.methods`` group
+(``pyproject.toml``; README, 'Writing a plug-in method'). ``METHODS`` fills itself from
+them when first read, and its entries' metadata (the class attributes below and the first
+docstring line) is read from the classes' source (benchmark/catalog.py), so listing
+methods imports neither torch nor OpenCV.
 """
 
 from __future__ import annotations
 
-import importlib
-from importlib import metadata
 from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
+from .catalog import MethodRegistry
 from .errors import BadInput, MethodUnavailable
 from .params import Param
-from .registry import Registry
 from .video import TrainingSet, VideoView
 
-METHODS: Registry = Registry("method")
+METHODS: MethodRegistry = MethodRegistry("method")  # complete whenever read: filled from the entry points
 
 
 def register_method(name: str, **meta: Any):
@@ -37,24 +37,19 @@ def register_method(name: str, **meta: Any):
     return deco
 
 
-_catalog_loaded = False
-
-
-def load_catalog() -> Registry:
-    """Import the built-in catalogues (lazy entries only) and plug-ins, once."""
-    global _catalog_loaded
-    if not _catalog_loaded:
-        _catalog_loaded = True
-        importlib.import_module("baselines")
-        importlib.import_module("methods")
-        for ep in metadata.entry_points(group="bgbench.methods"):
-            if ep.name not in METHODS:
-                METHODS.register_lazy(ep.name, ep.value, family="plugin", trains=None, configs=("default",))
+def load_catalog() -> MethodRegistry:
+    """``METHODS`` (kept for old callers: it is complete whenever read)."""
     return METHODS
 
 
 class Method:
-    """Base class. Subclasses set the class metadata and implement ``segment``."""
+    """Base class. Subclasses set the class metadata and implement ``segment``.
+
+    The metadata (``family``, ``trains``, ``configs``' names, ``gpu_capable``,
+    ``default_protocol``, ``requires`` and the first docstring line, the summary) is read
+    from the source without importing the class: give it literal values, in the class body
+    (or a base's), e.g. ``family = "deep"``, ``configs = {"paper": {}, "smoke": {...}}``.
+    """
 
     name: ClassVar[str] = ""
     family: ClassVar[str] = "classical"  # classical | deep
@@ -73,6 +68,7 @@ class Method:
     protocol_options: ClassVar[dict[str, Any]] = {}  # the paper's options for its default protocol
     paper_protocols: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()  # more experiments of its paper
     gpu_capable: ClassVar[bool] = False  # False: runs on the CPU whatever --device says
+    requires: ClassVar[str] = ""  # how to install an optional dependency it imports (said when missing)
 
     @classmethod
     def resolve(cls, config: str = "default", **overrides: Any) -> tuple[str, dict[str, Any]]:
@@ -120,6 +116,7 @@ class Method:
         self.config, self.device, self.seed, self.p = config, device, seed, values
         self.workdir = None  # the run sets a folder for the method's own checkpoints
         self.history: list[dict[str, float]] = []  # training losses, kept in the results
+        self.train_stats: dict[str, dict[str, float]] = {}  # per training stage: throughput, resumed_seconds
 
     @classmethod
     def check_available(cls) -> None:
@@ -160,13 +157,20 @@ def frames_through(video: VideoView, frames: Sequence[int]) -> Iterator[tuple[in
 
 
 def method_class(name: str) -> type[Method]:
-    load_catalog()
+    """The class registered as ``name``, imported; a missing dependency raises
+    MethodUnavailable with the class's ``requires`` hint."""
     entry = METHODS.entry(name)
     try:
-        return entry.resolve()
+        cls = entry.resolve()
     except ImportError as e:
-        hint = entry.meta.get("requires", f"install the missing module {e.name!r}")
+        hint = entry.meta.get("requires") or f"install the missing module {e.name!r}"
         raise MethodUnavailable(f"{name} is unavailable here: {e}", name, hint) from None
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise BadInput(f"{entry.target} is not a bgbench.method.Method subclass", name,
+                       "point the plug-in's bgbench.methods entry point at its Method subclass")
+    if not cls.__dict__.get("name"):
+        cls.name = name  # a plug-in class need not use register_method
+    return cls
 
 
 def build_method(name: str, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any) -> Method:

@@ -19,6 +19,8 @@ from typing import Any
 
 from .errors import BadInput
 
+MAX_SEED = 2**31 - 1  # seeds reach OpenCV's setRNGSeed (a C int) and NumPy (non-negative)
+
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,]+?)\s*,\s*([^,]+?)\s*([\])])\s*$")
 KINDS = ("int", "float", "number", "str", "file")
 

@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from .errors import BadInput, LeakageError
+from .params import MAX_SEED
 from .registry import Registry
 from .video import Video
 
@@ -88,8 +89,6 @@ class Planned:
     splits: list[Split] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
 
-
-MAX_SEED = 2**31 - 1  # seeds reach OpenCV's setRNGSeed (a C int) and NumPy (non-negative)
 
 
 def _rng(seed: int, key: str) -> np.random.Generator:

@@ -1,8 +1,8 @@
-"""The results record: one typed, versioned JSON document per run.
+"""The results record on disk: one typed, versioned JSON document per run.
 
-``{"schema_version", "meta", "jobs": [...], "summary"}``; each job holds method, config,
-protocol, split, video, status, error, frames, counts, metrics, timing and the PR
-histograms. Reports and trackers only read it. Writes are atomic (temporary file, rename).
+``{"schema_version", "meta", "jobs": [...], "summary"}``, as ``benchmark.records.Results``
+writes and reads it (the schema and its checks live there). Reports and trackers only read
+it, through ``load_results``. Writes are atomic (temporary file, rename).
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
+from .records import SCHEMA_VERSION, Results  # noqa: F401 - the schema is records'
 
-SCHEMA_VERSION = 1
 
-
-def _clean(obj: Any) -> Any:
+def clean(obj: Any) -> Any:
     """NaN/inf become null: strict JSON that any reader accepts."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [clean(v) for v in obj]
     return obj
 
 
@@ -37,7 +36,7 @@ def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
-        json.dump(_clean(data), f, indent=1, allow_nan=False)
+        json.dump(clean(data), f, indent=1, allow_nan=False)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -59,15 +58,14 @@ def read_json(path: Path, missing_fix: str = "give a run folder made by 'bgbench
         raise BadInput(f"is not valid JSON ({e.msg}, line {e.lineno})", path, "re-run or restore the file") from None
 
 
-def load_results(path: str | Path) -> dict:
-    """A results record from a run folder or a results.json path."""
+def load_results(path: str | Path) -> Results:
+    """A run's typed results from its folder or a results.json path. A missing, unreadable
+    or malformed file, an older schema, a missing or mistyped field: BadInput naming the
+    file (and the field)."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
-    data = read_json(p)
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        raise BadInput(f"is not a bgbench results record of schema {SCHEMA_VERSION}", p, "re-run with this bgbench version")
-    return data
+    return Results.from_json(read_json(p), p)
 
 
 def git_hash() -> str | None:
@@ -100,3 +98,5 @@ def versions() -> dict[str, str | None]:
 def machine() -> dict[str, Any]:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "argv": sys.argv[1:]}
+
+

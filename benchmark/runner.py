@@ -1,5 +1,6 @@
-"""The run loop: plan jobs (method x protocol x split x video), execute them through joblib,
-write each job's record atomically, resume what a killed run left, record failures and go on.
+"""The run loop: plan jobs (method x protocol x split x video), execute them (``executors``:
+in this process, joblib processes, or a Dask cluster), write each job's record atomically,
+resume what a killed run left, record failures and go on.
 What a protocol cannot serve (a video too short for its rule, an empty fold, a transfer
 dataset that is not in the data) is planned as a skip with its reason, not as a job.
 
@@ -7,6 +8,21 @@ A task is the unit of parallel work: one test video for a method that does not t
 whole split (fit once, then every test video) for a method that does. Each finished video
 is written to ``OUT/jobs/METHOD/PROTOCOL/SPLIT/VIDEO_ID.json`` with a fingerprint of what
 produced it; a later run with the same fingerprint reads it instead of recomputing.
+Resume is decided by the client: tasks whose records are all in ``OUT/jobs`` are not submitted,
+and a task is submitted with its unfinished videos only. With ``local`` execution each video's
+record is written as soon as it is done (in the worker process), so a killed run loses nothing
+finished. With ``dask`` the workers write nothing into OUT (it need not exist on their machines):
+a task returns its records and the client writes each as it arrives; a trained model's
+checkpoint (and its mid-training checkpoints) stays in a temporary folder on the worker and is
+deleted with it, so an interrupted Dask run trains that split again. A task that fails as a
+whole (an exception escaping it; under Dask also its worker dying: KilledWorker) becomes one
+failed record per unfinished video, written by the client, and the run goes on. With ``dask``
+and a scheduler address, ``jobs`` does not apply: the cluster's workers set the parallelism.
+
+Every job runs with OpenCV and torch at ``RunOptions.threads`` intra-op threads (1 by default),
+so parallel jobs do not oversubscribe the cores. A video's decoded frames (memmaps) are released
+after the last task of this process that uses it, and reopened lazily if needed again.
+
 Speed is frames/s of ``segment`` alone: only the time spent inside the generator counts
 (decoding comes from the frame cache, scoring happens outside it), after warm-up yields.
 """
@@ -14,6 +30,7 @@ Speed is frames/s of ``segment`` alone: only the time spent inside the generator
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +44,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import results
-from .aggregate import summarize
 from .errors import BadInput
 from .method import Method, build_method, method_class
 from .protocols import Planned, Protocol, Split
@@ -69,6 +85,9 @@ class RunOptions:
     threshold: float = 0.5
     save_masks: bool = False
     jobs: int = 1
+    executor: str = "local"  # "local" (this process / joblib processes) or "dask"
+    scheduler: str | None = None  # Dask scheduler address; None with dask: a LocalCluster of `jobs` workers
+    threads: int = 1  # OpenCV/torch intra-op threads per job (0: leave the libraries' defaults)
     parent_pid: int | None = None  # set in worker processes: a job whose run is gone writes nothing
 
 
@@ -100,11 +119,12 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=loop, name="bgbench-parent-watch", daemon=True).start()
 
 
-def _execute_in_worker(task: "Task", opts: RunOptions) -> list[dict]:
+def _execute_in_worker(task: "Task", opts: RunOptions, write: bool = True) -> list[dict]:
+    """The job function every executor runs per task (in a joblib or Dask worker, or here)."""
     if opts.parent_pid is not None:
         _watch_parent(opts.parent_pid)
         _stop_if_orphaned(opts)
-    return execute(task, opts)
+    return execute(task, opts, write=write)
 
 
 def _safe(name: str) -> str:
@@ -192,7 +212,8 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
 
 
 def finished(task: Task, opts: RunOptions) -> dict[str, dict]:
-    """The job records of this task that a previous run completed, by video id."""
+    """The job records of this task that a previous run completed, by video id. With
+    ``--save-masks`` a record made without masks (or whose masks were deleted) is not done."""
     done = {}
     for v, _ in task.tests:
         p = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, v.id, task.fingerprints[v.id])
@@ -201,7 +222,8 @@ def finished(task: Task, opts: RunOptions) -> dict[str, dict]:
                 rec = json.loads(p.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
-            if rec.get("status") == "ok" and rec.get("fingerprint") == task.fingerprints[v.id]:
+            if rec.get("status") == "ok" and rec.get("fingerprint") == task.fingerprints[v.id] and (
+                    not opts.save_masks or (rec.get("masks") and (opts.out / rec["masks"]).is_dir())):
                 done[v.id] = rec
     return done
 
@@ -209,6 +231,7 @@ def finished(task: Task, opts: RunOptions) -> dict[str, dict]:
 def _base_record(task: Task, video: Video, frames: Sequence[int]) -> dict[str, Any]:
     return {
         "method": task.method.name, "config": task.method.config, "params": dict(task.method.overrides),
+        "family": method_class(task.method.name).family,
         "protocol": task.protocol.name, "protocol_key": task.protocol.key, "split": task.split.name,
         "video": video.id, "fingerprint": task.fingerprints[video.id], "frames": len(frames),
         "code": code_fingerprint(method_class(task.method.name)),
@@ -216,9 +239,32 @@ def _base_record(task: Task, video: Video, frames: Sequence[int]) -> dict[str, A
     }
 
 
-def execute(task: Task, opts: RunOptions) -> list[dict]:
-    """Run one task; every test video ends as a written record, ok or failed."""
-    done = finished(task, opts)
+def execute(task: Task, opts: RunOptions, write: bool = True) -> list[dict]:
+    """Run one task; every test video ends as a record, ok or failed, inside
+    ``scoped.threads(opts.threads)``. ``write``: records already in OUT are reused and each
+    new one is written as soon as it is done. Not ``write`` (a Dask worker): OUT is neither
+    read nor written; the records are returned for the client to write, and a trained model's
+    checkpoints go to a temporary folder, deleted afterwards."""
+    import contextlib
+
+    from .scoped import threads
+
+    with contextlib.ExitStack() as held:
+        held.enter_context(threads(opts.threads or None))
+        if not write:
+            import tempfile
+
+            tmp = held.enter_context(tempfile.TemporaryDirectory(prefix="bgbench-"))
+            opts = dataclasses.replace(opts, out=Path(tmp))
+
+        def built() -> None:  # the method's build may have imported torch: hold its thread count too
+            held.enter_context(threads(opts.threads or None))
+
+        return _execute(task, opts, write, built)
+
+
+def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None]) -> list[dict]:
+    done = finished(task, opts) if write else {}
     pending = [(v, f) for v, f in task.tests if v.id not in done]
     records = [done[v.id] for v, _ in task.tests if v.id in done]
     if not pending:
@@ -226,13 +272,15 @@ def execute(task: Task, opts: RunOptions) -> list[dict]:
     fit_seconds = None
     try:
         method = task.method.build(opts.device, opts.seed)
+        built()
         if task.train_videos:
             fit_seconds = _fit(method, task, opts)
     except Exception as e:  # noqa: BLE001 - a failed method is recorded, the run goes on
         for v, frames in pending:
             rec = _base_record(task, v, frames)
             rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
-            _write(task, v, rec, opts)
+            if write:
+                _write(task, v, rec, opts)
             records.append(rec)
         return records
     for v, frames in pending:
@@ -242,11 +290,12 @@ def execute(task: Task, opts: RunOptions) -> list[dict]:
             rec.update(run_video(method, v, frames, opts, task), status="ok")
             if fit_seconds is not None:
                 rec["timing"]["fit_seconds"] = fit_seconds
-            if getattr(method, "history", None):
+            if method.history:
                 rec["loss_history"] = method.history
         except Exception as e:  # noqa: BLE001
             rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
-        _write(task, v, rec, opts)
+        if write:
+            _write(task, v, rec, opts)
         records.append(rec)
     return records
 
@@ -312,10 +361,10 @@ def _fit(method: Method, task: Task, opts: RunOptions) -> float:
     t0 = time.perf_counter()
     method.fit(train)
     # training resumed from a mid-training checkpoint: add the seconds spent before the restart
-    before = sum(s.get("resumed_seconds", 0.0) for s in (getattr(method, "train_stats", None) or {}).values())
+    before = sum(s.get("resumed_seconds", 0.0) for s in method.train_stats.values())
     seconds = time.perf_counter() - t0 + before
     _stop_if_orphaned(opts)
-    checkpoint.save(ckpt, {"state": method.state_dict(), "history": getattr(method, "history", []),
+    checkpoint.save(ckpt, {"state": method.state_dict(), "history": method.history,
                            "fit_seconds": seconds}, fp)
     return seconds
 
@@ -334,6 +383,10 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     ids: list[int] = []
     qs: list[np.ndarray] = []
     score_seconds = 0.0
+    from .examples import example_frame, write_examples
+
+    example = example_frame(frames) if mdir is not None else None  # the frame reports show: mask, input, truth
+    example_pred: np.ndarray | None = None
 
     def flush() -> None:
         score.update(np.stack(qs), video.gts(ids), roi)
@@ -358,6 +411,8 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
             from .imageio import write_mask
 
             write_mask(mdir / f"bin{fid:06d}.png", np.where(q >= tbin, 255, 0).astype(np.uint8))
+            if fid == example:
+                example_pred = q >= tbin
         if len(ids) == SCORE_BATCH:
             flush()
         score_seconds += time.perf_counter() - t_got
@@ -376,18 +431,25 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     rec["metrics"] = metrics(rec["counts"], rec["dice"])
     rec["timing"] = {
         "frames": len(timed), "seconds": seconds, "fps": len(timed) / seconds if seconds > 0 else None,
-        "device": getattr(method, "device", "cpu"), "warmup_frames": warm, "segment_seconds_total": float(sum(times)),
+        "device": method.device, "warmup_frames": warm, "segment_seconds_total": float(sum(times)),
         "scoring_seconds": score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
-        "batch": getattr(method, "infer_batch", 1), "precision": getattr(method, "precision", "float32"),
+        "batch": method.infer_batch, "precision": method.precision, "threads": opts.threads,
     }
     if mdir is not None:
         rec["masks"] = mdir.relative_to(opts.out).as_posix()
+        if example_pred is not None:
+            rec["examples"] = write_examples(video, example, example_pred, mdir, opts.out)
     return rec
 
 
 def run_tasks(tasks: list[Task], opts: RunOptions, progress: Callable[[dict], None] | None = None) -> list[dict]:
-    """Execute tasks, in this process (jobs=1) or through joblib; return every job record."""
+    """Execute tasks with ``opts.executor`` (``benchmark.executors``); return every job record.
+
+    Records already in OUT are read here and their jobs not submitted. The executor is opened
+    only if something is left to run (a Dask cluster or a scheduler connection included)."""
     from tqdm.auto import tqdm
+
+    from .executors import open_executor
 
     records: list[dict] = []
     bar = tqdm(total=sum(len(t.tests) for t in tasks), unit="job", desc="bgbench", disable=None, leave=False)
@@ -400,22 +462,74 @@ def run_tasks(tasks: list[Task], opts: RunOptions, progress: Callable[[dict], No
             if progress:
                 progress(r)
 
+    todo: list[Task] = []
+    for t in tasks:  # resume: the client reads OUT/jobs, and submits only what is left
+        done = finished(t, opts)
+        collect([done[v.id] for v, _ in t.tests if v.id in done])
+        pending = [(v, f) for v, f in t.tests if v.id not in done]
+        if pending:
+            todo.append(t if len(pending) == len(t.tests) else dataclasses.replace(t, tests=pending))
+    _release(v for t in tasks for v in _videos(t))  # opened by checks before the run; reopened where used
     try:
-        if opts.jobs == 1 or len(tasks) <= 1:
-            for t in tasks:
-                collect(execute(t, opts))
-        else:
-            from joblib import Parallel, delayed
-
-            par = Parallel(n_jobs=opts.jobs, return_as="generator_unordered")
-            worker_opts = dataclasses.replace(opts, parent_pid=os.getpid())
-            for recs in par(delayed(_execute_in_worker)(t, worker_opts) for t in tasks):
-                collect(recs)
+        if todo:
+            with open_executor(opts, len(todo)) as ex:
+                _run_todo(ex, todo, opts, collect)
     finally:
         bar.close()
+        _release(v for t in tasks for v in _videos(t))
     return records
 
 
-def build_results(records: list[dict], meta: dict) -> dict:
-    jobs = sorted(records, key=lambda r: (r["method"], r["config"], r["protocol"], r["split"], r["video"]))
-    return {"schema_version": results.SCHEMA_VERSION, "meta": meta, "jobs": jobs, "summary": summarize(jobs)}
+def _videos(task: Task) -> list[Video]:
+    return [v for v, _ in task.tests] + list(task.train_videos.values())
+
+
+def _release(videos) -> None:
+    for v in videos:
+        release = getattr(v, "release", None)
+        if release is not None:
+            release()
+
+
+def _cost(task: Task) -> int:
+    """A task's rough size: pixels of its test frames, and of its training frames."""
+    px = sum(len(f) * v.shape[0] * v.shape[1] for v, f in task.tests)
+    by_id = task.train_videos
+    return px + sum(len(f) * by_id[vid].shape[0] * by_id[vid].shape[1]
+                    for vid, f in task.split.train + task.split.val if vid in by_id)
+
+
+def _run_todo(ex, todo: list[Task], opts: RunOptions, collect: Callable[[list[dict]], None]) -> None:
+    client_writes = ex.writes_on_client
+    worker_opts = opts
+    if ex.name == "joblib":  # workers die with the run, and a killed run's workers write nothing
+        worker_opts = dataclasses.replace(opts, parent_pid=os.getpid())
+    if ex.name == "dask":
+        ex.check_paths(sorted({str(v.path) for t in todo for v in _videos(t)}))
+    if ex.name != "inline":  # longest first, so no long task starts last while the other workers idle
+        todo = sorted(todo, key=_cost, reverse=True)
+    # in this process, a video's memmaps are released after the last task that uses it
+    last = {v.id: k for k, t in enumerate(todo) for v in _videos(t)}
+    index = {id(t): k for k, t in enumerate(todo)}
+    fn = functools.partial(_execute_in_worker, opts=worker_opts, write=not client_writes)
+    for out in ex.map_unordered(fn, todo):
+        task: Task = out.item
+        if out.error is None:
+            recs = out.value
+            if client_writes:
+                by_id = {v.id: v for v, _ in task.tests}
+                for r in recs:
+                    _write(task, by_id[r["video"]], r, opts)
+        else:  # the task failed as a whole: a failed record for each video it did not finish
+            done = finished(task, opts) if not client_writes else {}
+            recs = [done[v.id] for v, _ in task.tests if v.id in done]
+            for v, frames in task.tests:
+                if v.id not in done:
+                    rec = _base_record(task, v, frames)
+                    rec.update(error=out.error, traceback=out.traceback)
+                    _write(task, v, rec, opts)
+                    recs.append(rec)
+        collect(recs)
+        if ex.name == "inline":
+            k = index[id(task)]
+            _release(v for v in _videos(task) if last[v.id] == k)

@@ -52,7 +52,7 @@ def _segment_pass(method, clip: Clip) -> tuple[float, float, int]:
         t2 = time.perf_counter()
         times.append(t2 - t)
         t = time.perf_counter()
-    batch = max(1, int(getattr(method, "infer_batch", 1)))
+    batch = max(1, int(method.infer_batch))
     warm = -(-max(1, method.warmup_frames) // batch) * batch  # whole batches
     timed_batches = (len(times) - warm) // batch
     if timed_batches < 3:

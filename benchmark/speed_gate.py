@@ -18,29 +18,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .records import Results
+
 CLIP_FRAMES = 150
 
 
 @contextlib.contextmanager
 def one_thread():
-    """OpenCV and torch on one thread for the block, restored after (no process-wide change)."""
-    import cv2
+    """OpenCV and torch on one thread for the block, restored after (no process-wide change).
+    torch is imported first where it is installed: the methods built inside may import it."""
+    from .scoped import threads
 
-    old_cv = cv2.getNumThreads()
-    cv2.setNumThreads(1)
     try:
-        import torch
+        import torch  # noqa: F401 - imported so that ``threads`` sets its count too
     except ImportError:
-        torch = None
-    old_t = torch.get_num_threads() if torch else None
-    if torch:
-        torch.set_num_threads(1)
-    try:
+        pass
+    with threads(1):
         yield
-    finally:
-        cv2.setNumThreads(old_cv)
-        if torch:
-            torch.set_num_threads(old_t)
 
 
 def gate_clip(frames: int = CLIP_FRAMES):
@@ -87,26 +81,25 @@ def measure(methods: Sequence[tuple[str, str, dict[str, Any]]], repeats: int = 5
     return out
 
 
-def methods_of(results: dict) -> list[tuple[str, str, dict[str, Any]]]:
+def methods_of(results: Results) -> list[tuple[str, str, dict[str, Any]]]:
     """(label, name, parameters) of every method a run holds (classical ones only: the gate
-    times what runs on the CPU in seconds), from its records."""
-    from .aggregate import method_label
+    times what runs on the CPU in seconds), from its record: each summary's label, method and
+    family (its jobs', then ``meta.families``, where the summary has none), the parameters of ``meta.methods``. A
+    method not installed here cannot be timed and is left out."""
     from .method import method_class
 
-    seen: dict[str, tuple[str, str, dict[str, Any]]] = {}
-    params = results.get("meta", {}).get("methods", {}) or {}
-    for job in results.get("jobs", []):
-        label = method_label(job)
-        if label in seen:
+    out: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for (label, _), s in sorted(results.summaries.items()):
+        family = (s.family or next((j.family for j in results.jobs_of(label) if j.family), "")
+                  or results.meta.families.get(s.method, ""))
+        if label in out or family != "classical":
             continue
         try:
-            cls = method_class(job["method"])
+            method_class(s.method)
         except Exception:  # noqa: BLE001 - a method not installed here cannot be timed
             continue
-        if cls.family != "classical":
-            continue
-        seen[label] = (label, job["method"], dict(params.get(job["method"], {})))
-    return list(seen.values())
+        out[label] = (label, s.method, dict(results.meta.methods.get(s.method, {})))
+    return list(out.values())
 
 
 def write(record: dict[str, Any], run_dir: Path) -> Path:

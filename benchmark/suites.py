@@ -38,9 +38,9 @@ def suite_methods(name: str) -> list[str]:
     if name == "baselines":
         return available_classical(say=True)
     if name == "paper":
-        from .method import load_catalog
+        from .method import METHODS
 
-        return [e.name for e in load_catalog() if e.meta.get("family") == "deep"]
+        return [e.name for e in METHODS if e.meta.get("family") == "deep"]
     raise BadInput(f"unknown suite {name!r}", "--suite", f"use one of {', '.join(SUITES)}")
 
 
@@ -50,10 +50,10 @@ def available_classical(say: bool = False) -> list[str]:
     import sys
 
     from .errors import MethodUnavailable
-    from .method import build_method, load_catalog
+    from .method import METHODS, build_method
 
     out = []
-    for e in load_catalog():
+    for e in METHODS:
         if e.meta.get("family") != "classical":
             continue
         try:

@@ -1,6 +1,7 @@
 """MLflow logging of a results record: one parent run per run folder, one nested run per
-method x protocol key. It only reads the run folder (results.json, the job records' times, the
-report) and never changes a figure.
+method label x protocol key. It reads only the typed record (``benchmark.records.Results``,
+loaded with ``benchmark.results.load_results``), the job records' file times and the report,
+and never changes a figure.
 
 Where: ``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else one store per user,
 ``sqlite:///DATA/bgbench/mlflow.db`` with its artifacts in ``DATA/bgbench/mlartifacts``
@@ -17,8 +18,8 @@ logging, logged or failed; the URI, the parent run id, the error and the command
 ``bgbench log RUN_DIR`` logs in the foreground, to the URI the run used unless told another.
 
 Idempotent: a run folder has a stable id (``meta.run_id``, kept when the folder is re-run),
-tagged ``bgbench.run_id`` on the parent and its children (``bgbench.key`` = method|protocol on
-each child). Logging finds them by it and updates them, so logging twice, retrying, or
+tagged ``bgbench.run_id`` on the parent and its children (``bgbench.key`` = label|protocol
+key on each child). Logging finds them by it and updates them, so logging twice, retrying, or
 re-running a finished run never makes a second parent or child. A parent is RUNNING while
 it uploads, FINISHED when everything is there, FAILED when the upload failed (when the store
 is still there to be told; a dead server cannot be) and the next ``bgbench log`` finishes it.
@@ -26,12 +27,18 @@ MLflow cannot change a logged parameter: a run whose parameters changed (the fol
 re-run with another seed, say), or that holds metrics the record no longer has, is deleted
 and logged anew. A child the record no longer has is deleted.
 
+A child's label, method, config and family are the record's (``Summary``), tagged
+``bgbench.label``, ``bgbench.method``, ``bgbench.config``, ``bgbench.family``; its parameters
+are the method's resolved ones (``meta.methods``), the protocol's options, threshold, seed.
+
 Metric names mirror the report's tables, per dataset: ``<metric>/<dataset>/<category>`` and
-``<metric>/<dataset>/overall`` for every metric of the tables (f_measure, recall, precision,
+``<metric>/<dataset>/overall`` (the dataset's overall as the tables print it: the mean of
+its category means) for every metric of the tables (f_measure, recall, precision,
 specificity, fpr, fnr, pwc, fpr_shadow, mcc, mean_dice), ``average_precision/<dataset>``
 (none for a binary method: the tables' "n/a (binary)"), ``fps/<dataset>``, ``jobs_failed``,
 and training losses as ``train/<split>/<name>`` by step. A dataset without categories has
-only the overall names. Nothing is averaged across datasets.
+only the overall names. Each is a number of the summary (``metric_sources`` says which);
+nothing is averaged across datasets.
 
 Times: a parent spans the command that made the record (``meta.started`` to
 ``meta.finished``); a child spans its jobs (each job ends when its record was written and
@@ -41,6 +48,7 @@ lasted its fit, segment and scoring time); metrics carry the record's time, not 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -53,9 +61,10 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from .aggregate import ALL_KEYS
+from .records import JobRecord, Results, RunMeta, Summary
 
 EXPERIMENT = "bgbench"
 STATE = "tracking.json"
@@ -180,23 +189,24 @@ def _dispose_engines() -> None:
 # --- the record's identity and times -------------------------------------------------------
 def folder_id(run_dir: Path) -> str:
     """The stable id of a run folder: the one its results.json already holds (a re-run keeps
-    it), else a new one."""
+    it, whatever schema that older record has), else a new one. Only ``meta.run_id`` is read:
+    the folder's MLflow runs are found by it."""
     try:
         old = json.loads((Path(run_dir) / "results.json").read_text())["meta"].get("run_id")
         if isinstance(old, str) and re.fullmatch(r"[0-9a-f]{32}", old):
             return old
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return uuid.uuid4().hex
 
 
-def record_id(results: dict, run_dir: Path) -> str:
-    """``meta.run_id``; a record written before run ids existed gets one from its folder and
-    creation time (stable for that record)."""
-    meta = results["meta"]
-    if meta.get("run_id"):
-        return str(meta["run_id"])
-    return hashlib.sha1(f"{Path(run_dir).resolve()}|{meta.get('created')}".encode()).hexdigest()[:32]
+def record_id(results: Results, run_dir: Path) -> str:
+    """``meta.run_id``; a record without one gets an id from its folder and creation time
+    (stable for that record)."""
+    meta = results.meta
+    if meta.run_id:
+        return meta.run_id
+    return hashlib.sha1(f"{Path(run_dir).resolve()}|{meta.created}".encode()).hexdigest()[:32]
 
 
 def _epoch(created: Any) -> float | None:
@@ -206,32 +216,31 @@ def _epoch(created: Any) -> float | None:
         return None
 
 
-def run_span(meta: dict) -> tuple[float, float]:
+def run_span(meta: RunMeta) -> tuple[float, float]:
     """(start, end) in epoch seconds of the command that made the record: ``meta.started`` and
-    ``meta.finished``; for older records, ``created`` minus ``wall_seconds``."""
-    start, end = meta.get("started"), meta.get("finished")
-    if start is not None and end is not None:
-        return float(start), float(end)
-    end = _epoch(meta.get("created"))
+    ``meta.finished``; without them, ``created`` minus ``wall_seconds``."""
+    if meta.started is not None and meta.finished is not None:
+        return float(meta.started), float(meta.finished)
+    end = _epoch(meta.created)
     if end is None:
         end = time.time()
-    return end - float(meta.get("wall_seconds") or 0.0), end
+    return end - float(meta.wall_seconds or 0.0), end
 
 
-def _job_span(job: dict, run_dir: Path) -> tuple[float, float] | None:
+def _job_span(job: JobRecord, run_dir: Path) -> tuple[float, float] | None:
     """(start, end) of one job: its record's own times if it has them, else the time its
     record was written minus its fit, segment and scoring seconds."""
-    t = job.get("timing") or {}
+    t = job.timing or {}
     if t.get("started") is not None and t.get("finished") is not None:
         return float(t["started"]), float(t["finished"])
     from .runner import job_path
 
     end = None
-    for fp in (job.get("fingerprint"), None):  # records named by fingerprint; older ones were not
+    for fp in (job.fingerprint or None, None):  # records named by fingerprint; older ones were not
         try:
-            end = job_path(run_dir, job["method"], job["protocol"], job["split"], job["video"], fp).stat().st_mtime
+            end = job_path(run_dir, job.key.method, job.protocol, job.key.split, job.key.video, fp).stat().st_mtime
             break
-        except (OSError, KeyError):
+        except OSError:
             continue
     if end is None:
         return None
@@ -239,7 +248,7 @@ def _job_span(job: dict, run_dir: Path) -> tuple[float, float] | None:
     return end - spent, end
 
 
-def child_span(jobs: list[dict], run_dir: Path, parent: tuple[float, float]) -> tuple[float, float]:
+def child_span(jobs: Iterable[JobRecord], run_dir: Path, parent: tuple[float, float]) -> tuple[float, float]:
     spans = [s for s in (_job_span(j, run_dir) for j in jobs) if s is not None]
     if not spans:
         return parent
@@ -248,6 +257,7 @@ def child_span(jobs: list[dict], run_dir: Path, parent: tuple[float, float]) -> 
 
 # --- what is logged ---------------------------------------------------------------------
 _BAD = re.compile(r"[^\w\-. :]")
+NO_CATEGORY = "-"  # the category of a dataset without categories (the tables leave its column out)
 
 
 def _name(part: str) -> str:
@@ -260,110 +270,135 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def run_metrics(entry: dict) -> dict[str, float]:
-    """Metrics of one method x protocol, named as the report's tables show them:
-    ``<metric>/<dataset>/<category>``, ``<metric>/<dataset>/overall`` (the mean of that
-    dataset's category means), ``average_precision/<dataset>``, ``fps/<dataset>`` (median
-    frames/s over the dataset's videos) and ``jobs_failed``. Undefined values are left out."""
-    out: dict[str, Any] = {}
-    for ds, d in entry["datasets"].items():
+def metric_sources(summary: Summary) -> dict[str, tuple[str, ...]]:
+    """Every metric name a nested run may carry and where its number is in ``summary``:
+    ``(dataset, "categories", category, metric)``, ``(dataset, "overall", metric)``,
+    ``(dataset, "average_precision")``, ``(dataset, "fps_median")`` or ``("jobs_failed",)``.
+    The names are the report's: ``<metric>/<dataset>/<category>`` and
+    ``<metric>/<dataset>/overall`` (the dataset's overall as the tables print it: the mean
+    of its category means), ``average_precision/<dataset>`` (none for a binary method: the
+    tables' "n/a (binary)"), ``fps/<dataset>``, ``jobs_failed``. Nothing is averaged across
+    datasets. Two numbers that would share a name (a category called "overall", names that
+    differ only in characters MLflow refuses) are a ValueError, never one hiding the other."""
+    from .scoring import MIN_PR_LEVELS
+
+    out: dict[str, tuple[str, ...]] = {}
+
+    def put(name: str, source: tuple[str, ...]) -> None:
+        if name in out and out[name] != source:
+            raise ValueError(f"{summary.label} under {summary.protocol_key}: {source} and {out[name]} "
+                             f"would both be logged as {name!r}")
+        out[name] = source
+
+    for ds, d in summary.datasets.items():
         dn = _name(ds)
-        for cat, m in d["categories"].items():
-            if cat == "-":  # a dataset without categories: its overall is that one group
+        for cat in d.categories:
+            if cat == NO_CATEGORY:  # a dataset without categories: its overall is that one group
                 continue
             for key in ALL_KEYS:
-                out[f"{key}/{dn}/{_name(cat)}"] = m.get(key)
+                put(f"{key}/{dn}/{_name(cat)}", (ds, "categories", cat, key))
         for key in ALL_KEYS:
-            out[f"{key}/{dn}/overall"] = d["overall"].get(key)
-        out[f"average_precision/{dn}"] = d.get("average_precision")
-        out[f"fps/{dn}"] = d.get("fps_median")
-    out["jobs_failed"] = entry.get("jobs_failed", 0)
-    return {k: float(v) for k, v in out.items() if _finite(v)}
+            put(f"{key}/{dn}/overall", (ds, "overall", key))
+        if d.output_levels >= MIN_PR_LEVELS:
+            put(f"average_precision/{dn}", (ds, "average_precision"))
+        put(f"fps/{dn}", (ds, "fps_median"))
+    put("jobs_failed", ("jobs_failed",))
+    return out
 
 
-def train_curves(jobs: list[dict]) -> list[tuple[str, float, int]]:
+def summary_value(summary: Summary, source: tuple[str, ...]) -> Any:
+    """The number of ``summary`` at ``source`` (a value of ``metric_sources``)."""
+    if source == ("jobs_failed",):
+        return summary.jobs_failed
+    d = summary.datasets[source[0]]
+    if source[1] == "categories":
+        return d.categories[source[2]].get(source[3])
+    if source[1] == "overall":
+        return d.overall.get(source[2])
+    return getattr(d, source[1])
+
+
+def run_metrics(summary: Summary) -> dict[str, float]:
+    """The metrics of one method label under one protocol key (``metric_sources`` names
+    them), each the summary's own number; undefined values are left out."""
+    out = {}
+    for name, source in metric_sources(summary).items():
+        v = summary_value(summary, source)
+        if _finite(v):
+            out[name] = float(v)
+    return out
+
+
+def train_curves(jobs: Iterable[JobRecord]) -> list[tuple[str, float, int]]:
     """Training losses by step, ``train/<split>/<name>``: one model per split (a fold, a
     video), whose history every job of that split repeats."""
     out, seen = [], set()
     for j in jobs:
-        if not j.get("loss_history") or j["split"] in seen:
+        if not j.loss_history or j.key.split in seen:
             continue
-        seen.add(j["split"])
-        for step, h in enumerate(j["loss_history"]):
+        seen.add(j.key.split)
+        for step, h in enumerate(j.loss_history):
             for k, v in h.items():
                 if k != "step" and _finite(v):
-                    out.append((f"train/{_name(j['split'])}/{_name(k)}", float(v), int(h.get("step", step))))
+                    out.append((f"train/{_name(j.key.split)}/{_name(k)}", float(v), int(h.get("step", step))))
     return out
 
 
-def _params(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    out = {}
+def _params(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested values flattened to ``a.b.c`` names, each part as MLflow allows it (a protocol
+    key's ``[seed=0,rule=n:200]`` becomes ``_seed_0_rule_n:200_``); lists as JSON."""
+    out: dict[str, str] = {}
     for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_params(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v)
+        name = f"{prefix}{_name(k)}"
+        flat = (_params(v, f"{name}.") if isinstance(v, Mapping) and v else
+                {name: json.dumps(dict(v) if isinstance(v, Mapping) else list(v))
+                 if isinstance(v, (list, tuple, Mapping)) else str(v)})
+        for n, text in flat.items():
+            if n in out:
+                raise ValueError(f"two parameters would both be logged as {n!r}")
+            out[n] = text
     return {k: v[:6000] for k, v in out.items()}
 
 
-def _label(job: dict) -> str:
-    from .aggregate import method_label
-
-    return method_label(job)
-
-
-def parent_params(meta: dict) -> dict[str, str]:
-    return _params({"suite": meta.get("suite"), "seed": meta.get("seed"), "device": meta.get("device"),
-                    "threshold": meta.get("threshold"), "config": meta.get("config"),
-                    "protocols": meta.get("protocols", {}),
-                    "videos": len(meta.get("videos", []))})
+def parent_params(meta: RunMeta) -> dict[str, str]:
+    return _params({"suite": meta.suite, "seed": meta.seed, "device": meta.device, "threshold": meta.threshold,
+                    "config": meta.config, "protocols": meta.protocols, "videos": len(meta.videos)})
 
 
-def parent_tags(meta: dict, run_dir: Path, rid: str) -> dict[str, str]:
+def parent_tags(meta: RunMeta, run_dir: Path, rid: str) -> dict[str, str]:
     """What may change between re-runs of one folder goes in tags (mutable), not params."""
     tags = {"bgbench.run_id": rid, "bgbench.kind": _PARENT, "bgbench.run_dir": str(Path(run_dir).resolve()),
-            "bgbench.created": str(meta.get("created")), "mlflow.source.git.commit": str(meta.get("git"))}
-    tags.update({f"bgbench.version.{k}": str(v) for k, v in (meta.get("versions") or {}).items()})
+            "bgbench.created": str(meta.created), "mlflow.source.git.commit": str(meta.git),
+            "bgbench.executor": f"{meta.executor} jobs={meta.jobs} threads={meta.threads}"}
+    tags.update({f"bgbench.version.{k}": str(v) for k, v in meta.versions.items()})
     return tags
 
 
-def _pkey(job: dict) -> str:
-    """A job's protocol key (the summary's key: name and options); older records: its name."""
-    return job.get("protocol_key") or job["protocol"]
+def child_config(results: Results, summary: Summary) -> dict[str, Any]:
+    """A nested run's configuration, what its parameters and ``config.json`` hold: the
+    label's method, config and family as its records name them, the method's resolved
+    parameters (``meta.methods``), the protocol and its options, threshold, seed, device."""
+    meta = results.meta
+    jobs = list(results.jobs_of(summary.label, summary.protocol_key))
+    family = (summary.family or next((j.family for j in jobs if j.family), "")
+              or meta.families.get(summary.method, ""))
+    devices = sorted({str(j.timing["device"]) for j in jobs if j.timing and j.timing.get("device")})
+    return {"method": summary.method, "label": summary.label, "config": summary.config, "family": family,
+            "params": dict(meta.methods.get(summary.method, {})), "protocol": summary.protocol,
+            "protocol_key": summary.protocol_key,
+            "protocol_options": dict(meta.protocols.get(summary.protocol_key, {})),
+            "threshold": meta.threshold, "seed": meta.seed, "device": ",".join(devices) or meta.device,
+            "splits": sorted({j.key.split for j in jobs}), "videos": len({j.key.video for j in jobs})}
 
 
-def jobs_of(results: dict, method: str, key: str) -> list[dict]:
-    """The job records behind ``summary[method][key]``."""
-    return [j for j in results["jobs"] if _pkey(j) == key and _label(j) == method]
-
-
-def protocol_name(results: dict, method: str, key: str) -> str:
-    entry = results["summary"][method][key]
-    opts = results["meta"].get("protocols", {}).get(key)
-    return entry.get("protocol") or (opts.get("name") if isinstance(opts, dict) else None) or key
-
-
-def child_config(results: dict, method: str, key: str) -> dict[str, Any]:
-    """A nested run's configuration: what its parameters and ``config.json`` hold."""
-    meta = results["meta"]
-    jobs = jobs_of(results, method, key)
-    first = jobs[0] if jobs else {}
-    name = first.get("method", method.split("[")[0])
-    return {"method": name, "label": method, "config": first.get("config", meta.get("config")),
-            "params": meta.get("methods", {}).get(name, {}), "protocol": protocol_name(results, method, key),
-            "protocol_key": key, "protocol_options": meta.get("protocols", {}).get(key, {}),
-            "threshold": meta.get("threshold"), "seed": meta.get("seed"),
-            "device": ",".join(sorted({j["timing"]["device"] for j in jobs if j.get("timing")})) or meta.get("device"),
-            "splits": sorted({j["split"] for j in jobs}), "videos": len({j["video"] for j in jobs})}
-
-
-def child_report(results: dict, method: str, proto: str, out: Path) -> list[Path]:
+def child_report(results: Results, summary: Summary, out: Path) -> list[Path]:
     """The nested run's own tables and plots: the report's per-dataset category and metrics
-    tables (Markdown, CSV) and PR curves, for this method and protocol alone."""
+    tables (Markdown, CSV) and PR curves, for this label and protocol key alone."""
     from reports import plots, tables
 
-    entry = results["summary"][method][proto]
-    sub = {**results, "summary": {method: {proto: entry}}, "jobs": jobs_of(results, method, proto)}
+    key = summary.protocol_key
+    sub = dataclasses.replace(results, jobs=tuple(results.jobs_of(summary.label, key)),
+                              summaries={(summary.label, key): summary})
     out.mkdir(parents=True, exist_ok=True)
     written = []
 
@@ -380,9 +415,18 @@ def child_report(results: dict, method: str, proto: str, out: Path) -> list[Path
         write(f"metrics_{slug}.md", tables.markdown(h, rows) + "\n")
         write(f"metrics_{slug}.csv", tables.to_csv(h, rows))
         written += plots.pr_curves(sub, p, ds, out / f"pr_{slug}.png")
-    h, rows = tables.long_table(sub, proto)
+    h, rows = tables.long_table(sub, key)
     write("categories.csv", tables.to_csv(h, rows))
     return written
+
+
+def child_tags(summary: Summary, family: str, rid: str, parent_run_id: str) -> dict[str, str]:
+    """A nested run's tags: its identity (``bgbench.key`` = label|protocol key) and the
+    label, method, config, family and protocol, each from the record."""
+    return {"mlflow.parentRunId": parent_run_id, "bgbench.run_id": rid, "bgbench.kind": _CHILD,
+            "bgbench.key": f"{summary.label}|{summary.protocol_key}", "bgbench.label": summary.label,
+            "bgbench.method": summary.method, "bgbench.config": summary.config, "bgbench.family": family,
+            "bgbench.protocol": summary.protocol, "bgbench.protocol_key": summary.protocol_key}
 
 
 # --- logging ------------------------------------------------------------------------------
@@ -453,11 +497,12 @@ def _log_metrics(client, rid: str, metrics: list) -> None:
         client.log_batch(rid, metrics=metrics[k:k + 900])
 
 
-def log_run(results: dict, run_dir: Path, uri: str | None = None, report_dir: Path | None = None,
+def log_run(results: Results, run_dir: Path, uri: str | None = None, report_dir: Path | None = None,
             experiment: str = EXPERIMENT, progress: dict | None = None) -> str:
-    """Log (or bring up to date) the record's parent and nested runs; return the parent run
-    id. Raises on failure, after marking what it started FAILED where the store still
-    answers. ``progress`` receives ``parent_run_id`` as soon as it is known."""
+    """Log (or bring up to date) the record's parent and its nested runs, one per (label,
+    protocol key) of ``results.summaries``; return the parent run id. Raises on failure,
+    after marking what it started FAILED where the store still answers. ``progress``
+    receives ``parent_run_id`` as soon as it is known."""
     import tempfile
 
     from mlflow.entities import Metric, RunStatus
@@ -466,12 +511,12 @@ def log_run(results: dict, run_dir: Path, uri: str | None = None, report_dir: Pa
     uri = uri or default_uri()
     progress = {} if progress is None else progress
     client, exp_id = _open(uri, experiment)
-    meta = results["meta"]
+    meta = results.meta
     rid = record_id(results, run_dir)
     start, end = run_span(meta)
     end_ms = int(end * 1000)
     pid = _upsert(client, exp_id, _search(client, exp_id, rid, _PARENT),
-                  f"bgbench {meta.get('suite') or 'run'} {meta.get('created', '')}", start,
+                  f"bgbench {meta.suite or 'run'} {meta.created}", start,
                   parent_tags(meta, run_dir, rid), parent_params(meta), set())
     progress["parent_run_id"] = pid
     current = [pid]
@@ -483,29 +528,26 @@ def log_run(results: dict, run_dir: Path, uri: str | None = None, report_dir: Pa
         for r in _search(client, exp_id, rid, _CHILD):
             children.setdefault(r.data.tags.get("bgbench.key"), []).append(r)
         wanted = set()
-        for method, per_proto in results["summary"].items():
-            for proto, entry in per_proto.items():
-                key = f"{method}|{proto}"
-                wanted.add(key)
-                jobs = jobs_of(results, method, proto)
-                c_start, c_end = child_span(jobs, run_dir, (start, end))
-                cfg = child_config(results, method, proto)
-                metrics = [Metric(k, v, end_ms, 0) for k, v in run_metrics(entry).items()]
-                metrics += [Metric(k, v, end_ms, step) for k, v, step in train_curves(jobs)]
-                tags = {"mlflow.parentRunId": pid, "bgbench.run_id": rid, "bgbench.kind": _CHILD, "bgbench.key": key,
-                        "bgbench.method": method, "bgbench.protocol": cfg["protocol"], "bgbench.protocol_key": proto}
-                cid = _upsert(client, exp_id, children.get(key, []), f"{method} · {proto}", c_start, tags,
-                              _params({k: v for k, v in cfg.items() if k != "splits"}), {m.key for m in metrics})
-                current.append(cid)
-                _log_metrics(client, cid, metrics)
-                with tempfile.TemporaryDirectory(prefix="bgbench-child-") as tmp:
-                    (Path(tmp) / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
-                    client.log_artifact(cid, str(Path(tmp) / "config.json"))
-                    if report_dir is not None and Path(report_dir).is_dir():
-                        child_report(results, method, proto, Path(tmp) / "report")
-                        client.log_artifacts(cid, str(Path(tmp) / "report"), artifact_path="report")
-                client.set_terminated(cid, RunStatus.to_string(RunStatus.FINISHED), end_time=int(c_end * 1000))
-                current.pop()
+        for (label, key), summary in sorted(results.summaries.items()):
+            jobs = list(results.jobs_of(label, key))
+            c_start, c_end = child_span(jobs, run_dir, (start, end))
+            cfg = child_config(results, summary)
+            metrics = [Metric(k, v, end_ms, 0) for k, v in run_metrics(summary).items()]
+            metrics += [Metric(k, v, end_ms, step) for k, v, step in train_curves(jobs)]
+            tags = child_tags(summary, cfg["family"], rid, pid)
+            wanted.add(tags["bgbench.key"])
+            cid = _upsert(client, exp_id, children.get(tags["bgbench.key"], []), f"{label} · {key}", c_start, tags,
+                          _params({k: v for k, v in cfg.items() if k != "splits"}), {m.key for m in metrics})
+            current.append(cid)
+            _log_metrics(client, cid, metrics)
+            with tempfile.TemporaryDirectory(prefix="bgbench-child-") as tmp:
+                (Path(tmp) / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+                client.log_artifact(cid, str(Path(tmp) / "config.json"))
+                if report_dir is not None and Path(report_dir).is_dir():
+                    child_report(results, summary, Path(tmp) / "report")
+                    client.log_artifacts(cid, str(Path(tmp) / "report"), artifact_path="report")
+            client.set_terminated(cid, RunStatus.to_string(RunStatus.FINISHED), end_time=int(c_end * 1000))
+            current.pop()
         for key, runs in children.items():
             if key not in wanted:  # the record no longer has it (the folder was re-run with fewer methods)
                 for r in runs:

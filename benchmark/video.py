@@ -208,6 +208,23 @@ class Video:
     def view(self) -> VideoView:
         return VideoView(self)
 
+    def release(self) -> None:
+        """Let go of this video's decoded arrays (frame, resized, derived and ground-truth
+        memmaps): a long run keeps only the videos in use mapped. Next use reopens them from
+        the cache; views made before keep theirs until they go."""
+        from .framecache import release
+
+        src = self.__dict__.pop("source", None)
+        gt = self.__dict__.pop("_gt_memmap", None)
+        arrays = list(src.__dict__.get("_stacks", {}).values()) if src is not None else []
+        release(arrays + ([gt] if gt is not None else []))
+
+    @property
+    def holds_arrays(self) -> bool:
+        """Whether decoded arrays of this video are open (see ``release``)."""
+        src = self.__dict__.get("source")
+        return "_gt_memmap" in self.__dict__ or bool(src is not None and src.__dict__.get("_stacks"))
+
     # --- pixels -------------------------------------------------------------------
     def frame(self, i: int) -> np.ndarray:
         return self.source.frame(i)

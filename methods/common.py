@@ -41,6 +41,7 @@ from benchmark import codes
 from benchmark.errors import BadInput
 from benchmark.method import Method
 from benchmark.params import Param
+from benchmark.scoped import seed_torch, torch_rng
 from benchmark.video import VideoView
 
 
@@ -389,40 +390,43 @@ class Trainer:
         bar = tqdm(total=steps, initial=self.step, desc=desc, unit="step", disable=None, leave=False)
         pending: list[torch.Tensor] = []
         wait = 0.0
-        pool = ThreadPoolExecutor(1, thread_name_prefix="bgbench-prefetch") if prefetch else None
-        nxt = pool.submit(batch_fn, self.step) if pool and self.step < steps else None
-        self.model.train()
-        try:
-            while self.step < steps and (budget is None or time.perf_counter() - t0 < budget):
-                tw = time.perf_counter()
+        # one fork of torch's global random state around the loop (the steps' seeding and dropout
+        # draw from it), so the caller's state is as it was after training
+        with torch_rng(device=self.device):
+            pool = ThreadPoolExecutor(1, thread_name_prefix="bgbench-prefetch") if prefetch else None
+            nxt = pool.submit(batch_fn, self.step) if pool and self.step < steps else None
+            self.model.train()
+            try:
+                while self.step < steps and (budget is None or time.perf_counter() - t0 < budget):
+                    tw = time.perf_counter()
+                    if pool is not None:
+                        batch = nxt.result()
+                        nxt = pool.submit(batch_fn, self.step + 1) if self.step + 1 < steps else None
+                    else:
+                        batch = batch_fn(self.step)
+                    wait += time.perf_counter() - tw
+                    seed_torch(self.seed * 1_000_003 + self.step, self.device)  # dropout etc.: a function of the step
+                    with self.precision.autocast():
+                        loss = loss_fn(batch)
+                    self.opt.zero_grad(set_to_none=True)
+                    self.scaler.scale(loss).backward()
+                    self.scaler.unscale_(self.opt)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                    self.scaler.step(self.opt)
+                    self.scaler.update()
+                    self.step += 1
+                    pending.append(loss.detach().float())
+                    bar.update(1)
+                    if self.step - first == self.timing_warmup and self.timing_warmup:
+                        self._sync()
+                        t_warm, wait_warm = time.perf_counter(), wait
+                    if len(pending) >= self.log_every or (self.every and self.step % self.every == 0):
+                        self._flush(pending, bar)
+                    if self.every and self.step % self.every == 0:
+                        self.save(self.elapsed + time.perf_counter() - t0)
+            finally:
                 if pool is not None:
-                    batch = nxt.result()
-                    nxt = pool.submit(batch_fn, self.step + 1) if self.step + 1 < steps else None
-                else:
-                    batch = batch_fn(self.step)
-                wait += time.perf_counter() - tw
-                torch.manual_seed(self.seed * 1_000_003 + self.step)  # dropout etc.: a function of the step
-                with self.precision.autocast():
-                    loss = loss_fn(batch)
-                self.opt.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                self.scaler.unscale_(self.opt)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-                self.scaler.step(self.opt)
-                self.scaler.update()
-                self.step += 1
-                pending.append(loss.detach().float())
-                bar.update(1)
-                if self.step - first == self.timing_warmup and self.timing_warmup:
-                    self._sync()
-                    t_warm, wait_warm = time.perf_counter(), wait
-                if len(pending) >= self.log_every or (self.every and self.step % self.every == 0):
-                    self._flush(pending, bar)
-                if self.every and self.step % self.every == 0:
-                    self.save(self.elapsed + time.perf_counter() - t0)
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+                    pool.shutdown(wait=True, cancel_futures=True)
         self._flush(pending, bar)
         self._sync()
         t_end = time.perf_counter()
@@ -487,6 +491,7 @@ class DeepMethod(Method):
     family = "deep"
     trains = True
     gpu_capable = True
+    requires = "torch: pip install torch==2.13.0 (the CPU wheel; README, 'Two commands')"
     stage_steps: tuple[str, ...] = ()  # the parameters that set each training stage's steps
 
     def __init_subclass__(cls, **kw: Any):
@@ -495,7 +500,6 @@ class DeepMethod(Method):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        torch.manual_seed(self.seed)
         self.batch_size = int(self.p.get("batch_size", 1))
         self.infer_batch = max(1, int(self.p["infer_batch"]))
         self.warmup_frames = self.infer_batch  # the first batch's yields carry its whole compute
@@ -503,7 +507,8 @@ class DeepMethod(Method):
         self.precision = self.amp.name
         self.train_stats: dict[str, dict[str, float]] = {}
         self.timing_warmup = 0  # training steps a speed run leaves out of its timed figures
-        self.build()
+        with torch_rng(self.seed, self.device):  # the weights: a function of the seed; the caller's RNG untouched
+            self.build()
         self._layout()
 
     def build(self) -> None:

@@ -1,4 +1,6 @@
-"""``bgbench report``: every table, plot and page of a run, from its results.json only.
+"""``bgbench report``: every table, plot and page of a run, from its typed results
+(``benchmark.records.Results``, read from results.json) and the example frames the run
+wrote into its folder; never from the data, the method registry or the job files.
 Tables as Markdown, CSV and LaTeX (``\\input`` them in a document that loads booktabs and
 graphicx); figures as PDF and 300-dpi PNG. One set per protocol key and dataset; file names
 carry the protocol's name, and its options too where the run has the name under several."""
@@ -8,30 +10,25 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from benchmark.aggregate import protocol_name, summarize
-from benchmark.method import METHODS, load_catalog
+from benchmark.aggregate import protocol_name
+from benchmark.records import Results
 from benchmark.results import write_json
 
 from . import html, leaderboard, plots, published, tables
-
-
-def families() -> dict[str, str]:
-    load_catalog()
-    return {e.name: e.meta.get("family") or getattr(e.obj, "family", "") for e in METHODS}
 
 
 def _slug(*parts: str) -> str:
     return "_".join(p.replace("/", "-").replace(" ", "") for p in parts)
 
 
-def protocol_slugs(results: dict) -> dict[str, str]:
+def protocol_slugs(results: Results) -> dict[str, str]:
     """A file-name part per protocol key: the name where the record has it under one key
     (``full``, ``cross-scene``), else the name and the options that tell the keys apart
     (``scene-specific_rule-n-200``), letters, digits and ``.+-`` only; unique."""
-    keys = sorted({k for per in results["summary"].values() for k in per})
+    keys = results.protocol_keys()
     names = {k: protocol_name(k, results) for k in keys}
-    opts_of = results.get("meta", {}).get("protocols", {})
-    run_seed = results.get("meta", {}).get("seed", 0) or 0
+    opts_of = results.meta.protocols
+    run_seed = results.meta.seed
     out: dict[str, str] = {}
     for k in keys:
         name = names[k]
@@ -53,25 +50,12 @@ def protocol_slugs(results: dict) -> dict[str, str]:
     return out
 
 
-def current(results: dict) -> dict:
-    """The record with its summary as this version makes it: a record written before
-    summaries were keyed by protocol key (no ``protocol_key`` in its entries) is summarised
-    again from its jobs, so variants of one protocol are not reported together."""
-    jobs = results.get("jobs")
-    entries = [e for per in results.get("summary", {}).values() for e in per.values()]
-    if jobs and entries and not all(isinstance(e, dict) and "protocol_key" in e for e in entries):
-        return {**results, "summary": summarize(jobs)}
-    return results
-
-
-def build_report(results: dict, run_dir: Path, out: Path | None = None) -> dict[str, list[Path]]:
-    """Write the report into ``out`` (default RUN_DIR/report); return the files by kind."""
-    results = current(results)
+def build_report(results: Results, run_dir: Path, out: Path | None = None) -> dict[str, list[Path]]:
+    """Write the report into ``out`` (default RUN_DIR/report); return the files by kind.
+    ``run_dir`` is the run folder the recorded example frames are under (the mosaic)."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    fam = families()
-    fam.update({m: fam.get(m.split("[")[0], "") for m in results["summary"]})  # labels such as crossnet[paper]
     written: dict[str, list[Path]] = {"tables": [], "figures": [], "html": [], "json": []}
 
     def write(name: str, text: str, kind: str = "tables") -> None:
@@ -94,10 +78,10 @@ def build_report(results: dict, run_dir: Path, out: Path | None = None) -> dict[
         write(f"metrics_{slug}.csv", tables.to_csv(h, rows))
         write(f"metrics_{slug}.tex", tables.latex_metrics_table(results, proto, ds, f"tab:m-{slug}"))
         figs = plots.pr_curves(results, proto, ds, out / f"pr_{slug}.png")
-        figs += plots.speed_accuracy(results, proto, ds, out / f"speed_accuracy_{slug}.png", fam)
+        figs += plots.speed_accuracy(results, proto, ds, out / f"speed_accuracy_{slug}.png")
         written["figures"] += figs
         figures[(proto, ds)] = [f for f in figs if f.suffix == ".png"]
-        board = leaderboard.leaderboard(results, proto, ds, fam)
+        board = leaderboard.leaderboard(results, proto, ds)
         boards.append(board)
         h, rows, _ = tables.leaderboard_table(board)
         write(f"leaderboard_{slug}.md", f"{title} · leaderboard\n\n" + tables.markdown(h, rows) + "\n"

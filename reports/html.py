@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 from benchmark.aggregate import protocol_display
+from benchmark.records import Results
 
 from .leaderboard import ci_text, failure_text, published_gap, statistics_text
 from .tables import BINARY_AP, FAILED, fmt
@@ -152,11 +153,11 @@ def _img(path: Path, cls: str = "") -> str:
     return f'<img{c} alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
 
 
-def _issues(results: dict) -> list[str]:
+def _issues(results: Results) -> list[str]:
     """The skipped videos (failed validation, or a protocol could not use them) and the
     failed jobs, with their reasons, as the results record holds them."""
-    meta, parts = results["meta"], []
-    skipped = meta.get("skipped") or []
+    parts = []
+    skipped = results.meta.skipped
     if skipped:
         parts.append(f"<h2>Skipped ({len(skipped)})</h2><p class='note'>Left out of every table above: videos that "
                      "failed validation (<code>--on-bad-data skip</code>), and videos or splits a protocol could not "
@@ -173,34 +174,32 @@ def _issues(results: dict) -> list[str]:
             parts.append(f"<tr><td><code>{html.escape(where)}</code></td><td>{html.escape(proto)}</td>"
                          f"<td>{html.escape(why)}</td></tr>")
         parts.append("</tbody></table>")
-    failed = [j for j in results.get("jobs", []) if j.get("status") != "ok"]
+    failed = list(results.jobs_of(ok=False))
     if failed:
         parts.append(f"<h2>Failed jobs ({len(failed)})</h2><p class='note'>Recorded with their error. A method "
                      "whose every job on a dataset failed is listed in that table as <i>failed</i>; one that failed on "
                      "some videos is scored on the rest (see the notes below its table). The run exited with status "
                      "1.</p><table class='issues'><thead><tr><th>method</th>"
                      "<th>protocol</th><th>split</th><th>video</th><th>error</th></tr></thead><tbody>")
-        from benchmark.aggregate import method_label, protocol_key
-
         for j in failed:
-            cells = (method_label(j), protocol_display(protocol_key(j), results), j.get("split", ""),
-                     j.get("video", ""), j.get("error", ""))
+            cells = (j.key.label, protocol_display(j.key.protocol_key, results), j.key.split, j.key.video,
+                     j.error or "")
             parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table>")
     return parts
 
 
-def page(results: dict, boards: list[dict], figures: dict[tuple[str, str], list[Path]], mosaic: Path | None) -> str:
-    meta = results["meta"]
-    n_skipped, n_failed = len(meta.get("skipped") or []), sum(j.get("status") != "ok" for j in results.get("jobs", []))
+def page(results: Results, boards: list[dict], figures: dict[tuple[str, str], list[Path]], mosaic: Path | None) -> str:
+    meta = results.meta
+    n_skipped, n_failed = len(meta.skipped), sum(1 for _ in results.jobs_of(ok=False))
     issues = (f" {n_skipped} skip(s) and {n_failed} failed job(s), with their reasons at the end of the page."
               if n_skipped or n_failed else " Nothing was skipped and no job failed.")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>bgbench leaderboard</title><style>{_STYLE}</style>"
              "</head><body><h1>bgbench leaderboard</h1>",
-             f"<p class='note'>run {html.escape(str(meta.get('created', '')))} · git {html.escape(str(meta.get('git')))} · "
-             f"device {html.escape(str(meta.get('device')))} · threshold {meta.get('threshold')} · "
-             f"seed {html.escape(str(meta.get('seed', 0)))} · "
-             f"{len(meta.get('videos', []))} videos scored.{html.escape(issues)}</p>", _RANKS]
+             f"<p class='note'>run {html.escape(str(meta.created))} · git {html.escape(str(meta.git))} · "
+             f"device {html.escape(str(meta.device))} · threshold {meta.threshold} · "
+             f"seed {html.escape(str(meta.seed))} · "
+             f"{len(meta.videos)} videos scored.{html.escape(issues)}</p>", _RANKS]
     for b in boards:
         title = b.get("protocol_display") or b["protocol"]
         parts.append(f"<h2>{html.escape(b['dataset'])} · protocol {html.escape(title)}</h2>")

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.aggregate import category_of, protocol_display, resolve_protocol
+from benchmark.records import DatasetSummary, Results
 
 from .tables import _nan, failures, fmt
 
@@ -69,15 +70,14 @@ def _avg_rank(metric_rows: dict[str, dict]) -> dict[str, float]:
     return {m: total[m] / len(SEVEN) for m in methods}
 
 
-def _video_f(results: dict, method: str, protocol: str, dataset: str) -> dict[str, float]:
-    d = results["summary"][method][protocol]["datasets"][dataset]
-    return {v: m.get("f_measure") for v, m in d["videos"].items()}
+def _video_f(results: Results, label: str, protocol: str, dataset: str) -> dict[str, float]:
+    d = results.summaries[(label, protocol)].datasets[dataset]
+    return {v: m.get("f_measure") for v, m in d.videos.items()}
 
 
-def run_seed(results: dict) -> int:
+def run_seed(results: Results) -> int:
     """The run's ``--seed`` (``meta.seed``), which seeds the bootstrap and the random flips."""
-    seed = (results.get("meta") or {}).get("seed")
-    return int(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else 0
+    return results.meta.seed
 
 
 def bootstrap_ci(video_f: dict[str, float], n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float] | None:
@@ -151,7 +151,7 @@ def holm(p_values: list[float | None]) -> list[float | None]:
     return out
 
 
-def paired_tests(results: dict, protocol: str, dataset: str, methods: list[str], reference: str | None = None,
+def paired_tests(results: Results, protocol: str, dataset: str, methods: list[str], reference: str | None = None,
                  seed: int = 0) -> dict[str, Any] | None:
     """``reference`` (pre-declared) or else the best overall F of ``methods`` (ranked by
     overall F, best first) against each other method; None with fewer than two."""
@@ -210,21 +210,20 @@ def ci_text(r: dict) -> str:
     return f"[{fmt(r['ci_low'], decimals=3)}, {fmt(r['ci_high'], decimals=3)}]"
 
 
-def leaderboard(results: dict, protocol: str, dataset: str, families: dict[str, str] | None = None,
-                reference: str | None = None) -> dict[str, Any]:
+def leaderboard(results: Results, protocol: str, dataset: str, reference: str | None = None) -> dict[str, Any]:
     """One protocol key (or a name that stands for one key) on one dataset; ``reference``:
     a method declared beforehand to test the others against (default: the best overall F,
-    a selection the page states)."""
+    a selection the page states). Each row's family is the one its jobs recorded."""
     key = resolve_protocol(results, protocol)
-    summ = results["summary"]
     seed = run_seed(results)
-    methods = [m for m in sorted(summ) if dataset in summ[m].get(key, {}).get("datasets", {})]
-    ds = {m: summ[m][key]["datasets"][dataset] for m in methods}
-    rm = _avg_rank({m: ds[m]["overall"] for m in methods})
-    cats = sorted({c for m in methods for c in ds[m]["categories"]})
+    entries = {s.label: s for s in results.under(key)}
+    ds = {m: s.datasets[dataset] for m, s in entries.items() if dataset in s.datasets}
+    methods = list(ds)
+    rm = _avg_rank({m: ds[m].overall for m in methods})
+    cats = sorted({c for m in methods for c in ds[m].categories})
     rc_sum = defaultdict(float)
     for c in cats:
-        avg = _avg_rank({m: ds[m]["categories"].get(c, {}) for m in methods})
+        avg = _avg_rank({m: ds[m].categories.get(c, {}) for m in methods})
         for m, r in zip(methods, _rank([avg[m] for m in methods], higher_better=False)):
             rc_sum[m] += r
     failed = {f["method"]: f for f in failures(results, key, dataset)}
@@ -233,15 +232,15 @@ def leaderboard(results: dict, protocol: str, dataset: str, families: dict[str, 
         vf = _video_f(results, m, key, dataset)
         ci = bootstrap_ci(vf, seed=seed)
         units = _ci_units(vf)
-        o = ds[m]["overall"]
+        o = ds[m].overall
         fl = failed.get(m)
-        rows.append({"method": m, "family": (families or {}).get(m, ""), "status": "partial" if fl else "ok",
+        rows.append({"method": m, "family": entries[m].family, "status": "partial" if fl else "ok",
                      "error": fl["message"] if fl else "", "RM": rm[m], "RC": rc_sum[m] / len(cats) if cats else None,
                      "f_measure": o.get("f_measure"), "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                      "ci_note": "" if ci else f"{TOO_SMALL} ({units} video{'s' if units != 1 else ''})",
                      "recall": o.get("recall"), "precision": o.get("precision"), "pwc": o.get("pwc"),
-                     "mcc": o.get("mcc"), "average_precision": ds[m].get("average_precision"),
-                     "binary": _binary(ds[m]), "fps": ds[m].get("fps_median"), "videos": len(ds[m]["videos"])})
+                     "mcc": o.get("mcc"), "average_precision": ds[m].average_precision,
+                     "binary": _binary(ds[m]), "fps": ds[m].fps_median, "videos": len(ds[m].videos)})
     from .published import compare
 
     comp = compare(results, key, dataset)
@@ -260,7 +259,7 @@ def leaderboard(results: dict, protocol: str, dataset: str, families: dict[str, 
     rows.sort(key=lambda r: (r["RC"] if r["RC"] is not None else math.inf, r["RM"]))
     for m, fl in sorted(failed.items()):
         if m not in ds:  # every job of the method on this dataset failed: listed, not dropped
-            rows.append({"method": m, "family": (families or {}).get(m, ""), "status": "failed",
+            rows.append({"method": m, "family": entries[m].family, "status": "failed",
                          "error": fl["message"], "RM": None, "RC": None, "f_measure": None, "ci_low": None,
                          "ci_high": None, "ci_note": "", "recall": None, "precision": None, "pwc": None, "mcc": None,
                          "average_precision": None, "binary": False, "fps": None, "videos": 0, "published_f": None,
@@ -273,20 +272,19 @@ def leaderboard(results: dict, protocol: str, dataset: str, families: dict[str, 
             "skipped": skipped_here(results, key, dataset)}
 
 
-def _binary(d: dict) -> bool:
-    levels = d.get("output_levels")
-    return levels is not None and levels < 3
+def _binary(d: DatasetSummary) -> bool:
+    return d.output_levels < 3
 
 
-def skipped_here(results: dict, protocol: str, dataset: str) -> list[dict]:
+def skipped_here(results: Results, protocol: str, dataset: str) -> list[dict]:
     """The run's protocol skips for this protocol key on this dataset, and its empty folds."""
     out = []
-    for s in results.get("meta", {}).get("skipped", []):
+    for s in results.meta.skipped:
         if s.get("protocol") != protocol:
             continue
         where = str(s.get("where", ""))
         if "/" not in where or where.split("/", 1)[0].lower() == dataset.lower():
-            out.append(s)
+            out.append(dict(s))
     return out
 
 

@@ -1,5 +1,6 @@
-"""Figures from a results record: PR curves, the speed/accuracy scatter, and qualitative
-mosaics of saved masks (TP green, FP red, FN pink, TN black, ignored grey).
+"""Figures from a run's typed results: PR curves, the speed/accuracy scatter, and the
+qualitative mosaic of the example frames the run wrote beside its saved masks (TP green,
+FP red, FN pink, TN black, ignored grey; ``benchmark.examples``).
 
 Every figure is written twice, as PDF (vector, TrueType fonts, as IEEE and ACM ask) and as
 a 300-dpi PNG. The PR and speed figures are one paper column wide (3.5 in) and the mosaic
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.aggregate import protocol_display
+from benchmark.examples import COLOR_NAMES, COLORS, colour_mask  # noqa: F401 - colour_mask: reports draw with it
+from benchmark.records import Results
 from benchmark.scoring import pr_curve
 
 MARKERS = {"classical": "o", "deep": "s", "plugin": "^", "": "D"}
@@ -83,29 +87,23 @@ def _title(text: str, width: int = 56) -> str:
     return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
 
 
-def _pooled_hist(results: dict, method_label: str, protocol: str, dataset: str) -> np.ndarray | None:
-    """The histograms of every ok job of ``method_label`` under protocol key ``protocol`` on
+def _pooled_hist(results: Results, label: str, protocol: str, dataset: str) -> np.ndarray | None:
+    """The histograms of every ok job of ``label`` under protocol key ``protocol`` on
     ``dataset``, summed: the pixels the dataset's PR curve and AP pool."""
-    from benchmark.aggregate import dataset_of, method_label as label, protocol_key
-
-    hs = [[j["histograms"]["negative"], j["histograms"]["shadow"], j["histograms"]["positive"]]
-          for j in results["jobs"] if j["status"] == "ok" and protocol_key(j) == protocol and label(j) == method_label
-          and dataset_of(j["video"]) == dataset]
+    hs = [[j.histograms["negative"], j.histograms["shadow"], j.histograms["positive"]]
+          for j in results.jobs_of(label, protocol, ok=True) if j.key.dataset == dataset]
     return np.sum(hs, axis=0) if hs else None
 
 
-def pr_figure(results: dict, protocol: str, dataset: str):
+def pr_figure(results: Results, protocol: str, dataset: str):
     """PR curves of every method from its pooled histograms, AP in the legend. A method
     with fewer than 3 output levels (a 0/255 mask) has one operating point and no curve:
     it is drawn as that point, and its legend says "binary, no AP"."""
-    from benchmark.aggregate import protocol_display
-
     curves = []
-    for m in sorted(results["summary"]):
-        h = _pooled_hist(results, m, protocol, dataset)
+    for s in results.under(protocol):
+        h = _pooled_hist(results, s.label, protocol, dataset)
         if h is not None:
-            pr = pr_curve(h)
-            curves.append((m, pr))
+            curves.append((s.label, pr_curve(h)))
     labels = [f"{m} (binary, no AP)" if pr["binary"] else f"{m} (AP {pr['average_precision']:.3f})"
               for m, pr in curves]
     title = _title(f"PR curves, {dataset}, protocol {protocol_display(protocol, results)}")
@@ -133,7 +131,7 @@ def pr_figure(results: dict, protocol: str, dataset: str):
     return fig
 
 
-def pr_curves(results: dict, protocol: str, dataset: str, out: Path) -> list[Path]:
+def pr_curves(results: Results, protocol: str, dataset: str, out: Path) -> list[Path]:
     return save(pr_figure(results, protocol, dataset), out)
 
 
@@ -171,21 +169,20 @@ def _log_axis(ax, lo: float, hi: float) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def speed_accuracy_figure(results: dict, protocol: str, dataset: str, families: dict[str, str]):
+def speed_accuracy_figure(results: Results, protocol: str, dataset: str):
     """Overall F against frames/s of ``segment`` (log axis); colour per method, marker per
-    family (keyed in grey at the end of the legend when there are several)."""
+    family (the family its jobs recorded; keyed in grey at the end of the legend when there
+    are several)."""
     from matplotlib.lines import Line2D
 
-    from benchmark.aggregate import method_label, protocol_display, protocol_key
-
     points, devices = [], set()
-    for m, per in sorted(results["summary"].items()):
-        d = per.get(protocol, {}).get("datasets", {}).get(dataset)
-        if not d or not d.get("fps_median") or d["overall"].get("f_measure") is None:
+    for s in results.under(protocol):
+        d = s.datasets.get(dataset)
+        if not d or not d.fps_median or d.overall.get("f_measure") is None:
             continue
-        points.append((m, families.get(m, ""), float(d["fps_median"]), float(d["overall"]["f_measure"])))
-        devices |= {j["timing"]["device"] for j in results["jobs"]
-                    if j["status"] == "ok" and protocol_key(j) == protocol and method_label(j) == m}
+        points.append((s.label, s.family, float(d.fps_median), float(d.overall["f_measure"])))
+        devices |= {j.timing["device"] for j in results.jobs_of(s.label, protocol, ok=True)
+                    if j.key.dataset == dataset and j.timing.get("device")}
     fams = sorted({f for _, f, _, _ in points})
     labels = [m for m, _, _, _ in points] + (fams if len(fams) > 1 else [])
     title = _title(f"Speed and accuracy, {dataset}, protocol {protocol_display(protocol, results)}")
@@ -221,71 +218,51 @@ def speed_accuracy_figure(results: dict, protocol: str, dataset: str, families: 
     return fig
 
 
-def speed_accuracy(results: dict, protocol: str, dataset: str, out: Path, families: dict[str, str]) -> list[Path]:
-    return save(speed_accuracy_figure(results, protocol, dataset, families), out)
+def speed_accuracy(results: Results, protocol: str, dataset: str, out: Path) -> list[Path]:
+    return save(speed_accuracy_figure(results, protocol, dataset), out)
 
 
-COLORS = {"tp": (0, 200, 0), "fp": (230, 0, 0), "fn": (255, 150, 200), "tn": (0, 0, 0), "ignored": (128, 128, 128)}
-COLOR_NAMES = {"tp": "true positive", "fp": "false positive", "fn": "false negative", "tn": "true negative",
-               "ignored": "not scored"}
-
-
-def colour_mask(pred: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    """RGB image of a binary prediction against CDnet ground truth."""
-    out = np.zeros((*gt.shape, 3), np.uint8)
-    ignored = ~roi | (gt == 85) | (gt == 170)
-    pos = gt == 255
-    out[pred & pos] = COLORS["tp"]
-    out[pred & ~pos] = COLORS["fp"]
-    out[~pred & pos] = COLORS["fn"]
-    out[ignored] = COLORS["ignored"]
-    return out
-
-
-def _mosaic_rows(results: dict, run_dir: Path, per_video: int, max_videos: int):
-    """(video id, frame id, [input, ground truth, one tile per method or None]), methods."""
+def _read_rgb(path: Path) -> np.ndarray | None:
+    """A recorded example PNG as H x W x 3 RGB, or None where it is missing or unreadable."""
     import cv2
 
-    from benchmark.datasets import discover
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
-    masks_root = Path(run_dir) / "masks"
-    if not masks_root.is_dir():
+
+def _mosaic_rows(results: Results, run_dir: Path, per_video: int, max_videos: int):
+    """(video id, frame id, [input, ground truth, one tile per method label or None]),
+    method labels: from the example frames the run recorded (``JobRecord.examples``, paths
+    in the run folder), never from the data. One row per protocol key and frame of a video
+    (the example frame is its test frames' middle one, the same for every method)."""
+    run_dir = Path(run_dir)
+    groups: dict[tuple[str, str, int], dict[str, dict]] = {}
+    for j in results.jobs_of(ok=True):
+        ex = j.examples
+        if not ex or not isinstance(ex.get("frame"), int):
+            continue
+        groups.setdefault((j.key.video, j.key.protocol_key, ex["frame"]), {}).setdefault(j.key.label, dict(ex))
+    if not groups:
         return [], []
-    found = {}
-    for j in results["jobs"]:
-        if j["status"] != "ok":
+    videos = sorted({vid for vid, _, _ in groups})[:max_videos]
+    chosen = [g for vid in videos for g in sorted(g for g in groups if g[0] == vid)[:per_video]]
+    methods = sorted({label for g in chosen for label in groups[g]})
+    rows = []
+    for g in chosen:
+        vid, _, fid = g
+        per = groups[g]
+        # the input and ground truth of the frame, from the first method's folder that still holds both
+        pair = next(((inp, gt) for ex in (per[m] for m in sorted(per))
+                     if (inp := _read_rgb(run_dir / ex["input"])) is not None
+                     and (gt := _read_rgb(run_dir / ex["groundtruth"])) is not None), None)
+        if pair is None:  # the run folder lost them: no row rather than a wrong one
             continue
-        if not j.get("masks"):
-            continue
-        d = Path(run_dir) / j["masks"]  # recorded by the run, never rebuilt from names
-        if d.is_dir():
-            found.setdefault(j["video"], []).append((j["method"], d))
-    if not found:
-        return [], []
-    videos = {}
-    for p in results["meta"].get("data", []):
-        try:
-            for v in discover(p, roi_policy="ignore", on_error=lambda e: None):
-                videos[v.id] = v
-        except Exception:  # noqa: BLE001 - mosaics are best effort: data may have moved
-            continue
-    rows, methods = [], sorted({m for lst in found.values() for m, _ in lst})
-    for vid in sorted(found)[:max_videos]:
-        v = videos.get(vid)
-        if v is None:
-            continue
-        dirs = dict(found[vid])
-        frames = sorted({int(p.stem[3:]) for d in dirs.values() for p in d.glob("bin*.png")})
-        frames = [f for f in frames if f in set(v.eval_frames)]
-        for fid in frames[len(frames) // 2:][:per_video]:
-            gt, roi = v.gt(fid), v.roi
-            tiles = [cv2.cvtColor(v.frame(fid), cv2.COLOR_BGR2RGB), np.repeat(gt[..., None], 3, axis=2)]
-            for m in methods:
-                f = dirs[m] / f"bin{fid:06d}.png" if m in dirs else None
-                pred = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) == 255 if f and f.exists() else None
-                tiles.append(colour_mask(pred, gt, roi) if pred is not None else None)
-            rows.append((vid, fid, tiles))
-    return rows, methods
+        inp, gt = pair
+        tiles = [inp, gt]
+        for m in methods:
+            tiles.append(_read_rgb(run_dir / per[m]["overlay"]) if m in per else None)
+        rows.append((vid, fid, tiles))
+    return (rows, methods) if rows else ([], [])
 
 
 def _wrap(name: str, width: int) -> str:
@@ -340,9 +317,9 @@ def mosaic_figure(rows: list, methods: list[str]):
     return fig
 
 
-def mosaic(results: dict, run_dir: Path, out: Path, per_video: int = 1, max_videos: int = 4) -> list[Path]:
-    """Rows: chosen frames; columns: input, ground truth, each method's coloured mask.
-    Needs masks saved by ``bgbench run --save-masks`` and the data of the run; [] without."""
+def mosaic(results: Results, run_dir: Path, out: Path, per_video: int = 1, max_videos: int = 4) -> list[Path]:
+    """Rows: chosen frames; columns: input, ground truth, each method's coloured mask. Drawn
+    from the example frames a run with ``--save-masks`` recorded in its folder; [] without."""
     rows, methods = _mosaic_rows(results, run_dir, per_video, max_videos)
     if not rows:
         return []

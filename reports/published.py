@@ -20,6 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from benchmark.aggregate import category_of, protocol_name, resolve_protocol
+from benchmark.records import DatasetSummary, Results, Summary
+
 CATEGORIES = ("badWeather", "baseline", "cameraJitter", "dynamicBackground", "intermittentObjectMotion",
               "lowFramerate", "nightVideos", "PTZ", "shadow", "thermal", "turbulence")
 # Videos per CDnet2014 category (53 in 11 categories), the size of a paper's category mean
@@ -199,10 +202,6 @@ PUBLISHED: dict[str, dict[str, float]] = _legacy()
 
 
 # --- matching a run ----------------------------------------------------------------------
-def _base(label: str) -> str:
-    return label.split("[", 1)[0]
-
-
 def _norm(v: Any) -> Any:
     return tuple(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
 
@@ -215,35 +214,28 @@ def options_match(run_options: dict[str, Any] | None, required: tuple[tuple[str,
     return all(k in run_options and _norm(run_options[k]) == _norm(v) for k, v in required)
 
 
-def _ours(results: dict, label: str, ref: Reference, key: str, dataset: str) -> dict | None:
-    """Our dataset summary for ``label`` under protocol ``key`` if ``key`` is ``ref``'s
-    protocol with ``ref``'s options (from ``meta.protocols``; a record without them matches
-    only an entry that asks for no option)."""
-    from benchmark.aggregate import protocol_name
-
-    if protocol_name(key, results) != ref.protocol:
+def _ours(results: Results, entry: Summary, ref: Reference, dataset: str) -> DatasetSummary | None:
+    """Our dataset summary of ``entry`` (one label under one protocol key) if its key is
+    ``ref``'s protocol with ``ref``'s options (from ``meta.protocols``; a record without
+    them matches only an entry that asks for no option)."""
+    if entry.protocol != ref.protocol:
         return None
-    opts = results.get("meta", {}).get("protocols", {}).get(key)
-    if not options_match(opts, ref.options):
+    if not options_match(results.meta.protocols.get(entry.protocol_key), ref.options):
         return None
-    return results["summary"].get(label, {}).get(key, {}).get("datasets", {}).get(dataset)
+    return entry.datasets.get(dataset)
 
 
-def _our_value(d: dict, ref: Reference, row: str) -> tuple[float | None, int]:
-    """Our value of one published row and the number of our videos behind it (a summary
-    that lists no videos counts one per category it has)."""
-    videos = d.get("videos")
+def _our_value(d: DatasetSummary, ref: Reference, row: str) -> tuple[float | None, int]:
+    """Our value of one published row and the number of our videos behind it."""
     if ref.per == "video":
-        hit = [m for vid, m in (videos or {}).items() if vid.rsplit("/", 1)[-1] == row]
+        hit = [m for vid, m in d.videos.items() if vid.rsplit("/", 1)[-1] == row]
         return (hit[0].get(ref.metric), 1) if hit else (None, 0)
-    cat = d.get("categories", {}).get(row)
-    if videos is None:
-        return (cat.get(ref.metric), 1) if cat else (None, 0)
-    return (cat.get(ref.metric) if cat else None), sum(1 for vid in videos if vid.split("/")[1] == row)
+    cat = d.categories.get(row)
+    return (cat.get(ref.metric) if cat else None), sum(1 for vid in d.videos if category_of(vid) == row)
 
 
-def _our_overall(d: dict, ref: Reference) -> float | None:
-    return d.get("pooled" if ref.aggregation == "pooled" else "overall", {}).get(ref.metric)
+def _our_overall(d: DatasetSummary, ref: Reference) -> float | None:
+    return (d.pooled if ref.aggregation == "pooled" else d.overall).get(ref.metric)
 
 
 def _order(name: str) -> tuple:
@@ -251,7 +243,7 @@ def _order(name: str) -> tuple:
             WALLFLOWER.index(name) if name in WALLFLOWER else len(WALLFLOWER), name)
 
 
-def compare(results: dict, protocol: str, dataset: str = "CDnet2014") -> dict[str, Any]:
+def compare(results: Results, protocol: str, dataset: str = "CDnet2014") -> dict[str, Any]:
     """Ours beside the published numbers for one protocol key (or a name that stands for
     one key of the record) and dataset of a run.
 
@@ -264,23 +256,21 @@ def compare(results: dict, protocol: str, dataset: str = "CDnet2014") -> dict[st
     cell: a category's gap where ours has fewer videos than the paper's mean, the means' gap
     when any of its categories has, the published overall when it covers more videos or is
     formed otherwise."""
-    from benchmark.aggregate import protocol_name, resolve_protocol
-
     key = resolve_protocol(results, protocol)
     name = protocol_name(key, results)
-    labels = sorted(m for m, per in results["summary"].items() if dataset in per.get(key, {}).get("datasets", {}))
+    entries = [s for s in results.under(key) if dataset in s.datasets]
     matched = []  # (label, ref, our dataset summary, present rows)
-    for label in labels:
+    for entry in entries:
         for ref in REFERENCES:
-            if (ref.method != _base(label) or ref.protocol != name or ref.dataset.lower() != dataset.lower()):
+            if (ref.method != entry.method or ref.protocol != name or ref.dataset.lower() != dataset.lower()):
                 continue
-            d = _ours(results, label, ref, key, dataset)
+            d = _ours(results, entry, ref, dataset)
             if not d:
                 continue
             present = [r for r, _ in ref.rows if _our_value(d, ref, r)[1] > 0]
             if ref.rows and not present:
                 continue
-            matched.append((label, ref, d, present))
+            matched.append((entry.label, ref, d, present))
     cols = sorted({r for *_, present in matched for r in present}, key=_order)
     header = ["method"]
     for c in cols:
@@ -321,8 +311,8 @@ def compare(results: dict, protocol: str, dataset: str = "CDnet2014") -> dict[st
             marks.append(m)
             for col in fewer_cols + ["gap"]:  # the gaps that compare fewer videos with a whole category mean
                 cell_marks[f"{i}:{col}"] = m
-        n_ours = len(d.get("videos", {}))
-        if ref.overall is not None and ref.overall_videos and "videos" in d and n_ours < ref.overall_videos:
+        n_ours = len(d.videos)
+        if ref.overall is not None and ref.overall_videos and n_ours < ref.overall_videos:
             overall_marks.append(mark(f"{label} ({ref.source}): the published overall is over {ref.overall_videos} "
                                       f"videos, ours over {n_ours}"))
         if ref.overall is not None and ref.aggregation != "category-mean":
@@ -337,10 +327,10 @@ def compare(results: dict, protocol: str, dataset: str = "CDnet2014") -> dict[st
         row += [mean_ours, mean_pub, None if mean_ours is None or mean_pub is None else mean_ours - mean_pub,
                 ref.overall, ours_overall, ref.metric, ref.source, "".join(marks)]
         rows.append(row)
-    for label in labels:
-        why = MISSING.get((_base(label), name))
+    for entry in entries:
+        why = MISSING.get((entry.method, name))
         if why:
-            mark(f"{label}: no published number: {why}")
+            mark(f"{entry.label}: no published number: {why}")
     return {"protocol": key, "dataset": dataset, "header": header, "rows": rows, "cell_marks": cell_marks,
             "footnotes": [f"[{i + 1}] {t}" for i, t in enumerate(notes)]}
 
@@ -375,7 +365,7 @@ def csv_columns(comp: dict) -> tuple[list[str], list[list]]:
     return header, rows
 
 
-def comparison(results: dict, protocol: str, dataset: str = "CDnet2014") -> tuple[list[str], list[list]]:
+def comparison(results: Results, protocol: str, dataset: str = "CDnet2014") -> tuple[list[str], list[list]]:
     """``compare`` as (header, rows)."""
     c = compare(results, protocol, dataset)
     return c["header"], c["rows"]

@@ -1,5 +1,5 @@
-"""Per-category and per-metric tables from a results record: Markdown, CSV and LaTeX
-(booktabs; the best value of each column bold, the second underlined).
+"""Per-category and per-metric tables from a run's typed results (``benchmark.records.Results``):
+Markdown, CSV and LaTeX (booktabs; the best value of each column bold, the second underlined).
 
 Tables are per protocol key (name and options; ``benchmark.aggregate.protocol_display``
 prints it) and dataset. A method whose every job failed there is a row with "failed" and
@@ -12,7 +12,9 @@ import csv
 import io
 import math
 import re
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
+
+from benchmark.records import DatasetSummary, Results, Summary
 
 # CDnet2014 category abbreviations, as the papers print them
 ABBREV = {
@@ -201,43 +203,27 @@ def latex(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_better: S
     return latex_float([(header, rows, higher_better, kinds)], caption, label, wide, notes)
 
 
-def protocols_and_datasets(results: dict) -> list[tuple[str, str]]:
+def protocols_and_datasets(results: Results) -> list[tuple[str, str]]:
     """Every (protocol key, dataset) of the record, a dataset where a method only failed too."""
     seen = set()
-    for per_proto in results["summary"].values():
-        for proto, s in per_proto.items():
-            seen.update((proto, ds) for ds in s["datasets"])
-            seen.update((proto, ds) for ds in _failures_of(results, s, proto))
+    for s in results.summaries.values():
+        seen.update((s.protocol_key, ds) for ds in s.datasets)
+        seen.update((s.protocol_key, ds) for ds in s.failures)
     return sorted(seen)
 
 
-def _failures_of(results: dict, entry: dict, key: str, label: str | None = None) -> dict[str, list[dict]]:
-    """An entry's failed jobs by dataset: its ``failures``, or (an older record) its jobs'."""
-    if "failures" in entry:
-        return entry["failures"] or {}
-    from benchmark.aggregate import dataset_of, method_label, protocol_key
-
-    out: dict[str, list[dict]] = {}
-    for j in results.get("jobs") or []:
-        if j.get("status") != "ok" and protocol_key(j) == key and (label is None or method_label(j) == label):
-            out.setdefault(dataset_of(j["video"]), []).append(
-                {"video": j["video"], "split": j.get("split"), "error": j.get("error") or "failed"})
-    return out
-
-
-def failures(results: dict, protocol: str, dataset: str) -> list[dict]:
-    """Per method with failed jobs on ``dataset`` under ``protocol`` (a key): ``method``,
-    ``failed`` and ``jobs`` (failed and all), ``all_failed``, ``errors`` [{video, split,
-    error}] and ``message``: the count and the error (the first, and how many others)."""
+def failures(results: Results, protocol: str, dataset: str) -> list[dict]:
+    """Per method label with failed jobs on ``dataset`` under ``protocol`` (a key):
+    ``method``, ``failed`` and ``jobs`` (failed and all), ``all_failed``, ``errors``
+    [{video, split, error}] and ``message``: the count and the error (the first, and how
+    many others)."""
     out = []
-    for method in sorted(results["summary"]):
-        entry = results["summary"][method].get(protocol)
-        if not entry:
-            continue
-        errs = _failures_of(results, entry, protocol, method).get(dataset) or []
+    for s in results.under(protocol):
+        errs = list(s.failures.get(dataset) or ())
         if not errs:
             continue
-        ok = len((entry["datasets"].get(dataset) or {}).get("videos") or {})
+        d = s.datasets.get(dataset)
+        ok = len(d.videos) if d else 0
         distinct = list(dict.fromkeys(e["error"] for e in errs))
         n = len(errs) + ok
         message = (f"{'all ' if not ok and n > 1 else ''}{len(errs)} of {n} job{'s' if n != 1 else ''} failed: "
@@ -245,93 +231,87 @@ def failures(results: dict, protocol: str, dataset: str) -> list[dict]:
                    + (f" (and {len(distinct) - 1} other error{'s' if len(distinct) > 2 else ''})"
                       if len(distinct) > 1 else "")
                    + ("" if not ok else f"; its numbers cover the other {ok} video{'s' if ok != 1 else ''}"))
-        out.append({"method": method, "failed": len(errs), "jobs": n, "all_failed": not ok, "errors": errs,
-                    "message": message})
+        out.append({"method": s.label, "failed": len(errs), "jobs": n, "all_failed": not ok,
+                    "errors": [dict(e) for e in errs], "message": message})
     return out
 
 
-def failure_notes(results: dict, protocol: str, dataset: str) -> list[str]:
+def failure_notes(results: Results, protocol: str, dataset: str) -> list[str]:
     """One line per method with failed jobs here, for below a table."""
     return [f"{f['method']}: {FAILED if f['all_failed'] else 'partly failed'}: {f['message']}"
             for f in failures(results, protocol, dataset)]
 
 
-def _failed_only(results: dict, protocol: str, dataset: str) -> list[str]:
+def _failed_only(results: Results, protocol: str, dataset: str) -> list[str]:
     return [f["method"] for f in failures(results, protocol, dataset) if f["all_failed"]]
 
 
-def _entries(results: dict, protocol: str, dataset: str):
-    for method in sorted(results["summary"]):
-        s = results["summary"][method].get(protocol)
-        d = s and s["datasets"].get(dataset)
+def _entries(results: Results, protocol: str, dataset: str) -> Iterator[tuple[str, Summary, DatasetSummary]]:
+    for s in results.under(protocol):
+        d = s.datasets.get(dataset)
         if d:
-            yield method, s, d
+            yield s.label, s, d
 
 
-def average_precision_cell(d: dict) -> Any:
+def average_precision_cell(d: DatasetSummary) -> Any:
     """AP as tables show it: the number, or ``BINARY_AP`` for a method with fewer than 3
     output levels (no PR curve to sum)."""
-    levels = d.get("output_levels")
-    if levels is not None and levels < 3:
+    if d.output_levels < 3:
         return BINARY_AP
-    return d.get("average_precision")
+    return d.average_precision
 
 
 def _by_f(col: int):
     return lambda r: -(r[col] if _number(r[col]) else -1)
 
 
-def category_table(results: dict, protocol: str, dataset: str, metric: str = "f_measure",
+def category_table(results: Results, protocol: str, dataset: str, metric: str = "f_measure",
                    abbreviate: bool = False) -> tuple[list[str], list[list[Any]]]:
     """Rows: methods, best overall F first, then those whose every job failed ("failed");
     columns: the metric per category, then overall F, Re, Pr, PWC and frames/s."""
     cats: list[str] = []
     for _, _, d in _entries(results, protocol, dataset):
-        cats += [c for c in d["categories"] if c not in cats and c != "-"]
+        cats += [c for c in d.categories if c not in cats and c != "-"]
     header = ["method"] + [ABBREV.get(c, c) if abbreviate else c for c in cats] + ["overall F", "Re", "Pr", "PWC", "FPS"]
     rows = []
     for method, _, d in _entries(results, protocol, dataset):
-        o = d["overall"]
-        rows.append([method] + [d["categories"].get(c, {}).get(metric) for c in cats]
-                    + [o["f_measure"], o["recall"], o["precision"], o["pwc"], d.get("fps_median")])
+        o = d.overall
+        rows.append([method] + [d.categories.get(c, {}).get(metric) for c in cats]
+                    + [o.get("f_measure"), o.get("recall"), o.get("precision"), o.get("pwc"), d.fps_median])
     rows.sort(key=_by_f(-5))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
     return header, rows
 
 
-def metrics_table(results: dict, protocol: str, dataset: str) -> tuple[list[str], list[list[Any]], list[bool | None]]:
+def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[str], list[list[Any]], list[bool | None]]:
     """Rows: methods (then the failed ones); columns: every overall metric, average
     precision and frames/s."""
     header = ["method"] + [m[0] for m in METRICS] + ["AP", "FPS"]
     better: list[bool | None] = [None] + [m[2] for m in METRICS] + [True, True]
     rows = []
     for method, _, d in _entries(results, protocol, dataset):
-        rows.append([method] + [d["overall"].get(m[1]) for m in METRICS] + [average_precision_cell(d),
-                                                                             d.get("fps_median")])
+        rows.append([method] + [d.overall.get(m[1]) for m in METRICS] + [average_precision_cell(d), d.fps_median])
     rows.sort(key=_by_f(7))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
     return header, rows, better
 
 
-def long_table(results: dict, protocol: str) -> tuple[list[str], list[list[Any]]]:
+def long_table(results: Results, protocol: str) -> tuple[list[str], list[list[Any]]]:
     """Every metric of every method, dataset and category (and overall): one row each."""
     header = ["method", "dataset", "category"] + [m[1] for m in METRICS]
     rows = []
-    for method in sorted(results["summary"]):
-        s = results["summary"][method].get(protocol)
-        if not s:
-            continue
-        for ds, d in s["datasets"].items():
-            for cat, m in list(d["categories"].items()) + [("overall", d["overall"])]:
-                rows.append([method, ds, cat] + [m.get(k[1]) for k in METRICS])
-        for ds in sorted(set(_failures_of(results, s, protocol, method)) - set(s["datasets"])):
-            rows.append([method, ds, FAILED] + [None] * len(METRICS))
+    for s in results.under(protocol):
+        for ds, d in s.datasets.items():
+            for cat, m in list(d.categories.items()) + [("overall", d.overall)]:
+                rows.append([s.label, ds, cat] + [m.get(k[1]) for k in METRICS])
+        for ds in sorted(set(s.failures) - set(s.datasets)):
+            rows.append([s.label, ds, FAILED] + [None] * len(METRICS))
     return header, rows
 
 
-def latex_category_table(results: dict, protocol: str, dataset: str, label: str = "") -> str:
+def latex_category_table(results: Results, protocol: str, dataset: str, label: str = "") -> str:
     """F-measure per category (CDnet abbreviations) and overall, one row per method; a
     ``table*`` once there are more than six categories."""
     h, rows = category_table(results, protocol, dataset, abbreviate=True)
@@ -342,7 +322,7 @@ def latex_category_table(results: dict, protocol: str, dataset: str, label: str 
                  wide=n > 8, notes=failure_notes(results, protocol, dataset))
 
 
-def latex_metrics_table(results: dict, protocol: str, dataset: str, label: str = "") -> str:
+def latex_metrics_table(results: Results, protocol: str, dataset: str, label: str = "") -> str:
     """Every overall metric, as two stacked tabulars in one ``table*``: CDnet's seven
     metrics, then shadow FPR, MCC, mean Dice, average precision and frames/s."""
     h, rows, better = metrics_table(results, protocol, dataset)
@@ -396,13 +376,13 @@ def latex_leaderboard(board: dict, label: str = "") -> str:
                  notes=failure_text(board))
 
 
-def protocol_title(results: dict, protocol: str) -> str:
+def protocol_title(results: Results, protocol: str) -> str:
     from benchmark.aggregate import protocol_display
 
     return protocol_display(protocol, results)
 
 
-def terminal_summary(results: dict) -> str:
+def terminal_summary(results: Results) -> str:
     parts = []
     for proto, ds in protocols_and_datasets(results):
         header, rows = category_table(results, proto, ds)

@@ -143,16 +143,17 @@ def env(tmp_path_factory):
 
 def _truncated_checkpoint(argv: list[str], out: Path) -> None:
     """Write the checkpoint this deep run would load, cut short (as a full disk leaves it)."""
-    from benchmark.cli import _parser, protocol_from_args
+    from benchmark.api import prepare
+    from benchmark.cli import _parser, _run_config
     from benchmark.datasets import discover
-    from benchmark.method import method_class
-    from benchmark.runner import MethodSpec, RunOptions, checkpoint_path, plan
+    from benchmark.runner import RunOptions, checkpoint_path, plan
 
     args = _parser().parse_args(argv)
-    cls = method_class("cdn_medal")
-    spec = MethodSpec("cdn_medal", cls.resolve(args.config)[0])
+    cfg = _run_config(args, ["cdn_medal"], protocols=tuple(args.protocol), out=out, device=args.device,
+                      threshold=args.threshold)
+    p = prepare(cfg)
     opts = RunOptions(out=out, device=args.device, seed=args.seed, threshold=args.threshold)
-    (task,) = plan([spec], {"cdn_medal": [protocol_from_args(args.protocol[0], args)]}, discover(args.data[0]), opts)
+    (task,) = plan(p.specs, p.protocols, discover(args.data[0]), opts)
     path = checkpoint_path(task, opts)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"PK\x03\x04 cut short")

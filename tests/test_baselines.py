@@ -36,10 +36,15 @@ def _opencv_plain(name, frames):
     import cv2
 
     m = build_method(name)
-    if m.seeded:
+    old = cv2.getNumThreads()
+    if m.seeded:  # GSOC, LSBP: one random stream per OpenCV thread, reproducible at one thread only
         cv2.setRNGSeed(0)
-    sub = m.make()  # the same constructor call and parameters as the wrapper
-    out = [sub.apply(f, learningRate=-1.0) for f in frames]
+        cv2.setNumThreads(1)
+    try:
+        sub = m.make()  # the same constructor call and parameters as the wrapper
+        out = [sub.apply(f, learningRate=-1.0) for f in frames]
+    finally:
+        cv2.setNumThreads(old)
     if m.has_shadow_value:
         out = [np.where(x == 255, 255, 0).astype(np.uint8) for x in out]
     return out

@@ -103,19 +103,115 @@ def test_malformed_reference_is_bad_input_not_a_regression(case, gate, tmp_path,
     assert len(err) == 1 and "ref.json" in err[0]
 
 
-@pytest.mark.parametrize("results,says", [
-    ({"schema_version": 1}, "summary"),
-    ({"schema_version": 1, "summary": {"m": {"full": {"datasets": {"D": {"categories": {}, "overall": {}}}}}}}, "F-measures"),
-    ({"schema_version": 1, "summary": {"m": []}}, "not an object"),
-])
-@pytest.mark.parametrize("command", ["check", "report"])
-def test_malformed_results_are_bad_input(results, says, command, tmp_path, capsys):
+def _meta(**extra) -> dict:
+    return {"created": "2024-05-01T12:00:00+0000", "run_id": "0" * 32, "device": "cpu", "seed": 0, "threshold": 0.5,
+            "methods": {}, "families": {}, "configs": {}, "code": {}, "protocols": {"full": {"name": "full"}},
+            "data": [], "videos": [], **extra}
+
+
+def _dataset(categories: dict) -> dict:
+    return {"videos": {}, "categories": categories, "overall": {"f_measure": 0.5}, "pooled": {}, "counts": {},
+            "average_precision": None, "best_threshold": None, "best_f": None, "output_levels": 2}
+
+
+def _summary(datasets: dict) -> dict:
+    return {"label": "m", "method": "m", "config": "default", "family": "classical", "protocol": "full",
+            "protocol_key": "full", "datasets": datasets, "failures": {}, "fps_median": None, "jobs_ok": 1,
+            "jobs_failed": 0}
+
+
+def _malformed_results():
+    """(case, record, what the error says, the commands that refuse it)."""
+    yield "old schema", {"schema_version": 1, "summary": {}}, "schema 1", ("check", "report")
+    yield "no summary", {"schema_version": 2, "meta": _meta(), "jobs": []}, "has no 'summary'", ("check", "report")
+    yield "summary entry a list", {"schema_version": 2, "meta": _meta(), "jobs": [], "summary": {"m": []}}, \
+        "summary.m is not an object", ("check", "report")
+    yield "dataset a string", {"schema_version": 2, "meta": _meta(), "jobs": [],
+                               "summary": {"m": {"full": _summary({"D": "x"})}}}, \
+        "datasets.D is a str", ("check", "report")
+    yield "no F-measure", {"schema_version": 2, "meta": _meta(), "jobs": [],
+                           "summary": {"m": {"full": _summary({"D": _dataset({"c": {"recall": 0.5}})})}}}, \
+        "F-measures", ("check",)  # the gate's own check: reports show what there is
+
+
+@pytest.mark.parametrize("case,command", [(case, c) for case, *_, commands in _malformed_results() for c in commands])
+def test_malformed_results_are_bad_input(case, command, tmp_path, capsys):
+    _, results, says, _ = next(m for m in _malformed_results() if m[0] == case)
     (tmp_path / "results.json").write_text(json.dumps(results))
     (tmp_path / "ref.json").write_text(json.dumps({"schema": "bgbench-reference/2", "accuracy": {}}))
-    args = ["check", str(tmp_path), "--reference", str(tmp_path / "ref.json")] if command == "check" else ["report", str(tmp_path)]
+    args = (["check", str(tmp_path), "--reference", str(tmp_path / "ref.json")] if command == "check"
+            else ["report", str(tmp_path)])
     assert main(args) == 2
     err = capsys.readouterr().err
     assert says in err and "results.json" in err
+
+
+def _typed(jobs_of: dict[str, float], family: dict[str, str] | None = None):
+    """A typed record (``Results.from_json`` of a plain dict): one job per label on highway
+    and one on UCSD peds, F (every metric) as given, summarised as a run does."""
+    from benchmark.aggregate import summarize
+    from benchmark.records import JobRecord, Results, label_of
+
+    jobs, methods = [], {}
+    for (method, config), f in jobs_of.items():
+        methods[method] = {"threshold": f}
+        for video, df in (("CDnet2014/baseline/highway", 0.0), ("UCSD/-/peds", -0.2)):
+            jobs.append({"method": method, "config": config, "family": (family or {}).get(method, "classical"),
+                         "protocol": "full", "protocol_key": "full", "split": "all", "video": video,
+                         "fingerprint": "f", "status": "ok", "error": None, "frames": 1,
+                         "counts": {"tp": 1, "fp": 1, "tn": 1, "fn": 1, "shadow_errors": 0, "shadow_pixels": 0},
+                         "dice": {"sum": 0.5, "frames": 1},
+                         "histograms": {"negative": [1, 0], "shadow": [0, 0], "positive": [0, 1]},
+                         "timing": {"fps": 10.0}, "metrics": {k: f + df for k in ("f_measure", "recall", "precision")}})
+    nested: dict = {}
+    for (label, key), s in summarize([JobRecord.from_json(j) for j in jobs]).items():
+        nested.setdefault(label, {})[key] = s.to_json()
+    assert set(nested) == {label_of(m, c) for m, c in jobs_of}
+    return Results.from_json({"schema_version": 2, "jobs": jobs, "summary": nested,
+                              "meta": _meta(methods=methods, git="abc",
+                                            families={m: (family or {}).get(m, "classical") for m, _ in jobs_of})})
+
+
+def test_reference_and_comparison_read_the_typed_record():
+    """The reference keeps its format (label -> protocol key -> dataset -> category or
+    "overall" -> F), each F the summary's; params by label from meta.methods; a label with a
+    config (crossnet[paper]) is its own entry; a drop beyond f_tol is a regression."""
+    from benchmark.check import REF_SCHEMA, compare_accuracy, reference_from
+
+    res = _typed({("frame_difference", "default"): 0.6, ("crossnet", "paper"): 0.8})
+    ref = reference_from(res, None)
+    assert ref["schema"] == REF_SCHEMA and ref["git"] == "abc" and ref["speed"] is None
+    assert ref["accuracy"] == {
+        "crossnet[paper]": {"full": {"CDnet2014": {"baseline": 0.8, "overall": 0.8},
+                                     "UCSD": {"-": pytest.approx(0.6), "overall": pytest.approx(0.6)}}},
+        "frame_difference": {"full": {"CDnet2014": {"baseline": 0.6, "overall": 0.6},
+                                      "UCSD": {"-": pytest.approx(0.4), "overall": pytest.approx(0.4)}}}}
+    for (label, key), s in res.summaries.items():
+        for ds, d in s.datasets.items():
+            assert ref["accuracy"][label][key][ds]["overall"] == d.overall["f_measure"]
+    assert ref["params"] == {"crossnet[paper]": {"threshold": 0.8}, "frame_difference": {"threshold": 0.6}}
+    assert all(r["status"] == "ok" for r in compare_accuracy(res, ref, 0.01))
+
+    worse = _typed({("frame_difference", "default"): 0.5, ("crossnet", "paper"): 0.8})
+    bad = [r for r in compare_accuracy(worse, ref, 0.01) if r["status"] != "ok"]
+    assert {(r["what"], r["metric"]) for r in bad} == {(f"frame_difference full {ds}", f"F {c}")
+                                                       for ds, cs in (("CDnet2014", ("baseline", "overall")),
+                                                                      ("UCSD", ("-", "overall"))) for c in cs}
+    assert all(r["status"] == "REGRESSION" and r["changed"] == "threshold: 0.6 -> 0.5" for r in bad)
+    gone = _typed({("frame_difference", "default"): 0.6})
+    missing = [r for r in compare_accuracy(gone, ref, 0.01) if r["status"] != "ok"]
+    assert {r["what"] for r in missing} == {"crossnet[paper] full CDnet2014", "crossnet[paper] full UCSD"}
+    assert all(r["status"] == "REGRESSION (missing from the run)" for r in missing)
+
+
+def test_speed_gate_times_the_records_classical_methods():
+    """Which methods the gate times comes from the record's families, labels and methods
+    (never a label taken apart); a method not installed here is left out."""
+    from benchmark.speed_gate import methods_of
+
+    res = _typed({("frame_difference", "fast"): 0.6, ("crossnet", "paper"): 0.8, ("not_installed", "default"): 0.5},
+                 family={"crossnet": "deep"})
+    assert methods_of(res) == [("frame_difference[fast]", "frame_difference", {"threshold": 0.6})]
 
 
 @pytest.mark.parametrize("opt,value", [("--f-tol", "-1"), ("--speed-tol", "-0.1"), ("--speed-tol", "nan"), ("--repeats", "1")])

@@ -15,9 +15,9 @@ from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import needs_data  # noqa: E402
 
 def _deep_methods() -> list[str]:
-    from benchmark.method import load_catalog
+    from benchmark.method import METHODS
 
-    return sorted(e.name for e in load_catalog() if e.meta.get("family") == "deep")
+    return sorted(e.name for e in METHODS if e.meta.get("family") == "deep")
 
 
 DEEP = _deep_methods()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmark.records import DatasetSummary, Results, RunMeta, Summary, label_of
 from reports.build import build_report
 from reports.tables import ABBREV, METRICS
 
@@ -35,29 +36,37 @@ def _metrics(rng) -> dict:
     return m
 
 
-def small_results(seed: int = 0) -> dict:
+def small_results(seed: int = 0) -> Results:
     """A results record by hand: all eleven CDnet2014 categories (the widest table), methods
     with long names, a config label, an undefined value, and a second dataset."""
     rng = np.random.default_rng(seed)
-    methods = ["subsense", "temporal_median", "frame_difference", "crossnet[paper]", "gmm_zivkovic"]
+    methods = [("subsense", "default"), ("temporal_median", "default"), ("frame_difference", "default"),
+               ("crossnet", "paper"), ("gmm_zivkovic", "default")]
     fps = [24.97, 105.7, 601.4, 0.312, 4735.7]
-    summary = {}
-    for m, f in zip(methods, fps):
+    summaries = {}
+    for (m, config), f in zip(methods, fps):
         datasets = {}
         for ds, cats in (("CDnet2014", list(ABBREV)), ("UCSD", ["-"])):
             videos = {f"{ds}/{c}/v{i}": _metrics(rng) for c in cats for i in range(2)}
             categories = {c: _metrics(rng) for c in cats}
             overall = _metrics(rng)
             overall["fpr_shadow"] = float("nan") if ds == "UCSD" else overall["fpr_shadow"]
-            datasets[ds] = {"fps_median": f, "videos": videos, "categories": categories, "overall": overall,
-                            "average_precision": float(rng.uniform(0.3, 0.9))}
-        summary[m] = {"full": {"datasets": datasets, "fps_median": f}}
-    meta = {"created": "2025-01-01T00:00:00+0000", "git": "0" * 40, "device": "cpu", "threshold": 0.5,
-            "data": [], "videos": [],
-            "skipped": [{"where": "data/cameraJitter/traffic/ROI.bmp",
-                         "error": "data/cameraJitter/traffic/ROI.bmp: ROI is 352x240 but the frames are 320x240 -- fix: "
-                                  "pass --roi-policy ignore"}]}
-    return {"schema_version": 1, "meta": meta, "jobs": [], "summary": summary}
+            datasets[ds] = DatasetSummary(
+                videos=videos, categories=categories, overall=overall, pooled=overall,
+                counts={"tp": 1, "fp": 1, "tn": 1, "fn": 1}, average_precision=float(rng.uniform(0.3, 0.9)),
+                best_threshold=0.5, best_f=0.5, output_levels=256, fps_median=f)
+        label = label_of(m, config)
+        summaries[(label, "full")] = Summary(
+            label=label, method=m, config=config, family="deep" if m == "crossnet" else "classical",
+            protocol="full", protocol_key="full", datasets=datasets, failures={}, fps_median=f, jobs_ok=44,
+            jobs_failed=0)
+    meta = RunMeta(created="2025-01-01T00:00:00+0000", run_id="latex", git="0" * 40, device="cpu", seed=0,
+                   threshold=0.5, methods={}, families={}, configs={}, code={}, protocols={"full": {"name": "full"}},
+                   data=(), videos=(),
+                   skipped=({"where": "data/cameraJitter/traffic/ROI.bmp",
+                             "error": "data/cameraJitter/traffic/ROI.bmp: ROI is 352x240 but the frames are 320x240 "
+                                      "-- fix: pass --roi-policy ignore"},))
+    return Results(meta=meta, jobs=(), summaries=summaries)
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,9 @@ def _job(method, key, video, f, config="smoke"):
 
 
 def _results(jobs, protocols):
-    from benchmark.aggregate import summarize
+    from records_helpers import results_of
 
-    return {"jobs": jobs, "summary": summarize(jobs), "meta": {"protocols": {p.key: {"name": p.name, **p.options()}
-                                                                         for p in protocols}, "skipped": []}}
+    return results_of(jobs, protocols)
 
 
 def test_published_numbers_read_from_the_papers():
@@ -103,7 +102,7 @@ def test_wallflower_pairings_match_per_video_and_the_leaderboard_shows_them():
     (row,) = c["rows"]
     assert h[1:4] == ["Bootstrap ours", "Bootstrap published", "Bootstrap gap"] and len(h) == 4 + 8
     assert row[1:3] == [0.6, 0.7680] and row[h.index("published in")] == "papers/002 Table V"
-    board = leaderboard.leaderboard(res, "transfer", "Wallflower", {})
+    board = leaderboard.leaderboard(res, "transfer", "Wallflower")
     (lb,) = board["rows"]
     assert lb["published_f"] == 0.7680 and lb["published_source"] == "papers/002 Table V"
 

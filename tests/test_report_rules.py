@@ -5,13 +5,15 @@ rather than dropped, and the published gap that carries its footnote mark."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
 
 import numpy as np
 import pytest
+from records_helpers import hist as _hist
+from records_helpers import job, results_of
 
-from benchmark.aggregate import protocol_display, resolve_protocol, summarize
+from benchmark.aggregate import protocol_display, resolve_protocol
 from benchmark.protocols import build_protocol
 from benchmark.scoring import pr_curve
 from reports import leaderboard, tables
@@ -21,34 +23,17 @@ HALF = build_protocol("scene-specific", rule="first-half")
 N200 = build_protocol("scene-specific", rule="n:200")
 FULL = build_protocol("full")
 
-
-def _hist(levels: dict[int, tuple[int, int]]) -> dict:
-    """Histograms from {q: (positives, negatives)}."""
-    pos, neg = [0] * 256, [0] * 256
-    for q, (p, n) in levels.items():
-        pos[q], neg[q] = p, n
-    return {"negative": neg, "shadow": [0] * 256, "positive": pos}
-
-
 SCORED = _hist({255: (4, 1), 128: (4, 3), 0: (2, 86)})  # three output levels
 BINARY = _hist({255: (8, 2), 0: (2, 88)})  # a 0/255 mask
 
 
 def _job(method, proto, video, f, *, hist=SCORED, status="ok", error=None, config="default"):
     """A job record as the runner writes it, every metric equal to ``f``."""
-    job = {"method": method, "config": config, "protocol": proto.name, "protocol_key": proto.key, "split": "s",
-           "video": video, "status": status, "error": error}
-    if status == "ok":
-        job.update(frames=1, counts={"tp": 10, "fp": 5, "tn": 80, "fn": 5, "shadow_errors": 0, "shadow_pixels": 0},
-                   dice={"sum": 0.5, "frames": 1}, histograms=hist, timing={"fps": 10.0, "device": "cpu"},
-                   metrics={k: f for k in ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure",
-                                           "fpr_shadow", "mcc", "mean_dice")})
-    return job
+    return job(method, proto, video, f, histograms=hist, status=status, error=error, config=config)
 
 
 def _results(jobs, protocols=(FULL,), seed=0):
-    return {"schema_version": 1, "jobs": jobs, "summary": summarize(jobs),
-            "meta": {"seed": seed, "skipped": [], "protocols": {p.key: {"name": p.name, **p.options()} for p in protocols}}}
+    return results_of(jobs, protocols, seed)
 
 
 # --- 0: grouped by the protocol's key ------------------------------------------------------
@@ -57,18 +42,19 @@ def test_two_variants_of_one_protocol_are_summarised_ranked_and_reported_apart(t
             _job("a", N200, "CDnet2014/baseline/highway", 0.2), _job("b", N200, "CDnet2014/baseline/highway", 0.6),
             _job("a", N200, "CDnet2014/baseline/office", 0.4)]
     res = _results(jobs, (HALF, N200))
-    assert set(res["summary"]["a"]) == {HALF.key, N200.key}  # not one "scene-specific" entry of three videos
-    a_half = res["summary"]["a"][HALF.key]
-    assert a_half["protocol"] == "scene-specific" and a_half["protocol_key"] == HALF.key
-    assert a_half["datasets"]["CDnet2014"]["overall"]["f_measure"] == pytest.approx(0.9)
-    assert res["summary"]["a"][N200.key]["datasets"]["CDnet2014"]["overall"]["f_measure"] == pytest.approx(0.3)
+    assert {k for label, k in res.summaries if label == "a"} == {HALF.key, N200.key}  # not one entry of three videos
+    a_half = res.summary("a", HALF.key)
+    assert a_half.protocol == "scene-specific" and a_half.protocol_key == HALF.key
+    assert a_half.datasets["CDnet2014"].overall["f_measure"] == pytest.approx(0.9)
+    assert res.summary("a", N200.key).datasets["CDnet2014"].overall["f_measure"] == pytest.approx(0.3)
     assert protocol_display(HALF.key, res) == "scene-specific (rule=first-half)"
-    assert protocol_display(N200.key, {**res, "meta": {**res["meta"], "seed": 3}}) == "scene-specific (seed=0, rule=n:200)"
+    seed3 = dataclasses.replace(res, meta=dataclasses.replace(res.meta, seed=3))
+    assert protocol_display(N200.key, seed3) == "scene-specific (seed=0, rule=n:200)"
     assert protocol_display("full", res) == "full"
     assert tables.protocols_and_datasets(res) == [(HALF.key, "CDnet2014"), (N200.key, "CDnet2014")]
     # the first-half board ranks a first on its one video; the n:200 board ranks b first
-    half = leaderboard.leaderboard(res, HALF.key, "CDnet2014", {})
-    n200 = leaderboard.leaderboard(res, N200.key, "CDnet2014", {})
+    half = leaderboard.leaderboard(res, HALF.key, "CDnet2014")
+    n200 = leaderboard.leaderboard(res, N200.key, "CDnet2014")
     assert [r["method"] for r in half["rows"]] == ["a", "b"] and half["protocol_display"] == protocol_display(HALF.key, res)
     assert [r["method"] for r in n200["rows"]] == ["b", "a"]
     assert {r["method"]: r["videos"] for r in n200["rows"]} == {"a": 2, "b": 1}
@@ -135,8 +121,8 @@ def test_sign_flip_weights_videos_as_overall_f_does():
     # the statistic is the difference of the two overall F the table prints
     proto = FULL
     res = _results([_job("A", proto, v, f) for v, f in a.items()] + [_job("B", proto, v, f) for v, f in b.items()])
-    fa = res["summary"]["A"]["full"]["datasets"]["d"]["overall"]["f_measure"]
-    fb = res["summary"]["B"]["full"]["datasets"]["d"]["overall"]["f_measure"]
+    fa = res.summary("A", "full").datasets["d"].overall["f_measure"]
+    fb = res.summary("B", "full").datasets["d"].overall["f_measure"]
     assert t["difference"] == pytest.approx(fa - fb)
 
 
@@ -177,7 +163,7 @@ def test_bootstrap_ci_needs_three_videos_and_follows_the_run_seed():
     assert 0.2 < lo < 0.55 < hi < 0.9
     # in the leaderboard: "n too small" at two videos; the seed is the run's
     two = [_job(m, FULL, f"d/c/v{i}", f + 0.1 * i) for m, f in (("a", 0.5), ("b", 0.3)) for i in range(2)]
-    board = leaderboard.leaderboard(_results(two), "full", "d", {})
+    board = leaderboard.leaderboard(_results(two), "full", "d")
     assert all(r["ci_low"] is None and r["ci_note"] == "n too small (2 videos)" for r in board["rows"])
     assert all(t["p_value"] is None for t in board["paired_tests"]["tests"])
     h, rows, _ = tables.leaderboard_table(board)
@@ -185,9 +171,9 @@ def test_bootstrap_ci_needs_three_videos_and_follows_the_run_seed():
     assert "n too small (2 videos)" in tables.markdown(h, rows)
     five = [_job("a", FULL, f"d/c{i % 3}/v{i}", float(f))
             for i, f in enumerate(np.random.default_rng(1).uniform(0.2, 0.9, 12))]
-    vf = {j["video"]: j["metrics"]["f_measure"] for j in five}
+    vf = {j["video"]: j["metrics"]["f_measure"] for j in five}  # the job records (dicts) as written
     for seed in (0, 7):
-        (row,) = leaderboard.leaderboard(_results(five, seed=seed), "full", "d", {})["rows"]
+        (row,) = leaderboard.leaderboard(_results(five, seed=seed), "full", "d")["rows"]
         assert (row["ci_low"], row["ci_high"]) == leaderboard.bootstrap_ci(vf, seed=seed)
     assert leaderboard.bootstrap_ci(vf, seed=0) != leaderboard.bootstrap_ci(vf, seed=7)
 
@@ -197,7 +183,7 @@ def test_the_page_says_which_methods_were_compared_and_why():
 
     jobs = [_job(m, FULL, f"d/c/v{i}", f + 0.01 * i) for m, f in (("a", 0.8), ("b", 0.6), ("c", 0.4)) for i in range(4)]
     res = _results(jobs)
-    board = leaderboard.leaderboard(res, "full", "d", {})
+    board = leaderboard.leaderboard(res, "full", "d")
     pt = board["paired_tests"]
     assert pt["reference"] == "a" and not pt["declared"] and [t["b"] for t in pt["tests"]] == ["b", "c"]
     # 4 videos all +0.2: exact p = 2/16 for both; Holm: 2 x 0.125 = 0.25 for both
@@ -206,7 +192,7 @@ def test_the_page_says_which_methods_were_compared_and_why():
     doc = html.page(res, [board], {}, None)
     assert "a against each other method (2 comparisons)" in doc
     assert "a selection, so the p-values are optimistic" in doc and "smallest possible 0.125" in doc
-    declared = leaderboard.leaderboard(res, "full", "d", {}, reference="b")["paired_tests"]
+    declared = leaderboard.leaderboard(res, "full", "d", reference="b")["paired_tests"]
     assert declared["reference"] == "b" and declared["declared"] and "pre-declared" in declared["why"]
     assert [t["b"] for t in declared["tests"]] == ["a", "c"]
 
@@ -239,15 +225,15 @@ def test_binary_method_in_tables_and_plot():
     jobs = [_job("mask", FULL, f"d/c/v{i}", 0.5, hist=BINARY) for i in range(3)]
     jobs += [_job("prob", FULL, f"d/c/v{i}", 0.6, hist=SCORED) for i in range(3)]
     res = _results(jobs)
-    d = res["summary"]["mask"]["full"]["datasets"]["d"]
-    assert d["average_precision"] is None and d["output_levels"] == 2
-    assert res["summary"]["prob"]["full"]["datasets"]["d"]["average_precision"] == pytest.approx(0.32 + 0.4 * 8 / 12 + 0.02)
+    d = res.summary("mask", "full").datasets["d"]
+    assert d.average_precision is None and d.output_levels == 2
+    assert res.summary("prob", "full").datasets["d"].average_precision == pytest.approx(0.32 + 0.4 * 8 / 12 + 0.02)
     h, rows, better = tables.metrics_table(res, "full", "d")
     ap = {r[0]: r[h.index("AP")] for r in rows}
     assert ap["mask"] == "n/a (binary)" and ap["prob"] == pytest.approx(0.6066667)
     tex = tables.latex(h, rows, better)
     assert "n/a (binary)" in tex and r"\textbf{0.607}" in tex  # the only AP is the best: text is not ranked
-    board = leaderboard.leaderboard(res, "full", "d", {})
+    board = leaderboard.leaderboard(res, "full", "d")
     lh, lrows, _ = tables.leaderboard_table(board)
     assert {r[0]: r[lh.index("AP")] for r in lrows}["mask"] == "n/a (binary)"
     fig = plots.pr_figure(res, "full", "d")
@@ -275,15 +261,15 @@ def _with_failures():
 
 def test_failed_methods_are_listed_with_their_error():
     res = _with_failures()
-    s = res["summary"]
-    assert s["broken"]["full"]["datasets"] == {} and s["broken"]["full"]["jobs_failed"] == 3
-    assert [f["video"] for f in s["broken"]["full"]["failures"]["d"]] == ["d/c/v0", "d/c/v1", "d/c/v2"]
+    broken = res.summary("broken", "full")
+    assert broken.datasets == {} and broken.jobs_failed == 3 and broken.jobs_ok == 0
+    assert [f["video"] for f in broken.failures["d"]] == ["d/c/v0", "d/c/v1", "d/c/v2"]
     (fail,) = [f for f in tables.failures(res, "full", "d") if f["method"] == "broken"]
     assert fail["all_failed"] and fail["message"] == "all 3 of 3 jobs failed: RuntimeError: CUDA out | of memory"
     (flaky,) = [f for f in tables.failures(res, "full", "d") if f["method"] == "flaky"]
     assert not flaky["all_failed"] and flaky["message"] == ("1 of 3 jobs failed: ValueError: bad frame; its numbers "
                                                             "cover the other 2 videos")
-    board = leaderboard.leaderboard(res, "full", "d", {})
+    board = leaderboard.leaderboard(res, "full", "d")
     rows = {r["method"]: r for r in board["rows"]}
     assert [r["method"] for r in board["rows"]][-1] == "broken"  # listed last, not dropped
     assert rows["broken"]["status"] == "failed" and "out | of memory" in rows["broken"]["error"]
@@ -291,7 +277,7 @@ def test_failed_methods_are_listed_with_their_error():
     assert rows["good"]["RC"] == 1.0 and rows["broken"]["RC"] is None  # failed methods are not ranked
     h, lrows, _ = tables.leaderboard_table(board)
     md = tables.markdown(h, lrows) + leaderboard.notes_markdown(board)
-    assert re.search(r"^\| broken +\| +\| +failed \|", md, re.M)
+    assert re.search(r"^\| broken +\| +classical \| +failed \|", md, re.M)  # its family, from its jobs
     assert "- broken: failed: all 3 of 3 jobs failed: RuntimeError: CUDA out | of memory" in md
     assert "- flaky: partly failed: 1 of 3 jobs failed: ValueError: bad frame" in md
     tex = tables.latex_leaderboard(board)
@@ -324,7 +310,7 @@ def test_failure_notes_compile(tmp_path):
     import subprocess
 
     res = _with_failures()
-    board = leaderboard.leaderboard(res, "full", "d", {})
+    board = leaderboard.leaderboard(res, "full", "d")
     body = tables.latex_leaderboard(board) + tables.latex_category_table(res, "full", "d")
     (tmp_path / "doc.tex").write_text("\\documentclass[twocolumn]{article}\\usepackage{booktabs}\\usepackage{graphicx}"
                                       "\\begin{document}" + body + "\\end{document}")
@@ -351,7 +337,7 @@ def test_published_gap_carries_the_fewer_videos_mark():
     j = ch.index("baseline gap")
     assert ch[j + 1] == "baseline gap note" and crows[i][j] == pytest.approx(-0.4615) and crows[i][j + 1] == "[1]"
     # the leaderboard's published F carries it too
-    board = leaderboard.leaderboard(res, N200.key, "CDnet2014", {})
+    board = leaderboard.leaderboard(res, N200.key, "CDnet2014")
     (row,) = board["rows"]
     assert row["published_f"] == 0.9615 and row["published_marks"] == "[1]"
     assert leaderboard.published_gap(row) == "-0.4615 [1]"
@@ -364,13 +350,17 @@ def test_published_gap_carries_the_fewer_videos_mark():
     assert f"{i4}:baseline gap" not in c4["cell_marks"]
 
 
-def test_an_older_record_is_summarised_again_by_key(tmp_path):
-    """A results.json whose summary was keyed by protocol name is re-summarised from its jobs."""
-    from reports.build import current
+def test_an_older_record_is_refused_naming_the_file(tmp_path):
+    """A results.json of schema 1 (untyped, summaries perhaps keyed by protocol name) is
+    BadInput naming the file and the schema, not re-summarised behind the reader's back."""
+    import json
 
-    jobs = [_job("a", HALF, "CDnet2014/baseline/highway", 0.9), _job("a", N200, "CDnet2014/baseline/highway", 0.2)]
-    res = _results(jobs, (HALF, N200))
-    old = json.loads(json.dumps(res))
-    old["summary"] = {"a": {"scene-specific": {"datasets": {}, "jobs_ok": 2, "jobs_failed": 0}}}
-    assert set(current(old)["summary"]["a"]) == {HALF.key, N200.key}
-    assert current(res) is res
+    from benchmark.errors import BadInput
+    from benchmark.results import load_results
+
+    res = _results([_job("a", HALF, "CDnet2014/baseline/highway", 0.9)], (HALF,))
+    old = {**res.to_json(), "schema_version": 1}
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    with pytest.raises(BadInput) as e:
+        load_results(tmp_path)
+    assert str(tmp_path / "results.json") in str(e.value) and "schema 1" in str(e.value)

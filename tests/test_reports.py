@@ -4,6 +4,7 @@ real headless Chromium."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -11,8 +12,12 @@ import subprocess
 
 import numpy as np
 import pytest
+from records_helpers import job, results_of
 
 from benchmark.cli import main
+from benchmark.protocols import build_protocol
+from benchmark.records import JobRecord
+from benchmark.results import load_results
 from reports import leaderboard, tables
 from reports.published import PUBLISHED, comparison
 
@@ -22,7 +27,7 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("rep") / "run"
     assert main(["run", "--data", "synthetic", "--methods", "gmm_zivkovic,frame_difference,temporal_median",
                  "--save-masks", "--out", str(out)]) == 0
-    return out, json.loads((out / "results.json").read_text())
+    return out, load_results(out)
 
 
 def test_report_files(run):
@@ -112,10 +117,9 @@ def test_figures_are_readable_at_paper_size(run):
     from reports import plots
 
     out, res = run
-    fam = {m: "classical" for m in res["summary"]}
-    figs = [plots.pr_figure(res, "full", "synthetic"), plots.speed_accuracy_figure(res, "full", "synthetic", fam)]
+    figs = [plots.pr_figure(res, "full", "synthetic"), plots.speed_accuracy_figure(res, "full", "synthetic")]
     rows, methods = plots._mosaic_rows(res, out, 1, 4)
-    assert rows and methods == sorted(res["summary"])
+    assert rows and methods == res.labels()
     figs.append(plots.mosaic_figure(rows, methods))
     try:
         for fig in figs:
@@ -144,10 +148,10 @@ def test_tables_agree_with_the_record(run):
     _, res = run
     h, rows = tables.category_table(res, "full", "synthetic", abbreviate=True)
     assert h[:3] == ["method", "BSL", "CJT"] and "overall F" in h
-    s = res["summary"]
     for r in rows:
-        assert r[h.index("overall F")] == s[r[0]]["full"]["datasets"]["synthetic"]["overall"]["f_measure"]
-        assert r[1] == s[r[0]]["full"]["datasets"]["synthetic"]["categories"]["baseline"]["f_measure"]
+        d = res.summary(r[0], "full").datasets["synthetic"]
+        assert r[h.index("overall F")] == d.overall["f_measure"]
+        assert r[1] == d.categories["baseline"]["f_measure"]
     fs = [r[h.index("overall F")] for r in rows]
     assert fs == sorted(fs, reverse=True)
 
@@ -165,19 +169,21 @@ def test_rank_and_statistics_by_hand():
 
 def test_leaderboard_ranks(run):
     _, res = run
-    b = leaderboard.leaderboard(res, "full", "synthetic", {})
+    b = leaderboard.leaderboard(res, "full", "synthetic")
     rows = {r["method"]: r for r in b["rows"]}
     assert set(rows) == {"gmm_zivkovic", "frame_difference", "temporal_median"}
     assert all(1 <= r["RM"] <= 3 and 1 <= r["RC"] <= 3 for r in rows.values())
     assert all(r["ci_low"] <= r["f_measure"] <= r["ci_high"] for r in rows.values())  # 6 videos: CIs given
     best = max(rows, key=lambda m: rows[m]["f_measure"])
     assert b["paired_tests"]["reference"] == best and {t["b"] for t in b["paired_tests"]["tests"]} == set(rows) - {best}
-    assert b["seed"] == res["meta"]["seed"] == 0
+    assert b["seed"] == res.meta.seed == 0
+    assert {r["family"] for r in rows.values()} == {"classical"}  # as the jobs recorded it
 
 
 def test_published_comparison_gap():
-    res = {"summary": {"subsense": {"full": {"datasets": {"CDnet2014": {
-        "categories": {"baseline": {"f_measure": 0.9}, "cameraJitter": {"f_measure": 0.7}}}}}}}}
+    full = build_protocol("full")
+    res = results_of([job("subsense", full, "CDnet2014/baseline/highway", 0.9),
+                      job("subsense", full, "CDnet2014/cameraJitter/traffic", 0.7)], (full,))
     h, rows = comparison(res, "full")
     assert h[:4] == ["method", "baseline ours", "baseline published", "baseline gap"]
     (row,) = rows
@@ -186,19 +192,19 @@ def test_published_comparison_gap():
     assert row[h.index("mean published (same categories)")] == pytest.approx((0.9503 + 0.8152) / 2)
 
 
-def _with_issues(res: dict) -> dict:
+def _with_issues(res):
     """The run's record plus one skipped video, one protocol skip and one failed job."""
-    res = json.loads(json.dumps(res))
-    res["meta"]["skipped"] = [
+    skipped = (
         {"where": "data/cameraJitter/traffic/ROI.bmp",
          "error": "data/cameraJitter/traffic/ROI.bmp: ROI is 352x240 but the frames are 320x240 -- fix: pass "
                   "--roi-policy ignore"},
         {"where": "UCSD/-/birds", "reason": "has 14 labelled frames, fewer than n:200 asks", "fix": "use --rule n:10",
          "error": "UCSD/-/birds: has 14 labelled frames -- fix: use --rule n:10", "protocol": "scene-specific[n:200]",
-         "methods": ["cdn_medal"]}]
-    failed = dict(res["jobs"][0], status="failed", error="RuntimeError: out of memory", video="synthetic/x/y")
-    res["jobs"].append(failed)
-    return res
+         "methods": ["cdn_medal"]})
+    first = res.jobs[0].to_json()
+    failed = JobRecord.from_json({k: v for k, v in first.items() if k not in ("counts", "metrics", "histograms")}
+                                 | {"status": "failed", "error": "RuntimeError: out of memory", "video": "synthetic/x/y"})
+    return dataclasses.replace(res, meta=dataclasses.replace(res.meta, skipped=skipped), jobs=res.jobs + (failed,))
 
 
 def test_html_page_explains_ranks_sorts_best_first_and_lists_skips(run):
@@ -206,7 +212,7 @@ def test_html_page_explains_ranks_sorts_best_first_and_lists_skips(run):
 
     out, res = run
     res = _with_issues(res)
-    board = leaderboard.leaderboard(res, "full", "synthetic", {})
+    board = leaderboard.leaderboard(res, "full", "synthetic")
     doc = page_html.page(res, [board], {}, None)
     heads = dict(re.findall(r"<th data-key='(\w+)' data-better='(\w+)'", doc))
     assert heads["pwc"] == heads["RC"] == heads["RM"] == "low" and heads["fps"] == heads["f_measure"] == "high"
@@ -229,7 +235,7 @@ def test_html_header_clicks_sort_best_first_then_reverse(run, tmp_path):
     from reports import html as page_html
 
     _, res = run
-    board = leaderboard.leaderboard(res, "full", "synthetic", {})
+    board = leaderboard.leaderboard(res, "full", "synthetic")
     doc = page_html.page(res, [board], {}, None)
     script = doc.split("<script>")[1].split("</script>")[0]
     body = doc.split("<tbody>")[1].split("</tbody>")[0]
@@ -258,12 +264,12 @@ console.log(JSON.stringify(out));
     r = subprocess.run([NODE, str(tmp_path / "t.js")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     steps = json.loads(r.stdout)
-    ds = {m: res["summary"][m]["full"]["datasets"]["synthetic"] for m in res["summary"]}
+    ds = {m: res.summary(m, "full").datasets["synthetic"] for m in res.labels()}
     by = lambda key, rev=False: sorted(ds, key=key, reverse=rev)  # noqa: E731
-    pwc = lambda m: ds[m]["overall"]["pwc"]  # noqa: E731
+    pwc = lambda m: ds[m].overall["pwc"]  # noqa: E731
     assert steps[0] == ["pwc:asc", "\u25b2", by(pwc)]  # lower is better: best first
     assert steps[1] == ["pwc:desc", "\u25bc", by(pwc, True)]  # then reversed
-    assert steps[2] == ["fps:desc", "\u25bc", by(lambda m: ds[m]["fps_median"], True)]
+    assert steps[2] == ["fps:desc", "\u25bc", by(lambda m: ds[m].fps_median, True)]
     assert steps[3] == ["method:asc", "\u25b2", sorted(ds)]
     assert steps[4][:2] == ["RC:asc", "\u25b2"]  # RC's arrow was cleared by the other sorts: best first again
 
@@ -288,12 +294,179 @@ def test_html_leaderboard_in_headless_chromium(run, tmp_path):
         assert ("\u25b2" if direction == "asc" else "\u25bc") in th  # the arrow moved to the sorted column
         table = dom.split("<tbody>")[1].split("</tbody>")[0]
         names = re.findall(r"<tr><td data-v=\"([^\"]+)\">", table)
-        assert sorted(names) == sorted(res["summary"])
-        ds = {m: res["summary"][m]["full"]["datasets"]["synthetic"] for m in names}
-        key = {"fps": lambda m: ds[m]["fps_median"], "f_measure": lambda m: ds[m]["overall"]["f_measure"],
-               "pwc": lambda m: ds[m]["overall"]["pwc"]}[col]
+        assert sorted(names) == res.labels()
+        ds = {m: res.summary(m, "full").datasets["synthetic"] for m in names}
+        key = {"fps": lambda m: ds[m].fps_median, "f_measure": lambda m: ds[m].overall["f_measure"],
+               "pwc": lambda m: ds[m].overall["pwc"]}[col]
         assert names == sorted(names, key=key, reverse=direction == "desc")
     shot = out / "report" / "leaderboard.png"  # kept beside the page as the CI artifact
     subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1280,900", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.read_bytes()[:4] == b"\x89PNG"
+
+
+# --- typed records: the round trip, malformed files, the mosaic from the run folder, families ----------
+@pytest.fixture(scope="module")
+def highway_run(tmp_path_factory):
+    """One real run (CDnet2014 highway, frame_difference, masks saved), shared by the tests below."""
+    from conftest import DATA, HIGHWAY
+
+    if not DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    out = tmp_path_factory.mktemp("highway") / "run"
+    assert main(["run", "--data", str(HIGHWAY), "--methods", "frame_difference", "--out", str(out), "--no-tracking",
+                 "--save-masks"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_results_round_trip_unchanged_on_a_real_run(highway_run, highway):
+    import cv2
+
+    from benchmark.records import Results
+    from benchmark.results import clean
+
+    raw = json.loads((highway_run / "results.json").read_text())
+    res = load_results(highway_run)
+    assert json.loads(json.dumps(clean(res.to_json()), allow_nan=False)) == raw  # to_json gives the file back
+    assert Results.from_json(res.to_json(), "again") == res  # and from_json the same records
+    (j,) = res.jobs
+    assert j.family == "classical" and j.key.label == "frame_difference" and j.masks
+    s = res.summary("frame_difference", j.key.protocol_key)
+    assert s.family == "classical" and s.jobs_ok == 1 and s.datasets["CDnet2014"].videos.keys() == {j.key.video}
+    # the example frame: the middle test frame, written as the run decoded it (true colour), its
+    # ground truth as the CDnet codes, and the coloured mask
+    frames = highway.eval_frames
+    fid = sorted(frames)[len(frames) // 2]
+    assert j.examples["frame"] == fid == 1085
+    inp = cv2.imread(str(highway_run / j.examples["input"]), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(inp, highway.frame(fid))  # BGR on both sides: the PNG's colours are the frame's
+    gt = cv2.imread(str(highway_run / j.examples["groundtruth"]), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(gt, highway.gt(fid))
+    overlay = cv2.imread(str(highway_run / j.examples["overlay"]), cv2.IMREAD_COLOR)[..., ::-1]
+    from benchmark.examples import colour_mask
+
+    mask = cv2.imread(str(highway_run / j.masks / f"bin{fid:06d}.png"), cv2.IMREAD_GRAYSCALE) == 255
+    assert np.array_equal(overlay, colour_mask(mask, highway.gt(fid), highway.roi))
+    assert all(p.startswith(j.masks + "/") for k, p in j.examples.items() if k != "frame")
+
+
+def _malformed(raw: dict, how: str) -> dict:
+    d = json.loads(json.dumps(raw))
+    if how == "missing field":
+        del d["jobs"][0]["video"]
+    elif how == "wrong type":
+        d["jobs"][1]["frames"] = "many"
+    elif how == "meta wrong type":
+        d["meta"]["seed"] = "0"
+    elif how == "summary missing field":
+        label = sorted(d["summary"])[0]
+        del d["summary"][label]["full"]["jobs_ok"]
+    elif how == "schema 1":
+        d["schema_version"] = 1
+    elif how == "not an object":
+        d = [d]
+    return d
+
+
+@pytest.mark.parametrize("how, words", [
+    ("missing field", ["jobs[0]", "'video'"]), ("wrong type", ["jobs[1]", "'frames' is a str, not a int"]),
+    ("meta wrong type", ["meta", "'seed' is a str"]), ("summary missing field", ["summary.", "'jobs_ok'"]),
+    ("schema 1", ["schema 1", "reads schema 2"]), ("not an object", ["schema None"])])
+def test_a_malformed_results_json_names_the_file_and_the_field(run, tmp_path, how, words):
+    from benchmark.errors import BadInput
+
+    out, _ = run
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(_malformed(json.loads((out / "results.json").read_text()), how)))
+    with pytest.raises(BadInput) as e:
+        load_results(tmp_path)
+    msg = str(e.value)
+    assert str(path) in msg and "fix:" in msg, msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_the_mosaic_comes_from_the_recorded_examples_when_the_data_is_gone(run, tmp_path, monkeypatch):
+    """The run folder copied elsewhere, its data's path made meaningless and every way back to
+    the data blocked: the mosaic still shows each method's recorded example frame."""
+    from matplotlib import pyplot as plt
+
+    import benchmark.datasets
+    import benchmark.video
+    from reports import plots
+    from reports.build import build_report
+
+    out, _ = run
+    moved = tmp_path / "elsewhere" / "run"
+    shutil.copytree(out, moved, ignore=shutil.ignore_patterns("report"))
+    res = load_results(moved)
+    res = dataclasses.replace(res, meta=dataclasses.replace(res.meta, data=(str(tmp_path / "no-such-data"),)))
+
+    def upstream(*a, **k):
+        raise AssertionError("a report reached for the data")
+
+    monkeypatch.setattr(benchmark.datasets, "discover", upstream)
+    monkeypatch.setattr(benchmark.video.Video, "gt", upstream)
+    monkeypatch.setattr(benchmark.video.Video, "frame", upstream)
+    examples = [j for j in res.jobs if j.examples]
+    assert {j.key.label for j in examples} == set(res.labels())
+    rows, methods = plots._mosaic_rows(res, moved, 1, 4)
+    assert methods == res.labels() and len(rows) == 4  # four scenes, one row each
+    for vid, fid, tiles in rows:
+        per = {j.key.label: j for j in examples if j.key.video == vid}
+        assert {j.examples["frame"] for j in per.values()} == {fid}  # one frame for every method
+        first = per[methods[0]].examples
+        import cv2
+
+        assert np.array_equal(tiles[0], cv2.imread(str(moved / first["input"]))[..., ::-1])
+        assert tiles[1].shape == tiles[0].shape and all(t is not None for t in tiles)
+    # a method whose overlay went missing reads "no mask" in its column
+    gone = next(j for j in examples if j.key.label == methods[-1] and j.key.video == rows[0][0])
+    (moved / gone.examples["overlay"]).unlink()
+    rows, _ = plots._mosaic_rows(res, moved, 1, 4)
+    assert rows[0][2][-1] is None and rows[0][2][2] is not None
+    fig = plots.mosaic_figure(rows, methods)
+    try:
+        assert "no mask" in [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert fig.axes[0].get_ylabel() == f"{rows[0][0].rsplit('/', 1)[-1]} #{rows[0][1]}"
+    finally:
+        plt.close(fig)
+    written = build_report(res, moved, tmp_path / "report")
+    assert tmp_path / "report" / "mosaic.png" in written["figures"]
+    assert "Qualitative results" in (tmp_path / "report" / "leaderboard.html").read_text()
+
+
+def test_families_come_from_the_records_not_the_registry(tmp_path):
+    """A plug-in's label the registry does not know keeps the family its jobs recorded, in the
+    leaderboard, the page and the speed plot's markers."""
+    from matplotlib import pyplot as plt
+
+    from benchmark.method import method_class
+    from reports import plots
+    from reports.build import build_report
+
+    with pytest.raises(Exception):
+        method_class("my_plugin")  # not registered here: nothing to look a family up in
+    full = build_protocol("full")
+    jobs = [job("my_plugin", full, f"d/c/v{i}", 0.7 + 0.01 * i, config="fast", family="plugin", fps=50.0)
+            for i in range(3)]
+    jobs += [job("frame_difference", full, f"d/c/v{i}", 0.5, family="classical", fps=500.0) for i in range(3)]
+    res = results_of(jobs, (full,))
+    assert res.summary("my_plugin[fast]", "full").family == "plugin" and res.family("my_plugin[fast]") == "plugin"
+    board = leaderboard.leaderboard(res, "full", "d")
+    assert {r["method"]: r["family"] for r in board["rows"]} == {"my_plugin[fast]": "plugin",
+                                                                  "frame_difference": "classical"}
+    fig = plots.speed_accuracy_figure(res, "full", "d")
+    try:
+        legend = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert legend[-2:] == ["classical", "plugin"]  # the family key, from the records
+        markers = {c.get_label(): c for c in fig.axes[0].collections}
+        assert len(markers) == 2
+    finally:
+        plt.close(fig)
+    build_report(res, tmp_path, tmp_path / "report")
+    lb = json.loads((tmp_path / "report" / "leaderboard.json").read_text())
+    assert {r["method"]: r["family"] for r in lb[0]["rows"]}["my_plugin[fast]"] == "plugin"
+    md = (tmp_path / "report" / "leaderboard_full_d.md").read_text()
+    assert re.search(r"^\| my_plugin\[fast\] +\| +plugin \|", md, re.M)

@@ -41,8 +41,8 @@ def test_run_on_synthetic_writes_the_record(tmp_path, capsys):
     code = main(["run", "--data", "synthetic", "--methods", "gmm_zivkovic,temporal_median", "--out", str(out)])
     assert code == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["schema_version"] == 1
-    assert {"git", "versions", "machine", "seed", "protocols", "videos"} <= set(res["meta"])
+    assert res["schema_version"] == 2
+    assert {"git", "versions", "machine", "seed", "protocols", "videos", "families", "threads"} <= set(res["meta"])
     assert len(res["jobs"]) == 12
     job = res["jobs"][0]
     assert {"method", "config", "protocol", "split", "video", "status", "error", "frames", "counts", "metrics",
@@ -286,3 +286,37 @@ def test_score_walks_a_results_tree_like_the_official_comparator(tmp_path, capsy
     assert "--partial" in capsys.readouterr().err
     assert main(["score", str(tree), "--data", str(data), "--roi-policy", "ignore", "--partial"]) == 0
     assert "overall" in capsys.readouterr().out
+
+
+def test_a_video_is_released_after_its_last_task_and_reopens_when_used_again(tmp_path):
+    """In-process runs keep a video's decoded memmaps only while tasks still need it; after
+    run_tasks no video holds any, and a released video reads the same pixels again."""
+    from benchmark import framecache
+    from benchmark.datasets import discover
+    from benchmark.protocols import build_protocol
+    from benchmark.runner import MethodSpec, RunOptions, plan, run_tasks
+
+    videos = discover("synthetic")[:3]
+    for v in videos:
+        v.check()  # as `bgbench run` does before any job: every video open
+    assert all(v.holds_arrays for v in videos)
+    pixels = videos[0].frames(videos[0].frame_ids[:3]).copy()
+    gts = videos[0].gts(videos[0].eval_frames[:3]).copy()
+    entries = {os.path.abspath(videos[0].source.all_frames().filename)}
+    opts = RunOptions(out=tmp_path)
+    methods = ("frame_difference", "temporal_median")
+    full = build_protocol("full")
+    tasks = plan([MethodSpec(m) for m in methods], {m: [full] for m in methods}, videos, opts)
+    assert [(t.method.name, t.tests[0][0].id) for t in tasks] == [(m, v.id) for m in methods for v in videos]
+    held = []
+    records = run_tasks(tasks, opts, progress=lambda r: held.append([v.holds_arrays for v in videos]))
+    assert [r["status"] for r in records] == ["ok"] * 6
+    assert held[1][0] and not held[4][0]  # videos[0] stays open until its last task (the 4th), then goes
+    assert not any(v.holds_arrays for v in videos)
+    assert not entries & {os.path.abspath(p) for p in framecache._open}  # its cache entry may be evicted again
+    assert np.array_equal(videos[0].frames(videos[0].frame_ids[:3]), pixels)  # reopened lazily
+    assert np.array_equal(videos[0].gts(videos[0].eval_frames[:3]), gts)
+    assert videos[0].holds_arrays
+    again = run_tasks(tasks, opts)  # everything finished: read back, nothing reopened
+    assert sorted(r["counts"]["tp"] for r in again) == sorted(r["counts"]["tp"] for r in records)
+    assert not any(v.holds_arrays for v in videos)

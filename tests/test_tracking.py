@@ -21,6 +21,7 @@ import pytest
 
 from benchmark import tracking
 from benchmark.cli import main
+from benchmark.results import load_results
 from conftest import DATA, HIGHWAY, copy_scene, needs_data
 
 UCSD_PEDS = DATA / "UCSD" / "peds"
@@ -75,7 +76,7 @@ def _one_parent(uri, methods: set[str], protocol: str = "full"):
     c, parents, children = _runs(uri)
     assert len(parents) == 1, [p.info.run_name for p in parents]
     pid = parents[0].info.run_id
-    assert sorted(ch.data.tags["bgbench.method"] for ch in children) == sorted(methods)
+    assert sorted(ch.data.tags["bgbench.label"] for ch in children) == sorted(methods)
     assert all(ch.data.tags["mlflow.parentRunId"] == pid and ch.data.tags["bgbench.protocol"] == protocol
                for ch in children)
     assert parents[0].info.status == "FINISHED" and all(ch.info.status == "FINISHED" for ch in children)
@@ -83,19 +84,200 @@ def _one_parent(uri, methods: set[str], protocol: str = "full"):
 
 
 # --- names and values: the report's ------------------------------------------------------------
-def test_metric_names_per_dataset_and_category():
-    entry = {"jobs_failed": 0, "fps_median": 99.0, "datasets": {
-        "CDnet2014": {"categories": {"baseline": {"f_measure": 0.8, "recall": float("nan")},
-                                     "PTZ": {"f_measure": 0.4}},
-                      "overall": {"f_measure": 0.6}, "average_precision": 0.7, "fps_median": 100.0},
-        "UCSD": {"categories": {"-": {"f_measure": 0.2}}, "overall": {"f_measure": 0.2},
-                 "average_precision": None, "fps_median": 50.0}}}
-    m = tracking.run_metrics(entry)
-    assert m == {"f_measure/CDnet2014/baseline": 0.8, "f_measure/CDnet2014/PTZ": 0.4,
-                 "f_measure/CDnet2014/overall": 0.6,
-                 "average_precision/CDnet2014": 0.7, "fps/CDnet2014": 100.0,
-                 "f_measure/UCSD/overall": 0.2, "fps/UCSD": 50.0, "jobs_failed": 0.0}
+FULL_KEY, N200_KEY = "full", "scene-specific[seed=0,rule=n:200]"
+PROTOCOLS = {FULL_KEY: {"name": "full"}, N200_KEY: {"name": "scene-specific", "seed": 0, "rule": "n:200"}}
+METRICS = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure", "fpr_shadow", "mcc", "mean_dice")
+VIDEOS = ("CDnet2014/baseline/highway", "CDnet2014/baseline/office", "CDnet2014/PTZ/zoomInZoomOut", "UCSD/-/peds")
+
+
+def _hist(levels: dict[int, tuple[int, int]]) -> dict:
+    pos, neg = [0] * 256, [0] * 256
+    for q, (p, n) in levels.items():
+        pos[q], neg[q] = p, n
+    return {"negative": neg, "shadow": [0] * 256, "positive": pos}
+
+
+def _job(method: str, config: str, family: str, key: str, video: str, f: float, binary: bool = False,
+         status: str = "ok") -> dict:
+    """A job record as results.json holds it; every metric its own number near ``f``
+    (fpr_shadow undefined: no shadow pixels)."""
+    job = {"method": method, "config": config, "family": family, "protocol": PROTOCOLS[key]["name"],
+           "protocol_key": key, "split": "s0", "video": video, "fingerprint": "f" * 16,
+           "status": status, "error": None if status == "ok" else "RuntimeError: out of memory"}
+    if status == "ok":
+        hist = _hist({255: (8, 2), 0: (2, 88)}) if binary else _hist({255: (4, 1), 128: (4, 3), 0: (2, 86)})
+        job.update(frames=10, counts={"tp": 10, "fp": 5, "tn": 80, "fn": 5, "shadow_errors": 0, "shadow_pixels": 0},
+                   dice={"sum": 5.0, "frames": 10}, histograms=hist,
+                   timing={"fps": 100 * f, "device": "cpu", "segment_seconds_total": 0.1},
+                   metrics={k: (float("nan") if k == "fpr_shadow" else f + i / 1000) for i, k in enumerate(METRICS)},
+                   loss_history=[{"step": 0, "loss": 1.0}, {"step": 1, "loss": 0.5}] if family == "deep" else [])
+    return job
+
+
+ALL_LABELS = ("crossnet[paper]", "gmm_zivkovic", "frame_difference", "plugin_x[fast]")
+
+
+def _results(run_dir: Path | None = None, labels=ALL_LABELS):
+    """A typed record built from a plain dict with ``Results.from_json``: crossnet[paper]
+    (deep), gmm_zivkovic under two keys of two protocols, frame_difference (binary: no AP),
+    and a plug-in the registry does not know (its family only in the record); one failed job.
+    Written to ``run_dir/results.json`` when given."""
+    from benchmark.aggregate import summarize
+    from benchmark.records import JobRecord, Results
+
+    who = {"crossnet[paper]": ("crossnet", "paper", "deep", (FULL_KEY,)),
+           "gmm_zivkovic": ("gmm_zivkovic", "default", "classical", (FULL_KEY, N200_KEY)),
+           "frame_difference": ("frame_difference", "default", "classical", (FULL_KEY,)),
+           "plugin_x[fast]": ("plugin_x", "fast", "classical", (FULL_KEY,))}
+    jobs = []
+    for n, label in enumerate(labels):
+        method, config, family, keys = who[label]
+        for k, key in enumerate(keys):
+            for v, video in enumerate(VIDEOS):
+                failed = label == "gmm_zivkovic" and key == N200_KEY and v == 3
+                jobs.append(_job(method, config, family, key, video, 0.3 + 0.1 * n + 0.05 * k + 0.01 * v,
+                                 binary=label == "frame_difference", status="failed" if failed else "ok"))
+    summaries = summarize([JobRecord.from_json(j) for j in jobs])
+    nested: dict = {}
+    for (label, key), s in summaries.items():
+        nested.setdefault(label, {})[key] = s.to_json()
+    methods = {who[lab][0] for lab in labels}
+    doc = {"schema_version": 2, "jobs": jobs, "summary": nested, "meta": {
+        "created": "2024-05-01T12:00:00+0000", "run_id": "0123456789abcdef0123456789abcdef", "device": "cpu",
+        "seed": 0, "threshold": 0.5, "suite": None, "config": None, "git": "abc",
+        "methods": {m: {"lr": 0.001, "depth": 3, "sizes": [1, 2]} if m == "crossnet" else {"var_threshold": 16.0}
+                    for m in methods},
+        "families": {who[lab][0]: who[lab][2] for lab in labels},
+        "configs": {who[lab][0]: who[lab][1] for lab in labels},
+        "code": {}, "protocols": PROTOCOLS, "data": ["/data"], "videos": list(VIDEOS),
+        "started": 1714564700.0, "finished": 1714564800.0, "versions": {"bgbench": "test"}}}
+    if run_dir is not None:
+        from benchmark.results import write_json
+
+        write_json(run_dir / "results.json", doc)
+    return Results.from_json(json.loads(json.dumps(doc).replace("NaN", "null")), "results.json")
+
+
+def _number_at(summary, name: str):
+    """The number of ``summary`` a metric name stands for, found by walking the summary with
+    the name's own parts (not through tracking's code)."""
+    parts = name.split("/")
+    if parts == ["jobs_failed"]:
+        return summary.jobs_failed
+    if parts[0] == "average_precision":
+        return summary.datasets[parts[1]].average_precision
+    if parts[0] == "fps":
+        return summary.datasets[parts[1]].fps_median
+    metric, ds, cat = parts
+    d = summary.datasets[ds]
+    return d.overall[metric] if cat == "overall" else d.categories[cat][metric]
+
+
+def test_every_logged_metric_is_a_number_of_the_summary():
+    """Every name is the summary's number at the same dataset and category (the dataset's
+    overall is the summary's, which the tables print as "overall"); nothing is averaged over
+    datasets; every defined number of a table is logged; a binary method has no AP."""
+    from benchmark.aggregate import ALL_KEYS
+
+    res = _results()
+    assert len(res.summaries) == 5
+    for (label, key), s in res.summaries.items():
+        m = tracking.run_metrics(s)
+        assert m, label
+        for name, v in m.items():
+            assert v == _number_at(s, name), (label, key, name)
+        assert not any(n.split("/")[-1] == "overall" and len(n.split("/")) != 3 for n in m)  # no cross-dataset overall
+        assert not any(n in m for n in ("f_measure/overall", "fps", "average_precision"))
+        for ds, d in s.datasets.items():
+            cats = [c for c in d.categories if c != "-"]
+            expected = {f"{k}/{ds}/{c}" for c in cats for k in ALL_KEYS if k != "fpr_shadow"}
+            expected |= {f"{k}/{ds}/overall" for k in ALL_KEYS if k != "fpr_shadow"}
+            assert expected <= set(m), (label, ds)
+            assert f"fpr_shadow/{ds}/overall" not in m  # undefined: left out, never 0
+            assert (f"average_precision/{ds}" in m) == (label != "frame_difference")
+        assert m["jobs_failed"] == s.jobs_failed
+    s = res.summary("gmm_zivkovic", N200_KEY)
+    assert tracking.run_metrics(s)["jobs_failed"] == 1 and "UCSD" not in s.datasets
+    # the overall is the mean of the category means, not of the videos
+    f = tracking.run_metrics(res.summary("crossnet[paper]", FULL_KEY))  # videos' F: .306, .316 (baseline), .326 (PTZ)
+    assert f["f_measure/CDnet2014/baseline"] == pytest.approx(0.311)
+    assert f["f_measure/CDnet2014/PTZ"] == pytest.approx(0.326)
+    assert f["f_measure/CDnet2014/overall"] == pytest.approx((0.311 + 0.326) / 2)  # not the videos' mean, .316
+    assert f["f_measure/UCSD/overall"] == pytest.approx(0.336) and "f_measure/UCSD/-" not in f
     assert tracking._name("a+b/c") == "a_b_c"
+
+
+def test_names_that_would_collide_are_refused():
+    import dataclasses
+
+    res = _results(labels=("gmm_zivkovic",))
+    s = res.summary("gmm_zivkovic", FULL_KEY)
+    d = s.datasets["CDnet2014"]
+    odd = dataclasses.replace(d, categories={**d.categories, "overall": d.categories["baseline"]})
+    with pytest.raises(ValueError, match="overall"):
+        tracking.run_metrics(dataclasses.replace(s, datasets={"CDnet2014": odd}))
+
+
+def test_labels_method_config_and_family_come_from_the_record():
+    """crossnet[paper] is method crossnet, config paper, family deep: the summary's fields,
+    never the label taken apart; a plug-in the registry does not know keeps its recorded
+    family; params are the run's resolved ones (meta.methods)."""
+    res = _results()
+    s = res.summary("crossnet[paper]", FULL_KEY)
+    cfg = tracking.child_config(res, s)
+    assert (cfg["method"], cfg["config"], cfg["label"]) == ("crossnet", "paper", "crossnet[paper]")
+    assert cfg["family"] == "deep"
+    assert cfg["params"] == {"lr": 0.001, "depth": 3, "sizes": [1, 2]} and cfg["protocol_options"] == {"name": "full"}
+    assert cfg["splits"] == ["s0"] and cfg["videos"] == 4 and cfg["device"] == "cpu"
+    tags = tracking.child_tags(s, cfg["family"], "rid", "pid")
+    assert tags["bgbench.label"] == "crossnet[paper]" and tags["bgbench.method"] == "crossnet"
+    assert tags["bgbench.config"] == "paper" and tags["bgbench.family"] == "deep"
+    assert tags["bgbench.key"] == f"crossnet[paper]|{FULL_KEY}"
+    plug = tracking.child_config(res, res.summary("plugin_x[fast]", FULL_KEY))
+    assert (plug["method"], plug["config"], plug["family"]) == ("plugin_x", "fast", "classical")
+    n200 = tracking.child_config(res, res.summary("gmm_zivkovic", N200_KEY))
+    assert n200["protocol"] == "scene-specific" and n200["protocol_options"]["rule"] == "n:200"
+    assert tracking.train_curves(res.jobs_of("crossnet[paper]")) == [("train/s0/loss", 1.0, 0),
+                                                                     ("train/s0/loss", 0.5, 1)]
+    source = Path(tracking.__file__).read_text()
+    assert 'split("[")' not in source and "method_class" not in source  # no label taken apart, no registry
+
+
+def test_log_run_nests_each_label_and_protocol_key(tmp_path):
+    """A hand-made record into a SQLite store: one parent, one FINISHED child per (label,
+    protocol key), tagged and parametrised from the record, its metrics the summary's;
+    logging again updates the same runs."""
+    run = tmp_path / "run"
+    res = _results(run)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    pid = tracking.log_run(res, run, uri)
+    c, parents, children = _runs(uri)
+    assert [p.info.run_id for p in parents] == [pid] and parents[0].info.status == "FINISHED"
+    assert parents[0].info.start_time == 1714564700000 and parents[0].info.end_time == 1714564800000
+    # a protocol key's options, named as MLflow allows
+    assert parents[0].data.params["protocols.scene-specific_seed_0_rule_n:200_.rule"] == "n:200"
+    by_key = {ch.data.tags["bgbench.key"]: ch for ch in children}
+    assert set(by_key) == {f"{label}|{key}" for label, key in res.summaries}
+    for (label, key), s in res.summaries.items():
+        ch = by_key[f"{label}|{key}"]
+        assert ch.info.status == "FINISHED" and ch.data.tags["mlflow.parentRunId"] == pid
+        assert ch.data.tags["bgbench.label"] == label and ch.data.tags["bgbench.method"] == s.method
+        assert ch.data.tags["bgbench.protocol_key"] == key and ch.data.tags["bgbench.protocol"] == s.protocol
+        assert ch.data.params["method"] == s.method and ch.data.params["config"] == s.config
+        assert ch.data.params["family"] == s.family and ch.data.params["protocol_key"] == key
+        logged = {k: v for k, v in ch.data.metrics.items() if not k.startswith("train/")}
+        assert logged == tracking.run_metrics(s)
+        for name, v in logged.items():
+            assert v == _number_at(s, name)
+    crossnet = by_key[f"crossnet[paper]|{FULL_KEY}"]
+    assert crossnet.data.params["params.lr"] == "0.001" and crossnet.data.params["params.sizes"] == "[1, 2]"
+    assert (crossnet.data.tags["bgbench.method"], crossnet.data.tags["bgbench.config"]) == ("crossnet", "paper")
+    assert crossnet.data.metrics["train/s0/loss"] == 0.5
+
+    ids = {ch.info.run_id for ch in children}
+    assert tracking.log_run(res, run, uri) == pid  # idempotent: the same parent and children
+    _, parents, children = _runs(uri)
+    assert len(parents) == 1 and {ch.info.run_id for ch in children} == ids
 
 
 def _report_figures(report: Path, protocol: str = "full") -> dict[str, float]:
@@ -135,33 +317,36 @@ def test_logged_figures_are_the_reports(tmp_path, scene, capsys):
     assert _run(out, [scene, UCSD_PEDS], "gmm_zivkovic,frame_difference", "--tracking-uri", uri) == 0
     printed = capsys.readouterr()
     assert "in the background" in printed.err and "bgbench log" in printed.err
-    res = json.loads((out / "results.json").read_text())
-    meta = res["meta"]
+    res = load_results(out)
+    meta = res.meta
     seconds = float(printed.out.rsplit(" s; results:", 1)[0].rsplit(";", 1)[1])
-    assert seconds >= meta["wall_seconds"] and seconds <= time.time() - t0 + 0.5  # the whole command's time
+    assert seconds >= meta.wall_seconds and seconds <= time.time() - t0 + 0.5  # the whole command's time
     st = _logged(out)
     assert st["uri"] == uri and not (out / "mlflow.db").exists()
 
     c, parent, children = _one_parent(uri, {"gmm_zivkovic", "frame_difference"})
     expected = _report_figures(out / "report")
     for ch in children:
-        method = ch.data.tags["bgbench.method"]
+        method = ch.data.tags["bgbench.label"]
         logged = {k: v for k, v in ch.data.metrics.items() if k != "jobs_failed"}
         assert set(logged) == set(expected[method])
         for k, v in expected[method].items():
             assert logged[k] == pytest.approx(v, rel=1e-12, abs=1e-15), (method, k)
         assert "f_measure/CDnet2014/baseline" in logged and "f_measure/UCSD/overall" in logged
         assert not any(k in logged for k in ("f_measure/overall", "fps", "average_precision"))
-        s = res["summary"][method]["full"]["datasets"]
-        assert logged["fps/UCSD"] == s["UCSD"]["fps_median"] and ch.data.metrics["jobs_failed"] == 0
+        s = res.summary(method, "full")
+        assert logged["fps/UCSD"] == s.datasets["UCSD"].fps_median and ch.data.metrics["jobs_failed"] == 0
+        for k, v in ch.data.metrics.items():  # each the summary's own number
+            assert v == _number_at(s, k), (method, k)
+        assert ch.data.tags["bgbench.method"] == s.method and ch.data.tags["bgbench.family"] == s.family == "classical"
 
         # its configuration, threshold and protocol options, as params and as config.json
         p = ch.data.params
         assert p["threshold"] == "0.5" and p["protocol"] == "full" and p["protocol_options.name"] == "full"
         assert p["config"] == "default" and p["seed"] == "0"
         cfg = json.loads(Path(c.download_artifacts(ch.info.run_id, "config.json", str(tmp_path))).read_text())
-        assert cfg["params"] == meta["methods"][method] and cfg["threshold"] == 0.5
-        assert cfg["protocol_options"] == meta["protocols"]["full"]
+        assert cfg["params"] == meta.methods[method] and cfg["threshold"] == 0.5
+        assert cfg["protocol_options"] == meta.protocols["full"]
         own = {a.path for a in c.list_artifacts(ch.info.run_id, "report")}
         assert {"report/f_measure_CDnet2014.csv", "report/metrics_UCSD.csv", "report/pr_CDnet2014.png",
                 "report/categories.csv"} <= own
@@ -169,14 +354,14 @@ def test_logged_figures_are_the_reports(tmp_path, scene, capsys):
         assert {r.split(",")[0] for r in table.splitlines()[1:]} == {method}  # its own rows only
 
     # durations are the run's, not the upload's
-    start, end = meta["started"], meta["finished"]
+    start, end = meta.started, meta.finished
     assert parent.info.start_time == round(start * 1000) and parent.info.end_time == round(end * 1000)
     assert end < st["started"]  # the record was finished before the logger began
     for ch in children:
         assert start - 1 <= ch.info.start_time / 1000 < ch.info.end_time / 1000 <= end + 1
     first, second = sorted(children, key=lambda ch: ch.info.start_time)  # one job at a time: each its own span
     assert first.info.end_time <= second.info.start_time + 100
-    assert parent.data.params["seed"] == "0" and parent.data.tags["bgbench.run_id"] == meta["run_id"]
+    assert parent.data.params["seed"] == "0" and parent.data.tags["bgbench.run_id"] == meta.run_id
     pid = parent.info.run_id
     arts = {a.path for a in c.list_artifacts(pid)} | {a.path for a in c.list_artifacts(pid, "report")}
     assert "results.json" in arts and "report/leaderboard.html" in arts
@@ -208,9 +393,9 @@ def test_log_twice_and_rerun_make_no_duplicates(tmp_path, scene, monkeypatch):
     assert again.info.run_id == parent.info.run_id and {ch.info.run_id for ch in children2} == ids
     assert again.info.start_time == parent.info.start_time
 
-    run_id = json.loads((out / "results.json").read_text())["meta"]["run_id"]
+    run_id = load_results(out).meta.run_id
     assert _run(out, [scene], "gmm_zivkovic,frame_difference") == 0  # a finished run, re-run: every job reused
-    assert json.loads((out / "results.json").read_text())["meta"]["run_id"] == run_id
+    assert load_results(out).meta.run_id == run_id
     _logged(out)
     _, again, children3 = _one_parent(uri, {"gmm_zivkovic", "frame_difference"})
     assert again.info.run_id == parent.info.run_id and {ch.info.run_id for ch in children3} == ids

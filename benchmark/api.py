@@ -1,0 +1,343 @@
+"""bgbench as a library: ``run``, ``splits``, ``score`` and ``report`` from Python.
+
+The ``bgbench`` command is a thin adapter over these: it reads its options into a
+``RunConfig`` and prints what comes back. ::
+
+    from benchmark import api
+
+    res = api.run(api.RunConfig.of(["gmm_zivkovic", "frame_difference"],
+                                   data=["../shared/data/CDnet2014/baseline/highway"], out="runs/py",
+                                   tracking=False))
+    s = res.summary("gmm_zivkovic", "full")
+    print(s.datasets["CDnet2014"].overall["f_measure"], s.fps_median)
+
+Everything a run depends on is checked before its folder is locked (methods, configs,
+parameters, device, executor, protocols, the run folder and the frame cache), and data and
+protocols before any job is computed; bad input raises ``BadInput`` naming the option or
+file and the fix. Messages that the command prints on stderr go to ``echo`` (default: the
+``bgbench`` logger).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from .errors import BadInput
+from .records import JobRecord, Results, RunMeta
+from .runner import MethodSpec
+from .score_files import ScoreOptions
+
+__all__ = ["RunConfig", "MethodSpec", "ScoreOptions", "run", "prepare", "splits", "score", "report", "load_videos",
+           "PROTOCOL_OPTIONS"]
+
+PROTOCOL_OPTIONS = ("rule", "folds", "fraction", "exclude", "source", "target")
+Echo = Callable[[str], None]
+
+
+def _log(msg: str) -> None:
+    logging.getLogger("bgbench").info(msg)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run depends on. ``methods`` empty: the suite's. ``protocols`` empty: each
+    method's own (with its paper's options; ``paper_protocols`` adds its paper's other
+    experiments, as the paper suite does). ``protocol_options`` (rule, folds, fraction,
+    exclude, source, target) apply to every protocol and win over a method's paper options.
+    ``data`` empty: the quick data (../shared/data or $BGBENCH_DATA, else synthetic).
+    ``on_bad_data`` None: skip bad videos for the quick data, refuse them otherwise.
+    ``jobs`` None: every core for the quick data, 1 otherwise. ``tracking`` None: on unless
+    ``BGBENCH_TRACKING=0``."""
+
+    methods: tuple[MethodSpec, ...] = ()
+    suite: str = "quick"
+    config: str | None = None  # the config asked of every method (smoke; paper for the paper suite)
+    data: tuple[str, ...] = ()
+    data_format: str = "auto"
+    roi_policy: str = "error"
+    on_bad_data: str | None = None
+    protocols: tuple[str, ...] = ()
+    protocol_options: Mapping[str, Any] = field(default_factory=dict)
+    paper_protocols: bool | None = None  # None: with the paper suite
+    out: Path | None = None
+    device: str = "auto"
+    seed: int = 0
+    threshold: float = 0.5
+    save_masks: bool = False
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: str | None = None
+    threads: int | None = None  # OpenCV/torch threads per job; None: the cores shared among the jobs
+    report: bool = True
+    tracking: bool | None = None
+    tracking_uri: str | None = None
+    wait: bool = True  # another run holds ``out``: wait for it (False: BadInput naming its pid)
+
+    @classmethod
+    def of(cls, methods: Sequence[str] | str = (), config: str | None = None,
+           overrides: Mapping[str, Mapping[str, Any]] | None = None, **kw: Any) -> "RunConfig":
+        """A RunConfig from method names (a list or "a,b"), one config for all, and
+        ``overrides`` {method: {param: value}}; other fields by keyword (``data`` and
+        ``protocols`` may be lists, ``out`` a string)."""
+        names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
+        overrides = dict(overrides or {})
+        stray = sorted(set(overrides) - set(names))
+        if stray:
+            raise BadInput(f"{stray[0]!r} is not among the methods", "--set", f"use one of {', '.join(names)}")
+        specs = tuple(MethodSpec(m, config or "default", tuple(sorted(overrides.get(m, {}).items()))) for m in names)
+        for k in ("data", "protocols"):
+            if k in kw and kw[k] is not None:
+                kw[k] = (kw[k],) if isinstance(kw[k], (str, Path)) else tuple(str(x) for x in kw[k])
+        if kw.get("out") is not None:
+            kw["out"] = Path(kw["out"])
+        return cls(methods=specs, config=config, **kw)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A RunConfig checked and resolved: method classes, specs with each method's config,
+    protocols per method, the run folder, the job count."""
+
+    config: RunConfig
+    classes: Mapping[str, type]
+    specs: tuple[MethodSpec, ...]
+    protocols: Mapping[str, list]
+    out: Path
+    jobs: int
+    threads: int
+    quick: bool
+    data: tuple[str, ...]
+
+
+def _protocol(name: str, cfg: RunConfig, defaults: Mapping[str, Any] | None = None):
+    from .protocols import build_protocol
+
+    unknown = set(cfg.protocol_options) - set(PROTOCOL_OPTIONS)
+    if unknown:
+        raise BadInput(f"unknown protocol option {sorted(unknown)[0]!r}", "protocol_options",
+                       f"use {', '.join(PROTOCOL_OPTIONS)}")
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.protocol_options.items() if v is not None}
+    return build_protocol(name, seed=cfg.seed, **{**(defaults or {}), **given})
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Check everything that needs no data: BadInput for the first problem found."""
+    from .device import resolve, validate
+    from .executors import check_executor
+    from .method import method_class
+    from .paths import check_cache_writable, writable_dir
+    from .runner import RunOptions
+    from .suites import SUITES, quick_data, suite_methods
+
+    if cfg.suite not in SUITES:
+        raise BadInput(f"unknown suite {cfg.suite!r}", "--suite", f"use one of {', '.join(SUITES)}")
+    quick = not cfg.data
+    specs = list(cfg.methods) or [MethodSpec(m) for m in suite_methods(cfg.suite)]
+    names = [s.name for s in specs]
+    twice = sorted({m for m in names if names.count(m) > 1})
+    if twice:
+        raise BadInput(f"{twice[0]} is named twice", "--methods", "name each method once")
+    if not specs:
+        raise BadInput(f"the {cfg.suite} suite has no method available here", "--methods", "name methods with --methods")
+    if not 0 <= cfg.threshold <= 1:
+        raise BadInput(f"threshold {cfg.threshold} is outside [0, 1]", "--threshold", "e.g. --threshold 0.5")
+    jobs = cfg.jobs if cfg.jobs is not None else ((os.cpu_count() or 1) if quick else 1)
+    if jobs < 1:
+        raise BadInput(f"--jobs {jobs} must be at least 1", "--jobs", "e.g. --jobs 2")
+    threads = cfg.threads if cfg.threads is not None else max(1, (os.cpu_count() or 1) // jobs)
+    if threads < 1:
+        raise BadInput(f"--threads {threads} must be at least 1", "--threads", "e.g. --threads 1")
+    if cfg.on_bad_data not in (None, "skip", "error"):
+        raise BadInput(f"unknown choice {cfg.on_bad_data!r}", "--on-bad-data", "use skip or error")
+    classes = {s.name: method_class(s.name) for s in specs}
+    asked = cfg.config or ("paper" if cfg.suite == "paper" else "smoke")
+    resolved = []
+    for s in specs:
+        cls = classes[s.name]
+        config = cls.resolve(asked if s.config == "default" else s.config)[0]
+        spec = MethodSpec(s.name, config, tuple(sorted(dict(s.overrides).items())))
+        cls.check_available()  # a missing optional dependency: refused now, with the fix
+        spec.resolved_params()  # so are bad parameter values (a missing weights=FILE included)
+        resolved.append(spec)
+    validate(cfg.device)
+    gpu = [m for m, c in classes.items() if c.gpu_capable]
+    if gpu and cfg.device != "auto":
+        resolve(cfg.device)
+    paper = cfg.paper_protocols if cfg.paper_protocols is not None else cfg.suite == "paper"
+    protocols = {}
+    for m, cls in classes.items():
+        ps = ([_protocol(p, cfg) for p in cfg.protocols] if cfg.protocols
+              else [_protocol(cls.default_protocol, cfg, cls.protocol_options)]
+              + ([_protocol(p, cfg, o) for p, o in cls.paper_protocols] if paper else []))
+        keys = [p.key for p in ps]
+        if len(set(keys)) < len(keys):
+            raise BadInput(f"protocol {next(k for k in keys if keys.count(k) > 1)} is given twice", "--protocol",
+                           "give each protocol once")
+        protocols[m] = ps
+    out = Path(cfg.out) if cfg.out is not None else Path("runs") / (cfg.suite if quick else "custom")
+    data = tuple(cfg.data) if cfg.data else tuple(quick_data())
+    check_executor(RunOptions(out=out, device=cfg.device, jobs=jobs, save_masks=cfg.save_masks,
+                              executor=cfg.executor, scheduler=cfg.scheduler, threads=threads),
+                   [d for d in data if d != "synthetic"])
+    writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
+    check_cache_writable()
+    return Prepared(cfg, classes, tuple(resolved), protocols, out, jobs, threads, quick, data)
+
+
+def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str = "error", skip_bad: bool = False,
+                echo: Echo | None = None) -> tuple[list, list[dict]]:
+    """The videos under ``paths`` and the ones skipped (``skip_bad``) with their errors."""
+    from .datasets import discover
+
+    echo = echo or _log
+    videos, skipped = [], []
+
+    def on_error(e: BadInput) -> None:
+        skipped.append({"where": str(e.where), "error": str(e)})
+        echo(f"bgbench: skipped: {e}")
+
+    for p in paths:
+        videos += discover(p, data_format, roi_policy, on_error if skip_bad else None)
+    if not videos:
+        raise BadInput("no usable video", "--data", "see the skipped messages above")
+    return videos, skipped
+
+
+def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) -> Results:
+    """Run ``cfg``: every job's record in ``out/jobs`` (a re-run resumes), ``out/results.json``,
+    the report (``cfg.report``) and MLflow logging in the background (``cfg.tracking``).
+    ``started``: the ``time.perf_counter()`` the caller's command began at (the recorded wall
+    time counts from it). Returns the typed Results; failed jobs are in it, not raised."""
+    from .runlock import RunLock
+
+    started = time.perf_counter() if started is None else started
+    p = prepare(cfg)
+    with RunLock(p.out, wait=cfg.wait):  # one run per folder: a second waits, or BadInput with wait=False
+        return _run_locked(p, echo or _log, started)
+
+
+def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
+    from . import results
+    from .aggregate import summarize
+    from .provenance import code_fingerprint
+    from .runner import RunOptions, check_checkpoints, plan, run_tasks
+    from .tracking import enabled_by_default, folder_id, start_background
+
+    cfg = p.config
+    skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else p.quick
+    videos, skipped = load_videos(p.data, cfg.data_format, cfg.roi_policy, skip_bad, echo)
+    good = []
+    for v in videos:  # decode into the cache and validate every frame before any job starts
+        try:
+            v.check()
+            good.append(v)
+        except BadInput as e:
+            if not skip_bad:
+                raise
+            skipped.append({"where": str(e.where), "error": str(e)})
+            echo(f"bgbench: skipped: {e}")
+    if not good:
+        raise BadInput("no usable video", "--data", "see the skipped messages above")
+    opts = RunOptions(out=p.out, device=cfg.device, seed=cfg.seed, threshold=cfg.threshold,
+                      save_masks=cfg.save_masks, jobs=p.jobs, executor=cfg.executor, scheduler=cfg.scheduler,
+                      threads=p.threads)
+    protocol_skips: list[dict] = []
+    tasks = plan(p.specs, p.protocols, good, opts, skipped=protocol_skips)
+    check_checkpoints(tasks, opts)  # a truncated checkpoint is refused now, not found mid-run
+    for s in protocol_skips:
+        echo(f"bgbench: skipped under {s['protocol']} ({', '.join(s['methods'])}): {s['error']}")
+    n_keys = len({q.key for ps in p.protocols.values() for q in ps})
+    echo(f"bgbench: {len(p.specs)} method(s) x {n_keys} protocol(s) on {len(good)} video(s): "
+         f"{sum(len(t.tests) for t in tasks)} jobs -> {p.out}" + (f" (executor {cfg.executor})"
+                                                                   if cfg.executor != "local" else ""))
+    records = run_tasks(tasks, opts)
+    jobs = tuple(sorted((JobRecord.from_json(r, f"job {r.get('method')} {r.get('video')}") for r in records),
+                        key=lambda j: j.key))
+    meta = RunMeta(
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), run_id=folder_id(p.out), device=cfg.device, seed=cfg.seed,
+        threshold=cfg.threshold,
+        methods={s.name: s.resolved_params() for s in p.specs},
+        families={s.name: p.classes[s.name].family for s in p.specs},
+        configs={s.name: s.config for s in p.specs},
+        code={s.name: code_fingerprint(p.classes[s.name]) for s in p.specs},
+        protocols={q.key: {"name": q.name, **q.options()} for ps in p.protocols.values() for q in ps},
+        data=tuple(str(d) for d in p.data), videos=tuple(v.id for v in good),
+        skipped=tuple(skipped + protocol_skips), notes={v.id: tuple(v.notes) for v in good if v.notes},
+        suite=cfg.suite if not cfg.methods else None, config=cfg.config, executor=cfg.executor, jobs=p.jobs,
+        threads=p.threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
+        wall_seconds=round(time.perf_counter() - started, 3),
+        started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3))
+    doc = results.clean(Results(meta=meta, jobs=jobs, summaries=summarize(jobs)).to_json())
+    results.write_json(p.out / "results.json", doc)
+    res = Results.from_json(doc, p.out / "results.json")  # what every reader of the file gets (NaN as None)
+    if cfg.report:
+        from reports.build import build_report
+
+        build_report(res, p.out, p.out / "report")
+    if cfg.tracking if cfg.tracking is not None else (cfg.tracking_uri is not None or enabled_by_default()):
+        st = start_background(p.out, cfg.tracking_uri, report=cfg.report)  # results and report are on disk
+        echo(f"bgbench: logging to MLflow at {st['uri']} in the background; outcome in {p.out / 'tracking.json'}; "
+             f"`bgbench log {p.out}` retries")
+    return res
+
+
+def splits(cfg: RunConfig, protocol: str, echo: Echo | None = None) -> list:
+    """The splits ``protocol`` makes of ``cfg``'s data (with ``cfg.protocol_options`` and
+    ``cfg.seed``); what it cannot serve is reported through ``echo``. BadInput if it tests
+    nothing."""
+    from .paths import check_cache_writable
+    from .provenance import check_unique_content
+    from .suites import quick_data
+
+    echo = echo or _log
+    check_cache_writable()
+    skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else not cfg.data
+    videos, _ = load_videos(cfg.data or quick_data(), cfg.data_format, cfg.roi_policy, skip_bad, echo)
+    check_unique_content(videos)  # one scene under two names would sit on both sides of a split
+    planned = _protocol(protocol, cfg).plan(videos)
+    if not planned.splits:
+        raise BadInput(f"protocol {protocol} has no video to test" + (f"; the first skip: {planned.skipped[0].message}"
+                       if planned.skipped else ""), "--data", "give videos the protocol can use, or change its options")
+    for s in planned.skipped:
+        echo(f"bgbench: skipped: {s.message}")
+    return list(planned.splits)
+
+
+def score(pred: str | Path, video: str | Path | None = None, data: str | Path | None = None,
+          options: ScoreOptions = ScoreOptions()) -> dict[str, Any]:
+    """Score masks on disk like the official comparator: ``pred`` one scene's ``bin%06d.png``
+    folder with ``video`` its scene folder, or a results tree mirroring the dataset root
+    ``data`` (per-video, per-category and overall tables)."""
+    from .score_files import score_scene, score_tree
+
+    if (video is None) == (data is None):
+        raise BadInput("needs exactly one of --video SCENE and --data ROOT", "--video",
+                       "score one scene's masks with --video, or a results tree laid out like a dataset with --data")
+    if data is not None:
+        return score_tree(Path(pred), Path(data), options)
+    return score_scene(Path(video), Path(pred), options)
+
+
+def report(run_dir: str | Path, out: str | Path | None = None) -> dict[str, list[Path]]:
+    """Tables, PR curves, plots and the HTML leaderboard of a run folder (default
+    ``RUN_DIR/report``); returns the files written by kind."""
+    from reports.build import build_report
+
+    from .paths import writable_dir
+    from .results import load_results
+
+    run_dir = Path(run_dir)
+    res = load_results(run_dir)
+    out = Path(out) if out is not None else run_dir / "report"
+    writable_dir(out, "--out")  # before any table is made
+    return build_report(res, run_dir, out)
+
+
+def with_options(cfg: RunConfig, **changes: Any) -> RunConfig:
+    """A copy of ``cfg`` with some fields changed (RunConfig is frozen)."""
+    return replace(cfg, **changes)

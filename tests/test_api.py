@@ -1,0 +1,95 @@
+"""benchmark.api: a run from Python equals the same run from the command line; the config
+is frozen and checked before anything runs; splits, score and report from Python."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from benchmark import api
+from benchmark.cli import main
+from benchmark.errors import BadInput
+from benchmark.records import Results
+from conftest import HIGHWAY, copy_scene, needs_data
+
+pytestmark = needs_data
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """80 real highway frames, 50 of them scored, in CDnet layout."""
+    root = tmp_path_factory.mktemp("api") / "CDnet2014"
+    copy_scene(HIGHWAY, root / "baseline" / "highway", range(450, 530))
+    (root / "baseline" / "highway" / "temporalROI.txt").write_text("480 529\n")
+    return root / "baseline" / "highway"
+
+
+def test_run_from_python_equals_the_command_line(scene, tmp_path):
+    cfg = api.RunConfig.of("frame_difference,temporal_median", data=[scene], out=tmp_path / "py", report=False,
+                           tracking=False, overrides={"frame_difference": {"gap": 2}})
+    res = api.run(cfg)
+    assert isinstance(res, Results)
+    assert main(["run", "--data", str(scene), "--methods", "frame_difference,temporal_median", "--set",
+                 "frame_difference.gap=2", "--out", str(tmp_path / "cli"), "--no-report", "--no-tracking"]) == 0
+    cli = Results.from_json(json.loads((tmp_path / "cli" / "results.json").read_text()))
+    assert [j.key for j in res.jobs] == [j.key for j in cli.jobs] and len(res.jobs) == 2
+    for a, b in zip(res.jobs, cli.jobs):
+        assert a.ok and a.counts == b.counts and a.fingerprint == b.fingerprint
+        assert a.counts["tp"] + a.counts["fn"] > 0 and a.frames == 50
+    assert res.meta.methods["frame_difference"]["gap"] == 2 and res.meta.families["temporal_median"] == "classical"
+    s = res.summary("frame_difference", "full")
+    assert s.family == "classical" and s.jobs_ok == 1
+    assert s.datasets["CDnet2014"].overall["f_measure"] == pytest.approx(res.jobs[0].metrics["f_measure"])
+    # the record on disk is the one returned
+    assert Results.from_json(json.loads((tmp_path / "py" / "results.json").read_text())).to_json() == res.to_json()
+
+
+def test_run_config_is_frozen_and_checked_before_anything_runs(scene, tmp_path):
+    cfg = api.RunConfig.of(["frame_difference"], data=[scene], out=tmp_path / "o")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.threshold = 0.7  # type: ignore[misc]
+    for bad, where in ((dict(threshold=1.5), "--threshold"), (dict(jobs=0), "--jobs"), (dict(executor="ray"), "--executor"),
+                       (dict(protocols=("nope",)), None), (dict(threads=0), "--threads")):
+        with pytest.raises(BadInput) as e:
+            api.prepare(dataclasses.replace(cfg, **bad))
+        if where:
+            assert where in str(e.value)
+    with pytest.raises(BadInput, match="knn.*not among"):
+        api.RunConfig.of(["frame_difference"], overrides={"knn": {"history": 3}})
+    with pytest.raises(BadInput, match="no parameter"):
+        api.prepare(api.RunConfig.of(["frame_difference"], data=[scene], overrides={"frame_difference": {"nope": 1}}))
+    assert not (tmp_path / "o" / "jobs").exists()
+
+
+def test_splits_score_and_report_from_python(scene, tmp_path):
+    splits = api.splits(api.RunConfig(data=(str(scene),), protocol_options={"rule": "first-half"}), "scene-specific")
+    (s,) = splits
+    (vid, train), = s.train
+    (_, test), = s.test
+    assert len(train) == 25 and len(test) == 25 and max(train) < min(test)
+
+    res = api.run(api.RunConfig.of(["frame_difference"], data=[scene], out=tmp_path / "r", tracking=False,
+                                   save_masks=True, report=False))
+    (job,) = res.jobs
+    masks = tmp_path / "r" / job.masks
+    scored = api.score(masks, video=scene)
+    assert scored["counts"] == dict(job.counts)
+    written = api.report(tmp_path / "r")
+    assert written["html"][0].exists()
+    f = api.score(masks, video=scene, options=api.ScoreOptions(threshold=0.5))
+    assert f["counts"]["tp"] == job.counts["tp"]
+    assert np.isfinite(scored["metrics"]["f_measure"])
+
+
+def test_a_rerun_with_save_masks_computes_the_masks_a_first_run_did_not_save(scene, tmp_path):
+    cfg = api.RunConfig.of(["frame_difference"], data=[scene], out=tmp_path / "r", tracking=False, report=False)
+    (first,) = api.run(cfg).jobs
+    assert first.masks is None
+    (second,) = api.run(dataclasses.replace(cfg, save_masks=True)).jobs
+    assert second.masks and len(list((tmp_path / "r" / second.masks).glob("bin*.png"))) == 50
+    assert second.counts == first.counts and second.examples["frame"] in range(480, 530)
+    (third,) = api.run(dataclasses.replace(cfg, save_masks=True)).jobs  # now reused as it is
+    assert third.timing == second.timing

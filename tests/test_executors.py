@@ -1,0 +1,228 @@
+"""Executors: the same tasks give the same records in this process, in joblib processes, on
+a real Dask cluster (a `dask scheduler` and two `dask worker` processes) and on a LocalCluster;
+bad executor options are refused before any job; a task that fails on a worker, or kills
+it, becomes failed records while the rest go on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.errors import BadInput
+from benchmark.method import METHODS, Method, register_method
+from conftest import DATA, ROOT, copy_scene, needs_data
+
+DASK = Path(sys.executable).with_name("dask")
+METHODS_USED = ("frame_difference", "gmm_zivkovic")
+SEEN_THREADS: list[int] = []
+
+if "test_client_only" not in METHODS:
+
+    @register_method("test_client_only")
+    class ClientOnly(Method):
+        """Registered in the test process only: a worker elsewhere does not know it"""
+
+        def segment(self, video, frames):
+            import cv2
+
+            SEEN_THREADS.append(cv2.getNumThreads())
+            for f in frames:
+                yield f, np.zeros(video.shape, np.float32)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Two short real scenes (60 frames each)."""
+    if not DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    from benchmark.datasets import discover
+
+    root = tmp_path_factory.mktemp("exec-data")
+    copy_scene(DATA / "CDnet2014" / "baseline" / "highway", root / "baseline" / "highway", range(900, 960))
+    copy_scene(DATA / "CDnet2014" / "cameraJitter" / "traffic", root / "cameraJitter" / "traffic", range(900, 960))
+    return discover(root, roi_policy="ignore")
+
+
+def _tasks(videos, opts, methods=METHODS_USED):
+    from benchmark.protocols import build_protocol
+    from benchmark.runner import MethodSpec, plan
+
+    full = build_protocol("full")
+    return plan([MethodSpec(m) for m in methods], {m: [full] for m in methods}, videos, opts)
+
+
+def _run(videos, out: Path, methods=METHODS_USED, **kw) -> list[dict]:
+    from benchmark.runner import RunOptions, run_tasks
+
+    opts = RunOptions(out=out, **kw)
+    return run_tasks(_tasks(videos, opts, methods), opts)
+
+
+def _counts(records: list[dict]) -> dict[tuple[str, str], dict]:
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+    return {(r["method"], r["video"]): r["counts"] for r in records}
+
+
+def _job_files(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in (out / "jobs").rglob("*.json")}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A `dask scheduler` and two `dask worker` processes on 127.0.0.1; its address."""
+    from distributed import Client
+
+    tmp = tmp_path_factory.mktemp("dask")
+    sched_file = tmp / "scheduler.json"
+    log = open(tmp / "dask.log", "w")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(sched_file)], stdout=log, stderr=log, env=env, cwd=tmp,
+                              start_new_session=True)]
+    try:
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        address = json.loads(sched_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen([str(DASK), "worker", address, "--nthreads", "1", "--nworkers", "1",
+                                           "--no-dashboard", "--host", "127.0.0.1"], stdout=log, stderr=log, env=env,
+                                          cwd=tmp, start_new_session=True))
+        with Client(address, timeout=30, set_as_default=False) as c:
+            c.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for p in procs:  # each in its own session: a nanny's worker process goes with it
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+        log.close()
+
+
+@needs_data
+def test_dask_cluster_gives_the_records_of_a_local_run(videos, cluster, tmp_path):
+    from benchmark.executors import check_executor
+    from benchmark.runner import RunOptions
+
+    local = _run(videos, tmp_path / "local")
+    check_executor(RunOptions(out=tmp_path / "dask", executor="dask", scheduler=cluster), [v.path for v in videos])
+    on_dask = _run(videos, tmp_path / "dask", executor="dask", scheduler=cluster)
+    assert len(local) == len(on_dask) == 4
+    assert _counts(on_dask) == _counts(local)
+    assert {r["video"] for r in on_dask} == {v.id for v in videos}
+    out = tmp_path / "dask"
+    files = _job_files(out)
+    assert sorted(files) == sorted(_job_files(tmp_path / "local"))
+    assert not (out / "checkpoints").exists()
+    victim = sorted(files)[0]
+    (out / victim).unlink()
+    again = _run(videos, out, executor="dask", scheduler=cluster)  # resume: only the lost job is submitted
+    assert _counts(again) == _counts(local)
+    after = _job_files(out)
+    assert sorted(after) == sorted(files) and [k for k in after if after[k] != files[k]] == [victim]
+
+
+@needs_data
+def test_data_the_workers_cannot_see_is_refused_up_front(cluster, tmp_path):
+    from benchmark.executors import check_executor
+    from benchmark.runner import RunOptions
+
+    gone = tmp_path / "not-on-the-workers"
+    with pytest.raises(BadInput, match="cannot see .*not-on-the-workers") as e:
+        check_executor(RunOptions(out=tmp_path, executor="dask", scheduler=cluster), [DATA, gone])
+    assert e.value.where == "--scheduler"
+
+
+@needs_data
+def test_a_task_failing_on_a_dask_worker_becomes_failed_records(videos, cluster, tmp_path):
+    """The workers do not know test_client_only: its tasks fail as a whole there (the error
+    escapes the job); the client records them failed and the other tasks' records are ok."""
+    recs = _run(videos, tmp_path / "run", methods=("frame_difference", "test_client_only"), executor="dask",
+                scheduler=cluster)
+    status = {(r["method"], r["video"]): (r["status"], r["error"]) for r in recs}
+    assert len(status) == 4
+    for v in videos:
+        assert status[("frame_difference", v.id)] == ("ok", None)
+        st, err = status[("test_client_only", v.id)]
+        assert st == "failed" and "test_client_only" in err, err
+    written = [json.loads(p.read_text()) for p in (tmp_path / "run" / "jobs").rglob("*.json")]
+    assert sorted(r["status"] for r in written) == ["failed", "failed", "ok", "ok"]
+
+
+@needs_data
+def test_joblib_and_a_dask_local_cluster_give_the_records_of_one_process(videos, tmp_path):
+    local = _run(videos, tmp_path / "local")
+    for name, kw in {"joblib": {"jobs": 2}, "dask": {"executor": "dask", "jobs": 2}}.items():
+        recs = _run(videos, tmp_path / name, **kw)
+        assert _counts(recs) == _counts(local), name
+        assert sorted(_job_files(tmp_path / name)) == sorted(_job_files(tmp_path / "local")), name
+
+
+def test_a_worker_that_dies_is_a_failed_outcome_and_the_executor_goes_on(tmp_path):
+    import dask
+
+    from benchmark.executors import open_executor
+    from benchmark.runner import RunOptions
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with open_executor(RunOptions(out=tmp_path, executor="dask", jobs=1)) as ex:
+            (dead,) = ex.map_unordered(os._exit, [3])
+            assert dead.item == 3 and dead.value is None and "KilledWorker" in dead.error
+            (ok,) = ex.map_unordered(abs, [-2])  # a fresh worker takes the next task
+            assert ok.error is None and ok.value == 2
+
+
+@pytest.mark.parametrize("kw,where,says", [
+    ({"executor": "spark"}, "--executor", "unknown executor 'spark'"),
+    ({"scheduler": "tcp://127.0.0.1:8786"}, "--scheduler", "--executor dask"),
+    ({"executor": "dask", "save_masks": True}, "--save-masks", "workers' disks"),
+    ({"executor": "dask", "scheduler": "tcp://127.0.0.1:{port}"}, "--scheduler", "dask scheduler"),
+    ({"executor": "dask", "scheduler": "nonsense://"}, "--scheduler", "not a Dask scheduler address"),
+])
+def test_bad_executor_options_are_refused_before_any_job(kw, where, says, tmp_path):
+    from benchmark.executors import check_executor, open_executor
+    from benchmark.runner import RunOptions, run_tasks
+
+    port = _free_port()  # nothing listens there now
+    kw = {k: v.format(port=port) if isinstance(v, str) else v for k, v in kw.items()}
+    opts = RunOptions(out=tmp_path, **kw)
+    t0 = time.perf_counter()
+    with pytest.raises(BadInput) as e:
+        check_executor(opts)
+    assert time.perf_counter() - t0 < 5
+    assert e.value.where == where and says in str(e.value) and e.value.fix
+    if "scheduler" in kw and kw.get("executor") == "dask":
+        assert kw["scheduler"] in str(e.value)
+    with pytest.raises(BadInput):
+        open_executor(opts)
+    assert run_tasks([], opts) == []  # nothing to run: no executor is opened
+
+
+@needs_data
+def test_jobs_run_at_the_threads_asked_and_the_setting_is_restored(videos, tmp_path):
+    import cv2
+
+    before = cv2.getNumThreads()
+    SEEN_THREADS.clear()
+    _run(videos, tmp_path / "a", methods=("test_client_only",), threads=1)
+    assert SEEN_THREADS == [1, 1]
+    _run(videos, tmp_path / "b", methods=("test_client_only",), threads=2)
+    assert SEEN_THREADS[2:] == [2, 2]
+    assert cv2.getNumThreads() == before
