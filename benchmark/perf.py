@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -108,12 +109,9 @@ def scoring_speed(video, repeats: int = 5, batch: int = 32, maps: str = "detecto
     (``detector_maps``, realistic) or "uniform" (uniform noise, as earlier figures used);
     masks are the maps at 0.5. ``others``: {label: a scoring module} timed alongside, e.g.
     an earlier version. One thread; CPU time per repeat."""
-    import cv2
-
     from . import scoring
+    from .scoped import threads
 
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
     ids = list(video.eval_frames)
     gt, roi = video.gts(ids), video.roi
     if maps == "detector":
@@ -140,16 +138,16 @@ def scoring_speed(video, repeats: int = 5, batch: int = 32, maps: str = "detecto
         fns[f"{label}probabilities"] = lambda mod=mod: ours(mod, probs)
     fns["comparator_masks"] = lambda: comparator_counts(masks, gt, roi, tbin)
     fns["comparator_probabilities"] = lambda: comparator_counts(probs, gt, roi, tbin)
-    try:
+    load = os.getloadavg()[0]
+    with threads(1):  # OpenCV on one thread: figures per core
         for m in (masks, probs):  # same numbers, and warm caches before timing
             if any(ours(mod, m) != comparator_counts(m, gt, roi, tbin) for mod in impls.values()):
                 raise AssertionError("scoring and the comparator disagree")
         t = interleaved(fns, repeats, time.thread_time)
-    finally:
-        cv2.setNumThreads(threads)
     med = {k: statistics.median(v) for k, v in t.items()}
     pixels = gt.size
-    out = {"frames": len(ids), "pixels": pixels, "repeats": repeats, "maps": maps, "others": {}}
+    out = {"frames": len(ids), "pixels": pixels, "repeats": repeats, "maps": maps, "others": {},
+           "load": [load, os.getloadavg()[0]]}
     for label in impls:
         r = out if not label else out["others"].setdefault(label, {})
         for kind in ("masks", "probabilities"):
@@ -177,7 +175,8 @@ def scoring_at_commit(commit: str):
 def print_scoring_speed(video, r: dict) -> None:
     print(f"{video.id}: {r['frames']} evaluated frames ({r['pixels'] / 1e6:.1f} Mpix), "
           f"{'a frame-difference detector' if r['maps'] == 'detector' else 'uniform noise'}'s maps; one thread, "
-          f"CPU time, median of {r['repeats']} interleaved repeats")
+          f"CPU time, median of {r['repeats']} interleaved repeats; load average {r['load'][0]:.2f} before, "
+          f"{r['load'][1]:.2f} after ({os.cpu_count()} cores)")
     for label, res in [("", r), *r["others"].items()]:
         for kind, what in (("masks", "0/255 masks"), ("probabilities", "float32 probabilities")):
             lo, hi = res[f"{kind}_spread_gpix_per_s"]
@@ -232,8 +231,6 @@ def score_command_vs_comparator(pred_dir: Path, scene: Path, repeats: int = 7) -
     each a fresh process, medians of interleaved repeats. bgbench runs on a cache of its own,
     empty at first: the first run (untimed in the medians, reported apart) decodes the
     ground truth into it; the comparator's first run warms the OS file cache for both."""
-    import os
-
     ours = [*_bgbench_command(), "score", str(pred_dir), "--video", str(scene), "--json"]
     theirs = [sys.executable, "-c", COMPARATOR_SCRIPT, str(pred_dir), str(scene)]
 

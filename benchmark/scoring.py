@@ -14,20 +14,25 @@ counts at the threshold are its tail sums, and the PR curve and average precisio
 from the same histograms in constant memory.
 A strict 0/255 mask scored with the default rule (foreground iff 255) is threshold 1.0.
 
-How the histograms are made fast (``frame_histograms``; ``bgbench speed --scoring`` times
-it): most pixels of a video are static background inside the ROI. Ground truth is read 8
-pixels at a time as one uint64, and only the 8-pixel blocks that hold anything else (motion,
-shadow, unknown, outside the ROI) are gathered and histogrammed by class; every other pixel
-is a negative, so the negatives' histogram is the frame's whole histogram of ``q`` minus the
-gathered pixels'. A frame of 0/255 values needs no histogram at all, only a count of its
-255s. Work goes in batches of about a megapixel, so every pass after the first reads from
-the cache. What is left is one 8-bit histogram per frame of probabilities: cv2.calcHist
-costs about twice as much on real maps (few distinct values) as on uniform noise.
+How the histograms are made fast (``score_batch``, what ``VideoScore.update`` runs;
+``bgbench speed --scoring`` times it): most pixels of a video are static background inside
+the ROI. Ground truth is read 8 pixels at a time as one uint64, and only the 8-pixel blocks
+that hold anything else (motion, shadow, unknown, outside the ROI) are gathered; each
+gathered pixel becomes one uint16 key (frame, class, q) and one cv2.calcHist counts them
+all. Every other pixel is a negative, so the negatives' histogram is the batch's whole
+histogram of ``q`` minus the gathered pixels'. A batch of 0/255 frames needs no histogram
+at all, only each frame's count of 255s. Probabilities need the whole histogram of the
+batch, made two pixels at a time (one uint16, 65536 bins), and per frame only the count of
+pixels at or above the threshold (one threshold and one row sum): Dice is per frame, the
+rest is summed. The 16-bit histograms are fast where OpenCV has IPP, as its x86-64 wheels
+do; without it, probabilities get one 8-bit histogram per frame. ``frame_histograms``
+keeps every frame's histograms apart: one 8-bit calcHist per frame of probabilities.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -53,12 +58,11 @@ def threshold_bin(threshold: float) -> int:
     return int(math.floor(255 * threshold + 0.5))
 
 
-_ONE_BITS = 0x3F800000  # float32 1.0 as an unsigned integer
-
-
 def quantize(prob: np.ndarray) -> np.ndarray:
     """Probabilities in [0, 1] -> uint8 ``round(255 p)`` (ties to even, as OpenCV rounds);
-    values outside [0, 1] are clipped, NaN is refused. uint8 maps (0..255) pass unchanged."""
+    values outside [0, 1] are clipped, NaN is refused. uint8 maps (0..255) pass unchanged;
+    any other dtype is read as float32 first. Any shape: a stack of frames in one call gives
+    the levels of each frame alone."""
     import cv2
 
     if prob.dtype == np.uint8:
@@ -66,22 +70,49 @@ def quantize(prob: np.ndarray) -> np.ndarray:
     p = np.ascontiguousarray(prob, np.float32)
     if p.size == 0:
         return np.zeros(p.shape, np.uint8)
-    flat = p.reshape(-1, p.shape[-1]) if p.ndim > 1 else p.reshape(1, -1)
-    # One pass decides the common case: read as unsigned integers, the float32 values in
-    # [+0, 1] are exactly 0 .. 0x3F800000, and -0.0, negatives, +inf and NaN all lie above.
-    if int(flat.view(np.uint32).max()) <= _ONE_BITS:
-        return cv2.convertScaleAbs(flat, alpha=255.0).reshape(p.shape)
+    # One pass decides the common case: OR-ed together (two at a time as one uint64, which
+    # reads memory faster), the float32s have bits 31 and 30 clear iff each lies in [+0, 2):
+    # -0.0, negatives, values >= 2, infinities and NaNs all set one. There cv2.convertScaleAbs
+    # gives the clipped rule exactly: it rounds the float32 product 255 p ties to even as
+    # np.rint does, its abs never acts, and 255 p > 255 saturates to 255 (checked on every
+    # float32 in [0, 2): tests/test_scoring.py).
+    bits = p.reshape(-1).view(np.uint32)
+    if bits.size & 1:
+        high = int(np.bitwise_or.reduce(bits))
+    else:
+        high = int(np.bitwise_or.reduce(bits.view(np.uint64)))
+        high |= high >> 32
+    if not high & 0xC0000000:
+        flat = p if p.ndim == 2 else p.reshape(-1, p.shape[-1]) if p.ndim > 2 else p.reshape(1, -1)
+        q = cv2.convertScaleAbs(flat, alpha=255.0)
+        return q if flat is p else q.reshape(p.shape)
     if np.isnan(p).any():
         raise ValueError("probability map holds NaN")
     return np.rint(np.clip(p, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
 
 
-_BATCH_PIXELS = 1 << 20  # frames histogrammed together: q and gt of a batch stay in a core's L2 cache
+_BATCH_PIXELS = 1 << 21  # frames gathered together (at most _KEY_FRAMES)
 _EXACT = 1 << 24  # cv2.calcHist returns float32 bins: exact up to 2**24 pixels per call
 _BLOCKS = ((8, np.uint64), (4, np.uint32), (2, np.uint16), (1, np.uint8))  # pixels read as one integer
 # Outside the ROI ground truth is rewritten as (g | 1) & 0xFD: odd with bit 1 clear, so never
 # 0, 50 or 255 whatever g was: an ignored value that also marks its block for gathering.
 _OUTSIDE_OR, _OUTSIDE_AND = 0x01, 0xFD
+_KEY_FRAMES = 64  # gathered pixels' keys hold 4 * frame + class in one byte
+_LITTLE = sys.byteorder == "little"
+
+
+def _checked(q: np.ndarray, gt: np.ndarray, roi: np.ndarray):
+    """``q`` and ``gt`` as contiguous N x H x W uint8, and the ROI as the two masks that fold
+    it into the ground truth (None when every pixel is in it)."""
+    q, gt, roi = np.asarray(q), np.asarray(gt), np.asarray(roi, bool)
+    if q.dtype != np.uint8 or gt.dtype != np.uint8:
+        raise TypeError(f"q and gt must be uint8 (see quantize), got {q.dtype} and {gt.dtype}")
+    if q.ndim != 3 or q.shape != gt.shape or roi.shape != q.shape[1:]:
+        raise ValueError(f"q {q.shape} and gt {gt.shape} must be N x H x W and roi {roi.shape} H x W")
+    outside = None
+    if q.size and not roi.all():
+        outside = (np.where(roi, 0, _OUTSIDE_OR).astype(np.uint8), np.where(roi, 0xFF, _OUTSIDE_AND).astype(np.uint8))
+    return np.ascontiguousarray(q), np.ascontiguousarray(gt), outside
 
 
 def frame_histograms(q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarray:
@@ -90,29 +121,30 @@ def frame_histograms(q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarr
 
     Exact for any uint8 ``gt``: values other than 0, 50 and 255 are ignored, like pixels
     outside ``roi``. See the module notes for how it is made fast."""
-    q, gt, roi = np.asarray(q), np.asarray(gt), np.asarray(roi, bool)
-    if q.dtype != np.uint8 or gt.dtype != np.uint8:
-        raise TypeError(f"q and gt must be uint8 (see quantize), got {q.dtype} and {gt.dtype}")
-    if q.ndim != 3 or q.shape != gt.shape or roi.shape != q.shape[1:]:
-        raise ValueError(f"q {q.shape} and gt {gt.shape} must be N x H x W and roi {roi.shape} H x W")
+    q, gt, outside = _checked(q, gt, roi)
     n, h, w = q.shape
-    out = np.empty((n, 3, NBINS), np.int64)
     hw = h * w
+    out = np.zeros((n, 3, NBINS), np.int64)
     if n == 0 or hw == 0:
-        out[:] = 0
         return out
-    q, gt = np.ascontiguousarray(q), np.ascontiguousarray(gt)
-    outside = None
-    if not roi.all():
-        outside = (np.where(roi, 0, _OUTSIDE_OR).astype(np.uint8), np.where(roi, 0xFF, _OUTSIDE_AND).astype(np.uint8))
-    step = max(1, _BATCH_PIXELS // hw)
+    step = min(_KEY_FRAMES, max(1, _BATCH_PIXELS // hw))
     for k in range(0, n, step):
-        _batch_histograms(q[k:k + step], gt[k:k + step], outside, out[k:k + step])
+        qb = q[k:k + step]
+        m = _gathered_histograms(qb, gt[k:k + step], outside)
+        total = np.zeros((len(qb), NBINS), np.int64)
+        binary, nonzero = _binary_frames(qb)
+        total[binary, 0] = hw - nonzero[binary]
+        total[binary, 255] = nonzero[binary]
+        for i in np.flatnonzero(~binary):
+            total[i] = _calc_hist([qb[i]], [NBINS], [0, NBINS])[:, 0]
+        out[k:k + step, NEG] = total - m[:, SHADOW] - m[:, POS] - m[:, IGNORED]  # negatives: the rest
+        out[k:k + step, SHADOW] = m[:, SHADOW]
+        out[k:k + step, POS] = m[:, POS]
     return out
 
 
 def _calc_hist(images: list[np.ndarray], sizes: list[int], ranges: list[int]) -> np.ndarray:
-    """cv2.calcHist over 2-D uint8 images (one per dimension) as int64, exact at any size."""
+    """cv2.calcHist over 2-D images (one per dimension) as int64, exact at any size."""
     import cv2
 
     rows, cols = images[0].shape
@@ -127,8 +159,10 @@ def _calc_hist(images: list[np.ndarray], sizes: list[int], ranges: list[int]) ->
     return sum(cv2.calcHist([im[c] for im in images], channels, None, sizes, ranges).astype(np.int64) for c in cuts)
 
 
-def _batch_histograms(q: np.ndarray, g: np.ndarray, outside, out: np.ndarray) -> None:
-    """``frame_histograms`` of a few frames, written into ``out`` (F x 3 x 256)."""
+def _gathered_histograms(q: np.ndarray, g: np.ndarray, outside) -> np.ndarray:
+    """F x 4 x 256 int64 (F <= 64): per frame, the histogram of ``q`` by class over the
+    pixel blocks of ground truth ``g`` that hold anything but static background in the ROI.
+    Every other pixel is a negative."""
     import cv2
 
     f, h, w = q.shape
@@ -138,38 +172,109 @@ def _batch_histograms(q: np.ndarray, g: np.ndarray, outside, out: np.ndarray) ->
         np.bitwise_and(g, outside[1], out=g)
     b, block = next((b, t) for b, t in _BLOCKS if hw % b == 0)  # blocks never straddle two frames
     gb = g.reshape(-1).view(block)
-    idx = np.flatnonzero(gb != 0)  # the blocks that hold anything but static background in the ROI
-    cut = np.searchsorted(idx, np.arange(f + 1) * (hw // b)) * b  # each frame's share of the gathered pixels
-    exact = hw <= _EXACT  # float32 bins hold every count of a frame: calcHist writes straight into them
-    m = np.zeros((f, 4, NBINS), np.float32 if exact else np.int64)  # gathered pixels, by class
-    t = np.zeros((f, NBINS, 1), np.float32 if exact else np.int64)  # all pixels
-    if idx.size:
-        cls = cv2.LUT(gb.take(idx).view(np.uint8).reshape(1, -1), _CLASS_LUT)
-        qm = q.reshape(-1).view(block).take(idx).view(np.uint8).reshape(1, -1)
-        for i in np.flatnonzero(cut[1:] > cut[:-1]):
-            images = [cls[:, cut[i]:cut[i + 1]], qm[:, cut[i]:cut[i + 1]]]
-            if exact:
-                cv2.calcHist(images, [0, 1], None, [4, NBINS], [0, 4, 0, NBINS], hist=m[i])
-            else:
-                m[i] = _calc_hist(images, [4, NBINS], [0, 4, 0, NBINS])
-    # Every frame's whole histogram: a 0/255 frame needs only its count of 255s, and its sum
-    # is 255 times its count of non-zeros exactly when it holds nothing else.
-    binary = np.zeros(f, bool)
-    if hw * 255 < 2**31 and not cv2.countNonZero(cv2.inRange(q[0, :1], 1, 254)):  # first row: masks?
-        sums = cv2.reduce(q.reshape(f, hw), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-        nonzero = np.array([cv2.countNonZero(q[i]) for i in range(f)], np.int64)
-        binary = sums == 255 * nonzero
-        t[binary, 0, 0] = hw - nonzero[binary]
-        t[binary, 255, 0] = nonzero[binary]
-    for i in np.flatnonzero(~binary):
-        if exact:
-            cv2.calcHist([q[i]], [0], None, [NBINS], [0, NBINS], hist=t[i])
-        else:
-            t[i] = _calc_hist([q[i]], [NBINS], [0, NBINS])
-    m = m.astype(np.int64)
-    out[:, NEG] = t[:, :, 0].astype(np.int64) - m[:, SHADOW] - m[:, POS] - m[:, IGNORED]  # negatives: the rest
-    out[:, SHADOW] = m[:, SHADOW]
-    out[:, POS] = m[:, POS]
+    idx = np.flatnonzero(gb != 0)
+    if not idx.size:
+        return np.zeros((f, 4, NBINS), np.int64)
+    blocks = np.diff(np.searchsorted(idx, np.arange(f + 1) * (hw // b)))  # each frame's gathered blocks
+    # Each gathered pixel becomes one uint16 key, (4 * frame + class) * 256 + q, and one 1-D
+    # histogram of F * 1024 bins counts them all (cv2.calcHist's fast path for 16-bit data).
+    hi = cv2.LUT(gb.take(idx, mode="clip").view(np.uint8).reshape(1, -1), _CLASS_LUT)
+    if f > 1:  # + 4 * frame, to all the bytes of a block at once
+        per_block = (np.arange(f, dtype=block) * block(4 * (256**b - 1) // 255)).repeat(blocks)
+        hb = hi.reshape(-1).view(block)
+        np.add(hb, per_block, out=hb)
+    qm = q.reshape(-1).view(block).take(idx, mode="clip").view(np.uint8).reshape(1, -1)
+    key = cv2.merge([qm, hi] if _LITTLE else [hi, qm]).reshape(1, -1).view(np.uint16)
+    return _calc_hist([key], [f * 4 * NBINS], [0, f * 4 * NBINS]).reshape(f, 4, NBINS)
+
+
+def _binary_frames(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which frames of ``q`` (F x H x W uint8) hold nothing but 0 and 255, and their counts of
+    non-zeros. None of them, at once, when the first row of the first frame holds another
+    value (probability maps)."""
+    import cv2
+
+    f, h, w = q.shape
+    hw = h * w
+    if hw * 255 >= 2**31 or cv2.countNonZero(cv2.inRange(q[0, :1], 1, 254)):
+        return np.zeros(f, bool), np.zeros(f, np.int64)
+    # a frame's sum is 255 times its count of non-zeros exactly when it holds nothing else
+    sums = cv2.reduce(q.reshape(f, hw), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    nonzero = np.array([cv2.countNonZero(q[i]) for i in range(f)], np.int64)
+    return sums == 255 * nonzero, nonzero
+
+
+def _pair_histogram(q: np.ndarray) -> np.ndarray:
+    """256 int64: the histogram of every pixel of ``q`` (contiguous uint8), read two pixels at
+    a time as one uint16 and histogrammed over 65536 bins, then summed over either pixel."""
+    import cv2
+
+    flat = q.reshape(-1)
+    out = np.zeros(NBINS, np.int64)
+    even = flat.size & ~1
+    for c in range(0, even, 2 * _EXACT):  # float32 bins: at most 2**24 pairs per call
+        pairs = flat[c:min(c + 2 * _EXACT, even)].view(np.uint16).reshape(1, -1)
+        hist = cv2.calcHist([pairs], [0], None, [NBINS * NBINS], [0, NBINS * NBINS]).reshape(NBINS, NBINS)
+        for axis in (0, 1):  # summed in float64: exact
+            out += cv2.reduce(hist, axis, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel().astype(np.int64)
+    if flat.size & 1:
+        out[flat[-1]] += 1
+    return out
+
+
+def _totals(q: np.ndarray, tbin: int) -> tuple[np.ndarray, np.ndarray]:
+    """The histogram of every pixel of ``q`` (N x H x W uint8, contiguous) summed over its
+    frames (256 int64), and per frame the count of pixels at or above ``tbin`` (N int64)."""
+    import cv2
+
+    n, h, w = q.shape
+    hw = h * w
+    binary, nonzero = _binary_frames(q)
+    if binary.all():  # 0/255 masks: their counts of 255s are all there is
+        total = np.zeros(NBINS, np.int64)
+        total[255] = nonzero.sum()
+        total[0] = n * hw - total[255]
+        return total, (nonzero if tbin else np.full(n, hw, np.int64))
+    if not cv2.ipp.useIPP():  # no fast 16-bit histogram: one 8-bit histogram per frame
+        frames = np.stack([_calc_hist([q[i]], [NBINS], [0, NBINS])[:, 0] for i in range(n)])
+        return frames.sum(0), frames[:, tbin:].sum(1)
+    # Two passes of the batch instead of a histogram per frame: one histogram of it two pixels
+    # at a time, and one threshold + row sum for each frame's count at the threshold.
+    if tbin == 0:
+        above = np.full(n, hw, np.int64)
+    elif hw < 2**31:
+        hit = cv2.threshold(q.reshape(-1, w), tbin - 1, 1, cv2.THRESH_BINARY)[1]
+        above = cv2.reduce(hit.reshape(n, hw), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel().astype(np.int64)
+    else:
+        above = np.array([np.count_nonzero(q[i] >= tbin) for i in range(n)], np.int64)
+    return _pair_histogram(q), above
+
+
+def score_batch(q: np.ndarray, gt: np.ndarray, roi: np.ndarray, tbin: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What ``VideoScore.update`` keeps of a batch (arguments as ``frame_histograms``): the
+    histograms by class summed over its frames (3 x 256 int64), and per frame tp, fp and fn
+    at threshold bin ``tbin`` (N int64 each). The same numbers as ``frame_histograms``
+    summed and ``counts_at`` per frame, but only the gathered pixels are histogrammed frame
+    by frame: every pixel's histogram is wanted for the batch only, and each frame's count
+    at the threshold (see ``_totals``)."""
+    q, gt, outside = _checked(q, gt, roi)
+    n, h, w = q.shape
+    hist = np.zeros((3, NBINS), np.int64)
+    if n == 0 or h * w == 0:
+        return hist, *(np.zeros(n, np.int64) for _ in range(3))
+    step = min(_KEY_FRAMES, max(1, _BATCH_PIXELS // (h * w)))
+    m = np.concatenate([_gathered_histograms(q[k:k + step], gt[k:k + step], outside) for k in range(0, n, step)])
+    total, above = _totals(q, tbin)
+    m_above = m[:, :, tbin:].sum(-1)
+    tp = m_above[:, POS]
+    fp = above - tp - m_above[:, IGNORED]  # the negatives and shadows at or above the threshold
+    fn = m[:, POS].sum(-1) - tp
+    msum = m.sum(0)
+    hist[NEG] = total - msum[SHADOW] - msum[POS] - msum[IGNORED]  # negatives: the rest
+    hist[SHADOW] = msum[SHADOW]
+    hist[POS] = msum[POS]
+    return hist, tp, fp, fn
 
 
 def counts_at(hist: np.ndarray, tbin: int) -> dict[str, np.ndarray]:
@@ -199,12 +304,11 @@ class VideoScore:
 
     def update(self, q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> None:
         """Add a batch: ``q`` N x H x W uint8 (see ``quantize``), ``gt`` N x H x W codes."""
-        h = frame_histograms(q, gt, roi)
-        self.hist += h.sum(0)
+        hist, tp, fp, fn = score_batch(q, gt, roi, threshold_bin(self.threshold))
+        self.hist += hist
         self.frames += q.shape[0]
-        c = counts_at(h, threshold_bin(self.threshold))
-        has_fg = (c["tp"] + c["fn"]) > 0
-        dice = 2 * c["tp"] / np.maximum(2 * c["tp"] + c["fp"] + c["fn"], 1)
+        has_fg = (tp + fn) > 0
+        dice = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
         self.dice_sum += float(dice[has_fg].sum())
         self.dice_frames += int(has_fg.sum())
 

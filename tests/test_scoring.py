@@ -240,3 +240,177 @@ def test_speed_figures_compare_like_with_like():
         s = VideoScore(0.5)
         s.update(quantize(maps), gt, roi)
         assert s.counts() == comparator_counts(maps, gt, roi, threshold_bin(0.5))
+
+
+# --- quantize: the fast path (a bitwise OR + cv2.convertScaleAbs) against the plain rule ---
+def _quantize_reference(p) -> np.ndarray:
+    """The rule written out: float32, NaN refused, clipped to [0, 1], 255 p in float32,
+    rounded half to even (np.rint)."""
+    p = np.asarray(p).astype(np.float32)
+    if np.isnan(p).any():
+        raise ValueError("NaN")
+    return np.rint(np.clip(p, 0, 1) * np.float32(255)).astype(np.uint8)
+
+
+def _convert_scale_abs(p: np.ndarray) -> np.ndarray:
+    """What quantize's fast path computes on values in [+0, 2)."""
+    import cv2
+
+    return cv2.convertScaleAbs(p.reshape(1, -1), alpha=255.0).reshape(p.shape)
+
+
+def _adversarial_probabilities() -> np.ndarray:
+    """Every level boundary (k + 0.5) / 255 and k / 255 as float32 with the floats around
+    them, 0 and 1 with theirs, -0.0, subnormals, values outside [0, 1] and infinities."""
+    f32 = np.float32
+    k = np.arange(257, dtype=np.float64)
+    centres = np.concatenate([(k - 0.5) / 255, k / 255, [0.0, 1.0]]).astype(f32)
+    bits = centres.view(np.int32)[:, None] + np.arange(-40, 41, dtype=np.int32)  # 40 floats each side
+    near = bits.reshape(-1).view(f32)
+    tiny = np.finfo(f32).smallest_subnormal
+    special = np.array([0.0, -0.0, tiny, -tiny, tiny * 1000, np.finfo(f32).smallest_normal,
+                        np.nextafter(f32(1), f32(2)), np.nextafter(f32(0), f32(-1)), -1.0, -0.5 / 255, 1.7,
+                        np.nextafter(f32(2), f32(0)), 2.0, np.nextafter(f32(2), f32(3)), -2.0,
+                        3e38, -3e38, np.inf, -np.inf], f32)
+    near = near[~np.isnan(near)]  # bit patterns below +0.0 are NaNs
+    return np.concatenate([near, special])
+
+
+def test_quantize_equals_the_rule_on_every_boundary():
+    p = _adversarial_probabilities()
+    assert np.array_equal(quantize(p), _quantize_reference(p))
+    inside = p[(p >= 0) & (p < 2) & ~np.signbit(p)]  # the fast path alone, not the clipping fallback
+    assert inside.size > 40_000
+    assert np.array_equal(_convert_scale_abs(inside), _quantize_reference(inside))
+    assert np.array_equal(quantize(inside), _quantize_reference(inside))
+    # half-way values round to even: 0.5 -> 0, 2.5 -> 2, 127.5 -> 128, 254.5 -> 254
+    halves = np.array([0.5, 2.5, 127.5, 254.5], np.float32)
+    h = halves / np.float32(255)
+    exact = h * np.float32(255) == halves  # only these products are exactly half-way in float32
+    assert np.array_equal(quantize(h[exact]), np.rint(halves[exact]).astype(np.uint8))
+
+
+def test_quantize_equals_the_rule_across_zero_to_two():
+    # every 61st float32 in [0, 2) (17.6 million values, every exponent), and all of them just
+    # below and above 1 (the fast path takes [+0, 2); above 1 it must saturate to 255)
+    bits = np.arange(0, 0x40000000, 61, dtype=np.uint32)
+    around_one = np.arange(0x3F7FF000, 0x3F801000, dtype=np.uint32)
+    for part in np.array_split(np.concatenate([bits, around_one, np.arange(0x3FFFF000, 0x40000000, dtype=np.uint32)]), 8):
+        p = part.view(np.float32)
+        expect = _quantize_reference(p)
+        assert np.array_equal(_convert_scale_abs(p), expect)  # the fast path's own claim
+        assert np.array_equal(quantize(p), expect)
+
+
+@pytest.mark.slow
+def test_quantize_equals_the_rule_on_every_float32_from_zero_to_two():
+    for start in range(0, 0x40000000, 1 << 24):  # every float32 in [+0, 2): 2**30 values
+        p = np.arange(start, start + (1 << 24), dtype=np.uint32).view(np.float32)
+        expect = _quantize_reference(p)
+        assert np.array_equal(_convert_scale_abs(p), expect), hex(start)
+        assert np.array_equal(quantize(p), expect), hex(start)
+
+
+def test_quantize_any_dtype_layout_and_shape():
+    rng = np.random.default_rng(5)
+    base = np.concatenate([_adversarial_probabilities(), rng.random(4000, dtype=np.float32)])
+    stack = rng.permutation(base)[:32 * 24 * 30].reshape(32, 24, 30)
+    expect = _quantize_reference(stack)
+    q = quantize(stack)
+    assert q.dtype == np.uint8 and q.shape == stack.shape and np.array_equal(q, expect)
+    # a stack in one call = frame by frame
+    assert np.array_equal(np.stack([quantize(f) for f in stack]), q)
+    # non-contiguous views: strided, transposed, reversed, a column
+    for view in (stack[:, ::2, ::3], stack.transpose(0, 2, 1), stack[::-1, :, ::-1], stack[3, :, 7], stack[5, 4]):
+        assert not view.flags.c_contiguous or view.ndim == 1
+        assert np.array_equal(quantize(view), _quantize_reference(view))
+    # float64: rounded to float32 first, then the same rule (also for values that only reach
+    # a boundary once rounded to float32)
+    p64 = np.concatenate([stack.reshape(-1).astype(np.float64), (np.arange(512) + 0.5) / 255 + 1e-12,
+                          rng.random(3000) * 1.4 - 0.2])
+    assert np.array_equal(quantize(p64), _quantize_reference(p64))
+    v64 = p64[:7000:2].reshape(-1, 5)[:, 1:4]
+    assert np.array_equal(quantize(v64), _quantize_reference(v64))
+    # other shapes and dtypes
+    assert quantize(np.array([0.5], np.float32)).tolist() == [128]
+    assert np.array_equal(quantize(stack[None]), expect[None])
+    for other in (np.clip(stack, -2, 2).astype(np.float16), np.array([[True, False]]), np.array([[0, 1, 2, -1]], np.int16)):
+        assert np.array_equal(quantize(other), _quantize_reference(other))
+    # uint8 maps are levels already: the very same array back
+    u8 = rng.integers(0, 256, (3, 4, 5), dtype=np.uint8)
+    assert quantize(u8) is u8 and quantize(u8[:, ::2]) is not None and np.array_equal(quantize(u8[:, ::2]), u8[:, ::2])
+
+
+def test_quantize_refuses_nan_wherever_it_is():
+    nan_neg = np.array([0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001], np.uint32).view(np.float32)  # +-NaN, signalling
+    for bad in nan_neg:
+        for arr in (np.array([0.2, bad, 0.3], np.float32), np.array([[0.2, 1.5], [bad, -0.1]], np.float32),
+                    np.full((2, 3, 4), bad, np.float32)):
+            with pytest.raises(ValueError, match="NaN"):
+                quantize(arr)
+    with pytest.raises(ValueError, match="NaN"):
+        quantize(np.array([0.5, -np.nan, 2.0]))  # float64
+
+
+# --- VideoScore.update (score_batch) against the per-frame histograms -----------------------
+def _update_reference(q, gt, roi, threshold):
+    """hist, frames and Dice from frame_histograms and counts_at frame by frame."""
+    h = frame_histograms(q, gt, roi)
+    c = counts_at(h, threshold_bin(threshold))
+    has_fg = (c["tp"] + c["fn"]) > 0
+    dice = 2 * c["tp"] / np.maximum(2 * c["tp"] + c["fp"] + c["fn"], 1)
+    return h.sum(0), float(dice[has_fg].sum()), int(has_fg.sum())
+
+
+@pytest.mark.parametrize("ipp", [True, False])
+def test_update_equals_per_frame_histograms(monkeypatch, ipp):
+    """Every way a batch can look to score_batch (masks, grey maps, both, frame widths of 8, 4,
+    2, 1 pixel blocks, ROIs, thresholds 0..1), with OpenCV's IPP (16-bit histograms of the
+    whole batch) and without it (8-bit per frame), and with the limits shrunk so that every
+    split of a batch is taken."""
+    import cv2
+
+    monkeypatch.setattr(cv2.ipp, "useIPP", lambda: ipp)  # score_batch's choice only
+    rng = np.random.default_rng(23)
+    values = np.array([0, 0, 0, 50, 85, 170, 255, 1, 254], np.uint8)
+    for limits in ((1 << 24, 1 << 21), (37, 50)):
+        monkeypatch.setattr(scoring, "_EXACT", limits[0])
+        monkeypatch.setattr(scoring, "_BATCH_PIXELS", limits[1])
+        for shape in [(1, 1, 1), (3, 5, 7), (4, 2, 3), (5, 4, 6), (70, 2, 4), (3, 24, 32)]:
+            for trial in range(4):
+                q = rng.integers(0, 256, shape, dtype=np.uint8)
+                if trial == 1:
+                    q = np.where(q > 180, 255, 0).astype(np.uint8)
+                if trial == 2:
+                    q[::2] = np.where(q[::2] > 128, 255, 0)
+                gt = rng.choice(values, shape)
+                if trial == 3:
+                    gt[:, :, ::2] = 0
+                for roi in (np.ones(shape[1:], bool), rng.random(shape[1:]) < 0.6):
+                    for t in (0.0, 1 / 255, 0.5, 1.0):
+                        s = VideoScore(t)
+                        s.update(q, gt, roi)
+                        hist, dice_sum, dice_frames = _update_reference(q, gt, roi, t)
+                        assert np.array_equal(s.hist, hist), (shape, trial, t)
+                        assert (s.dice_sum, s.dice_frames, s.frames) == (dice_sum, dice_frames, shape[0])
+
+
+@needs_data
+def test_fast_quantize_and_update_on_real_maps(highway):
+    """Real probability maps (a frame-difference detector's, clipped to [0, 1] so that the
+    fast path takes them): quantize equals the rule, in one call and frame by frame, and the
+    batch scoring equals the per-frame histograms."""
+    ids = list(highway.eval_frames)[:200]
+    first = highway.frame(highway.frame_ids[0]).astype(np.int16)
+    d = np.abs(highway.frames(ids).astype(np.int16) - first).max(axis=3)
+    prob = np.minimum(d.astype(np.float32) / np.float32(80.0), np.float32(1.0))
+    q = quantize(prob)
+    assert np.array_equal(q, _quantize_reference(prob))
+    assert np.array_equal(np.stack([quantize(p) for p in prob]), q)
+    gt = highway.gts(ids)
+    s = VideoScore(0.5)
+    for k in range(0, len(ids), 32):
+        s.update(np.stack([quantize(p) for p in prob[k:k + 32]]), gt[k:k + 32], highway.roi)
+    hist, dice_sum, dice_frames = _update_reference(q, gt, highway.roi, 0.5)
+    assert np.array_equal(s.hist, hist) and s.dice_frames == dice_frames
+    assert s.dice_sum == pytest.approx(dice_sum, rel=1e-12)  # batches of 32 vs one sum of 200
