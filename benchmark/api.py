@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .errors import BadInput
-from .records import JobRecord, Results, RunMeta
-from .runner import MethodSpec
+from .records import JobRecord, MethodSpec, Results, RunMeta
 from .score_files import ScoreOptions
 
 __all__ = ["RunConfig", "MethodSpec", "ScoreOptions", "run", "prepare", "splits", "score", "report", "load_videos",

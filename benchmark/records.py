@@ -46,6 +46,29 @@ def label_of(method: str, config: str) -> str:
     return method if config in ("", "default") else f"{method}[{config}]"
 
 
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method as a run asks for it: its name, config and parameter overrides."""
+
+    name: str
+    config: str = "default"
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return label_of(self.name, self.config)
+
+    def resolved_params(self) -> dict[str, Any]:
+        from .method import method_class
+
+        return method_class(self.name).resolve(self.config, **dict(self.overrides))[1]
+
+    def build(self, device: str, seed: int):
+        from .method import build_method
+
+        return build_method(self.name, self.config, device=device, seed=seed, **dict(self.overrides))
+
+
 @dataclass(frozen=True, order=True)
 class JobKey:
     method: str

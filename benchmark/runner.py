@@ -45,26 +45,14 @@ import numpy as np
 
 from . import results
 from .errors import BadInput
-from .method import Method, build_method, method_class
+from .method import Method, method_class
 from .protocols import Planned, Protocol, Split
 from .provenance import code_fingerprint
+from .records import MethodSpec  # noqa: F401 - re-exported: plan() takes MethodSpecs
 from .scoring import VideoScore, metrics, quantize, threshold_bin
 from .video import LabelledFrames, TrainingSet, Video
 
 SCORE_BATCH = 32
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    name: str
-    config: str = "default"
-    overrides: tuple[tuple[str, Any], ...] = ()
-
-    def resolved_params(self) -> dict[str, Any]:
-        return method_class(self.name).resolve(self.config, **dict(self.overrides))[1]
-
-    def build(self, device: str, seed: int) -> Method:
-        return build_method(self.name, self.config, device=device, seed=seed, **dict(self.overrides))
 
 
 @dataclass

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -94,7 +93,8 @@ def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
     if not pred_dir.is_dir():
         raise BadInput("is not a folder", pred_dir, "give the folder of bin%06d.png masks")
     files = {i: pred_dir / f"bin{i:06d}.png" for i in video.eval_frames}
-    present = {i: f for i, f in files.items() if f.exists()}
+    names = {e.name for e in os.scandir(pred_dir)}  # one listing, not a stat per mask
+    present = {i: f for i, f in files.items() if f.name in names}
     if not present:
         raise BadInput(f"holds none of the {len(files)} masks bin{video.eval_frames[0]:06d}.png.. it must score",
                        pred_dir, "write one bin%06d.png per scored frame, numbered like the ground truth")
@@ -114,17 +114,26 @@ def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
                            present[i], "write masks at the video's size")
         return m
 
-    # PNG decoding releases the GIL: a thread per core decodes ahead (at most two batches
-    # in flight, so memory stays bounded) while this thread scores; errors surface in id order.
+    # PNG decoding releases the GIL: a thread per core decodes straight into one of three
+    # batch buffers, two batches ahead (memory stays bounded), while this thread scores the
+    # third; errors surface in id order.
     batch = 64
-    buf = np.empty((min(batch, len(ids)), *video.shape), np.uint8)  # one batch buffer, reused
+    chunks = [ids[k:k + batch] for k in range(0, len(ids), batch)]
+    bufs = [np.empty((min(batch, len(ids)), *video.shape), np.uint8) for _ in range(3)]
+
+    def fill(buf: np.ndarray, row: int, i: int) -> None:
+        buf[row] = read(i)
+
     with opencv_threads(1), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        todo = iter(ids)
-        ahead = deque(pool.submit(read, i) for i in itertools.islice(todo, 2 * batch))
-        for k in range(0, len(ids), batch):
-            chunk = ids[k:k + batch]
-            masks = np.stack([ahead.popleft().result() for _ in chunk], out=buf[:len(chunk)])
-            ahead.extend(pool.submit(read, i) for i in itertools.islice(todo, batch))
-            score.update(masks, video.gts(chunk), roi)
+        def submit(c: int) -> list:
+            return [pool.submit(fill, bufs[c % 3], r, i) for r, i in enumerate(chunks[c])]
+
+        ahead = deque(submit(c) for c in range(min(2, len(chunks))))
+        for c, chunk in enumerate(chunks):
+            for f in ahead.popleft():
+                f.result()
+            if c + 2 < len(chunks):
+                ahead.append(submit(c + 2))
+            score.update(bufs[c % 3][:len(chunk)], video.gts(chunk), roi)
     rec = score.to_dict()
     return {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}

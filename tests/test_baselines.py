@@ -70,8 +70,8 @@ def _bgs_plain(name, frames, tmp_path):
 
 
 @needs_data
-@pytest.mark.parametrize("name", ["gmm_zivkovic", "mog_kb", "knn", "gsoc", "lsbp", "cnt",
-                                  "subsense", "pawcs", "vibe", "lobster", "pbas"])
+@pytest.mark.parametrize("name", ["gmm_zivkovic", "mog_kb", "knn", "gsoc", "lsbp", "cnt", "vibe"] + [
+    pytest.param(n, marks=pytest.mark.slow) for n in ("subsense", "pawcs", "lobster", "pbas")])
 def test_wrapper_masks_equal_a_plain_library_loop(name, highway, tmp_path, monkeypatch, capfd):
     if name in ("subsense", "pawcs", "vibe", "lobster", "pbas") and not HAVE_BGS:
         pytest.skip("BGSLibrary's pybgs is not installed")

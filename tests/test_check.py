@@ -42,6 +42,7 @@ def test_reference_records_accuracy_speed_and_parameters(gate):
 
 
 @needs_data
+@pytest.mark.slow
 def test_gate_passes_unchanged_and_fails_seeded_regressions(gate, tmp_path, capsys):
     root, ref = gate
     capsys.readouterr()

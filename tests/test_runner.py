@@ -111,6 +111,7 @@ def _independent_counts(scene: Path, masks: Path, gt_name, first_id: int) -> dic
 
 
 @needs_data
+@pytest.mark.slow
 def test_saved_masks_rescore_to_the_same_counts(tmp_path, capsys):
     """Masks from --save-masks, scored by `bgbench score` and by an independent comparator,
     give exactly the counts in results.json, on CDnet, SBI2015 and UCSD layouts."""

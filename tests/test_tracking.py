@@ -308,6 +308,7 @@ def _report_figures(report: Path, protocol: str = "full") -> dict[str, float]:
 
 
 @needs_data
+@pytest.mark.slow
 def test_logged_figures_are_the_reports(tmp_path, scene, capsys):
     """A small real run (highway, one category; UCSD peds, no categories), logged in the
     background to a SQLite store: every logged metric is a figure of the report's tables,
