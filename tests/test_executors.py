@@ -226,3 +226,24 @@ def test_jobs_run_at_the_threads_asked_and_the_setting_is_restored(videos, tmp_p
     _run(videos, tmp_path / "b", methods=("test_client_only",), threads=2)
     assert SEEN_THREADS[2:] == [2, 2]
     assert cv2.getNumThreads() == before
+
+
+@needs_data
+def test_the_run_command_on_a_dask_cluster_equals_a_local_run(videos, cluster, tmp_path, capsys):
+    """`bgbench run --executor dask --scheduler ADDRESS` end to end: the same job counts and
+    summary as the local run, the executor recorded."""
+    from benchmark.cli import main
+    from benchmark.results import load_results
+
+    root = str(Path(videos[0].path).parents[1])
+    args = ["run", "--data", root, "--methods", ",".join(METHODS_USED), "--roi-policy", "ignore", "--no-report",
+            "--no-tracking"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert main([*args, "--out", str(tmp_path / "dask"), "--executor", "dask", "--scheduler", cluster]) == 0
+    local, on_dask = load_results(tmp_path / "local"), load_results(tmp_path / "dask")
+    assert [(j.key, dict(j.counts)) for j in on_dask.jobs] == [(j.key, dict(j.counts)) for j in local.jobs]
+    assert len(on_dask.jobs) == 4 and on_dask.meta.executor == "dask" and local.meta.executor == "local"
+    assert set(on_dask.summaries) == set(local.summaries)
+    for key, s in local.summaries.items():
+        assert {d: x.overall for d, x in on_dask.summaries[key].datasets.items()} == \
+            {d: x.overall for d, x in s.datasets.items()}
