@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -336,7 +336,3 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> dict[str, list
     writable_dir(out, "--out")  # before any table is made
     return build_report(res, run_dir, out)
 
-
-def with_options(cfg: RunConfig, **changes: Any) -> RunConfig:
-    """A copy of ``cfg`` with some fields changed (RunConfig is frozen)."""
-    return replace(cfg, **changes)
