@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.aggregate import protocol_display
-from benchmark.examples import COLOR_NAMES, COLORS, colour_mask  # noqa: F401 - colour_mask: reports draw with it
+from benchmark.examples import COLOR_NAMES, COLORS
 from benchmark.records import Results
 from benchmark.scoring import pr_curve
 
