@@ -31,7 +31,7 @@ from .errors import BadInput
 from .records import JobRecord, MethodSpec, Results, RunMeta
 from .score_files import ScoreOptions
 
-__all__ = ["RunConfig", "MethodSpec", "ScoreOptions", "run", "prepare", "splits", "score", "report", "load_videos",
+__all__ = ["RunConfig", "MethodSpec", "ScoreOptions", "run", "run_folder", "prepare", "splits", "score", "report", "load_videos",
            "PROTOCOL_OPTIONS"]
 
 PROTOCOL_OPTIONS = ("rule", "folds", "fraction", "exclude", "source", "target")
@@ -113,6 +113,11 @@ class Prepared:
     data: tuple[str, ...]
 
 
+def run_folder(cfg: RunConfig) -> Path:
+    """Where a run writes: ``cfg.out``, else runs/SUITE for the quick data, runs/custom for ``--data``."""
+    return Path(cfg.out) if cfg.out is not None else Path("runs") / (cfg.suite if not cfg.data else "custom")
+
+
 def _protocol(name: str, cfg: RunConfig, defaults: Mapping[str, Any] | None = None):
     from .protocols import build_protocol
 
@@ -178,7 +183,7 @@ def prepare(cfg: RunConfig) -> Prepared:
             raise BadInput(f"protocol {next(k for k in keys if keys.count(k) > 1)} is given twice", "--protocol",
                            "give each protocol once")
         protocols[m] = ps
-    out = Path(cfg.out) if cfg.out is not None else Path("runs") / (cfg.suite if quick else "custom")
+    out = run_folder(cfg)
     data = tuple(cfg.data) if cfg.data else tuple(quick_data())
     check_executor(RunOptions(out=out, device=cfg.device, jobs=jobs, save_masks=cfg.save_masks,
                               executor=cfg.executor, scheduler=cfg.scheduler, threads=threads),
@@ -216,7 +221,7 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) 
 
     started = time.perf_counter() if started is None else started
     p = prepare(cfg)
-    with RunLock(p.out, wait=cfg.wait):  # one run per folder: a second waits, or BadInput with wait=False
+    with RunLock(p.out, wait=cfg.wait, say=echo or _log):  # one run per folder: a second waits, or BadInput with wait=False
         return _run_locked(p, echo or _log, started)
 
 

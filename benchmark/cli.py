@@ -433,7 +433,7 @@ def cmd_run(args) -> int:
     for j in failed:
         print(f"bgbench: FAILED {j.key.method} {j.protocol} {j.key.split} {j.key.video}: {j.error}", file=sys.stderr)
     n_protocol = sum(1 for s in res.meta.skipped if "protocol" in s)
-    where = (args.out or Path("runs") / (args.suite if not args.data else "custom")) / "results.json"
+    where = api.run_folder(cfg) / "results.json"
     print(f"\n{len(res.jobs) - len(failed)} job(s) ok, {len(failed)} failed, {len(res.meta.skipped) - n_protocol} "
           f"video(s) skipped, {n_protocol} protocol skip(s); "
           f"{time.perf_counter() - getattr(args, 'started', _LOADED):.1f} s; results: {where}")

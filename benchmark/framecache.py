@@ -78,10 +78,6 @@ def _source_stats(files: Sequence[Path], *extra: object) -> tuple[str, int]:
     return h.hexdigest()[:20], size
 
 
-def source_key(files: Sequence[Path], *extra: object) -> str:
-    return _source_stats(files, *extra)[0]
-
-
 def cached_stack(
     name: str,
     files: Sequence[Path],

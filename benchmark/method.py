@@ -37,11 +37,6 @@ def register_method(name: str, **meta: Any):
     return deco
 
 
-def load_catalog() -> MethodRegistry:
-    """``METHODS`` (kept for old callers: it is complete whenever read)."""
-    return METHODS
-
-
 class Method:
     """Base class. Subclasses set the class metadata and implement ``segment``.
 

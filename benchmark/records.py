@@ -330,8 +330,9 @@ class Results:
                 yield j
 
     def family(self, label: str) -> str:
+        """The label's family: as its jobs recorded it (the summary's), else ``meta.families``."""
         s = next((s for (lab, _), s in self.summaries.items() if lab == label), None)
-        return s.family if s else ""
+        return (s.family if s else "") or (self.meta.families.get(s.method, "") if s else "")
 
     # --- JSON ----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

@@ -84,14 +84,13 @@ def measure(methods: Sequence[tuple[str, str, dict[str, Any]]], repeats: int = 5
 def methods_of(results: Results) -> list[tuple[str, str, dict[str, Any]]]:
     """(label, name, parameters) of every method a run holds (classical ones only: the gate
     times what runs on the CPU in seconds), from its record: each summary's label, method and
-    family (its jobs', then ``meta.families``, where the summary has none), the parameters of ``meta.methods``. A
+    family (``Results.family``), the parameters of ``meta.methods``. A
     method not installed here cannot be timed and is left out."""
     from .method import method_class
 
     out: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for (label, _), s in sorted(results.summaries.items()):
-        family = (s.family or next((j.family for j in results.jobs_of(label) if j.family), "")
-                  or results.meta.families.get(s.method, ""))
+        family = results.family(label)
         if label in out or family != "classical":
             continue
         try:

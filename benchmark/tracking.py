@@ -380,8 +380,7 @@ def child_config(results: Results, summary: Summary) -> dict[str, Any]:
     parameters (``meta.methods``), the protocol and its options, threshold, seed, device."""
     meta = results.meta
     jobs = list(results.jobs_of(summary.label, summary.protocol_key))
-    family = (summary.family or next((j.family for j in jobs if j.family), "")
-              or meta.families.get(summary.method, ""))
+    family = results.family(summary.label)
     devices = sorted({str(j.timing["device"]) for j in jobs if j.timing and j.timing.get("device")})
     return {"method": summary.method, "label": summary.label, "config": summary.config, "family": family,
             "params": dict(meta.methods.get(summary.method, {})), "protocol": summary.protocol,

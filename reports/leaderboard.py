@@ -43,6 +43,7 @@ import numpy as np
 
 from benchmark.aggregate import category_of, protocol_display, resolve_protocol
 from benchmark.records import DatasetSummary, Results
+from benchmark.scoring import MIN_PR_LEVELS
 
 from .tables import _nan, failures, fmt
 
@@ -273,7 +274,7 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
 
 
 def _binary(d: DatasetSummary) -> bool:
-    return d.output_levels < 3
+    return d.output_levels < MIN_PR_LEVELS
 
 
 def skipped_here(results: Results, protocol: str, dataset: str) -> list[dict]:

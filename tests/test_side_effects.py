@@ -17,12 +17,12 @@ import pytest
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
-from benchmark.method import build_method, load_catalog  # noqa: E402
+from benchmark.method import METHODS, build_method  # noqa: E402
 from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import HIGHWAY, ROOT, copy_scene, needs_data  # noqa: E402
 
 PACKAGES = ("benchmark", "baselines", "methods", "reports")
-DEEP = sorted(e.name for e in load_catalog() if e.meta.get("family") == "deep")
+DEEP = sorted(e.name for e in METHODS if e.meta.get("family") == "deep")
 CLASSICAL = ("gmm_zivkovic", "temporal_median")
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
 
