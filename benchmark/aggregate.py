@@ -95,14 +95,20 @@ def _failure(j: JobRecord) -> dict[str, Any]:
     return {"video": j.key.video, "split": j.key.split, "error": j.error or "failed (no error recorded)"}
 
 
+def category_means(videos: dict[str, dict]) -> tuple[dict[str, dict], dict[str, float]]:
+    """(categories, overall) from ``{video id: metrics}``: a category is the mean of its
+    videos' metrics (each on its own), overall the mean of the category means (CDnet's rule)."""
+    cats: dict[str, list[dict]] = defaultdict(list)
+    for vid, m in sorted(videos.items()):
+        cats[category_of(vid)].append(m)
+    categories = {c: {k: _mean(m.get(k) for m in ms) for k in ALL_KEYS} for c, ms in sorted(cats.items())}
+    return categories, {k: _mean(cm[k] for cm in categories.values()) for k in ALL_KEYS}
+
+
 def _dataset_summary(jobs: Sequence[JobRecord]) -> DatasetSummary:
     """The numbers of one label's ok jobs on one dataset under one protocol key."""
     videos = {j.key.video: dict(j.metrics) for j in sorted(jobs, key=lambda j: j.key.video)}
-    cats: dict[str, list[dict]] = defaultdict(list)
-    for j in sorted(jobs, key=lambda j: j.key.video):
-        cats[j.key.category].append(videos[j.key.video])
-    categories = {c: {k: _mean(m.get(k) for m in ms) for k in ALL_KEYS} for c, ms in sorted(cats.items())}
-    overall = {k: _mean(cm[k] for cm in categories.values()) for k in ALL_KEYS}
+    categories, overall = category_means(videos)
     counts = sum_counts(j.counts for j in jobs)
     dice = {"sum": sum(j.dice["sum"] for j in jobs), "frames": sum(j.dice["frames"] for j in jobs)}
     # the PR curve and AP pool the pixels of every video of the dataset

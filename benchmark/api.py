@@ -131,7 +131,7 @@ def _protocol(name: str, cfg: RunConfig, defaults: Mapping[str, Any] | None = No
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Check everything that needs no data: BadInput for the first problem found."""
-    from .device import resolve, validate
+    from .device import check_for
     from .executors import check_executor
     from .method import method_class
     from .paths import check_cache_writable, writable_dir
@@ -168,10 +168,7 @@ def prepare(cfg: RunConfig) -> Prepared:
         cls.check_available()  # a missing optional dependency: refused now, with the fix
         spec.resolved_params()  # so are bad parameter values (a missing weights=FILE included)
         resolved.append(spec)
-    validate(cfg.device)
-    gpu = [m for m, c in classes.items() if c.gpu_capable]
-    if gpu and cfg.device != "auto":
-        resolve(cfg.device)
+    check_for(cfg.device, classes)
     paper = cfg.paper_protocols if cfg.paper_protocols is not None else cfg.suite == "paper"
     protocols = {}
     for m, cls in classes.items():

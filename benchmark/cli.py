@@ -424,7 +424,7 @@ def cmd_run(args) -> int:
                       scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
                       tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
                       wait=not args.no_wait)
-    _cpu_only_note(args.device, {m: method_class(m) for m in methods})
+    _check_device(args.device, {m: method_class(m) for m in methods})
     res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
     from reports.tables import terminal_summary
 
@@ -440,22 +440,15 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
-def _cpu_only_note(device: str, classes: dict) -> None:
-    cpu_only = [m for m, c in classes.items() if not c.gpu_capable]
+def _check_device(device: str, classes: dict) -> None:
+    """--device before any work (``device.check_for``), and a note naming the methods that run
+    on the CPU whatever it says."""
+    from .device import check_for
+
+    cpu_only = check_for(device, classes)
     if cpu_only and device.startswith("cuda"):
         print(f"bgbench: note: {', '.join(cpu_only)} {'runs' if len(cpu_only) == 1 else 'run'} on the CPU whatever "
               f"--device says (no GPU implementation)", file=sys.stderr)
-
-
-def _check_device(device: str, classes: dict) -> None:
-    """--device before any work: its form always; CUDA's presence for every method that can
-    use it (deep methods, gmm_sg); a note that the others run on the CPU whatever it says."""
-    from .device import resolve, validate
-
-    validate(device)
-    if any(c.gpu_capable for c in classes.values()) and device != "auto":
-        resolve(device)
-    _cpu_only_note(device, classes)
 
 
 # --- score -----------------------------------------------------------------------------

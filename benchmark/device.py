@@ -33,3 +33,12 @@ def resolve(device: str) -> str:
     if device == "auto":
         return "cpu"
     raise BadInput("CUDA was asked for but no GPU is visible to torch", "--device", "use --device cpu or auto")
+
+
+def check_for(device: str, classes: dict) -> list[str]:
+    """``device`` before any work: its form always, CUDA's presence for every method that can
+    use it (``gpu_capable``). Returns the methods that run on the CPU whatever it says."""
+    validate(device)
+    if any(c.gpu_capable for c in classes.values()) and device != "auto":
+        resolve(device)
+    return [m for m, c in classes.items() if not c.gpu_capable]

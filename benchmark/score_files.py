@@ -30,7 +30,7 @@ def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any
     """Every scene under ``root`` scored against ``pred_root/<its path under root>``;
     category = mean of its videos' metrics, overall = mean of the category means, per
     dataset. Returns ``{"datasets": {name: {videos, categories, overall}}, "missing": [...]}``."""
-    from .aggregate import ALL_KEYS, _mean, category_of, dataset_of
+    from .aggregate import category_means, dataset_of
     from .datasets import discover
 
     root, pred_root = Path(root), Path(pred_root)
@@ -57,11 +57,7 @@ def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any
     tables: dict[str, dict] = {}
     for ds in sorted({dataset_of(r["video"]) for r in scored}):
         rows = [r for r in scored if dataset_of(r["video"]) == ds]
-        cats: dict[str, list[dict]] = {}
-        for r in rows:
-            cats.setdefault(category_of(r["video"]), []).append(r["metrics"])
-        categories = {c: {k: _mean(m.get(k) for m in ms) for k in ALL_KEYS} for c, ms in sorted(cats.items())}
-        overall = {k: _mean(cm[k] for cm in categories.values()) for k in ALL_KEYS}
+        categories, overall = category_means({r["video"]: r["metrics"] for r in rows})
         tables[ds] = {"videos": {r["video"]: r for r in rows}, "categories": categories, "overall": overall}
     return {"datasets": tables, "missing": [(vid, str(p)) for vid, p in missing]}
 
