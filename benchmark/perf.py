@@ -101,10 +101,15 @@ def comparator_counts(maps: np.ndarray, gt: np.ndarray, roi: np.ndarray, tbin: i
     return out
 
 
+INDEXED = "with the video's ground truth already gathered (its later methods)"
+
+
 def scoring_speed(video, repeats: int = 5, batch: int = 32, maps: str = "detector", others: dict | None = None) -> dict:
     """Gpix/s per core of scoring a video's evaluated frames, as the run loop does it
-    (``quantize`` per frame, ``VideoScore.update`` per batch: counts, Dice, 256-bin
-    histograms per class), for 0/255 masks and float32 probabilities, against the
+    (``quantize`` per frame into a batch buffer, ``VideoScore.add`` per batch: counts, Dice,
+    256-bin histograms per class; the ground truth from a ``TruthIndex`` made new, as for
+    a video's first method, and, under ``INDEXED``, already made, as for the later ones),
+    for 0/255 masks and float32 probabilities, against the
     straightforward comparator on the same maps (counts only). ``maps``: "detector"
     (``detector_maps``, realistic) or "uniform" (uniform noise, as earlier figures used);
     masks are the maps at 0.5. ``others``: {label: a scoring module} timed alongside, e.g.
@@ -126,34 +131,49 @@ def scoring_speed(video, repeats: int = 5, batch: int = 32, maps: str = "detecto
     tbin = scoring.threshold_bin(0.5)
     impls = {"": scoring, **(others or {})}
 
-    def ours(mod, maps: np.ndarray) -> dict[str, int]:
+    def ours(mod, maps: np.ndarray, index=None) -> dict[str, int]:
         s = mod.VideoScore(0.5)
+        if not hasattr(mod, "TruthIndex"):  # an earlier scoring.py: stacked batches and the ground truth
+            for k in range(0, len(ids), batch):
+                s.update(np.stack([mod.quantize(m) for m in maps[k:k + batch]]), gt[k:k + batch], roi)
+            return s.counts()
+        # as the run loop does it: quantised into a batch buffer, the ground truth from the
+        # video's index (a new one: gathered while scoring, as for a video's first method)
+        index = index or mod.TruthIndex(gt, roi)
+        buf = np.empty((batch, *maps.shape[1:]), np.uint8)
         for k in range(0, len(ids), batch):
-            s.update(np.stack([mod.quantize(m) for m in maps[k:k + batch]]), gt[k:k + batch], roi)
+            n = len(maps[k:k + batch])
+            for j in range(n):
+                mod.quantize(maps[k + j], out=buf[j])
+            s.add(buf[:n], index.batch(range(k, k + n)))
         return s.counts()
 
+    warm = scoring.TruthIndex(gt, roi)
     fns = {}
     for label, mod in impls.items():
         fns[f"{label}masks"] = lambda mod=mod: ours(mod, masks)
         fns[f"{label}probabilities"] = lambda mod=mod: ours(mod, probs)
+    fns["indexed_masks"] = lambda: ours(scoring, masks, warm)
+    fns["indexed_probabilities"] = lambda: ours(scoring, probs, warm)
     fns["comparator_masks"] = lambda: comparator_counts(masks, gt, roi, tbin)
     fns["comparator_probabilities"] = lambda: comparator_counts(probs, gt, roi, tbin)
     load = os.getloadavg()[0]
     with threads(1):  # OpenCV on one thread: figures per core
-        for m in (masks, probs):  # same numbers, and warm caches before timing
-            if any(ours(mod, m) != comparator_counts(m, gt, roi, tbin) for mod in impls.values()):
+        for m in (masks, probs):  # same numbers, and warm caches (and the index) before timing
+            if any(ours(mod, m, i) != comparator_counts(m, gt, roi, tbin)
+                   for mod, i in [*((mod, None) for mod in impls.values()), (scoring, warm)]):
                 raise AssertionError("scoring and the comparator disagree")
         t = interleaved(fns, repeats, time.thread_time)
     med = {k: statistics.median(v) for k, v in t.items()}
     pixels = gt.size
     out = {"frames": len(ids), "pixels": pixels, "repeats": repeats, "maps": maps, "others": {},
            "load": [load, os.getloadavg()[0]]}
-    for label in impls:
+    for label, prefix in [*((label, label) for label in impls), (INDEXED, "indexed_")]:
         r = out if not label else out["others"].setdefault(label, {})
         for kind in ("masks", "probabilities"):
-            r[f"{kind}_gpix_per_s"] = pixels / med[label + kind] / 1e9
-            r[f"{kind}_spread_gpix_per_s"] = [pixels / max(t[label + kind]) / 1e9, pixels / min(t[label + kind]) / 1e9]
-            r[f"{kind}_vs_comparator"] = med[f"comparator_{kind}"] / med[label + kind]  # > 1: faster
+            r[f"{kind}_gpix_per_s"] = pixels / med[prefix + kind] / 1e9
+            r[f"{kind}_spread_gpix_per_s"] = [pixels / max(t[prefix + kind]) / 1e9, pixels / min(t[prefix + kind]) / 1e9]
+            r[f"{kind}_vs_comparator"] = med[f"comparator_{kind}"] / med[prefix + kind]  # > 1: faster
     for kind in ("masks", "probabilities"):
         out[f"comparator_{kind}_gpix_per_s"] = pixels / med[f"comparator_{kind}"] / 1e9
     return out

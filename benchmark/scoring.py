@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -58,18 +58,24 @@ def threshold_bin(threshold: float) -> int:
     return int(math.floor(255 * threshold + 0.5))
 
 
-def quantize(prob: np.ndarray) -> np.ndarray:
+def quantize(prob: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Probabilities in [0, 1] -> uint8 ``round(255 p)`` (ties to even, as OpenCV rounds);
     values outside [0, 1] are clipped, NaN is refused. uint8 maps (0..255) pass unchanged;
     any other dtype is read as float32 first. Any shape: a stack of frames in one call gives
-    the levels of each frame alone."""
+    the levels of each frame alone. ``out``: a contiguous uint8 array of the same shape to
+    write into (a row of a batch buffer: no stacking afterwards); it is returned."""
     import cv2
 
+    if out is not None and (out.dtype != np.uint8 or out.shape != np.shape(prob) or not out.flags.c_contiguous):
+        raise ValueError(f"out must be contiguous uint8 of shape {np.shape(prob)}, got {out.dtype} {out.shape}")
     if prob.dtype == np.uint8:
-        return prob
+        if out is None:
+            return prob
+        np.copyto(out, prob)
+        return out
     p = np.ascontiguousarray(prob, np.float32)
     if p.size == 0:
-        return np.zeros(p.shape, np.uint8)
+        return np.zeros(p.shape, np.uint8) if out is None else out
     # One pass decides the common case: OR-ed together (two at a time as one uint64, which
     # reads memory faster), the float32s have bits 31 and 30 clear iff each lies in [+0, 2):
     # -0.0, negatives, values >= 2, infinities and NaNs all set one. There cv2.convertScaleAbs
@@ -83,12 +89,19 @@ def quantize(prob: np.ndarray) -> np.ndarray:
         high = int(np.bitwise_or.reduce(bits.view(np.uint64)))
         high |= high >> 32
     if not high & 0xC0000000:
-        flat = p if p.ndim == 2 else p.reshape(-1, p.shape[-1]) if p.ndim > 2 else p.reshape(1, -1)
-        q = cv2.convertScaleAbs(flat, alpha=255.0)
-        return q if flat is p else q.reshape(p.shape)
+        rows = p.shape[-1] if p.ndim >= 2 else p.size
+        flat = p.reshape(-1, rows)
+        if out is None:
+            return cv2.convertScaleAbs(flat, alpha=255.0).reshape(p.shape)
+        cv2.convertScaleAbs(flat, dst=out.reshape(-1, rows), alpha=255.0)
+        return out
     if np.isnan(p).any():
         raise ValueError("probability map holds NaN")
-    return np.rint(np.clip(p, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+    q = np.rint(np.clip(p, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+    if out is None:
+        return q
+    np.copyto(out, q)
+    return out
 
 
 _BATCH_PIXELS = 1 << 21  # frames gathered together (at most _KEY_FRAMES)
@@ -99,20 +112,157 @@ _BLOCKS = ((8, np.uint64), (4, np.uint32), (2, np.uint16), (1, np.uint8))  # pix
 _OUTSIDE_OR, _OUTSIDE_AND = 0x01, 0xFD
 _KEY_FRAMES = 64  # gathered pixels' keys hold 4 * frame + class in one byte
 _LITTLE = sys.byteorder == "little"
+_INDEX_BYTES = 1 << 28  # a video's TruthIndex keeps at most this much; beyond it, batches gather as they come
+
+
+def _block(hw: int) -> tuple[int, type]:
+    """The most pixels read as one integer such that blocks never straddle two frames."""
+    return next((b, t) for b, t in _BLOCKS if hw % b == 0)
+
+
+def _chunk_frames(hw: int) -> int:
+    """Frames gathered together: at most _KEY_FRAMES, about _BATCH_PIXELS pixels."""
+    return min(_KEY_FRAMES, max(1, _BATCH_PIXELS // max(hw, 1)))
+
+
+def _outside_masks(roi: np.ndarray):
+    """The two masks that fold the ROI into the ground truth, None when every pixel is in it."""
+    roi = np.asarray(roi, bool)
+    if roi.all():
+        return None
+    return np.where(roi, 0, _OUTSIDE_OR).astype(np.uint8), np.where(roi, 0xFF, _OUTSIDE_AND).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The ground truth of a few frames (at most _KEY_FRAMES) as scoring reads it: the blocks
+    of ``b`` pixels that hold anything but static background inside the ROI (``idx``, flat
+    block indices over the frames, ascending), how many each frame has (``blocks``), and the
+    class of each of their pixels (``cls``, uint8, ``b`` per block). Every other pixel is a
+    negative. ``gather`` makes one from ground truth; ``TruthIndex`` keeps a video's."""
+
+    frames: int
+    hw: int
+    b: int
+    idx: np.ndarray
+    blocks: np.ndarray
+    cls: np.ndarray
+
+
+def gather(g: np.ndarray, outside) -> Gathered:
+    """``g``: F x H x W uint8 ground truth (F <= _KEY_FRAMES); ``outside``: ``_outside_masks``."""
+    import cv2
+
+    f, h, w = g.shape
+    hw = h * w
+    if outside is not None:  # fold the ROI into the ground truth: outside it, an ignored value
+        g = np.bitwise_or(g, outside[0])
+        np.bitwise_and(g, outside[1], out=g)
+    else:
+        g = np.ascontiguousarray(g)
+    b, block = _block(hw)
+    gb = g.reshape(-1).view(block)
+    idx = np.flatnonzero(gb != 0)
+    blocks = np.diff(np.searchsorted(idx, np.arange(f + 1) * (hw // b)))  # each frame's gathered blocks
+    cls = cv2.LUT(gb.take(idx, mode="clip").view(np.uint8).reshape(1, -1), _CLASS_LUT).reshape(-1) if idx.size \
+        else np.zeros(0, np.uint8)
+    return Gathered(f, hw, b, idx, blocks, cls)
+
+
+def gather_batch(gt: np.ndarray, roi: np.ndarray) -> list[Gathered]:
+    """A batch's ground truth (N x H x W uint8) gathered in chunks of ``_chunk_frames``."""
+    outside = _outside_masks(roi)
+    n, h, w = gt.shape
+    step = _chunk_frames(h * w)
+    return [gather(gt[k:k + step], outside) for k in range(0, n, step)]
+
+
+class TruthIndex:
+    """A video's ground truth gathered once for scoring, for the methods scored after the
+    first: their batches then cost slices of the index instead of a scan of the ground truth
+    and the ROI (most of what gathering costs). It is kept in chunks of ``_chunk_frames``
+    frames, each from the time its frames are asked for again (the first method's batches
+    are gathered as they come: keeping costs fresh memory, which pays only from the second
+    use on). It holds the class of each gathered pixel and an 8-byte index per block (at
+    most 2 bytes per pixel of ground truth); past ``max_bytes`` it stops growing."""
+
+    def __init__(self, gt: np.ndarray, roi: np.ndarray, max_bytes: int = _INDEX_BYTES):
+        n, h, w = gt.shape
+        if roi.shape != (h, w):
+            raise ValueError(f"roi {roi.shape} must be H x W of gt {gt.shape}")
+        self._gt, self._outside, self.max_bytes = gt, _outside_masks(roi), max_bytes
+        self.hw = h * w
+        self.b = _block(self.hw)[0]
+        self.step = _chunk_frames(self.hw)
+        self._parts: dict[int, Gathered] = {}
+        self._asked: dict[int, int] = {}  # chunk -> frames asked for so far
+        self.nbytes = 0
+
+    def batch(self, positions: Sequence[int]) -> list[Gathered]:
+        """Gathered chunks for the frames at ``positions`` (indices into the ground truth)."""
+        pos = [int(p) for p in positions]
+        if pos and not 0 <= min(pos) <= max(pos) < len(self._gt):
+            raise IndexError(f"positions {min(pos)}..{max(pos)} outside the {len(self._gt)} ground-truth frames")
+        return [self._chunk(pos[k:k + self.step]) for k in range(0, len(pos), self.step)]
+
+    def _keep(self, c: int) -> bool:
+        """Whether chunk ``c`` is kept now: gathered and within the budget."""
+        if c not in self._parts:
+            part = gather(self._gt[c * self.step:(c + 1) * self.step], self._outside)
+            size = part.idx.nbytes + part.cls.nbytes
+            if self.nbytes + size > self.max_bytes:
+                return False
+            self._parts[c] = part
+            self.nbytes += size
+        return True
+
+    def _chunk(self, pos: list[int]) -> Gathered:
+        runs: list[list[int]] = []  # [chunk, first, end) of consecutive frames within one chunk
+        for p in pos:
+            c, j = divmod(p, self.step)
+            if runs and runs[-1][0] == c and runs[-1][2] == j:
+                runs[-1][2] = j + 1
+            else:
+                runs.append([c, j, j + 1])
+        for c, j0, j1 in runs:
+            self._asked[c] = self._asked.get(c, 0) + j1 - j0
+        again = all(self._asked[c] > len(self._gt[c * self.step:(c + 1) * self.step]) for c, _, _ in runs)
+        if not (all(c in self._parts for c, _, _ in runs) or (again and all(self._keep(c) for c, _, _ in runs))):
+            consecutive = pos == list(range(pos[0], pos[0] + len(pos)))
+            return gather(self._gt[pos[0]:pos[-1] + 1] if consecutive else self._gt[pos], self._outside)
+        b, nb = self.b, self.hw // self.b
+        idx, cls, blocks, k = [], [], [], 0
+        for c, j0, j1 in runs:  # a part's block indices count from its first frame: shift them to k
+            part = self._parts[c]
+            s0, s1 = part.blocks[:j0].sum(), part.blocks[:j1].sum()
+            idx.append(part.idx[s0:s1] + (k - j0) * nb if k != j0 else part.idx[s0:s1])
+            cls.append(part.cls[b * s0:b * s1])
+            blocks.append(part.blocks[j0:j1])
+            k += j1 - j0
+        one = len(runs) == 1
+        return Gathered(len(pos), self.hw, b, idx[0] if one else np.concatenate(idx),
+                        blocks[0] if one else np.concatenate(blocks), cls[0] if one else np.concatenate(cls))
 
 
 def _checked(q: np.ndarray, gt: np.ndarray, roi: np.ndarray):
-    """``q`` and ``gt`` as contiguous N x H x W uint8, and the ROI as the two masks that fold
-    it into the ground truth (None when every pixel is in it)."""
+    """``q`` and ``gt`` as contiguous N x H x W uint8, and the ROI as bool."""
     q, gt, roi = np.asarray(q), np.asarray(gt), np.asarray(roi, bool)
     if q.dtype != np.uint8 or gt.dtype != np.uint8:
         raise TypeError(f"q and gt must be uint8 (see quantize), got {q.dtype} and {gt.dtype}")
     if q.ndim != 3 or q.shape != gt.shape or roi.shape != q.shape[1:]:
         raise ValueError(f"q {q.shape} and gt {gt.shape} must be N x H x W and roi {roi.shape} H x W")
-    outside = None
-    if q.size and not roi.all():
-        outside = (np.where(roi, 0, _OUTSIDE_OR).astype(np.uint8), np.where(roi, 0xFF, _OUTSIDE_AND).astype(np.uint8))
-    return np.ascontiguousarray(q), np.ascontiguousarray(gt), outside
+    return np.ascontiguousarray(q), gt, roi
+
+
+def _checked_truth(q: np.ndarray, truth: Sequence[Gathered]) -> np.ndarray:
+    q = np.asarray(q)
+    if q.dtype != np.uint8 or q.ndim != 3:
+        raise TypeError(f"q must be N x H x W uint8 (see quantize), got {q.dtype} {q.shape}")
+    n, h, w = q.shape
+    if sum(t.frames for t in truth) != n or any(t.hw != h * w for t in truth):
+        raise ValueError(f"the ground truth given covers {sum(t.frames for t in truth)} frames of "
+                         f"{truth[0].hw if truth else '?'} pixels; q is {q.shape}")
+    return np.ascontiguousarray(q)
 
 
 def frame_histograms(q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarray:
@@ -121,25 +271,26 @@ def frame_histograms(q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> np.ndarr
 
     Exact for any uint8 ``gt``: values other than 0, 50 and 255 are ignored, like pixels
     outside ``roi``. See the module notes for how it is made fast."""
-    q, gt, outside = _checked(q, gt, roi)
+    q, gt, roi = _checked(q, gt, roi)
     n, h, w = q.shape
     hw = h * w
     out = np.zeros((n, 3, NBINS), np.int64)
     if n == 0 or hw == 0:
         return out
-    step = min(_KEY_FRAMES, max(1, _BATCH_PIXELS // hw))
-    for k in range(0, n, step):
-        qb = q[k:k + step]
-        m = _gathered_histograms(qb, gt[k:k + step], outside)
+    k = 0
+    for t in gather_batch(gt, roi):
+        qb = q[k:k + t.frames]
+        m = _gathered_histograms(qb, t)
         total = np.zeros((len(qb), NBINS), np.int64)
         binary, nonzero = _binary_frames(qb)
         total[binary, 0] = hw - nonzero[binary]
         total[binary, 255] = nonzero[binary]
         for i in np.flatnonzero(~binary):
             total[i] = _calc_hist([qb[i]], [NBINS], [0, NBINS])[:, 0]
-        out[k:k + step, NEG] = total - m[:, SHADOW] - m[:, POS] - m[:, IGNORED]  # negatives: the rest
-        out[k:k + step, SHADOW] = m[:, SHADOW]
-        out[k:k + step, POS] = m[:, POS]
+        out[k:k + t.frames, NEG] = total - m[:, SHADOW] - m[:, POS] - m[:, IGNORED]  # negatives: the rest
+        out[k:k + t.frames, SHADOW] = m[:, SHADOW]
+        out[k:k + t.frames, POS] = m[:, POS]
+        k += t.frames
     return out
 
 
@@ -159,31 +310,23 @@ def _calc_hist(images: list[np.ndarray], sizes: list[int], ranges: list[int]) ->
     return sum(cv2.calcHist([im[c] for im in images], channels, None, sizes, ranges).astype(np.int64) for c in cuts)
 
 
-def _gathered_histograms(q: np.ndarray, g: np.ndarray, outside) -> np.ndarray:
-    """F x 4 x 256 int64 (F <= 64): per frame, the histogram of ``q`` by class over the
-    pixel blocks of ground truth ``g`` that hold anything but static background in the ROI.
-    Every other pixel is a negative."""
+def _gathered_histograms(q: np.ndarray, t: Gathered) -> np.ndarray:
+    """F x 4 x 256 int64: per frame of ``q`` (F x H x W), the histogram of ``q`` by class over
+    the gathered blocks of ``t``. Every other pixel is a negative."""
     import cv2
 
-    f, h, w = q.shape
-    hw = h * w
-    if outside is not None:  # fold the ROI into the ground truth: outside it, an ignored value
-        g = np.bitwise_or(g, outside[0])
-        np.bitwise_and(g, outside[1], out=g)
-    b, block = next((b, t) for b, t in _BLOCKS if hw % b == 0)  # blocks never straddle two frames
-    gb = g.reshape(-1).view(block)
-    idx = np.flatnonzero(gb != 0)
-    if not idx.size:
+    f = t.frames
+    if not t.idx.size:
         return np.zeros((f, 4, NBINS), np.int64)
-    blocks = np.diff(np.searchsorted(idx, np.arange(f + 1) * (hw // b)))  # each frame's gathered blocks
+    block = dict(_BLOCKS)[t.b]
     # Each gathered pixel becomes one uint16 key, (4 * frame + class) * 256 + q, and one 1-D
     # histogram of F * 1024 bins counts them all (cv2.calcHist's fast path for 16-bit data).
-    hi = cv2.LUT(gb.take(idx, mode="clip").view(np.uint8).reshape(1, -1), _CLASS_LUT)
     if f > 1:  # + 4 * frame, to all the bytes of a block at once
-        per_block = (np.arange(f, dtype=block) * block(4 * (256**b - 1) // 255)).repeat(blocks)
-        hb = hi.reshape(-1).view(block)
-        np.add(hb, per_block, out=hb)
-    qm = q.reshape(-1).view(block).take(idx, mode="clip").view(np.uint8).reshape(1, -1)
+        per_block = (np.arange(f, dtype=block) * block(4 * (256**t.b - 1) // 255)).repeat(t.blocks)
+        hi = np.add(t.cls.view(block), per_block).view(np.uint8).reshape(1, -1)
+    else:
+        hi = t.cls.reshape(1, -1)
+    qm = q.reshape(-1).view(block).take(t.idx, mode="clip").view(np.uint8).reshape(1, -1)
     key = cv2.merge([qm, hi] if _LITTLE else [hi, qm]).reshape(1, -1).view(np.uint16)
     return _calc_hist([key], [f * 4 * NBINS], [0, f * 4 * NBINS]).reshape(f, 4, NBINS)
 
@@ -258,13 +401,20 @@ def score_batch(q: np.ndarray, gt: np.ndarray, roi: np.ndarray, tbin: int
     summed and ``counts_at`` per frame, but only the gathered pixels are histogrammed frame
     by frame: every pixel's histogram is wanted for the batch only, and each frame's count
     at the threshold (see ``_totals``)."""
-    q, gt, outside = _checked(q, gt, roi)
+    q, gt, roi = _checked(q, gt, roi)
+    return score_gathered(q, gather_batch(gt, roi), tbin)
+
+
+def score_gathered(q: np.ndarray, truth: Sequence[Gathered], tbin: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``score_batch`` with the ground truth already gathered (``gather_batch``, ``TruthIndex``)."""
+    q = _checked_truth(q, truth)
     n, h, w = q.shape
     hist = np.zeros((3, NBINS), np.int64)
     if n == 0 or h * w == 0:
         return hist, *(np.zeros(n, np.int64) for _ in range(3))
-    step = min(_KEY_FRAMES, max(1, _BATCH_PIXELS // (h * w)))
-    m = np.concatenate([_gathered_histograms(q[k:k + step], gt[k:k + step], outside) for k in range(0, n, step)])
+    ks = np.cumsum([0] + [t.frames for t in truth])
+    m = np.concatenate([_gathered_histograms(q[k:k + t.frames], t) for k, t in zip(ks, truth)])
     total, above = _totals(q, tbin)
     m_above = m[:, :, tbin:].sum(-1)
     tp = m_above[:, POS]
@@ -304,9 +454,15 @@ class VideoScore:
 
     def update(self, q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> None:
         """Add a batch: ``q`` N x H x W uint8 (see ``quantize``), ``gt`` N x H x W codes."""
-        hist, tp, fp, fn = score_batch(q, gt, roi, threshold_bin(self.threshold))
+        self._add(*score_batch(q, gt, roi, threshold_bin(self.threshold)))
+
+    def add(self, q: np.ndarray, truth: Sequence[Gathered]) -> None:
+        """``update`` with the batch's ground truth gathered (``Video.truth``, ``TruthIndex``)."""
+        self._add(*score_gathered(q, truth, threshold_bin(self.threshold)))
+
+    def _add(self, hist: np.ndarray, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> None:
         self.hist += hist
-        self.frames += q.shape[0]
+        self.frames += len(tp)
         has_fg = (tp + fn) > 0
         dice = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
         self.dice_sum += float(dice[has_fg].sum())

@@ -19,6 +19,7 @@ from . import codes
 from .errors import BadInput, LeakageError
 from .framecache import cached_stack
 from .imageio import read_bgr, read_gray, read_label
+from .scoring import Gathered, TruthIndex
 
 ROI_POLICIES = ("error", "ignore", "from-groundtruth")
 _VALID_LUT = np.zeros(256, bool)
@@ -176,7 +177,7 @@ class Video:
 
     def __getstate__(self) -> dict:
         # jobs ship Videos to worker processes: the open memmaps stay behind and reopen there
-        return {k: v for k, v in self.__dict__.items() if k not in ("source", "_gt_memmap")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("source", "_gt_memmap", "truth_index")}
 
     @cached_property
     def source(self) -> FrameSource:
@@ -216,6 +217,7 @@ class Video:
 
         src = self.__dict__.pop("source", None)
         gt = self.__dict__.pop("_gt_memmap", None)
+        self.__dict__.pop("truth_index", None)
         arrays = list(src.__dict__.get("_stacks", {}).values()) if src is not None else []
         release(arrays + ([gt] if gt is not None else []))
 
@@ -223,7 +225,8 @@ class Video:
     def holds_arrays(self) -> bool:
         """Whether decoded arrays of this video are open (see ``release``)."""
         src = self.__dict__.get("source")
-        return "_gt_memmap" in self.__dict__ or bool(src is not None and src.__dict__.get("_stacks"))
+        return ("_gt_memmap" in self.__dict__ or "truth_index" in self.__dict__
+                or bool(src is not None and src.__dict__.get("_stacks")))
 
     # --- pixels -------------------------------------------------------------------
     def frame(self, i: int) -> np.ndarray:
@@ -286,6 +289,15 @@ class Video:
         if pos and pos == list(range(pos[0], pos[0] + len(pos))):  # consecutive: a read-only view, like gt(i), no copy
             return np.asarray(self._gt_stack()[pos[0]:pos[0] + len(pos)])
         return np.asarray(self._gt_stack()[pos])
+
+    @cached_property
+    def truth_index(self) -> TruthIndex:
+        """The ground truth gathered for scoring, once per video (``scoring.TruthIndex``)."""
+        return TruthIndex(self._gt_stack(), self.roi)
+
+    def truth(self, ids: Sequence[int]) -> list[Gathered]:
+        """The ground truth of frames ``ids`` as ``VideoScore.add`` takes it."""
+        return self.truth_index.batch([self._gt_pos[i] for i in ids])
 
     @cached_property
     def roi(self) -> np.ndarray:

@@ -339,6 +339,15 @@ def test_quantize_any_dtype_layout_and_shape():
     # uint8 maps are levels already: the very same array back
     u8 = rng.integers(0, 256, (3, 4, 5), dtype=np.uint8)
     assert quantize(u8) is u8 and quantize(u8[:, ::2]) is not None and np.array_equal(quantize(u8[:, ::2]), u8[:, ::2])
+    # into a row of a batch buffer: the same levels, written in place, the buffer returned
+    buf = np.full((4, 24, 30), 7, np.uint8)
+    for j, src in enumerate((stack[0], stack[1, :, ::-1], np.clip(stack[2], -1, 3), u8[0].repeat(6, 0)[:24].repeat(6, 1))):
+        row = buf[j]
+        assert quantize(src, out=row) is row
+        assert np.array_equal(row, _quantize_reference(src) if src.dtype != np.uint8 else src)
+    for bad in (np.empty((24, 31), np.uint8), np.empty((24, 30), np.int16), np.empty((30, 24), np.uint8).T):
+        with pytest.raises(ValueError, match="out must be"):
+            quantize(stack[0], out=bad)
 
 
 def test_quantize_refuses_nan_wherever_it_is():
@@ -414,3 +423,75 @@ def test_fast_quantize_and_update_on_real_maps(highway):
     hist, dice_sum, dice_frames = _update_reference(q, gt, highway.roi, 0.5)
     assert np.array_equal(s.hist, hist) and s.dice_frames == dice_frames
     assert s.dice_sum == pytest.approx(dice_sum, rel=1e-12)  # batches of 32 vs one sum of 200
+
+
+# --- the ground truth gathered once per video (TruthIndex) ----------------------------------
+def _same_gathered(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(
+        (x.frames, x.hw, x.b) == (y.frames, y.hw, y.b) and np.array_equal(x.idx, y.idx)
+        and np.array_equal(x.blocks, y.blocks) and np.array_equal(x.cls, y.cls) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("shape", [(23, 4, 6), (40, 3, 5), (17, 8, 8), (9, 1, 7)])
+def test_truth_index_serves_what_gathering_gives(monkeypatch, shape):
+    """Batches from the index (the first asks, the asks again that keep chunks, batches that
+    straddle two chunks, frames out of order or repeated, a budget that runs out) equal the
+    ground truth gathered as it comes, and score alike."""
+    monkeypatch.setattr(scoring, "_BATCH_PIXELS", 5 * shape[1] * shape[2])  # chunks of 5 frames
+    rng = np.random.default_rng(shape[0])
+    gt = rng.choice(np.array([0, 0, 0, 0, 50, 85, 170, 255, 9], np.uint8), shape)
+    gt[::3] = 0  # frames of nothing but static background
+    q = rng.integers(0, 256, shape, dtype=np.uint8)
+    for roi in (np.ones(shape[1:], bool), rng.random(shape[1:]) < 0.6):
+        for budget in (1 << 30, 60):
+            index = scoring.TruthIndex(gt, roi, max_bytes=budget)
+            asks = [list(range(k, min(k + 7, shape[0]))) for k in range(0, shape[0], 7)]  # batches of 7
+            asks += asks  # asked again: chunks are kept from here on (while the budget lasts)
+            asks += [list(range(shape[0]))[::-1][:6], [2, 2, shape[0] - 1, 3], list(range(shape[0]))]
+            for pos in asks:
+                got = index.batch(pos)
+                assert _same_gathered(got, scoring.gather_batch(gt[pos], roi)), (roi.all(), budget, pos)
+                a, b = VideoScore(0.5), VideoScore(0.5)
+                a.add(q[pos], got)
+                b.update(q[pos], gt[pos], roi)
+                assert np.array_equal(a.hist, b.hist) and (a.dice_sum, a.frames) == (b.dice_sum, b.frames)
+            with pytest.raises(IndexError):
+                index.batch([0, shape[0]])
+            kept = sum(p.idx.nbytes + p.cls.nbytes for p in index._parts.values())
+            assert index.nbytes == kept <= budget
+            assert (index.nbytes > 0) == (budget > 60)  # a budget of 60 bytes holds no chunk
+
+
+def test_truth_index_keeps_a_chunk_only_once_asked_again():
+    gt = np.zeros((30, 4, 8), np.uint8)
+    gt[:, 0, :3] = 255
+    index = scoring.TruthIndex(gt, np.ones((4, 8), bool))
+    step = index.step
+    index.batch(range(0, 30))  # a first method: gathered as it comes, nothing kept
+    assert index.nbytes == 0 and not index._parts
+    index.batch(range(0, 30))  # the second: every chunk kept
+    assert sorted(index._parts) == list(range(-(-30 // step)))
+    assert index.nbytes == sum(p.idx.nbytes + p.cls.nbytes for p in index._parts.values()) > 0
+
+
+def test_score_gathered_refuses_ground_truth_of_another_batch():
+    gt = np.zeros((4, 2, 4), np.uint8)
+    truth = scoring.gather_batch(gt, np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match="covers 4 frames"):
+        VideoScore(0.5).add(np.zeros((3, 2, 4), np.uint8), truth)
+    with pytest.raises(TypeError):
+        VideoScore(0.5).add(np.zeros((4, 2, 4), np.float32), truth)
+
+
+@needs_data
+def test_video_truth_equals_its_ground_truth_gathered(highway):
+    """Video.truth (the index the run loop scores with) on a real scene, asked twice as a
+    second method would, equals gathering the frames' ground truth and ROI directly."""
+    ids = list(highway.eval_frames)[100:260]
+    for _ in range(2):
+        for k in range(0, len(ids), 32):
+            chunk = ids[k:k + 32]
+            assert _same_gathered(highway.truth(chunk), scoring.gather_batch(highway.gts(chunk), highway.roi))
+    assert highway.truth_index.nbytes > 0
+    highway.release()
+    assert "truth_index" not in highway.__dict__
