@@ -4,6 +4,7 @@ truth holds the CDnet codes themselves (0, 50, 85, 170, 255)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -69,10 +70,10 @@ def sbi_like(path: Path) -> bool:
     """Frames numbered from 000000, or named after the sequence: SBI2015, not CDnet."""
     own = sequence_frames(path)
     first = None
-    for f in (path / "input").iterdir():
-        if own.match(f.name):
+    for name in os.listdir(path / "input"):
+        if own.match(name):
             return True
-        m = IN_FRAMES.match(f.name)
+        m = IN_FRAMES.match(name)
         if m and (first is None or int(m.group("id")) < first):
             first = int(m.group("id"))
     return first == 0

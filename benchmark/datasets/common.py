@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,12 @@ class Naming:
     template: str  # str.format with the id and ext=, e.g. "in{:06d}{ext}"
 
     def match(self, name: str) -> re.Match | None:
-        return re.fullmatch(self.regex, name, re.IGNORECASE)
+        return _pattern(self.regex).fullmatch(name)
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(regex: str) -> re.Pattern:
+    return re.compile(regex, re.IGNORECASE)
 
 
 @dataclass
@@ -51,16 +58,18 @@ def numbered(folder: Path, namings: Naming | Sequence[Naming], what: str, fmt: s
         raise BadInput(f"{what} folder is missing (format {fmt} reads {what} matching {accepted} there)", folder,
                        LAYOUT_FIX)
     found: dict[Naming, dict[int, Path]] = {}
-    for f in sorted(folder.iterdir()):
+    with os.scandir(folder) as listing:  # names sorted as strings, file types from the listing: no stat per file
+        entries = sorted(((e.name, e) for e in listing), key=lambda t: t[0])
+    for name, entry in entries:
         for n in namings:
-            m = n.match(f.name)
-            if m and f.is_file():
+            m = n.match(name)
+            if m and entry.is_file():
                 have = found.setdefault(n, {})
                 i = int(m.group("id"))
                 if i in have:
-                    raise BadInput(f"two {what} files have the id {i}: {have[i].name} and {f.name}", f,
+                    raise BadInput(f"two {what} files have the id {i}: {have[i].name} and {name}", folder / name,
                                    "keep one file per id (remove the duplicate)")
-                have[i] = f
+                have[i] = folder / name
                 break
     if not found:
         raise BadInput(f"no {what} in {folder.name}/ matching {accepted} (format {fmt})", folder, LAYOUT_FIX)
