@@ -256,35 +256,68 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
     echo(f"bgbench: {len(p.specs)} method(s) x {n_keys} protocol(s) on {len(good)} video(s): "
          f"{sum(len(t.tests) for t in tasks)} jobs -> {p.out}" + (f" (executor {cfg.executor})"
                                                                    if cfg.executor != "local" else ""))
-    records = run_tasks(tasks, opts)
-    jobs = tuple(sorted((JobRecord.from_json(r, f"job {r.get('method')} {r.get('video')}") for r in records),
-                        key=lambda j: j.key))
-    meta = RunMeta(
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), run_id=folder_id(p.out), device=cfg.device, seed=cfg.seed,
-        threshold=cfg.threshold,
-        methods={s.name: s.resolved_params() for s in p.specs},
-        families={s.name: p.classes[s.name].family for s in p.specs},
-        configs={s.name: s.config for s in p.specs},
-        code={s.name: code_fingerprint(p.classes[s.name]) for s in p.specs},
-        protocols={q.key: {"name": q.name, **q.options()} for ps in p.protocols.values() for q in ps},
-        data=tuple(str(d) for d in p.data), videos=tuple(v.id for v in good),
-        skipped=tuple(skipped + protocol_skips), notes={v.id: tuple(v.notes) for v in good if v.notes},
-        suite=cfg.suite if not cfg.methods else None, config=cfg.config, executor=cfg.executor, jobs=p.jobs,
-        threads=p.threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
-        wall_seconds=round(time.perf_counter() - started, 3),
-        started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3))
-    doc = results.clean(Results(meta=meta, jobs=jobs, summaries=summarize(jobs)).to_json())
-    results.write_json(p.out / "results.json", doc)
-    res = Results.from_json(doc, p.out / "results.json")  # what every reader of the file gets (NaN as None)
-    if cfg.report:
-        from reports.build import build_report
+    worker = _report_worker() if cfg.report else None  # the report's start-up overlaps the jobs
+    try:
+        records = run_tasks(tasks, opts)
+        jobs = tuple(sorted((JobRecord.from_json(r, f"job {r.get('method')} {r.get('video')}") for r in records),
+                            key=lambda j: j.key))
+        meta = RunMeta(
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), run_id=folder_id(p.out), device=cfg.device, seed=cfg.seed,
+            threshold=cfg.threshold,
+            methods={s.name: s.resolved_params() for s in p.specs},
+            families={s.name: p.classes[s.name].family for s in p.specs},
+            configs={s.name: s.config for s in p.specs},
+            code={s.name: code_fingerprint(p.classes[s.name]) for s in p.specs},
+            protocols={q.key: {"name": q.name, **q.options()} for ps in p.protocols.values() for q in ps},
+            data=tuple(str(d) for d in p.data), videos=tuple(v.id for v in good),
+            skipped=tuple(skipped + protocol_skips), notes={v.id: tuple(v.notes) for v in good if v.notes},
+            suite=cfg.suite if not cfg.methods else None, config=cfg.config, executor=cfg.executor, jobs=p.jobs,
+            threads=p.threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
+            wall_seconds=round(time.perf_counter() - started, 3),
+            started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3))
+        doc = results.clean(Results(meta=meta, jobs=jobs, summaries=summarize(jobs)).to_json())
+        results.write_json(p.out / "results.json", doc)
+        res = Results.from_json(doc, p.out / "results.json")  # what every reader of the file gets (NaN as None)
+        if cfg.report:
+            _build_report(res, p.out, worker, echo)
+        if cfg.tracking if cfg.tracking is not None else (cfg.tracking_uri is not None or enabled_by_default()):
+            st = start_background(p.out, cfg.tracking_uri, report=cfg.report)  # results and report are on disk
+            echo(f"bgbench: logging to MLflow at {st['uri']} in the background; outcome in {p.out / 'tracking.json'}; "
+                 f"`bgbench log {p.out}` retries")
+        return res
+    finally:
+        if worker is not None:
+            worker.close()
 
-        build_report(res, p.out, p.out / "report")
-    if cfg.tracking if cfg.tracking is not None else (cfg.tracking_uri is not None or enabled_by_default()):
-        st = start_background(p.out, cfg.tracking_uri, report=cfg.report)  # results and report are on disk
-        echo(f"bgbench: logging to MLflow at {st['uri']} in the background; outcome in {p.out / 'tracking.json'}; "
-             f"`bgbench log {p.out}` retries")
-    return res
+
+def _report_worker():
+    """A ``reports.worker.ReportWorker`` for this run, or None where it would not pay: the
+    report modules are imported in this process already (a second run from Python, the
+    tests), or it cannot start."""
+    import sys
+
+    if "reports.build" in sys.modules:
+        return None
+    from reports.worker import ReportWorker
+
+    try:
+        return ReportWorker()
+    except OSError:
+        return None
+
+
+def _build_report(res: Results, run_dir: Path, worker, echo: Echo) -> dict[str, list[Path]]:
+    """The run's report, by its worker if it has one, else (or if the worker fails) here."""
+    if worker is not None:
+        from reports.worker import WorkerFailed
+
+        try:
+            return worker.build(run_dir, run_dir / "report")
+        except WorkerFailed as e:
+            echo(f"bgbench: the report worker failed ({e}); building the report in this process")
+    from reports.build import build_report
+
+    return build_report(res, run_dir, run_dir / "report")
 
 
 def splits(cfg: RunConfig, protocol: str, echo: Echo | None = None) -> list:

@@ -74,11 +74,11 @@ def save(fig, out: Path) -> list[Path]:
 
 def _legend_below(fig, handles, labels, title: str | None = None):
     """A legend under the axes, in as many columns as fit the figure's width."""
-    fig.canvas.draw()  # a renderer, to measure the legend
+    renderer = fig.canvas.get_renderer()  # measures text without drawing the figure
     width = fig.get_figwidth() * fig.dpi
     for ncol in (3, 2, 1):
         leg = fig.legend(handles, labels, loc="outside lower center", ncol=min(ncol, len(labels)), title=title)
-        if ncol == 1 or leg.get_window_extent().width <= 0.97 * width:
+        if ncol == 1 or leg.get_window_extent(renderer).width <= 0.97 * width:
             return leg
         leg.remove()
     return leg

@@ -470,3 +470,45 @@ def test_families_come_from_the_records_not_the_registry(tmp_path):
     assert {r["method"]: r["family"] for r in lb[0]["rows"]}["my_plugin[fast]"] == "plugin"
     md = (tmp_path / "report" / "leaderboard_full_d.md").read_text()
     assert re.search(r"^\| my_plugin\[fast\] +\| +plugin \|", md, re.M)
+
+
+def test_the_report_worker_writes_the_report_of_the_process_byte_for_byte(run, tmp_path):
+    """`bgbench run` has its report built by a worker started before the jobs
+    (reports.worker): the very files the report command writes in process."""
+    from reports.build import build_report
+    from reports.worker import ReportWorker
+
+    out, res = run
+    with ReportWorker() as worker:
+        files = worker.build(out, tmp_path / "worker")
+        again = worker.build(out, tmp_path / "again")  # it serves more than one request
+    build_report(res, out, tmp_path / "here")
+    names = sorted(p.name for p in (tmp_path / "here").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "worker").iterdir()) == sorted(p.name for p in (tmp_path / "again").iterdir())
+    assert len(names) > 15 and sorted(p.name for ps in files.values() for p in ps) == names
+    for n in names:
+        assert (tmp_path / "worker" / n).read_bytes() == (tmp_path / "here" / n).read_bytes(), n
+    assert worker.proc.returncode == 0
+
+
+def test_a_failed_or_dead_report_worker_loses_no_report(run, tmp_path):
+    from benchmark.api import _build_report
+    from reports.worker import ReportWorker, WorkerFailed
+
+    out, res = run
+    said: list[str] = []
+    empty = tmp_path / "no-results"  # the worker cannot read results.json there: it answers why
+    empty.mkdir()
+    shutil.copytree(out / "masks", empty / "masks")  # the mosaic's examples
+    with ReportWorker() as worker:
+        with pytest.raises(WorkerFailed, match="results.json"):
+            worker.build(empty, empty / "report")
+        files = _build_report(res, empty, worker, said.append)  # the run falls back to its own process
+    assert len(said) == 1 and "report worker failed" in said[0] and "results.json" in said[0]
+    assert (empty / "report" / "leaderboard.html").is_file() and files["figures"]
+    dead = ReportWorker()
+    dead.proc.kill()
+    dead.proc.wait()
+    files = _build_report(res, empty, dead, said.append)
+    dead.close()
+    assert "report worker failed" in said[1] and "exited" in said[1] and files["tables"]

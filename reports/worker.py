@@ -1,0 +1,126 @@
+"""A report builder started before a run's jobs, so that the report's start-up is not paid
+after them: ``bgbench run`` starts it when the report is on, and asks it for the report
+once results.json is on disk.
+
+While the jobs run, the worker imports what the report needs (matplotlib, fontTools, the
+report modules: about 0.5 s of a one-method run) and draws one throw-away figure as PNG and
+PDF (the font files and caches), on a thread of the lowest CPU priority (Linux: nice 19 for
+that thread only), so that it takes idle CPU only and does not slow a timed method down.
+Then it waits; asked, it builds the report at normal priority and answers with the files it
+wrote. If the worker cannot start, dies, or fails, the run builds the report in its own
+process instead (``ReportWorker.build`` raises, the caller falls back), so a report is never
+lost to it.
+
+Protocol (one JSON line each way): the run writes ``{"run_dir": ..., "out": ...}``; the
+worker answers ``{"ok": true, "files": {kind: [paths]}}`` or ``{"ok": false, "error": ...}``.
+An empty line or end of input ends it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+
+class WorkerFailed(RuntimeError):
+    pass
+
+
+class ReportWorker:
+    """The run's side: start, ``build``, ``close`` (also on exit from a ``with`` block)."""
+
+    def __init__(self) -> None:
+        root = str(Path(__file__).resolve().parents[1])  # this very source tree
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]))
+        self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: warnings can never block the worker
+        self.proc = subprocess.Popen([sys.executable, "-m", "reports.worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env, text=True)
+
+    def build(self, run_dir: Path, out: Path) -> dict[str, list[Path]]:
+        """The report of ``run_dir`` into ``out``, built by the worker; WorkerFailed if it cannot."""
+        try:
+            self.proc.stdin.write(json.dumps({"run_dir": str(run_dir), "out": str(out)}) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except (OSError, ValueError):  # a broken pipe: it is gone
+            line = ""
+        if not line:
+            self.proc.wait()
+            self.stderr.seek(0)
+            err = self.stderr.read().strip().splitlines()
+            raise WorkerFailed(f"the report worker exited ({self.proc.returncode})" + (f": {err[-1]}" if err else ""))
+        reply = json.loads(line)
+        if not reply.get("ok"):
+            raise WorkerFailed(reply.get("error", "the report worker failed"))
+        return {kind: [Path(p) for p in files] for kind, files in reply["files"].items()}
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.stderr.close()
+
+    def __enter__(self) -> "ReportWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _warm_up() -> None:
+    """Import the report's libraries and save one small figure (PNG and PDF, into memory),
+    on this thread at the lowest priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
+    except (AttributeError, OSError):
+        pass  # elsewhere the warm-up runs at normal priority
+    import importlib
+    import io
+
+    from . import plots
+
+    importlib.import_module("reports.build")  # for the build that follows
+
+    with plots._style() as figures:
+        fig, ax = figures.subplots(figsize=(plots.COLUMN_WIDTH, 1.0))
+        ax.plot([0, 1], [0, 1], label="warm-up 0.123")
+        ax.set_xlabel("Recall")
+        ax.legend()
+        for fmt in ("png", "pdf"):
+            fig.savefig(io.BytesIO(), format=fmt, dpi=plots.DPI)
+
+
+def main() -> int:
+    warm = threading.Thread(target=_warm_up, name="report-warm-up", daemon=True)
+    warm.start()
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        warm.join()  # imports are done (a failed warm-up shows again in the build)
+        try:
+            from benchmark.results import load_results
+
+            from .build import build_report
+
+            req = json.loads(line)
+            run_dir = Path(req["run_dir"])
+            files = build_report(load_results(run_dir / "results.json"), run_dir, Path(req["out"]))
+            reply = {"ok": True, "files": {k: [str(p) for p in v] for k, v in files.items()}}
+        except Exception as e:  # the run falls back to building the report itself
+            reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(reply), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
