@@ -19,15 +19,61 @@ units of the match threshold, halved and clipped: ``p = min(1, d / (2 T_sigma))`
 ``p >= 0.5`` exactly when no background component matches (the paper's decision, up to
 8-bit quantisation) and PR curves sweep the match threshold.
 
-One implementation runs on NumPy (CPU) or torch (CPU or GPU), in float64 with only
-operations IEEE 754 rounds exactly (+, -, *, /, sqrt, comparisons; the Gaussian's exp is
-a fixed polynomial), evaluated in a fixed order, so both back ends take bit-for-bit the
-same decisions. Leading batch dimensions let several videos of one size run as one batch.
-On torch, frames go to the device as uint8 in chunks and the maps come back per chunk.
-float64 is what the identity costs (consumer GPUs run it at 1/32-1/64 of float32; an H100
-at 1/2); the per-frame update is still about 180 separate elementwise kernels: fusing them
-(torch.compile with floating-point contraction off, so the rounding stays NumPy's) is left
-until it can be checked bit for bit on a GPU.
+One implementation (``update``) runs on NumPy (CPU) or torch (CPU or GPU), in float64 with
+only operations IEEE 754 rounds exactly (+, -, *, /, sqrt, comparisons; the Gaussian's exp
+is a fixed polynomial), evaluated in a fixed order, so both back ends give the same float64
+state and maps, bit for bit. Leading batch dimensions let several videos of one size run as
+one batch. On torch, frames go to the device as uint8 in chunks, the kernels read them as
+uint8, and the maps come back per chunk.
+
+The rework (after commit 98ab1b9). Every floating-point operation and its order are the
+first version's, so state and maps are its bits (tests/test_gmm_sg.py checks the float64
+distances and w, mu, var against a verbatim copy of it on highway, for k = 1..5 and both
+rule sets) while the state is finite and every variance positive, which min_var > 0
+guarantees (where min_var = 0 lets a variance reach 0, both versions produce inf and NaN,
+not necessarily the same); only exact work was restructured: ranks come from one K x K comparison, counted
+in int8, instead of K(K-1) pairwise ones in float64; minima are one reduction; the paper's
+eta (the 9-term polynomial) is evaluated for the chosen component only, on (H, W) instead
+of (K, H, W); ``x * 0.0 + c`` constructions became ``where`` on constants; squares are taken
+once. aten ops one eager ``step`` dispatches on a CPU tensor (``python -m
+benchmark.bench_gmm_sg`` counts them), first version -> now, total / with a float64 output /
+kernels (not views) / MB those kernels read and write at 320x240:
+
+- k=3, paper's rules: 241 / 196 / 176 / 609 MB -> 101 / 85 / 84 / 310 MB
+- k=5, paper's rules: 445 / 336 / 300 / 1094 MB -> 105 / 89 / 88 / 507 MB
+- k=3, OpenCV's rules: 201 / 156 / 136 / 417 MB -> 62 / 46 / 46 / 239 MB
+- k=5, OpenCV's rules: 405 / 296 / 260 / 774 MB -> 66 / 50 / 50 / 424 MB
+
+(on CUDA 2 more: the sqrt that eager CPU tensors take from NumPy). The polynomial's 30 ops
+are most of what is left of the paper's rules; they and the mean and variance
+updates must stay float64 for the identity, so every op with a floating-point output does.
+
+The first version's torch path did not keep NumPy's bits, which its float32 maps hid
+(after 60 highway frames 56 means and 719 float64 distances differed on the CPU, no map):
+``c / t`` runs as ``reciprocal(t) * c``; torch's CPU sqrt is MKL's vdSqrt, not correctly
+rounded (about 1% of results one ulp off); and on CUDA, ATen divides by a Python scalar as a
+product with its reciprocal (``d2 / 3``, the polynomial's ``/ n``, the map's ``/ (2
+T_sigma)``). Now divisors and ``where`` values are 0-dim tensors made once on the device
+(``constants``) and eager CPU tensors take NumPy's sqrt (``_sqrt``).
+
+``fuse`` (auto: on CUDA only; on: torch on any device; off) runs the frame (update and map)
+through torch.compile with FMA contraction off (``EXACT_INDUCTOR_OPTIONS``, scoped to that
+compilation: Triton's enable_fp_fusion is off under inductor's emulate_precision_casts; the
+C++ backend gets -ffp-contract=off). On this CPU the compiled frame (one C++ kernel) keeps
+NumPy's bits over 50 highway frames, and -ffp-contract=fast does not (the control test); it
+compiles in 3-30 s and runs at about NumPy's speed (65 vs 85-90 frames/s at 320x240, one
+thread; MOG2 760). **The CUDA paths, eager and fused, are unverified until run on a GPU**:
+no GPU was lent to the session that wrote them. Their identity rests on reading the sources
+(CUDA double sqrt and division are IEEE; inductor lowers float64 x / y to Triton's IEEE
+division unless y is a constant, which it never is here; the test that the frame dispatches
+no division by a Python scalar, no reciprocal and no scalar-to-tensor runs on the CPU).
+Their speed against MOG2 (the issue asks 50x) is unmeasured: ``python -m
+benchmark.bench_gmm_sg --device cuda --batch 8`` measures it and checks the maps.
+
+What float64 costs: the state is 40 bytes per pixel and component (w, 3 means, var), so a
+fused frame at k=3 moves at least 247 bytes a pixel (19 MB at 320x240; float32 would halve
+it); H100s run float64 at half float32's rate, consumer GPUs at 1/32-1/64, where the
+polynomial and divisions may become the bound. Both are estimates until measured on a GPU.
 """
 
 from __future__ import annotations
@@ -40,111 +86,248 @@ from benchmark.method import Method, frames_through, register_method
 from benchmark.video import VideoView
 
 _INV_2PI_15 = (2.0 * np.pi) ** -1.5
+# Scalars the update divides by (or divides): the polynomial's 2..9 and the variance's 3;
+# and those ``where`` selects: 0 and the 1e30 that stands for "not background".
+_SCALARS = (0.0, 1e30, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, _INV_2PI_15)
 
 
-def _exp_neg(z, xp):
-    """exp(-z) for z in [0, 3.2] with + and * only: (Taylor_9(-z/16))^16, rel. error < 1e-12."""
-    y = -z / 16.0
-    term = y * 0.0 + 1.0
-    acc = term
-    for n in range(1, 10):
-        term = term * y / float(n)
-        acc = acc + term
+def constants(xp, device=None, k: int | None = None, extra: Sequence[float] = ()) -> dict[Any, Any]:
+    """The scalars ``update`` divides by or selects, keyed by value (``"k"``: k as int8), as
+    each back end must see them to round as NumPy does and to launch nothing extra: plain
+    numbers for NumPy, 0-dim tensors on the device for torch, made once. A Python scalar will
+    not do on torch: ``c / t`` runs as ``reciprocal(t) * c`` (two roundings, on every device),
+    CUDA divides by a CPU scalar ``b`` as ``a * (1 / b)``, and so does inductor's code for a
+    constant divisor on the GPU (lowering.div_prim), while a divisor that is a tensor on the
+    device is divided by, correctly rounded, everywhere; ``torch.where`` of two Python
+    scalars is float32, and every Python scalar given to ``torch.where`` is first made into a
+    tensor on the device (one more kernel on CUDA, each frame)."""
+    values = (*_SCALARS, *extra)
+    if xp is np:
+        out: dict[Any, Any] = {v: v for v in values}
+        if k is not None:
+            out["k"] = k
+        return out
+    out = {v: xp.tensor(v, dtype=xp.float64, device=device) for v in values}
+    if k is not None:
+        out["k"] = xp.tensor(k, dtype=xp.int8, device=device)
+    return out
+
+
+def _exp_neg_half(z, xp, c):
+    """exp(-z / 2) for z in [0, 6.4] with +, * and / only: (Taylor_9(-z/32))^16, rel. error < 1e-12.
+
+    ``z * -1/32`` is the earlier ``-(z * 0.5) / 16`` bit for bit (scalings by powers of two
+    are exact; where z is too small for that, y is too small to change ``1 + y``); the terms
+    are ``term * y / n`` summed in the same order as before."""
+    y = z * -0.03125
+    acc = y + 1.0  # 1 + y / 1
+    term = y
+    for n in range(2, 10):
+        term = term * y / c[float(n)]
+        acc += term
     for _ in range(4):
-        acc = acc * acc
+        acc *= acc
     return acc
 
 
+def _unbind(a, axis: int, xp):
+    """The slices of ``a`` along ``axis`` (views; one dispatched op on torch)."""
+    return a.unbind(axis) if xp is not np else list(np.moveaxis(a, axis, 0))
+
+
+def _sqrt(a, xp):
+    """Correctly rounded sqrt. torch's CPU kernel is MKL VML's vdSqrt (VML_HA), which is not:
+    about 1% of float64 results are one ulp off IEEE sqrt, so eager CPU tensors take NumPy's
+    (zero-copy). CUDA's double sqrt and compiled code (std::sqrt, _mm512_sqrt_pd, tl.sqrt_rn)
+    are IEEE sqrt."""
+    if xp is np:
+        return np.sqrt(a)
+    if a.device.type == "cpu" and not xp.compiler.is_compiling():
+        return xp.from_numpy(np.sqrt(a.numpy()))
+    return xp.sqrt(a)
+
+
+def _floor(a, lo: float, xp):
+    return np.maximum(a, lo) if xp is np else xp.clamp(a, min=lo)
+
+
+def _ceil(a, hi: float, xp):
+    return np.minimum(a, hi) if xp is np else xp.clamp(a, max=hi)
+
+
+def _zeros(shape, like, xp):
+    if xp is np:
+        return np.zeros(shape, dtype=np.float64)
+    return xp.zeros(shape, dtype=xp.float64, device=like.device)
+
+
 class GMMState:
-    """The mixture of every pixel: w (..., K, H, W), mu (..., K, H, W, 3), var (..., K, H, W)."""
+    """The mixture of every pixel: w (..., K, H, W), mu (..., K, H, W, 3), var (..., K, H, W),
+    float64 whatever the frame's dtype (uint8 or float64), and the constants ``step`` uses."""
 
     def __init__(self, first: Any, k: int, var_init: float, w_init: float, xp):
         self.xp = xp
         x = first
         shape = x.shape[:-1]
         lead, hw = shape[:-2], shape[-2:]
-        self.w = xp.zeros((*lead, k, *hw), dtype=x.dtype)
-        self.mu = xp.zeros((*lead, k, *hw, 3), dtype=x.dtype)
-        self.var = xp.zeros((*lead, k, *hw), dtype=x.dtype) + var_init
+        self.w = _zeros((*lead, k, *hw), x, xp)
+        self.mu = _zeros((*lead, k, *hw, 3), x, xp)
+        self.var = _zeros((*lead, k, *hw), x, xp) + var_init
         self.w[..., 0, :, :] = 1.0
         self.mu[..., 0, :, :, :] = x
         self.k, self.var_init, self.w_init = k, var_init, w_init
+        device = None if xp is np else x.device
+        self.consts = constants(xp, device, k, (w_init, var_init))
+        # lower[i, j]: j < i, the tie-break of the ranking (an earlier index ranks first)
+        tri = np.tril(np.ones((k, k), dtype=bool), -1)[:, :, None, None]
+        self.lower = tri if xp is np else xp.from_numpy(tri).to(device)
 
 
-def _stack(xs, xp):
-    return xp.stack(xs, axis=-3) if xp is np else xp.stack(xs, dim=-3)
+def update(xp, w, mu, var, x, c, lower, *, k: int, alpha: float, t_bg: float, t_sigma: float, rho_rule: str,
+           min_var: float, weight_rule: str, w_init: float, var_init: float):
+    """One frame through the mixture, as a pure function of the state (what ``step`` runs and
+    what ``fuse`` compiles): returns the new (w, mu, var) and the distance (in standard
+    deviations) to the nearest background component. ``x`` is (..., H, W, 3) uint8 or
+    float64 (uint8 is converted inside the kernels that read it, exactly).
+
+    Every floating-point operation and its order are those of the first version (commit
+    98ab1b9), so the results are the same bits; what changed are the exact parts: ranks are
+    counted from one K x K comparison instead of K(K-1) pairwise ones, in int8; minima are
+    one reduction; eta is computed for the chosen component only; constants (``c``) stand in
+    ``where`` for ``x * 0.0 + c``; the squared distances square once and add the three
+    channels. ``c``: ``constants(xp, device, k, (alpha, w_init, var_init))``; ``lower``:
+    ``GMMState.lower``."""
+    sd = _sqrt(var, xp)
+    ratio = w / sd
+    # ahead[..., i, j, :, :]: component j comes before i in descending w/sigma (ties: lower index first)
+    ri, rj = ratio[..., :, None, :, :], ratio[..., None, :, :, :]
+    ahead = xp.where(lower, rj >= ri, rj > ri)
+    rank = xp.sum(ahead, axis=-3, dtype=xp.int8)
+    # summed weight of the components ranked before each one, added in index order as before
+    # (the diagonal's 0 adds nothing)
+    parts = _unbind(w[..., None, :, :, :] * ahead, -3, xp)
+    before = parts[0]
+    for part in parts[1:]:
+        before = before + part
+    is_bg = before <= t_bg  # the first B components: their predecessors' weight has not passed T
+    xe = x[..., None, :, :, :]
+    diff = xe - mu
+    sq = _unbind(diff * diff, -1, xp)
+    z = (sq[0] + sq[1] + sq[2]) / var  # squared Mahalanobis distance
+    dist_bg = _sqrt(xp.amin(xp.where(is_bg, z, c[1e30]), axis=-3), xp)
+    match = (z < t_sigma * t_sigma) & (w > 1e-12)  # empty slots (weight 0) never match
+    # first match in rank order (k where none)
+    m_rank = xp.where(match, rank, c["k"])
+    best = xp.amin(m_rank, axis=-3)[..., None, :, :]
+    chosen = match & (m_rank == best)
+    am = xp.where(chosen, c[alpha], c[0.0])  # alpha * M
+    if weight_rule == "paper":
+        w_new = (1.0 - alpha) * w + am
+    else:  # "opencv": only the match gains alpha (1 - w); renormalisation decays the rest
+        w_new = w + am * (1.0 - w)
+    if rho_rule == "paper":
+        # eta of the chosen component only, on (..., H, W): at most one component is chosen and
+        # the others give 0 (z, q >= 0), so the maxima are its values, exactly
+        zc = xp.amax(xp.where(chosen, z, c[0.0]), axis=-3)
+        qc = xp.amax(xp.where(chosen, c[_INV_2PI_15] / (var * sd), c[0.0]), axis=-3)
+        eta = qc * _exp_neg_half(zc, xp, c)
+        rho = xp.where(chosen, (alpha * eta)[..., None, :, :], c[0.0])
+    else:  # "alpha": a constant rate, as OpenCV's bgsegm MOG updates
+        rho = am
+    mu_new = mu + rho[..., None] * diff
+    diff2 = xe - mu_new
+    sq = _unbind(diff2 * diff2, -1, xp)
+    var_new = _floor(var + rho * ((sq[0] + sq[1] + sq[2]) / c[3.0] - var), min_var, xp)
+    # no match: replace the last-ranked component by one at x. rank <= k-1 and best <= k, so
+    # rank + best == 2k-1 exactly when rank == k-1 and best == k (no component matched)
+    replace = (rank + best) == 2 * k - 1
+    w_new = xp.where(replace, c[w_init], w_new)
+    mu_new = xp.where(replace[..., None], xe, mu_new)
+    var_new = xp.where(replace, c[var_init], var_new)
+    ws = _unbind(w_new, -3, xp)
+    total = ws[0]
+    for wi in ws[1:]:
+        total = total + wi
+    return w_new / total[..., None, :, :], mu_new, var_new, dist_bg
 
 
 def step(state: GMMState, x, alpha: float, t_bg: float, t_sigma: float, rho_rule: str, min_var: float,
          weight_rule: str = "paper"):
-    """Classify frame ``x`` (..., H, W, 3 float64) against the model, then update it.
+    """Classify frame ``x`` (..., H, W, 3 uint8 or float64) against the model, then update it.
     Returns the distance (in standard deviations) to the nearest background component."""
-    xp, k = state.xp, state.k
-    w, mu, var = state.w, state.mu, state.var
-    sd = xp.sqrt(var)
-    ratio = w / sd
-    # rank of each component in descending w/sigma order (ties: lower index first)
-    rank = []
-    before = []  # summed weight of the components ranked before each one
-    for i in range(k):
-        r = ratio[..., i, :, :] * 0.0
-        s = ratio[..., i, :, :] * 0.0
-        for j in range(k):
-            if j == i:
-                continue
-            ahead = (ratio[..., j, :, :] > ratio[..., i, :, :]) | ((ratio[..., j, :, :] == ratio[..., i, :, :]) & (j < i))
-            r = r + ahead
-            s = s + w[..., j, :, :] * ahead
-        rank.append(r)
-        before.append(s)
-    rank, before = _stack(rank, xp), _stack(before, xp)
-    is_bg = before <= t_bg  # the first B components: their predecessors' weight has not passed T
-    diff = x[..., None, :, :, :] - mu
-    d2 = diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1] + diff[..., 2] * diff[..., 2]
-    z = d2 / var  # squared Mahalanobis distance
-    big = z * 0.0 + 1e30
-    dist_bg = xp.sqrt(_min_k(xp.where(is_bg, z, big), k))
-    match = (z < t_sigma * t_sigma) & (w > 1e-12)  # empty slots (weight 0) never match
-    # first match in rank order
-    m_rank = xp.where(match, rank, rank * 0.0 + k)
-    best = _min_k(m_rank, k)
-    chosen = match & (m_rank == best[..., None, :, :])
-    any_match = best < k
-    # weights
-    m = xp.where(chosen, w * 0.0 + 1.0, w * 0.0)
-    if weight_rule == "paper":
-        w_new = (1.0 - alpha) * w + alpha * m
-    else:  # "opencv": only the match gains alpha (1 - w); renormalisation decays the rest
-        w_new = w + alpha * m * (1.0 - w)
-    if rho_rule == "paper":
-        eta = _INV_2PI_15 / (var * sd) * _exp_neg(xp.where(chosen, z, z * 0.0) * 0.5, xp)
-        rho = alpha * eta
-    else:  # "alpha": a constant rate, as OpenCV's bgsegm MOG updates
-        rho = w * 0.0 + alpha
-    rho = xp.where(chosen, rho, rho * 0.0)
-    mu_new = mu + rho[..., None] * diff
-    diff2 = x[..., None, :, :, :] - mu_new
-    d2n = diff2[..., 0] * diff2[..., 0] + diff2[..., 1] * diff2[..., 1] + diff2[..., 2] * diff2[..., 2]
-    var_new = var + rho * (d2n / 3.0 - var)
-    var_new = xp.where(var_new < min_var, var_new * 0.0 + min_var, var_new)
-    # no match: replace the last-ranked component by one at x
-    replace = (rank == k - 1) & ~any_match[..., None, :, :]
-    w_new = xp.where(replace, w_new * 0.0 + state.w_init, w_new)
-    mu_new = xp.where(replace[..., None], x[..., None, :, :, :] + mu_new * 0.0, mu_new)
-    var_new = xp.where(replace, var_new * 0.0 + state.var_init, var_new)
-    total = w_new[..., 0, :, :]
-    for i in range(1, k):
-        total = total + w_new[..., i, :, :]
-    state.w, state.mu, state.var = w_new / total[..., None, :, :], mu_new, var_new
+    if alpha not in state.consts:
+        state.consts.update(constants(state.xp, None if state.xp is np else state.w.device, extra=(alpha,)))
+    state.w, state.mu, state.var, dist_bg = update(
+        state.xp, state.w, state.mu, state.var, x, state.consts, state.lower, k=state.k, alpha=alpha, t_bg=t_bg,
+        t_sigma=t_sigma, rho_rule=rho_rule, min_var=min_var, weight_rule=weight_rule, w_init=state.w_init,
+        var_init=state.var_init)
     return dist_bg
 
 
-def _min_k(a, k):
-    out = a[..., 0, :, :]
-    for i in range(1, k):
-        b = a[..., i, :, :]
-        out = out * (out <= b) + b * (b < out)
-    return out
+def frame_function(xp, *, k: int, alpha: float, t_bg: float, t_sigma: float, rho_rule: str, min_var: float,
+                   weight_rule: str, w_init: float, var_init: float):
+    """``f(w, mu, var, x, c, lower) -> (w, mu, var, map)``: ``update`` and the float32
+    probability map ``min(1, d / (2 t_sigma))``, one function to compile. ``c`` must hold
+    k, alpha, ``2 t_sigma``, w_init and var_init (``constants(xp, device, k, (alpha, 2 * t_sigma,
+    w_init, var_init))``)."""
+    two_ts = 2.0 * t_sigma
+
+    def f(w, mu, var, x, c, lower):
+        w, mu, var, d = update(xp, w, mu, var, x, c, lower, k=k, alpha=alpha, t_bg=t_bg, t_sigma=t_sigma,
+                               rho_rule=rho_rule, min_var=min_var, weight_rule=weight_rule, w_init=w_init,
+                               var_init=var_init)
+        prob = _ceil(d / c[two_ts], 1.0, xp)
+        return w, mu, var, (prob.astype(np.float32) if xp is np else prob.to(xp.float32))
+
+    return f
+
+
+# The inductor settings (torch 2.13) that keep compiled code rounding as NumPy does, applied
+# to this compilation only (torch.compile's ``options`` patch the config while it compiles):
+# - Triton (CUDA): kernels get ``enable_fp_fusion = not emulate_precision_casts``
+#   (codegen/triton.py, triton_meta_common); fp fusion lets LLVM contract a*b+c into one FMA.
+#   emulate_precision_casts otherwise keeps fp16/bf16 round trips and has Triton use the CUDA
+#   toolkit's libdevice (warning where CUDA_HOME is unset); this code has neither.
+# - C++ (CPU): ``-ffp-contract=<cpp.enable_floating_point_contract_flag>`` (cpp_builder,
+#   _get_ffast_math_flags; "off" unless TORCHINDUCTOR_CPP_ENABLE_FLOATING_POINT_CONTRACT_FLAG
+#   says otherwise) and ``-fno-unsafe-math-optimizations`` unless cpp.enable_unsafe_math_opt_flag.
+# Division by a constant, which inductor turns into a multiplication on the GPU, is kept out
+# by dividing by 0-dim tensors (``constants``); sqrt is correctly rounded in both (tl.sqrt_rn,
+# std::sqrt / _mm*_sqrt_pd); x / y of float64 in Triton is IEEE division (div.full, the
+# approximate one, exists for float32 only).
+EXACT_INDUCTOR_OPTIONS = {
+    "emulate_precision_casts": True,
+    "cpp.enable_floating_point_contract_flag": "off",
+    "cpp.enable_unsafe_math_opt_flag": False,
+}
+
+
+def _eager_if_it_fails(compiled, eager):
+    """fuse=auto: ``compiled``, or ``eager`` from the first call where compiling fails (no
+    Triton or no C++ compiler there), said once. The functions are pure, so nothing is half done."""
+    current = [compiled]
+
+    def f(*args):
+        try:
+            return current[0](*args)
+        except Exception as e:  # noqa: BLE001 - an error of the update itself raises again from eager
+            if current[0] is eager:
+                raise
+            import warnings
+
+            warnings.warn(f"gmm_sg: torch.compile failed ({type(e).__name__}: {e}); running the update eagerly",
+                          RuntimeWarning, stacklevel=2)
+            current[0] = eager
+            return eager(*args)
+
+    return f
+
+
+def compile_frame_function(f, options: dict[str, Any] | None = None):
+    """``f`` under torch.compile (whole graph, static shapes) with FMA contraction off."""
+    import torch
+
+    return torch.compile(f, fullgraph=True, dynamic=False, options=dict(EXACT_INDUCTOR_OPTIONS, **(options or {})))
 
 
 @register_method("gmm_sg")
@@ -163,18 +346,50 @@ class GMMStaufferGrimson(Method):
         "weight_rule": ("paper", "paper: w = (1 - alpha) w + alpha M; opencv: the match gains alpha (1 - w), "
                                  "then all are renormalised (OpenCV bgsegm MOG)", ("paper", "opencv")),
         "rho_rule": ("paper", "paper: rho = alpha * eta(x|mu,sigma); alpha: rho = alpha (OpenCV bgsegm MOG)", ("paper", "alpha")),
-        "backend": ("auto", "numpy, torch, or auto (torch on CUDA, NumPy on the CPU)", ("auto", "numpy", "torch")),
+        "backend": ("auto", "numpy, torch, or auto (torch on CUDA or with fuse=on, NumPy on the CPU)",
+                    ("auto", "numpy", "torch")),
+        "fuse": ("auto", "torch.compile the per-frame update (FMA contraction off) on CUDA (auto), always (on: "
+                         "torch on any device) or never (off)", ("auto", "on", "off")),
     }
+
+    @classmethod
+    def validate(cls, values: dict[str, Any]) -> None:
+        if values["fuse"] == "on" and values["backend"] == "numpy":
+            from benchmark.errors import BadInput
+
+            raise BadInput("fuse = on compiles the torch update; backend = numpy has none", "gmm_sg.fuse",
+                           "set backend to torch or auto, or fuse to auto or off")
 
     def _xp(self):
         backend = self.p["backend"]
         if backend == "auto":
-            backend = "torch" if self.device.startswith("cuda") else "numpy"
+            backend = "torch" if self.device.startswith("cuda") or self.p["fuse"] == "on" else "numpy"
         if backend == "numpy":
             return np, None
         import torch
 
         return torch, torch.device(self.device)
+
+    def fused(self) -> bool:
+        """Whether ``run`` compiles the per-frame update: fuse=on, or auto on CUDA (torch)."""
+        xp, dev = self._xp()
+        if xp is np or self.p["fuse"] == "off":
+            return False
+        return self.p["fuse"] == "on" or dev.type == "cuda"
+
+    def frame_function(self):
+        """The per-frame function ``run`` calls (compiled when ``fused()``) and its constants."""
+        xp, dev = self._xp()
+        p = self.p
+        f = frame_function(xp, k=int(p["k"]), alpha=float(p["alpha"]), t_bg=float(p["t_bg"]),
+                           t_sigma=float(p["t_sigma"]), rho_rule=p["rho_rule"], min_var=float(p["min_var"]),
+                           weight_rule=p["weight_rule"], w_init=float(p["w_init"]), var_init=float(p["var_init"]))
+        c = constants(xp, dev, int(p["k"]), (float(p["alpha"]), 2.0 * float(p["t_sigma"]), float(p["w_init"]),
+                                              float(p["var_init"])))
+        if not self.fused():
+            return f, c
+        g = compile_frame_function(f)
+        return (g if p["fuse"] == "on" else _eager_if_it_fails(g, f)), c
 
     def raw_loop(self, frames: np.ndarray) -> None:
         """The model's core over in-memory frames (the speed baseline for the wrapper)."""
@@ -185,26 +400,21 @@ class GMMStaufferGrimson(Method):
         """Yield the probability map (..., H, W float32) for every frame batch from an
         iterator of uint8 (..., H, W, 3) arrays (a leading axis batches videos).
 
-        On torch, ``chunk`` frames at a time are uploaded as uint8 (a quarter of float32's
-        bytes; pinned on CUDA) and converted to float64 on the device, and their maps stay
-        there until the chunk is done: one copy back and one synchronisation per chunk, not
-        per frame. The decisions are those of the NumPy path, bit for bit."""
+        On torch, ``chunk`` frames at a time are uploaded as uint8 (an eighth of float64's
+        bytes; pinned on CUDA) and read as uint8 by the update itself, and their maps stay on
+        the device until the chunk is done: one copy back and one synchronisation per chunk,
+        not per frame. The decisions are those of the NumPy path, bit for bit."""
         xp, dev = self._xp()
         p = self.p
-        args = (float(p["alpha"]), float(p["t_bg"]), float(p["t_sigma"]), p["rho_rule"], float(p["min_var"]),
-                p["weight_rule"])
+        f, c = self.frame_function()
         state = None
-
-        def prob_of(d):
-            prob = d / (2.0 * float(p["t_sigma"]))
-            return xp.where(prob > 1.0, prob * 0.0 + 1.0, prob)
-
         if xp is np:
             for img in frames_iter:
-                x = np.asarray(img, dtype=np.float64)
+                x = np.asarray(img, dtype=np.uint8)
                 if state is None:
                     state = GMMState(x, int(p["k"]), float(p["var_init"]), float(p["w_init"]), xp)
-                yield prob_of(step(state, x, *args)).astype(np.float32)
+                state.w, state.mu, state.var, prob = f(state.w, state.mu, state.var, x, c, state.lower)
+                yield prob
             return
         import itertools
 
@@ -218,11 +428,11 @@ class GMMStaufferGrimson(Method):
             host = torch.from_numpy(np.ascontiguousarray(np.stack([np.asarray(b, dtype=np.uint8) for b in block])))
             frames = (host.pin_memory() if cuda else host).to(dev, non_blocking=True)
             maps = []
-            for x8 in frames:
-                x = x8.to(torch.float64)
+            for x in frames:
                 if state is None:
                     state = GMMState(x, int(p["k"]), float(p["var_init"]), float(p["w_init"]), xp)
-                maps.append(prob_of(step(state, x, *args)).float())
+                state.w, state.mu, state.var, prob = f(state.w, state.mu, state.var, x, c, state.lower)
+                maps.append(prob)
             yield from torch.stack(maps).cpu().numpy()
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
