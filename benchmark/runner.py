@@ -433,12 +433,11 @@ def run_tasks(tasks: list[Task], opts: RunOptions, progress: Callable[[dict], No
 
     Records already in OUT are read here and their jobs not submitted. The executor is opened
     only if something is left to run (a Dask cluster or a scheduler connection included)."""
-    from tqdm.auto import tqdm
-
     from .executors import open_executor
+    from .progress import bar as progress_bar
 
     records: list[dict] = []
-    bar = tqdm(total=sum(len(t.tests) for t in tasks), unit="job", desc="bgbench", disable=None, leave=False)
+    bar = progress_bar(total=sum(len(t.tests) for t in tasks), unit="job", desc="bgbench", disable=None, leave=False)
 
     def collect(recs: list[dict]) -> None:
         for r in recs:

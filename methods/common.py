@@ -380,14 +380,14 @@ class Trainer:
             batch_fn: Callable[[int], Any] | None = None, prefetch: bool = False) -> list[dict[str, float]]:
         from concurrent.futures import ThreadPoolExecutor
 
-        from tqdm.auto import tqdm
+        from benchmark.progress import bar as progress_bar
 
         batch_fn = batch_fn or (lambda step: step)
         self.resume()
         t0, first = time.perf_counter(), self.step
         t_warm, wait_warm = t0, 0.0
         budget = None if self.max_seconds is None else float(self.max_seconds) - self.elapsed
-        bar = tqdm(total=steps, initial=self.step, desc=desc, unit="step", disable=None, leave=False)
+        bar = progress_bar(total=steps, initial=self.step, desc=desc, unit="step", disable=None, leave=False)
         pending: list[torch.Tensor] = []
         wait = 0.0
         # one fork of torch's global random state around the loop (the steps' seeding and dropout

@@ -10,6 +10,7 @@ below the axes, never over the data."""
 from __future__ import annotations
 
 import math
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,14 +63,37 @@ def _style():
         yield _Figures()
 
 
+FORK_PDF = False  # set by reports.worker (one thread, POSIX): the PDF is written by a forked child
+
+
 def save(fig, out: Path) -> list[Path]:
-    """``out`` as a 300-dpi PNG and as a PDF (same stem); the figure is closed."""
+    """``out`` as a 300-dpi PNG and as a PDF (same stem); the figure is closed. Where
+    ``FORK_PDF`` is set, a forked child writes the PDF while this process writes the PNG
+    (each about 0.1 s a figure); if the child fails, the PDF is written here (and any error
+    raised here)."""
     out = Path(out)
     png, pdf = out.with_suffix(".png"), out.with_suffix(".pdf")
     with _style():  # pdf.fonttype is read when saving
+        engine = fig.get_layout_engine()
+        if engine is not None:  # laid out once, for both files: the same layout whichever is drawn first, or where
+            engine.execute(fig)
+            fig.set_layout_engine("none")
+        child = os.fork() if FORK_PDF else None
+        if child == 0:
+            ok = False
+            try:
+                _save_pdf(fig, pdf)
+                ok = True
+            finally:
+                os._exit(0 if ok else 1)  # the child never returns into the report
         fig.savefig(png, dpi=DPI, metadata={"Software": None})
-        fig.savefig(pdf, metadata={"CreationDate": None, "Creator": None, "Producer": None})  # reproducible bytes
+        if child is None or os.waitpid(child, 0)[1] != 0:
+            _save_pdf(fig, pdf)
     return [png, pdf]
+
+
+def _save_pdf(fig, pdf: Path) -> None:
+    fig.savefig(pdf, metadata={"CreationDate": None, "Creator": None, "Producer": None})  # reproducible bytes
 
 
 def _legend_below(fig, handles, labels, title: str | None = None):
