@@ -27,6 +27,8 @@ pixels at or above the threshold (one threshold and one row sum): Dice is per fr
 rest is summed. The 16-bit histograms are fast where OpenCV has IPP, as its x86-64 wheels
 do; without it, probabilities get one 8-bit histogram per frame. ``frame_histograms``
 keeps every frame's histograms apart: one 8-bit calcHist per frame of probabilities.
+Gathering (``gather``: the scan of the ground truth and the ROI, the class of each gathered
+pixel) depends on the video alone: ``TruthIndex`` keeps it for a video's later methods.
 """
 
 from __future__ import annotations
