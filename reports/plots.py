@@ -87,9 +87,24 @@ def save(fig, out: Path) -> list[Path]:
             finally:
                 os._exit(0 if ok else 1)  # the child never returns into the report
         fig.savefig(png, dpi=DPI, metadata={"Software": None})
-        if child is None or os.waitpid(child, 0)[1] != 0:
+        if child is None or not _child_succeeded(child):
             _save_pdf(fig, pdf)
     return [png, pdf]
+
+
+def _child_succeeded(pid: int, timeout: float = 60.0) -> bool:
+    """Whether child ``pid`` exited 0 within ``timeout`` seconds (a hung one is killed)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status == 0
+        time.sleep(0.002)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return False
 
 
 def _save_pdf(fig, pdf: Path) -> None:

@@ -512,3 +512,47 @@ def test_a_failed_or_dead_report_worker_loses_no_report(run, tmp_path):
     files = _build_report(res, empty, dead, said.append)
     dead.close()
     assert "report worker failed" in said[1] and "exited" in said[1] and files["tables"]
+
+
+def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, monkeypatch):
+    """Where the report worker forks a child for each figure's PDF (plots.FORK_PDF), a child
+    that fails or hangs costs nothing but time: the PDF is written by the parent, the same bytes."""
+    import os
+    import time
+
+    from reports import plots
+
+    def figure():
+        with plots._style() as figures:
+            fig, ax = figures.subplots(figsize=(plots.COLUMN_WIDTH, 2.0), layout="constrained")
+            ax.plot([0, 1], [1, 0], label="a")
+            ax.legend()
+        return fig
+
+    plots.save(figure(), tmp_path / "plain.png")
+    monkeypatch.setattr(plots, "FORK_PDF", True)
+    plots.save(figure(), tmp_path / "forked.png")
+    assert (tmp_path / "forked.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
+    real = plots._save_pdf
+    parent = os.getpid()
+
+    def broken(fig, pdf):
+        if os.getpid() != parent:
+            raise RuntimeError("the child fails")
+        real(fig, pdf)
+
+    monkeypatch.setattr(plots, "_save_pdf", broken)
+    plots.save(figure(), tmp_path / "failed.png")
+    assert (tmp_path / "failed.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
+
+    def hangs(fig, pdf):
+        if os.getpid() != parent:
+            time.sleep(60)
+        real(fig, pdf)
+
+    monkeypatch.setattr(plots, "_save_pdf", hangs)
+    monkeypatch.setattr(plots, "_child_succeeded", lambda pid, timeout=60.0, f=plots._child_succeeded: f(pid, 0.5))
+    t0 = time.monotonic()
+    plots.save(figure(), tmp_path / "hung.png")
+    assert time.monotonic() - t0 < 10
+    assert (tmp_path / "hung.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
