@@ -55,7 +55,10 @@ class ReportWorker:
             self.stderr.seek(0)
             err = self.stderr.read().strip().splitlines()
             raise WorkerFailed(f"the report worker exited ({self.proc.returncode})" + (f": {err[-1]}" if err else ""))
-        reply = json.loads(line)
+        try:
+            reply = json.loads(line)
+        except json.JSONDecodeError:
+            raise WorkerFailed(f"the report worker answered {line[:200]!r}") from None
         if not reply.get("ok"):
             raise WorkerFailed(reply.get("error", "the report worker failed"))
         return {kind: [Path(p) for p in files] for kind, files in reply["files"].items()}
@@ -102,6 +105,11 @@ def _warm_up() -> None:
 
 
 def main() -> int:
+    # replies go to the pipe on a descriptor of their own; whatever else writes to standard
+    # output (a library, C code) lands in the stderr file instead of in a reply
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     warm = threading.Thread(target=_warm_up, name="report-warm-up", daemon=True)
     warm.start()
     for line in sys.stdin:
@@ -123,7 +131,8 @@ def main() -> int:
             reply = {"ok": True, "files": {k: [str(p) for p in v] for k, v in files.items()}}
         except Exception as e:  # the run falls back to building the report itself
             reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        print(json.dumps(reply), flush=True)
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
     sys.stderr.flush()
     os._exit(0)  # nothing left to write: no interpreter teardown (0.2 s with matplotlib) for the run to wait on
 
