@@ -75,7 +75,7 @@ def save(fig, out: Path) -> list[Path]:
     png, pdf = out.with_suffix(".png"), out.with_suffix(".pdf")
     with _style():  # pdf.fonttype is read when saving
         engine = fig.get_layout_engine()
-        if engine is not None:  # laid out once, for both files: the same layout whichever is drawn first, or where
+        if engine is not None:  # laid out once for both files: the same layout in either order and process
             engine.execute(fig)
             fig.set_layout_engine("none")
         child = os.fork() if FORK_PDF else None
@@ -86,8 +86,11 @@ def save(fig, out: Path) -> list[Path]:
                 ok = True
             finally:
                 os._exit(0 if ok else 1)  # the child never returns into the report
-        fig.savefig(png, dpi=DPI, metadata={"Software": None})
-        if child is None or not _child_succeeded(child):
+        try:
+            fig.savefig(png, dpi=DPI, metadata={"Software": None})
+        finally:  # the child is waited for even when the PNG fails: nobody else writes its PDF meanwhile
+            forked = child is not None and _child_succeeded(child)
+        if not forked:
             _save_pdf(fig, pdf)
     return [png, pdf]
 
@@ -104,6 +107,8 @@ def _child_succeeded(pid: int, timeout: float = 60.0) -> bool:
         time.sleep(0.002)
     os.kill(pid, 9)
     os.waitpid(pid, 0)
+    global FORK_PDF
+    FORK_PDF = False  # one hung child: the figures left are saved in this process
     return False
 
 

@@ -28,6 +28,9 @@ import threading
 from pathlib import Path
 
 
+REPLY_TIMEOUT = 300.0  # seconds a report may take in the worker before the run builds it itself
+
+
 class WorkerFailed(RuntimeError):
     pass
 
@@ -39,17 +42,27 @@ class ReportWorker:
         root = str(Path(__file__).resolve().parents[1])  # this very source tree
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]))
         self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: warnings can never block the worker
+        # started in the source tree (paths it is given are absolute): a reports/ package in the
+        # caller's folder cannot stand in for this one
         self.proc = subprocess.Popen([sys.executable, "-m", "reports.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env, cwd=root, text=True)
 
-    def build(self, run_dir: Path, out: Path) -> dict[str, list[Path]]:
-        """The report of ``run_dir`` into ``out``, built by the worker; WorkerFailed if it cannot."""
+    def build(self, run_dir: Path, out: Path, timeout: float = REPLY_TIMEOUT) -> dict[str, list[Path]]:
+        """The report of ``run_dir`` into ``out``, built by the worker; WorkerFailed if it cannot,
+        or has not answered within ``timeout`` seconds (it is then stopped)."""
+        import select
+
+        request = {"run_dir": str(Path(run_dir).resolve()), "out": str(Path(out).resolve())}
         try:
-            self.proc.stdin.write(json.dumps({"run_dir": str(run_dir), "out": str(out)}) + "\n")
+            self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
+            ready = select.select([self.proc.stdout], [], [], timeout)[0]
+            line = self.proc.stdout.readline() if ready else None
         except (OSError, ValueError):  # a broken pipe: it is gone
             line = ""
+        if line is None:
+            self.proc.kill()
+            raise WorkerFailed(f"the report worker did not answer within {timeout:.0f} s")
         if not line:
             self.proc.wait()
             self.stderr.seek(0)
@@ -64,13 +77,12 @@ class ReportWorker:
         return {kind: [Path(p) for p in files] for kind, files in reply["files"].items()}
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
         self.proc.stdout.close()
         self.stderr.close()
 
@@ -115,6 +127,11 @@ def main() -> int:
     for line in sys.stdin:
         if not line.strip():
             break
+        if warm.is_alive():  # asked before it is done: back to normal priority where allowed (root)
+            try:
+                os.setpriority(os.PRIO_PROCESS, warm.native_id, 0)
+            except (AttributeError, OSError, TypeError):
+                pass
         warm.join()  # imports are done (a failed warm-up shows again in the build)
         from . import plots
 

@@ -506,6 +506,11 @@ def test_a_failed_or_dead_report_worker_loses_no_report(run, tmp_path):
         files = _build_report(res, empty, worker, said.append)  # the run falls back to its own process
     assert len(said) == 1 and "report worker failed" in said[0] and "results.json" in said[0]
     assert (empty / "report" / "leaderboard.html").is_file() and files["figures"]
+    slow = ReportWorker()  # asked for an answer sooner than it can give one: stopped, the run builds it
+    with pytest.raises(WorkerFailed, match="did not answer within"):
+        slow.build(out, tmp_path / "slow", timeout=0.05)
+    slow.close()
+    assert slow.proc.returncode is not None and not (tmp_path / "slow" / "leaderboard.html").exists()
     dead = ReportWorker()
     dead.proc.kill()
     dead.proc.wait()
@@ -556,3 +561,4 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
     plots.save(figure(), tmp_path / "hung.png")
     assert time.monotonic() - t0 < 10
     assert (tmp_path / "hung.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
+    assert plots.FORK_PDF is False  # after a hung child, the figures left are saved in process
