@@ -216,8 +216,13 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) 
     time counts from it). Returns the typed Results; failed jobs are in it, not raised."""
     from .runlock import RunLock
 
+    from .device import cpu_only_note
+
     started = time.perf_counter() if started is None else started
     p = prepare(cfg)
+    note = cpu_only_note(cfg.device, [s.name for s in p.specs if not p.classes[s.name].gpu_capable])
+    if note:
+        (echo or _log)(note)
     with RunLock(p.out, wait=cfg.wait, say=echo or _log):  # one run per folder: a second waits, or BadInput with wait=False
         return _run_locked(p, echo or _log, started)
 
@@ -271,7 +276,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
             protocols={q.key: {"name": q.name, **q.options()} for ps in p.protocols.values() for q in ps},
             data=tuple(str(d) for d in p.data), videos=tuple(v.id for v in good),
             skipped=tuple(skipped + protocol_skips), notes={v.id: tuple(v.notes) for v in good if v.notes},
-            suite=cfg.suite if not cfg.methods else None, config=cfg.config, executor=cfg.executor, jobs=p.jobs,
+            suite=recorded_suite(cfg.suite, p.specs), config=cfg.config, executor=cfg.executor, jobs=p.jobs,
             threads=p.threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
             wall_seconds=round(time.perf_counter() - started, 3),
             started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3))
@@ -288,6 +293,14 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
     finally:
         if worker is not None:
             worker.close()
+
+
+def recorded_suite(suite: str, specs: Sequence[MethodSpec]) -> str | None:
+    """``meta.suite``: the suite whose methods the run has, in its order (the command line
+    passes a suite's methods explicitly, so that ``--set`` can reach them), else None."""
+    from .suites import suite_methods
+
+    return suite if [s.name for s in specs] == suite_methods(suite) else None
 
 
 def _report_worker():

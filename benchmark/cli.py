@@ -414,7 +414,6 @@ def cmd_run(args) -> int:
     parameter, device, executor and the run folder before locking it, and data and
     protocols before any job is computed."""
     from . import api
-    from .method import method_class
     from .suites import suite_methods
 
     methods = args.methods or suite_methods(args.suite)
@@ -424,7 +423,6 @@ def cmd_run(args) -> int:
                       scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
                       tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
                       wait=not args.no_wait)
-    _check_device(args.device, {m: method_class(m) for m in methods})
     res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
     from reports.tables import terminal_summary
 
@@ -443,12 +441,11 @@ def cmd_run(args) -> int:
 def _check_device(device: str, classes: dict) -> None:
     """--device before any work (``device.check_for``), and a note naming the methods that run
     on the CPU whatever it says."""
-    from .device import check_for
+    from .device import check_for, cpu_only_note
 
-    cpu_only = check_for(device, classes)
-    if cpu_only and device.startswith("cuda"):
-        print(f"bgbench: note: {', '.join(cpu_only)} {'runs' if len(cpu_only) == 1 else 'run'} on the CPU whatever "
-              f"--device says (no GPU implementation)", file=sys.stderr)
+    note = cpu_only_note(device, check_for(device, classes))
+    if note:
+        print(note, file=sys.stderr)
 
 
 # --- score -----------------------------------------------------------------------------

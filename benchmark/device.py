@@ -42,3 +42,11 @@ def check_for(device: str, classes: dict) -> list[str]:
     if any(c.gpu_capable for c in classes.values()) and device != "auto":
         resolve(device)
     return [m for m, c in classes.items() if not c.gpu_capable]
+
+
+def cpu_only_note(device: str, cpu_only: list[str]) -> str | None:
+    """What to say when CUDA is asked for methods that have no GPU implementation."""
+    if not (cpu_only and device.startswith("cuda")):
+        return None
+    return (f"bgbench: note: {', '.join(cpu_only)} {'runs' if len(cpu_only) == 1 else 'run'} on the CPU whatever "
+            f"--device says (no GPU implementation)")

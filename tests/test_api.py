@@ -12,7 +12,7 @@ import pytest
 from benchmark import api
 from benchmark.cli import main
 from benchmark.errors import BadInput
-from benchmark.records import Results
+from benchmark.records import MethodSpec, Results
 from conftest import HIGHWAY, copy_scene, needs_data
 
 pytestmark = needs_data
@@ -93,3 +93,17 @@ def test_a_rerun_with_save_masks_computes_the_masks_a_first_run_did_not_save(sce
     assert second.counts == first.counts and second.examples["frame"] in range(480, 530)
     (third,) = api.run(dataclasses.replace(cfg, save_masks=True)).jobs  # now reused as it is
     assert third.timing == second.timing
+
+
+def test_a_suites_run_records_its_suite_though_the_cli_names_its_methods():
+    """The command line passes a suite's methods by name (so --set reaches them); the record
+    still says which suite ran, and says none for another choice of methods."""
+    from benchmark.api import recorded_suite
+    from benchmark.suites import suite_methods
+
+    quick = [MethodSpec(m) for m in suite_methods("quick")]
+    assert len(quick) >= 3
+    assert recorded_suite("quick", quick) == "quick"
+    assert recorded_suite("quick", quick[:2]) is None
+    assert recorded_suite("quick", quick[::-1]) is None
+    assert recorded_suite("baselines", quick) is None
