@@ -78,6 +78,8 @@ polynomial and divisions may become the bound. Both are estimates until measured
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -391,6 +393,12 @@ class GMMStaufferGrimson(Method):
         g = compile_frame_function(f)
         return (g if p["fuse"] == "on" else _eager_if_it_fails(g, f)), c
 
+    @functools.cached_property
+    def _frame(self):
+        """``frame_function()`` once per instance: one compilation (or one failed attempt, said
+        once) for all the videos it segments."""
+        return self.frame_function()
+
     def raw_loop(self, frames: np.ndarray) -> None:
         """The model's core over in-memory frames (the speed baseline for the wrapper)."""
         for _ in self.run(iter(frames)):
@@ -406,7 +414,7 @@ class GMMStaufferGrimson(Method):
         not per frame. The decisions are those of the NumPy path, bit for bit."""
         xp, dev = self._xp()
         p = self.p
-        f, c = self.frame_function()
+        f, c = self._frame
         state = None
         if xp is np:
             for img in frames_iter:

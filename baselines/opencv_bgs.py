@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from benchmark.method import Method, frames_through, register_method
-from benchmark.scoped import threads
+from benchmark.scoped import opencv_threads
 from benchmark.video import VideoView
 
 
@@ -45,7 +45,7 @@ class OpenCVSubtractor(Method):
 
     def deterministic(self):
         """The thread setting under which the masks are reproducible (one thread if seeded)."""
-        return threads(1) if self.seeded else contextlib.nullcontext()
+        return opencv_threads(1) if self.seeded else contextlib.nullcontext()
 
     def raw_loop(self, frames: np.ndarray) -> None:
         """The library called directly on in-memory frames (the speed baseline)."""

@@ -505,7 +505,6 @@ class DeepMethod(Method):
         self.warmup_frames = self.infer_batch  # the first batch's yields carry its whole compute
         self.amp = Precision(self.device, str(self.p["amp"]), str(self.p["amp_dtype"]))
         self.precision = self.amp.name
-        self.train_stats: dict[str, dict[str, float]] = {}
         self.timing_warmup = 0  # training steps a speed run leaves out of its timed figures
         with torch_rng(self.seed, self.device):  # the weights: a function of the seed; the caller's RNG untouched
             self.build()
