@@ -50,10 +50,7 @@ def accuracy_from(results: Results) -> dict[str, Any]:
 def params_from(results: Results) -> dict[str, Any]:
     """label -> its method's resolved parameters (``meta.methods``), per the record."""
     methods = results.meta.methods
-    out = {label: dict(methods.get(s.method, {})) for (label, _), s in sorted(results.summaries.items())}
-    for j in results.jobs:  # a job no summary covers (none should be) still names its parameters
-        out.setdefault(j.key.label, dict(methods.get(j.key.method, {})))
-    return out
+    return {label: dict(methods.get(s.method, {})) for (label, _), s in sorted(results.summaries.items())}
 
 
 def reference_from(results: Results, speed: dict | None) -> dict[str, Any]:

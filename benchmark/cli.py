@@ -82,18 +82,6 @@ def _seed_type():
     return _number(int, 0, MAX_SEED, eg="--seed 0")
 
 
-def _writable_dir(path: Path, option: str, fix: str | None = None) -> Path:
-    from .paths import writable_dir
-
-    return writable_dir(path, option, fix)
-
-
-def _check_cache_writable() -> None:
-    from .paths import check_cache_writable
-
-    check_cache_writable()
-
-
 PROTOCOL_HELP = ("full (no training; every scored frame tested), scene-specific (one model per video), cross-scene "
                  "(k scene-disjoint folds), sampled (one model on a small fraction of every video's labelled frames), "
                  "transfer (train on one dataset, test on another)")
@@ -310,11 +298,9 @@ def cmd_list(args) -> int:
     from .protocols import PROTOCOLS
 
     def describe(e) -> dict:
-        if e.target is None:  # registered directly, already imported
-            return {"name": e.name, "family": e.obj.family, "trains": e.obj.trains, "configs": list(e.obj.configs),
-                    "summary": e.obj.summary()}
-        return {"name": e.name, "family": e.meta.get("family"), "trains": e.meta.get("trains"),
-                "configs": list(e.meta.get("configs", ())), "summary": e.meta.get("summary", "")}
+        m = e.meta  # read once: static for an entry point, the class's own once imported
+        return {"name": e.name, "family": m.get("family"), "trains": m.get("trains"),
+                "configs": list(m.get("configs", ())), "summary": m.get("summary", "")}
 
     methods = [describe(e) for e in METHODS]
     data = {"methods": methods, "formats": FORMATS.names(), "protocols": PROTOCOLS.names()}
@@ -490,7 +476,9 @@ def cmd_speed(args) -> int:
     from .suites import shared_data
 
     scene = args.video or ((shared_data() or Path("synthetic")) / "CDnet2014" / "baseline" / "highway")
-    _check_cache_writable()
+    from .paths import check_cache_writable
+
+    check_cache_writable()
     found = discover(scene)
     if len(found) != 1:
         raise BadInput(f"holds {len(found)} scenes; --scoring times one", scene, "give --video one scene folder, e.g. "
@@ -560,7 +548,9 @@ def _speed_train(args) -> int:
     scene = args.scene or ((shared_data() or Path("../shared/data")) / "CDnet2014" / "baseline" / "highway")
     if not Path(scene).is_dir():
         raise BadInput("is not a folder", scene, "give a labelled scene with --scene")
-    _check_cache_writable()
+    from .paths import check_cache_writable
+
+    check_cache_writable()
     methods = args.methods or sorted(e.name for e in METHODS if e.meta.get("family") == "deep")
     rows = run_train_speed(methods, Path(scene), config=args.config, device=args.device, steps=args.steps,
                            warmup=args.warmup_steps, infer_frames=args.frames)
@@ -615,9 +605,11 @@ def cmd_check(args) -> int:
     run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
     res = check.validate_results(load_results(args.run_dir), args.run_dir)
     if args.update:  # the reference must be writable before minutes of speed measurement
+        from .paths import writable_dir
+
         if args.reference.is_dir():
             raise BadInput("is a folder", args.reference, "give --reference a JSON file name, e.g. ci_reference.json")
-        _writable_dir(args.reference.parent, "--reference", "give --reference a file in a folder you can write to")
+        writable_dir(args.reference.parent, "--reference", "give --reference a file in a folder you can write to")
     ref = None if args.update else check.load_reference(args.reference)
     speed = None
     if not args.no_speed and (args.update or (ref and ref.get("speed"))):
@@ -653,8 +645,9 @@ def cmd_check(args) -> int:
 
 def cmd_synth(args) -> int:
     from .datasets.synthetic import write_scenes
+    from .paths import writable_dir
 
-    _writable_dir(args.out, "OUT")
+    writable_dir(args.out, "OUT")
     root = write_scenes(args.out, args.seed, n_frames=args.frames, first_scored=min(31, args.frames // 3))
     print(f"synthetic scenes written to {root}")
     return 0

@@ -55,21 +55,19 @@ def reference_workload_seconds(repeats: int = 3) -> float:
     one thread): the yardstick that makes speeds comparable across machines."""
     import cv2
 
+    from .scoped import opencv_threads
+
     rng = np.random.default_rng(12345)
     base = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
     frames = [cv2.add(base, rng.integers(0, 20, (240, 320, 3), dtype=np.uint8)) for _ in range(150)]
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
 
     def work():
         sub = cv2.createBackgroundSubtractorMOG2()
         for f in frames:
             sub.apply(f)
 
-    try:
+    with opencv_threads(1):
         return median_time(work, repeats)
-    finally:
-        cv2.setNumThreads(threads)
 
 
 # --- scoring --------------------------------------------------------------------------

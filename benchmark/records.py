@@ -54,10 +54,6 @@ class MethodSpec:
     config: str = "default"
     overrides: tuple[tuple[str, Any], ...] = ()
 
-    @property
-    def label(self) -> str:
-        return label_of(self.name, self.config)
-
     def resolved_params(self) -> dict[str, Any]:
         from .method import method_class
 
@@ -84,11 +80,6 @@ class JobKey:
     @property
     def dataset(self) -> str:
         return self.video.split("/", 1)[0]
-
-    @property
-    def category(self) -> str:
-        parts = self.video.split("/")
-        return parts[1] if len(parts) > 2 else parts[0]
 
 
 @dataclass(frozen=True)

@@ -486,6 +486,7 @@ def test_the_report_worker_writes_the_report_of_the_process_byte_for_byte(run, t
     names = sorted(p.name for p in (tmp_path / "here").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "worker").iterdir()) == sorted(p.name for p in (tmp_path / "again").iterdir())
     assert len(names) > 15 and sorted(p.name for ps in files.values() for p in ps) == names
+    assert sorted(p.name for ps in again.values() for p in ps) == names
     for n in names:
         assert (tmp_path / "worker" / n).read_bytes() == (tmp_path / "here" / n).read_bytes(), n
     assert worker.proc.returncode == 0
