@@ -107,3 +107,12 @@ def test_a_suites_run_records_its_suite_though_the_cli_names_its_methods():
     assert recorded_suite("quick", quick[:2]) is None
     assert recorded_suite("quick", quick[::-1]) is None
     assert recorded_suite("baselines", quick) is None
+
+
+def test_the_cpu_only_note_names_the_methods_without_a_gpu_path():
+    from benchmark.device import cpu_only_note
+
+    assert cpu_only_note("cuda", ["knn"]) == ("bgbench: note: knn runs on the CPU whatever --device says "
+                                              "(no GPU implementation)")
+    assert "knn, vibe run on the CPU" in cpu_only_note("cuda:1", ["knn", "vibe"])
+    assert cpu_only_note("cpu", ["knn"]) is None and cpu_only_note("cuda", []) is None

@@ -176,6 +176,7 @@ def test_static_reader_follows_bases_and_falls_back_to_importing(tmp_path, monke
 def test_plugin_worked_example(tmp_path):
     """A plug-in in its own distribution (a dist-info folder with entry_points.txt, as
     ``pip install`` writes): listed with its static metadata, built, run and scored."""
+    assert PLUGIN in (ROOT / "README.md").read_text()  # the code README shows is the code tested here
     site = tmp_path / "site"
     _write(site, {
         "bgbench_example_plugin/__init__.py": PLUGIN,

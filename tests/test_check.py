@@ -187,9 +187,6 @@ def test_reference_and_comparison_read_the_typed_record():
                                      "UCSD": {"-": pytest.approx(0.6), "overall": pytest.approx(0.6)}}},
         "frame_difference": {"full": {"CDnet2014": {"baseline": 0.6, "overall": 0.6},
                                       "UCSD": {"-": pytest.approx(0.4), "overall": pytest.approx(0.4)}}}}
-    for (label, key), s in res.summaries.items():
-        for ds, d in s.datasets.items():
-            assert ref["accuracy"][label][key][ds]["overall"] == d.overall["f_measure"]
     assert ref["params"] == {"crossnet[paper]": {"threshold": 0.8}, "frame_difference": {"threshold": 0.6}}
     assert all(r["status"] == "ok" for r in compare_accuracy(res, ref, 0.01))
 

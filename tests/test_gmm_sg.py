@@ -232,13 +232,14 @@ def test_run_gives_numpys_maps_on_torch(frames):
 def test_far_fewer_ops_per_frame(frames):
     """aten ops of one eager step on a CPU tensor: under the counts measured after the rework
     (total, float64 output), and at most 45% / 30% of the first version's (k=3 / k=5)."""
-    bounds = {(3, "paper"): (101, 85), (5, "paper"): (105, 89), (3, "alpha"): (62, 46), (5, "alpha"): (66, 50)}
-    for (k, rule), (total, f64) in bounds.items():
+    bounds = {(3, "paper"): (101, 85, 84), (5, "paper"): (105, 89, 88), (3, "alpha"): (62, 46, 46),
+              (5, "alpha"): (66, 50, 50)}  # total, float64 output, kernels (ops that are not views)
+    for (k, rule), (total, f64, kernels) in bounds.items():
         weights = "paper" if rule == "paper" else "opencv"
         new = step_op_counts(frames[:4], k=k, rho_rule=rule, weight_rule=weights)
         old = step_op_counts(frames[:4], k=k, rho_rule=rule, weight_rule=weights, state_cls=RefState, step_fn=ref_step)
         assert new["total"] <= total and new["float64"] <= f64, (k, rule, new)
-        assert new["kernels"] <= new["total"] and new["kernel_bytes"] < 0.6 * old["kernel_bytes"], (k, rule, new, old)
+        assert new["kernels"] <= kernels and new["kernel_bytes"] < 0.6 * old["kernel_bytes"], (k, rule, new, old)
         share = 0.45 if k == 3 else 0.30
         assert new["total"] <= share * old["total"] and new["float64"] <= share * old["float64"], (k, rule, new, old)
 
@@ -303,33 +304,30 @@ def test_auto_runs_eagerly_where_compiling_fails():
 # --- the slow lane: torch.compile on this CPU ------------------------------------------------
 
 
+def _frame_run(f, c, frames, xp, k=3):
+    """State and maps of frame function ``f`` (constants ``c``) over ``frames``, on NumPy or torch."""
+    state, maps = None, []
+    for x in frames:
+        x = x if xp is np else torch.from_numpy(np.ascontiguousarray(x))
+        if state is None:
+            state = gmm_sg.GMMState(x, k, 900.0, 0.05, xp)
+        state.w, state.mu, state.var, p = f(state.w, state.mu, state.var, x, c, state.lower)
+        maps.append(p if xp is np else p.numpy())
+    states = (state.w, state.mu, state.var)
+    return [s if xp is np else s.numpy() for s in states], np.stack(maps)
+
+
 def _compiled_run(frames, options=None, k=3):
-    """State and maps of the compiled frame function over ``frames`` (CPU, one thread)."""
-    m = build_method("gmm_sg", fuse="on", k=k)
-    f, c = m.frame_function()
+    """The compiled frame function (CPU, one thread), with inductor ``options`` if given."""
+    f, c = build_method("gmm_sg", fuse="on", k=k).frame_function()
     if options is not None:
         eager, _ = build_method("gmm_sg", backend="torch", fuse="off", k=k).frame_function()
         f = gmm_sg.compile_frame_function(eager, options)
-    state, maps = None, []
-    for x in frames:
-        x = torch.from_numpy(np.ascontiguousarray(x))
-        if state is None:
-            state = gmm_sg.GMMState(x, k, 900.0, 0.05, torch)
-        state.w, state.mu, state.var, p = f(state.w, state.mu, state.var, x, c, state.lower)
-        maps.append(p.numpy())
-    return [s.numpy() for s in (state.w, state.mu, state.var)], np.stack(maps)
+    return _frame_run(f, c, frames, torch, k)
 
 
 def _numpy_run(frames, k=3):
-    m = build_method("gmm_sg", backend="numpy", k=k)
-    f, c = m.frame_function()
-    state, maps = None, []
-    for x in frames:
-        if state is None:
-            state = gmm_sg.GMMState(x, k, 900.0, 0.05, np)
-        state.w, state.mu, state.var, p = f(state.w, state.mu, state.var, x, c, state.lower)
-        maps.append(p)
-    return [state.w, state.mu, state.var], np.stack(maps)
+    return _frame_run(*build_method("gmm_sg", backend="numpy", k=k).frame_function(), frames, np, k)
 
 
 @pytest.mark.slow
@@ -375,7 +373,7 @@ def test_fp_contraction_would_change_the_bits(frames):
 
 @pytest.mark.slow
 @needs_data
-def test_two_hundred_frames_keep_the_first_versions_bits(frames, highway):
+def test_two_hundred_frames_keep_the_first_versions_bits(highway):
     """The defaults over highway's first 200 frames: NumPy and torch equal the first version."""
     clip = np.ascontiguousarray(highway.frames(list(range(1, 201))))
     out, states = run_three(clip, 3, DEFAULT)

@@ -10,8 +10,8 @@ import re
 
 import numpy as np
 import pytest
+from records_helpers import SCORED, job, results_of
 from records_helpers import hist as _hist
-from records_helpers import job, results_of
 
 from benchmark.aggregate import protocol_display, resolve_protocol
 from benchmark.protocols import build_protocol
@@ -23,7 +23,6 @@ HALF = build_protocol("scene-specific", rule="first-half")
 N200 = build_protocol("scene-specific", rule="n:200")
 FULL = build_protocol("full")
 
-SCORED = _hist({255: (4, 1), 128: (4, 3), 0: (2, 86)})  # three output levels
 BINARY = _hist({255: (8, 2), 0: (2, 88)})  # a 0/255 mask
 
 

@@ -290,6 +290,18 @@ def test_quantize_equals_the_rule_on_every_boundary():
     assert np.array_equal(quantize(h[exact]), np.rint(halves[exact]).astype(np.uint8))
 
 
+def test_quantize_clips_special_values_to_literal_levels():
+    """The values the fast path leaves to the clipping fallback, against levels written out
+    (not against the reference formula, which is the fallback's own expression)."""
+    f32 = np.float32
+    tiny = np.finfo(f32).smallest_subnormal
+    p = np.array([-0.0, -tiny, tiny, -1.0, -0.5 / 255, 0.5 / 255, 1.7, 2.0, 3e38, -3e38, np.inf, -np.inf,
+                  np.nextafter(f32(1), f32(2)), 0.5], f32)
+    expect = [0, 0, 0, 0, 0, 0, 255, 255, 255, 0, 255, 0, 255, 128]
+    assert quantize(p).tolist() == expect
+    assert [int(quantize(x[None])[0]) for x in p] == expect  # each alone: the fast path where it can
+
+
 def test_quantize_equals_the_rule_across_zero_to_two():
     # every 61st float32 in [0, 2) (17.6 million values, every exponent), and all of them just
     # below and above 1 (the fast path takes [+0, 2); above 1 it must saturate to 255)
@@ -336,6 +348,11 @@ def test_quantize_any_dtype_layout_and_shape():
     assert np.array_equal(quantize(stack[None]), expect[None])
     for other in (np.clip(stack, -2, 2).astype(np.float16), np.array([[True, False]]), np.array([[0, 1, 2, -1]], np.int16)):
         assert np.array_equal(quantize(other), _quantize_reference(other))
+    # the same layouts with every value in [+0, 1]: the fast path (cv2.convertScaleAbs) itself
+    fast = np.abs(np.clip(stack, 0, 1))
+    assert not (fast.view(np.uint32) & 0xC0000000).any()
+    for view in (fast, fast[:, ::2, ::3], fast.transpose(0, 2, 1), fast[::-1, :, ::-1], fast[3, :, 7], fast[5, 4]):
+        assert np.array_equal(quantize(view), _quantize_reference(view))
     # uint8 maps are levels already: the very same array back
     u8 = rng.integers(0, 256, (3, 4, 5), dtype=np.uint8)
     assert quantize(u8) is u8 and quantize(u8[:, ::2]) is not None and np.array_equal(quantize(u8[:, ::2]), u8[:, ::2])
