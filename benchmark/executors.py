@@ -123,7 +123,7 @@ class DaskExecutor(Executor):
         """BadInput unless every worker sees every one of ``paths`` (the data, at the same paths)."""
         if self.cluster is not None or not paths:
             return
-        _check_workers(self.client, self.address, [str(p) for p in paths])
+        _check_workers(self.client, self.address, [str(p) for p in paths], cluster=False)
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
         from distributed import as_completed
@@ -185,7 +185,7 @@ def _check_options(opts: Any) -> None:
     if opts.executor not in EXECUTORS:
         raise BadInput(f"unknown executor {opts.executor!r}", "--executor",
                        "use --executor local (this machine) or --executor dask (a Dask cluster)")
-    if getattr(opts, "threads", 1) < 0:
+    if opts.threads < 0:
         raise BadInput(f"{opts.threads} threads per job is below 0", "--threads",
                        "e.g. --threads 1 (0 leaves OpenCV's and torch's own defaults)")
     if opts.executor == "local":
@@ -239,19 +239,24 @@ def _probe(paths: Sequence[str]) -> list[str]:
     return [p for p in paths if not os.path.exists(p)]
 
 
-def _check_workers(client: Any, address: str, paths: list[str]) -> None:
-    try:
-        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-    except (TimeoutError, OSError):
-        raise BadInput(f"the Dask scheduler at {address} has no worker (waited {CONNECT_TIMEOUT:.0f} s)", "--scheduler",
-                       f"start workers with `dask worker {address} --nthreads 1` (one per core), or drop --scheduler "
-                       "to run on a local cluster") from None
+def _check_workers(client: Any, address: str, paths: list[str], cluster: bool = True) -> None:
+    """Every worker loads bgbench's jobs and sees ``paths``; with ``cluster``, first a worker
+    is there and the scheduler can load them too (what ``check_executor`` checks before a run;
+    the run's own ``check_paths`` then asks the workers about its videos only)."""
+    if cluster:
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        except (TimeoutError, OSError):
+            raise BadInput(f"the Dask scheduler at {address} has no worker (waited {CONNECT_TIMEOUT:.0f} s)",
+                           "--scheduler", f"start workers with `dask worker {address} --nthreads 1` (one per core), "
+                           "or drop --scheduler to run on a local cluster") from None
     fix = "install bgbench (this version) in the scheduler's and every worker's Python environment"
     try:  # through the scheduler (it unpickles task graphs), then on every worker
-        try:
-            client.submit(_probe, [], pure=False, priority=100).result(timeout=60)
-        except TimeoutError:  # a cluster busy with other work: it cannot be told here
-            pass
+        if cluster:
+            try:
+                client.submit(_probe, [], pure=False, priority=100).result(timeout=60)
+            except TimeoutError:  # a cluster busy with other work: it cannot be told here
+                pass
         missing = client.run(_probe, paths)
     except Exception as e:  # noqa: BLE001 - whatever fails here fails every job
         raise BadInput(f"the Dask cluster at {address} cannot run bgbench's jobs ({_describe(e)[:300]})",
