@@ -36,6 +36,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .device import synchronize
+
 
 def count_ops(fn: Callable[[], Any]) -> dict[str, int]:
     """The aten ops ``fn()`` dispatches: ``total``; ``float64``, those with a float64 output;
@@ -90,17 +92,10 @@ def step_op_counts(frames: np.ndarray, k: int = 3, rho_rule: str = "paper", weig
     return count_ops(lambda: step_fn(state, xs[warm], *args))
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
-
-
 def _maps(method, frames: np.ndarray, device: str) -> tuple[float, np.ndarray]:
     t0 = time.perf_counter()
     out = list(method.run(iter(frames)))
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - t0, np.stack(out)
 
 
@@ -167,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             m = rows[f"torch compiled ({a.device})"]
             t0 = time.perf_counter()
             list(m.run(iter(frames[:2])))
-            _sync(a.device)
+            synchronize(a.device)
             print(f"compile (first 2 frames): {time.perf_counter() - t0:.1f} s")
         ref = None
         for _ in range(a.repeats):

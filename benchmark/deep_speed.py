@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from .device import synchronize
 from .errors import BadInput
 
 # Published inference speeds: (frames/s, where; source)
@@ -40,13 +41,6 @@ def _cudnn_benchmark(on: bool):
         torch.backends.cudnn.benchmark = old
 
 
-def _device_sync(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize(device)
-
-
 def inference_fps(method, video, frames: Sequence[int], batch: int, warmup_batches: int = 1) -> float:
     """Frames/s of ``segment`` over whole batches after ``warmup_batches``; refuses fewer
     than 3 timed batches."""
@@ -62,9 +56,9 @@ def inference_fps(method, video, frames: Sequence[int], batch: int, warmup_batch
     t_start = None
     for k, _ in enumerate(gen, start=1):
         if k == warmup_batches * batch:
-            _device_sync(method.device)
+            synchronize(method.device)
             t_start = time.perf_counter()
-    _device_sync(method.device)
+    synchronize(method.device)
     timed = len(frames) - warmup_batches * batch
     return timed / (time.perf_counter() - t_start)
 

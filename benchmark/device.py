@@ -50,3 +50,11 @@ def cpu_only_note(device: str, cpu_only: list[str]) -> str | None:
         return None
     return (f"bgbench: note: {', '.join(cpu_only)} {'runs' if len(cpu_only) == 1 else 'run'} on the CPU whatever "
             f"--device says (no GPU implementation)")
+
+
+def synchronize(device: str) -> None:
+    """Wait for ``device``'s queued work (CUDA), so that a clock read after it is honest."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
