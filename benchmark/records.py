@@ -178,6 +178,14 @@ class DatasetSummary:
     output_levels: int
     fps_median: float | None = None
 
+    @property
+    def binary(self) -> bool:
+        """Fewer output levels than a PR curve needs (``scoring.MIN_PR_LEVELS``): one
+        operating point, no average precision."""
+        from .scoring import MIN_PR_LEVELS
+
+        return self.output_levels < MIN_PR_LEVELS
+
     def to_json(self) -> dict[str, Any]:
         return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v)
                 for f in dataclasses.fields(self)}

@@ -280,8 +280,6 @@ def metric_sources(summary: Summary) -> dict[str, tuple[str, ...]]:
     tables' "n/a (binary)"), ``fps/<dataset>``, ``jobs_failed``. Nothing is averaged across
     datasets. Two numbers that would share a name (a category called "overall", names that
     differ only in characters MLflow refuses) are a ValueError, never one hiding the other."""
-    from .scoring import MIN_PR_LEVELS
-
     out: dict[str, tuple[str, ...]] = {}
 
     def put(name: str, source: tuple[str, ...]) -> None:
@@ -299,7 +297,7 @@ def metric_sources(summary: Summary) -> dict[str, tuple[str, ...]]:
                 put(f"{key}/{dn}/{_name(cat)}", (ds, "categories", cat, key))
         for key in ALL_KEYS:
             put(f"{key}/{dn}/overall", (ds, "overall", key))
-        if d.output_levels >= MIN_PR_LEVELS:
+        if not d.binary:
             put(f"average_precision/{dn}", (ds, "average_precision"))
         put(f"fps/{dn}", (ds, "fps_median"))
     put("jobs_failed", ("jobs_failed",))

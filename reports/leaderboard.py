@@ -42,8 +42,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.aggregate import category_of, protocol_display, resolve_protocol
-from benchmark.records import DatasetSummary, Results
-from benchmark.scoring import MIN_PR_LEVELS
+from benchmark.records import Results
 
 from .tables import _nan, failures, fmt
 
@@ -241,7 +240,7 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
                      "ci_note": "" if ci else f"{TOO_SMALL} ({units} video{'s' if units != 1 else ''})",
                      "recall": o.get("recall"), "precision": o.get("precision"), "pwc": o.get("pwc"),
                      "mcc": o.get("mcc"), "average_precision": ds[m].average_precision,
-                     "binary": _binary(ds[m]), "fps": ds[m].fps_median, "videos": len(ds[m].videos)})
+                     "binary": ds[m].binary, "fps": ds[m].fps_median, "videos": len(ds[m].videos)})
     from .published import compare
 
     comp = compare(results, key, dataset)
@@ -271,10 +270,6 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
             "seed": seed, "paired_tests": paired_tests(results, key, dataset, by_f, reference, seed),
             "failures": list(failed.values()), "footnotes": comp["footnotes"],
             "skipped": skipped_here(results, key, dataset)}
-
-
-def _binary(d: DatasetSummary) -> bool:
-    return d.output_levels < MIN_PR_LEVELS
 
 
 def skipped_here(results: Results, protocol: str, dataset: str) -> list[dict]:

@@ -15,7 +15,6 @@ import re
 from typing import Any, Iterator, Sequence
 
 from benchmark.records import DatasetSummary, Results, Summary
-from benchmark.scoring import MIN_PR_LEVELS
 
 # CDnet2014 category abbreviations, as the papers print them
 ABBREV = {
@@ -257,7 +256,7 @@ def _entries(results: Results, protocol: str, dataset: str) -> Iterator[tuple[st
 def average_precision_cell(d: DatasetSummary) -> Any:
     """AP as tables show it: the number, or ``BINARY_AP`` for a method with fewer than 3
     output levels (no PR curve to sum)."""
-    if d.output_levels < MIN_PR_LEVELS:
+    if d.binary:
         return BINARY_AP
     return d.average_precision
 
