@@ -298,9 +298,9 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
 def recorded_suite(suite: str, specs: Sequence[MethodSpec]) -> str | None:
     """``meta.suite``: the suite whose methods the run has, in its order (the command line
     passes a suite's methods explicitly, so that ``--set`` can reach them), else None."""
-    from .suites import suite_methods
+    from .suites import is_suite
 
-    return suite if [s.name for s in specs] == suite_methods(suite) else None
+    return suite if is_suite(suite, [s.name for s in specs]) else None
 
 
 def _report_worker():

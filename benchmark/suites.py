@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 QUICK_METHODS = ("gmm_zivkovic", "mog_kb", "knn", "cnt", "vibe", "frame_difference", "temporal_median")
 QUICK_DATASETS = ("CDnet2014", "SBI2015", "UCSD")
@@ -30,39 +31,54 @@ SUITES = {
 
 def suite_methods(name: str) -> list[str]:
     """The methods of a suite that are available here (optional ones are left out)."""
-    from .errors import BadInput
-
-    if name == "quick":
-        avail = set(available_classical())
-        return [m for m in QUICK_METHODS if m in avail]
     if name == "baselines":
         return available_classical(say=True)
-    if name == "paper":
-        from .method import METHODS
+    return [m for m in suite_candidates(name) if name == "paper" or _available(m)]
 
-        return [e.name for e in METHODS if e.meta.get("family") == "deep"]
+
+def suite_candidates(name: str) -> list[str]:
+    """Every method suite ``name`` takes where it is installed, in its order (nothing probed)."""
+    from .errors import BadInput
+    from .method import METHODS
+
+    if name == "quick":
+        return list(QUICK_METHODS)
+    if name in ("baselines", "paper"):
+        family = "classical" if name == "baselines" else "deep"
+        return [e.name for e in METHODS if e.meta.get("family") == family]
     raise BadInput(f"unknown suite {name!r}", "--suite", f"use one of {', '.join(SUITES)}")
+
+
+def is_suite(name: str, methods: Sequence[str]) -> bool:
+    """Whether ``methods`` are suite ``name``'s available methods in its order, probing only
+    what it must: the candidates left out, in order, until one is found installed (a
+    method's probe may import its library, e.g. bgslibrary, 0.1 s)."""
+    cands = suite_candidates(name)
+    if not methods or list(methods) != [m for m in cands if m in methods]:
+        return False
+    return not any(name == "paper" or _available(m) for m in cands if m not in methods)  # paper: no probe
+
+
+def _available(name: str, say: bool = False) -> bool:
+    """Whether method ``name`` can be built here; with ``say``, why not goes to stderr."""
+    import sys
+
+    from .errors import MethodUnavailable
+    from .method import build_method
+
+    try:
+        build_method(name)
+        return True
+    except MethodUnavailable as err:
+        if say:
+            print(f"bgbench: left out: {err}", file=sys.stderr)
+        return False
 
 
 def available_classical(say: bool = False) -> list[str]:
     """Every registered classical method whose dependencies are installed here; with
     ``say``, each one left out is named on stderr with the reason and the fix."""
-    import sys
-
-    from .errors import MethodUnavailable
-    from .method import METHODS, build_method
-
-    out = []
-    for e in METHODS:
-        if e.meta.get("family") != "classical":
-            continue
-        try:
-            build_method(e.name)
-            out.append(e.name)
-        except MethodUnavailable as err:
-            if say:
-                print(f"bgbench: left out: {err}", file=sys.stderr)
-    return out
+    return [m for m in suite_candidates("baselines") if _available(m, say)]
 
 
 def shared_data() -> Path | None:

@@ -109,6 +109,35 @@ def test_a_suites_run_records_its_suite_though_the_cli_names_its_methods():
     assert recorded_suite("baselines", quick) is None
 
 
+def test_is_suite_probes_only_the_left_out_candidates_until_one_is_installed(monkeypatch):
+    """Recording a run's suite must not import every optional library (bgslibrary's import
+    is 0.1 s): only candidates the run left out are probed, and the first installed one ends it."""
+    from benchmark import suites
+
+    installed = {"gmm_zivkovic", "mog_kb", "knn", "cnt", "frame_difference", "temporal_median"}  # no vibe
+    probed = []
+
+    def available(name, say=False):
+        probed.append(name)
+        return name in installed
+
+    monkeypatch.setattr(suites, "_available", available)
+    assert suites.is_suite("quick", ["gmm_zivkovic"]) is False
+    assert probed == ["mog_kb"]  # installed and left out: not the suite, nothing more probed
+    probed.clear()
+    quick_here = [m for m in suites.QUICK_METHODS if m in installed]
+    assert suites.is_suite("quick", quick_here) is True  # vibe is not installed: the suite without it
+    assert probed == ["vibe"]
+    probed.clear()
+    assert suites.is_suite("quick", quick_here[::-1]) is False  # another order
+    assert suites.is_suite("quick", ["gmm_zivkovic", "crossnet"]) is False  # not the suite's methods
+    assert suites.is_suite("quick", []) is False
+    assert probed == []
+    assert suites.suite_methods("quick") == quick_here
+    deep = suites.suite_candidates("paper")
+    assert len(deep) == 5 and suites.is_suite("paper", deep) and not suites.is_suite("paper", deep[:4])
+
+
 def test_the_cpu_only_note_names_the_methods_without_a_gpu_path():
     from benchmark.device import cpu_only_note
 
