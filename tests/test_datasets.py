@@ -310,6 +310,35 @@ def test_sbi2015_and_ucsd_ground_truth_is_not_read_as_cdnet_codes(value, tmp_pat
 
 
 @needs_data
+def test_cdnet_ground_truth_decodes_as_stored_and_refuses_values_outside_its_codes(tmp_path):
+    """CDnet ground truth is kept exactly as stored (compared with a plain imread), and a
+    value outside 0/50/85/170/255 anywhere in a mask is refused, with the values named;
+    SBI2015's table maps 0/170/255 to CDnet's 0/85/255 pixel for pixel."""
+    import cv2
+
+    scene = copy_scene(HIGHWAY, tmp_path / "CDnet2014" / "baseline" / "highway", range(700, 704))
+    (v,) = discover(scene)
+    want = np.stack([cv2.imread(str(scene / "groundtruth" / f"gt{i:06d}.png"), cv2.IMREAD_GRAYSCALE)
+                     for i in range(700, 704)])
+    assert np.array_equal(v.gts(range(700, 704)), want) and set(np.unique(want)) <= set(codes.VALID)
+    bad = scene / "groundtruth" / "gt000702.png"
+    g = want[2].copy()
+    g[0, 0], g[239, 319] = 3, 128  # one pixel each, in two corners
+    cv2.imwrite(str(bad), g)
+    (v,) = discover(scene)
+    with pytest.raises(BadInput) as e:
+        v.check()
+    assert e.value.where == bad and "[3, 128]" in str(e.value) and "outside the CDnet codes" in str(e.value)
+
+    sbi = _sbi_copy(tmp_path / "SBI2015", n=3)
+    (v,) = discover(sbi)
+    raw = np.stack([cv2.imread(str(sbi / "groundtruth" / f"gt{i:06d}.png"), cv2.IMREAD_GRAYSCALE) for i in range(3)])
+    assert set(np.unique(raw)) <= {0, 170, 255} and (raw == 255).any()
+    mapped = np.select([raw == 170, raw == 255], [codes.UNKNOWN, codes.MOTION], codes.STATIC)
+    assert np.array_equal(v.gts(range(3)), mapped)
+
+
+@needs_data
 def test_wallflower_antialiased_masks_are_binarised_at_128(tmp_path, capsys):
     """Real hand-segmented masks are anti-aliased: every value maps to 0 or 255, at 128,
     including 50, 85 and 170 (no CDnet meaning in Wallflower), and the notes say so."""
