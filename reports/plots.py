@@ -13,6 +13,7 @@ import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,13 +65,14 @@ def _style():
 
 
 FORK_PDF = False  # set by reports.worker (one thread, POSIX): the PDF is written by a forked child
+_pdf_children: list[tuple[int, Any, Path]] = []  # (pid, figure, pdf) forked by save, waited for by finish_pdfs
 
 
 def save(fig, out: Path) -> list[Path]:
-    """``out`` as a 300-dpi PNG and as a PDF (same stem); the figure is closed. Where
-    ``FORK_PDF`` is set, a forked child writes the PDF while this process writes the PNG
-    (each about 0.1 s a figure); if the child fails, the PDF is written here (and any error
-    raised here)."""
+    """``out`` as a 300-dpi PNG and as a PDF (same stem). Where ``FORK_PDF`` is set, a
+    forked child writes the PDF while this process goes on with the PNG and the figures
+    after it (a PDF takes about twice a PNG's time: the font subsetting); ``finish_pdfs``
+    waits for the children, and writes here any PDF whose child failed."""
     out = Path(out)
     png, pdf = out.with_suffix(".png"), out.with_suffix(".pdf")
     with _style():  # pdf.fonttype is read when saving
@@ -86,13 +88,23 @@ def save(fig, out: Path) -> list[Path]:
                 ok = True
             finally:
                 os._exit(0 if ok else 1)  # the child never returns into the report
-        try:
-            fig.savefig(png, dpi=DPI, metadata={"Software": None})
-        finally:  # the child is waited for even when the PNG fails: nobody else writes its PDF meanwhile
-            forked = child is not None and _child_succeeded(child)
-        if not forked:
+        if child is not None:
+            _pdf_children.append((child, fig, pdf))
+        fig.savefig(png, dpi=DPI, metadata={"Software": None})
+        if child is None:
             _save_pdf(fig, pdf)
     return [png, pdf]
+
+
+def finish_pdfs() -> None:
+    """Wait for every PDF ``save`` left to a forked child; a child that failed or hung has
+    its PDF written in this process (any error raised here). Called at the end of a report,
+    also when it fails: no child outlives it and no PDF is left half written."""
+    while _pdf_children:
+        pid, fig, pdf = _pdf_children.pop(0)
+        if not _child_succeeded(pid):
+            with _style():
+                _save_pdf(fig, pdf)
 
 
 def _child_succeeded(pid: int, timeout: float = 60.0) -> bool:

@@ -538,6 +538,7 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
     plots.save(figure(), tmp_path / "plain.png")
     monkeypatch.setattr(plots, "FORK_PDF", True)
     plots.save(figure(), tmp_path / "forked.png")
+    plots.finish_pdfs()
     assert (tmp_path / "forked.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
     real = plots._save_pdf
     parent = os.getpid()
@@ -549,6 +550,7 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
 
     monkeypatch.setattr(plots, "_save_pdf", broken)
     plots.save(figure(), tmp_path / "failed.png")
+    plots.finish_pdfs()
     assert (tmp_path / "failed.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
 
     def hangs(fig, pdf):
@@ -560,6 +562,41 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
     monkeypatch.setattr(plots, "_child_succeeded", lambda pid, timeout=60.0, f=plots._child_succeeded: f(pid, 0.5))
     t0 = time.monotonic()
     plots.save(figure(), tmp_path / "hung.png")
+    plots.finish_pdfs()
     assert time.monotonic() - t0 < 10
     assert (tmp_path / "hung.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
     assert plots.FORK_PDF is False  # after a hung child, the figures left are saved in process
+
+
+def test_forked_pdfs_overlap_the_figures_after_them_and_a_failed_report_leaves_none_behind(run, tmp_path,
+                                                                                           monkeypatch):
+    """Each figure's PDF child runs on while the report draws the next figures; the report
+    waits for all of them before it returns, and also when it fails after its figures: every
+    PDF is whole (the bytes of a report built without children) and no child is left."""
+    from reports import build, html, plots
+
+    out, res = run
+    build.build_report(res, out, tmp_path / "plain")
+    monkeypatch.setattr(plots, "FORK_PDF", True)
+    seen = []
+    real_save = plots.save
+
+    def save(fig, out):
+        files = real_save(fig, out)
+        seen.append(len(plots._pdf_children))  # children still running or not yet waited for
+        return files
+
+    monkeypatch.setattr(plots, "save", save)
+
+    def page(*a, **k):
+        raise RuntimeError("the page fails")
+
+    monkeypatch.setattr(html, "page", page)
+    with pytest.raises(RuntimeError, match="the page fails"):
+        build.build_report(res, out, tmp_path / "forked")
+    assert seen == list(range(1, len(seen) + 1)) and len(seen) >= 2  # none waited for between figures
+    assert plots._pdf_children == []
+    pdfs = sorted(p.name for p in (tmp_path / "plain").glob("*.pdf"))
+    assert len(pdfs) == len(seen)
+    for name in pdfs:
+        assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
