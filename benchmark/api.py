@@ -100,17 +100,28 @@ class RunConfig:
 @dataclass(frozen=True)
 class Prepared:
     """A RunConfig checked and resolved: method classes, specs with each method's config,
-    protocols per method, the run folder, the job count."""
+    protocols per method, and the run loop's options (``runner.RunOptions``: the run folder,
+    the job and thread counts)."""
 
     config: RunConfig
     classes: Mapping[str, type]
     specs: tuple[MethodSpec, ...]
     protocols: Mapping[str, list]
-    out: Path
-    jobs: int
-    threads: int
+    opts: Any  # runner.RunOptions (imported with the run loop, not with this module)
     quick: bool
     data: tuple[str, ...]
+
+    @property
+    def out(self) -> Path:
+        return self.opts.out
+
+    @property
+    def jobs(self) -> int:
+        return self.opts.jobs
+
+    @property
+    def threads(self) -> int:
+        return self.opts.threads
 
 
 def run_folder(cfg: RunConfig) -> Path:
@@ -182,12 +193,12 @@ def prepare(cfg: RunConfig) -> Prepared:
         protocols[m] = ps
     out = run_folder(cfg)
     data = tuple(cfg.data) if cfg.data else tuple(quick_data())
-    check_executor(RunOptions(out=out, device=cfg.device, jobs=jobs, save_masks=cfg.save_masks,
-                              executor=cfg.executor, scheduler=cfg.scheduler, threads=threads),
-                   [d for d in data if d != "synthetic"])
+    opts = RunOptions(out=out, device=cfg.device, seed=cfg.seed, threshold=cfg.threshold, save_masks=cfg.save_masks,
+                      jobs=jobs, executor=cfg.executor, scheduler=cfg.scheduler, threads=threads)
+    check_executor(opts, [d for d in data if d != "synthetic"])
     writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
     check_cache_writable()
-    return Prepared(cfg, classes, tuple(resolved), protocols, out, jobs, threads, quick, data)
+    return Prepared(cfg, classes, tuple(resolved), protocols, opts, quick, data)
 
 
 def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str = "error", skip_bad: bool = False,
@@ -231,7 +242,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
     from . import results
     from .aggregate import summarize
     from .provenance import code_fingerprint
-    from .runner import RunOptions, check_checkpoints, plan, run_tasks
+    from .runner import check_checkpoints, plan, run_tasks
     from .tracking import enabled_by_default, folder_id, start_background
 
     cfg = p.config
@@ -249,9 +260,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
             echo(f"bgbench: skipped: {e}")
     if not good:
         raise BadInput("no usable video", "--data", "see the skipped messages above")
-    opts = RunOptions(out=p.out, device=cfg.device, seed=cfg.seed, threshold=cfg.threshold,
-                      save_masks=cfg.save_masks, jobs=p.jobs, executor=cfg.executor, scheduler=cfg.scheduler,
-                      threads=p.threads)
+    opts = p.opts
     protocol_skips: list[dict] = []
     tasks = plan(p.specs, p.protocols, good, opts, skipped=protocol_skips)
     check_checkpoints(tasks, opts)  # a truncated checkpoint is refused now, not found mid-run
