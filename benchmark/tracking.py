@@ -61,7 +61,7 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .aggregate import ALL_KEYS
 from .records import JobRecord, Results, RunMeta, Summary
@@ -372,12 +372,17 @@ def parent_tags(meta: RunMeta, run_dir: Path, rid: str) -> dict[str, str]:
     return tags
 
 
-def child_config(results: Results, summary: Summary) -> dict[str, Any]:
+def _summary_jobs(results: Results, summary: Summary) -> tuple[JobRecord, ...]:
+    return tuple(results.jobs_of(summary.label, summary.protocol_key))
+
+
+def child_config(results: Results, summary: Summary, jobs: Sequence[JobRecord] | None = None) -> dict[str, Any]:
     """A nested run's configuration, what its parameters and ``config.json`` hold: the
     label's method, config and family as its records name them, the method's resolved
-    parameters (``meta.methods``), the protocol and its options, threshold, seed, device."""
+    parameters (``meta.methods``), the protocol and its options, threshold, seed, device.
+    ``jobs``: the summary's jobs where the caller has them already."""
     meta = results.meta
-    jobs = list(results.jobs_of(summary.label, summary.protocol_key))
+    jobs = _summary_jobs(results, summary) if jobs is None else jobs
     family = results.family(summary.label)
     devices = sorted({str(j.timing["device"]) for j in jobs if j.timing and j.timing.get("device")})
     return {"method": summary.method, "label": summary.label, "config": summary.config, "family": family,
@@ -388,13 +393,14 @@ def child_config(results: Results, summary: Summary) -> dict[str, Any]:
             "splits": sorted({j.key.split for j in jobs}), "videos": len({j.key.video for j in jobs})}
 
 
-def child_report(results: Results, summary: Summary, out: Path) -> list[Path]:
+def child_report(results: Results, summary: Summary, out: Path, jobs: Sequence[JobRecord] | None = None
+                 ) -> list[Path]:
     """The nested run's own tables and plots: the report's per-dataset category and metrics
     tables (Markdown, CSV) and PR curves, for this label and protocol key alone."""
     from reports import plots, tables
 
     key = summary.protocol_key
-    sub = dataclasses.replace(results, jobs=tuple(results.jobs_of(summary.label, key)),
+    sub = dataclasses.replace(results, jobs=_summary_jobs(results, summary) if jobs is None else tuple(jobs),
                               summaries={(summary.label, key): summary})
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -526,9 +532,9 @@ def log_run(results: Results, run_dir: Path, uri: str | None = None, report_dir:
             children.setdefault(r.data.tags.get("bgbench.key"), []).append(r)
         wanted = set()
         for (label, key), summary in sorted(results.summaries.items()):
-            jobs = list(results.jobs_of(label, key))
+            jobs = _summary_jobs(results, summary)
             c_start, c_end = child_span(jobs, run_dir, (start, end))
-            cfg = child_config(results, summary)
+            cfg = child_config(results, summary, jobs)
             metrics = [Metric(k, v, end_ms, 0) for k, v in run_metrics(summary).items()]
             metrics += [Metric(k, v, end_ms, step) for k, v, step in train_curves(jobs)]
             tags = child_tags(summary, cfg["family"], rid, pid)
@@ -541,7 +547,7 @@ def log_run(results: Results, run_dir: Path, uri: str | None = None, report_dir:
                 (Path(tmp) / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
                 client.log_artifact(cid, str(Path(tmp) / "config.json"))
                 if report_dir is not None and Path(report_dir).is_dir():
-                    child_report(results, summary, Path(tmp) / "report")
+                    child_report(results, summary, Path(tmp) / "report", jobs)
                     client.log_artifacts(cid, str(Path(tmp) / "report"), artifact_path="report")
             client.set_terminated(cid, RunStatus.to_string(RunStatus.FINISHED), end_time=int(c_end * 1000))
             current.pop()
