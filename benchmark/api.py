@@ -25,11 +25,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .errors import BadInput
 from .records import JobRecord, MethodSpec, Results, RunMeta
 from .score_files import ScoreOptions
+
+if TYPE_CHECKING:  # the run loop is imported when a run starts, not with this module
+    from .runner import RunOptions
 
 __all__ = ["RunConfig", "MethodSpec", "ScoreOptions", "run", "run_folder", "prepare", "splits", "score", "report", "load_videos",
            "PROTOCOL_OPTIONS"]
@@ -107,7 +110,7 @@ class Prepared:
     classes: Mapping[str, type]
     specs: tuple[MethodSpec, ...]
     protocols: Mapping[str, list]
-    opts: Any  # runner.RunOptions (imported with the run loop, not with this module)
+    opts: RunOptions
     quick: bool
     data: tuple[str, ...]
 
