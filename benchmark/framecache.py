@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .imageio import decode_workers
 from .scoped import opencv_threads
 
 CACHE_VERSION = 1
@@ -152,7 +153,7 @@ def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarra
 
         # the pool decodes in parallel already: OpenCV on one thread of its own meanwhile,
         # set by this thread and restored after (never a process-wide change at import)
-        with opencv_threads(1), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
             list(pool.map(fill, range(len(files))))
         out.flush()
         del out

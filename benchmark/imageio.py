@@ -8,6 +8,7 @@ corrupt is refused with a BadInput that names it, never scored.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -24,6 +25,14 @@ def _cv2():
     import cv2
 
     return cv2
+
+
+def decode_workers() -> int:
+    """Threads of a pool that decodes many images (OpenCV at one thread each): one more than
+    the cores, at most 8. A decoding thread also waits, on reading its file and on the GIL
+    for its checks; on 2 cores a third thread decoded highway into the cache 7% faster than
+    two (medians of 5 interleaved builds) and made `bgbench score` 8% faster."""
+    return min(8, (os.cpu_count() or 1) + 1)
 
 
 # --- completeness ------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def score_scene(scene: Path, pred_dir: Path, opts: ScoreOptions) -> dict[str, An
 
 def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
     """One loaded video's masks in ``pred_dir`` scored against its ground truth."""
-    from .imageio import read_mask
+    from .imageio import decode_workers, read_mask
     from .scoped import opencv_threads
     from .scoring import VideoScore, metrics
 
@@ -110,7 +110,7 @@ def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
                            present[i], "write masks at the video's size")
         return m
 
-    # PNG decoding releases the GIL: a thread per core decodes straight into one of three
+    # PNG decoding releases the GIL: a pool (one thread more than the cores) decodes straight into one of three
     # batch buffers, two batches ahead (memory stays bounded), while this thread scores the
     # third; errors surface in id order.
     batch = 64
@@ -120,7 +120,7 @@ def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
     def fill(buf: np.ndarray, row: int, i: int) -> None:
         buf[row] = read(i)
 
-    with opencv_threads(1), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
         def submit(c: int) -> list:
             return [pool.submit(fill, bufs[c % 3], r, i) for r, i in enumerate(chunks[c])]
 
