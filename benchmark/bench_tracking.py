@@ -14,8 +14,9 @@ timed as a whole process, like the bgbench commands beside it:
 * the same with ``--no-tracking``, with ``--no-report``, and with both: what the report and
   what tracking add to the command.
 
-Rounds are interleaved (raw, default, no-tracking, no-report, bare, raw, ...) after one
-untimed warm-up round, and the medians are compared. Each bgbench run gets a fresh run folder and, unless
+Rounds are interleaved (raw, then the four bgbench variants in an order rotated each
+round, so that none always follows the raw script) after one untimed warm-up round, and
+the medians are compared. Each bgbench run gets a fresh run folder and, unless
 ``--warm-cache``, a fresh frame cache, since the raw script decodes every JPEG too. The
 background MLflow logger a run leaves behind is waited for before the next process
 starts (so it takes no CPU from it); its own duration is printed apart. The counts of every
@@ -124,7 +125,9 @@ def measure(scene: Path, repeats: int, warm_cache: bool, work: Path) -> dict:
         expected = expected or counts
         if rnd:
             times["raw"].append(s)
-        for name, extra in variants.items():
+        names = list(variants)  # rotated each round: no variant always runs right after the raw script
+        for name in names[rnd % len(names):] + names[:rnd % len(names)]:
+            extra = variants[name]
             n += 1
             out = work / f"run{n}"
             env = dict(base_env, BGBENCH_CACHE=str(work / ("cache" if warm_cache else f"cache{n}")))
