@@ -53,13 +53,7 @@ def protocol_slugs(results: Results) -> dict[str, str]:
 def build_report(results: Results, run_dir: Path, out: Path | None = None) -> dict[str, list[Path]]:
     """Write the report into ``out`` (default RUN_DIR/report); return the files by kind.
     ``run_dir`` is the run folder the recorded example frames are under (the mosaic)."""
-    try:
-        return _write_report(results, Path(run_dir), out)
-    finally:
-        plots.finish_pdfs()  # every figure's PDF is whole before the report is called done
-
-
-def _write_report(results: Results, run_dir: Path, out: Path | None) -> dict[str, list[Path]]:
+    run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[Path]] = {"tables": [], "figures": [], "html": [], "json": []}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -64,15 +65,60 @@ def _style():
         yield _Figures()
 
 
-FORK_PDF = False  # set by reports.worker (one thread, POSIX): the PDF is written by a forked child
-_pdf_children: list[tuple[int, Any, Path]] = []  # (pid, figure, pdf) forked by save, waited for by finish_pdfs
+FORK_PDF = False  # inside ``forked_pdfs``: save leaves each figure's PDF to a forked child
+_pdf_children: list[tuple[int, Any, Path]] = []  # (pid, figure, pdf) forked by save, reaped by forked_pdfs
+
+
+@contextmanager
+def forked_pdfs(on: bool = True, timeout: float = 60.0) -> Iterator[None]:
+    """Inside the block (``on``, and where the OS can fork), ``save`` leaves each figure's
+    PDF to a forked child and goes on with the PNG and the figures after it (a PDF takes
+    about twice a PNG's time: the font subsetting). Only for a process with one thread (the
+    report worker): a fork copies no other thread. On the way out, also when the block
+    raises, every child is reaped against one deadline ``timeout`` seconds away (a child
+    still running then is killed), and then each PDF whose child failed or was killed is
+    written in this process: no child outlives the block, no PDF is left half written."""
+    global FORK_PDF
+    FORK_PDF = on and hasattr(os, "fork")
+    try:
+        yield
+    finally:
+        FORK_PDF = False
+        children = _pdf_children[:]
+        _pdf_children.clear()
+        failed = _reap(children, time.monotonic() + timeout)
+        with _style():
+            for fig, pdf in failed:
+                _save_pdf(fig, pdf)
+
+
+def _reap(children: list[tuple[int, Any, Path]], deadline: float) -> list[tuple[Any, Path]]:
+    """(figure, pdf) of the children that did not exit 0 by ``deadline``; every child is
+    reaped, one still running at the deadline (or when this is interrupted) killed first."""
+    failed, left = [], list(children)
+    try:
+        while left:
+            pid, fig, pdf = left[0]
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done and time.monotonic() < deadline:
+                time.sleep(0.002)
+                continue
+            if not done:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            if not done or status != 0:
+                failed.append((fig, pdf))
+            left.pop(0)
+    finally:
+        for pid, _, _ in left:  # interrupted: nothing is left running or unreaped
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    return failed
 
 
 def save(fig, out: Path) -> list[Path]:
-    """``out`` as a 300-dpi PNG and as a PDF (same stem). Where ``FORK_PDF`` is set, a
-    forked child writes the PDF while this process goes on with the PNG and the figures
-    after it (a PDF takes about twice a PNG's time: the font subsetting); ``finish_pdfs``
-    waits for the children, and writes here any PDF whose child failed."""
+    """``out`` as a 300-dpi PNG and as a PDF (same stem); inside ``forked_pdfs`` the PDF is
+    written by a forked child."""
     out = Path(out)
     png, pdf = out.with_suffix(".png"), out.with_suffix(".pdf")
     with _style():  # pdf.fonttype is read when saving
@@ -94,34 +140,6 @@ def save(fig, out: Path) -> list[Path]:
         if child is None:
             _save_pdf(fig, pdf)
     return [png, pdf]
-
-
-def finish_pdfs() -> None:
-    """Wait for every PDF ``save`` left to a forked child; a child that failed or hung has
-    its PDF written in this process (any error raised here). Called at the end of a report,
-    also when it fails: no child outlives it and no PDF is left half written."""
-    while _pdf_children:
-        pid, fig, pdf = _pdf_children.pop(0)
-        if not _child_succeeded(pid):
-            with _style():
-                _save_pdf(fig, pdf)
-
-
-def _child_succeeded(pid: int, timeout: float = 60.0) -> bool:
-    """Whether child ``pid`` exited 0 within ``timeout`` seconds (a hung one is killed)."""
-    import time
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status == 0
-        time.sleep(0.002)
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    global FORK_PDF
-    FORK_PDF = False  # one hung child: the figures left are saved in this process
-    return False
 
 
 def _save_pdf(fig, pdf: Path) -> None:

@@ -44,8 +44,10 @@ class ReportWorker:
         self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: warnings can never block the worker
         # started in the source tree (paths it is given are absolute): a reports/ package in the
         # caller's folder cannot stand in for this one
+        # a session of its own: stopping it stops its PDF children too (``_kill``)
         self.proc = subprocess.Popen([sys.executable, "-m", "reports.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env, cwd=root, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env, cwd=root, text=True,
+                                     start_new_session=True)
 
     def build(self, run_dir: Path, out: Path, timeout: float = REPLY_TIMEOUT) -> dict[str, list[Path]]:
         """The report of ``run_dir`` into ``out``, built by the worker; WorkerFailed if it cannot,
@@ -61,7 +63,7 @@ class ReportWorker:
         except (OSError, ValueError):  # a broken pipe: it is gone
             line = ""
         if line is None:
-            self.proc.kill()
+            self._kill()
             raise WorkerFailed(f"the report worker did not answer within {timeout:.0f} s")
         if not line:
             self.proc.wait()
@@ -81,10 +83,19 @@ class ReportWorker:
             self.proc.stdin.close()
             self.proc.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
+            self._kill()
         self.proc.stdout.close()
         self.stderr.close()
+
+    def _kill(self) -> None:
+        """Stop the worker and whatever it forked (its process group), and reap it."""
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:  # gone already
+            pass
+        self.proc.wait()
 
     def __enter__(self) -> "ReportWorker":
         return self
@@ -135,8 +146,6 @@ def main() -> int:
         warm.join()  # imports are done (a failed warm-up shows again in the build)
         from . import plots
 
-        # one thread now: a forked child can write each figure's PDF beside the PNG
-        plots.FORK_PDF = hasattr(os, "fork") and threading.active_count() == 1
         try:
             from benchmark.results import load_results
 
@@ -144,7 +153,9 @@ def main() -> int:
 
             req = json.loads(line)
             run_dir = Path(req["run_dir"])
-            files = build_report(load_results(run_dir / "results.json"), run_dir, Path(req["out"]))
+            # one thread now: forked children can write the figures' PDFs beside the PNGs
+            with plots.forked_pdfs(on=threading.active_count() == 1):
+                files = build_report(load_results(run_dir / "results.json"), run_dir, Path(req["out"]))
             reply = {"ok": True, "files": {k: [str(p) for p in v] for k, v in files.items()}}
         except Exception as e:  # the run falls back to building the report itself
             reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}

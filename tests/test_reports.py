@@ -521,8 +521,9 @@ def test_a_failed_or_dead_report_worker_loses_no_report(run, tmp_path):
 
 
 def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, monkeypatch):
-    """Where the report worker forks a child for each figure's PDF (plots.FORK_PDF), a child
-    that fails or hangs costs nothing but time: the PDF is written by the parent, the same bytes."""
+    """Inside ``plots.forked_pdfs`` (the report worker's block) a child writes each figure's
+    PDF; one that fails or hangs costs nothing but time: the PDF is written by the parent,
+    the same bytes, and no child is left."""
     import os
     import time
 
@@ -536,9 +537,9 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
         return fig
 
     plots.save(figure(), tmp_path / "plain.png")
-    monkeypatch.setattr(plots, "FORK_PDF", True)
-    plots.save(figure(), tmp_path / "forked.png")
-    plots.finish_pdfs()
+    with plots.forked_pdfs():
+        plots.save(figure(), tmp_path / "forked.png")
+        assert len(plots._pdf_children) == 1  # a child was forked for it
     assert (tmp_path / "forked.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
     real = plots._save_pdf
     parent = os.getpid()
@@ -549,8 +550,9 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
         real(fig, pdf)
 
     monkeypatch.setattr(plots, "_save_pdf", broken)
-    plots.save(figure(), tmp_path / "failed.png")
-    plots.finish_pdfs()
+    with plots.forked_pdfs():
+        plots.save(figure(), tmp_path / "failed.png")
+        assert len(plots._pdf_children) == 1
     assert (tmp_path / "failed.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
 
     def hangs(fig, pdf):
@@ -559,25 +561,31 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
         real(fig, pdf)
 
     monkeypatch.setattr(plots, "_save_pdf", hangs)
-    monkeypatch.setattr(plots, "_child_succeeded", lambda pid, timeout=60.0, f=plots._child_succeeded: f(pid, 0.5))
     t0 = time.monotonic()
-    plots.save(figure(), tmp_path / "hung.png")
-    plots.finish_pdfs()
+    with plots.forked_pdfs(timeout=0.5):  # one deadline for every child of the block
+        plots.save(figure(), tmp_path / "hung.png")
+        plots.save(figure(), tmp_path / "hung2.png")
+        assert len(plots._pdf_children) == 2
+        pids = [c[0] for c in plots._pdf_children]
     assert time.monotonic() - t0 < 10
-    assert (tmp_path / "hung.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes()
-    assert plots.FORK_PDF is False  # after a hung child, the figures left are saved in process
+    for name in ("hung.pdf", "hung2.pdf"):
+        assert (tmp_path / name).read_bytes() == (tmp_path / "plain.pdf").read_bytes()
+    assert plots._pdf_children == [] and plots.FORK_PDF is False
+    for pid in pids:  # killed and reaped
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
 
 
 def test_forked_pdfs_overlap_the_figures_after_them_and_a_failed_report_leaves_none_behind(run, tmp_path,
                                                                                            monkeypatch):
-    """Each figure's PDF child runs on while the report draws the next figures; the report
-    waits for all of them before it returns, and also when it fails after its figures: every
-    PDF is whole (the bytes of a report built without children) and no child is left."""
+    """Each figure's PDF child runs on while the report draws the next figures; the
+    ``forked_pdfs`` block waits for all of them on its way out, also when the report fails
+    after its figures: every PDF is whole (the bytes of a report built without children) and
+    no child is left."""
     from reports import build, html, plots
 
     out, res = run
     build.build_report(res, out, tmp_path / "plain")
-    monkeypatch.setattr(plots, "FORK_PDF", True)
     seen = []
     real_save = plots.save
 
@@ -592,7 +600,7 @@ def test_forked_pdfs_overlap_the_figures_after_them_and_a_failed_report_leaves_n
         raise RuntimeError("the page fails")
 
     monkeypatch.setattr(html, "page", page)
-    with pytest.raises(RuntimeError, match="the page fails"):
+    with pytest.raises(RuntimeError, match="the page fails"), plots.forked_pdfs():
         build.build_report(res, out, tmp_path / "forked")
     assert seen == list(range(1, len(seen) + 1)) and len(seen) >= 2  # none waited for between figures
     assert plots._pdf_children == []
