@@ -199,6 +199,7 @@ class TruthIndex:
         self._parts: dict[int, Gathered] = {}
         self._asked: dict[int, int] = {}  # chunk -> frames asked for so far
         self.nbytes = 0
+        self._full = False  # a chunk did not fit the budget
 
     def batch(self, positions: Sequence[int]) -> list[Gathered]:
         """Gathered chunks for the frames at ``positions`` (indices into the ground truth)."""
@@ -208,11 +209,15 @@ class TruthIndex:
         return [self._chunk(pos[k:k + self.step]) for k in range(0, len(pos), self.step)]
 
     def _keep(self, c: int) -> bool:
-        """Whether chunk ``c`` is kept now: gathered and within the budget."""
+        """Whether chunk ``c`` is kept now: gathered and within the budget (once a chunk did
+        not fit, no other is gathered to be measured: the batches gather as they come)."""
         if c not in self._parts:
+            if self._full:
+                return False
             part = gather(self._gt[c * self.step:(c + 1) * self.step], self._outside)
             size = part.idx.nbytes + part.cls.nbytes
             if self.nbytes + size > self.max_bytes:
+                self._full = True
                 return False
             self._parts[c] = part
             self.nbytes += size

@@ -479,6 +479,22 @@ def test_truth_index_serves_what_gathering_gives(monkeypatch, shape):
             assert (index.nbytes > 0) == (budget > 60)  # a budget of 60 bytes holds no chunk
 
 
+
+def test_a_spent_index_budget_gathers_each_batch_once(monkeypatch):
+    """Once a chunk did not fit the index's budget, a batch asked again is gathered once, as
+    it comes, not a second time to be measured for keeping."""
+    monkeypatch.setattr(scoring, "_BATCH_PIXELS", 5 * 4 * 8)  # chunks of 5 frames
+    gt = np.zeros((20, 4, 8), np.uint8)
+    gt[:, 0, :3] = 255
+    index = scoring.TruthIndex(gt, np.ones((4, 8), bool), max_bytes=1)
+    calls = []
+    real = scoring.gather
+    monkeypatch.setattr(scoring, "gather", lambda *a: calls.append(1) or real(*a))
+    for _ in range(3):
+        for k in range(0, 20, 5):
+            index.batch(range(k, k + 5))
+    assert index.nbytes == 0 and len(calls) == 4 * 3 + 1  # one gather per batch, one to learn it does not fit
+
 def test_truth_index_keeps_a_chunk_only_once_asked_again():
     gt = np.zeros((30, 4, 8), np.uint8)
     gt[:, 0, :3] = 255
