@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from benchmark import codes
 from benchmark.errors import BadInput
+from benchmark.device import synchronize
 from benchmark.method import Method
 from benchmark.params import Param
 from benchmark.scoped import seed_torch, torch_rng
@@ -418,7 +419,7 @@ class Trainer:
                     pending.append(loss.detach().float())
                     bar.update(1)
                     if self.step - first == self.timing_warmup and self.timing_warmup:
-                        self._sync()
+                        synchronize(self.device)
                         t_warm, wait_warm = time.perf_counter(), wait
                     if len(pending) >= self.log_every or (self.every and self.step % self.every == 0):
                         self._flush(pending, bar)
@@ -428,7 +429,7 @@ class Trainer:
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
         self._flush(pending, bar)
-        self._sync()
+        synchronize(self.device)
         t_end = time.perf_counter()
         seconds = t_end - t0
         bar.close()
@@ -444,10 +445,6 @@ class Trainer:
                       "timed_data_wait_fraction": (wait - wait_warm) / timed_s if timed_s > 0 else 0.0}
         self.model.eval()
         return self.history
-
-    def _sync(self) -> None:
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize(self.device)
 
     def _flush(self, pending: list[torch.Tensor], bar) -> None:
         """Read the pending losses back in one copy; refuse a run whose losses are all
