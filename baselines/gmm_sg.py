@@ -23,16 +23,17 @@ One implementation (``update``) runs on NumPy (CPU) or torch (CPU or GPU), in fl
 only operations IEEE 754 rounds exactly (+, -, *, /, sqrt, comparisons; the Gaussian's exp
 is a fixed polynomial), evaluated in a fixed order, so both back ends give the same float64
 state and maps, bit for bit. Leading batch dimensions let several videos of one size run as
-one batch. On torch, frames go to the device as uint8 in chunks, the kernels read them as
-uint8, and the maps come back per chunk.
+one batch. On torch, frames go to the device as uint8 in chunks and are converted to float64
+there, by the ops that mix them with the float64 state (a hidden copy inside each such op,
+exact; ``count_ops`` counts the op, not the copy), and the maps come back per chunk.
 
 The rework (after commit 98ab1b9). Every floating-point operation and its order are the
 first version's, so state and maps are its bits (tests/test_gmm_sg.py checks the float64
 distances and w, mu, var against a verbatim copy of it on highway, for k = 1..5 and both
 rule sets) while the state is finite and every variance positive, which min_var > 0
 guarantees (where min_var = 0 lets a variance reach 0, both versions produce inf and NaN,
-not necessarily the same); only exact work was restructured: ranks come from one K x K comparison, counted
-in int8, instead of K(K-1) pairwise ones in float64; minima are one reduction; the paper's
+not necessarily the same); only exact work was restructured: ranks come from one K x K pair
+of comparisons (>= and >), counted in int8, instead of K(K-1) pairwise ones in float64; minima are one reduction; the paper's
 eta (the 9-term polynomial) is evaluated for the chosen component only, on (H, W) instead
 of (K, H, W); ``x * 0.0 + c`` constructions became ``where`` on constants; squares are taken
 once. aten ops one eager ``step`` dispatches on a CPU tensor (``python -m
@@ -190,11 +191,11 @@ def update(xp, w, mu, var, x, c, lower, *, k: int, alpha: float, t_bg: float, t_
     """One frame through the mixture, as a pure function of the state (what ``step`` runs and
     what ``fuse`` compiles): returns the new (w, mu, var) and the distance (in standard
     deviations) to the nearest background component. ``x`` is (..., H, W, 3) uint8 or
-    float64 (uint8 is converted inside the kernels that read it, exactly).
+    float64 (uint8 is converted, exactly, by each op that mixes it with the float64 state).
 
     Every floating-point operation and its order are those of the first version (commit
     98ab1b9), so the results are the same bits; what changed are the exact parts: ranks are
-    counted from one K x K comparison instead of K(K-1) pairwise ones, in int8; minima are
+    counted from one K x K pair of comparisons instead of K(K-1) pairwise ones, in int8; minima are
     one reduction; eta is computed for the chosen component only; constants (``c``) stand in
     ``where`` for ``x * 0.0 + c``; the squared distances square once and add the three
     channels. ``c``: ``constants(xp, device, k, (alpha, w_init, var_init))``; ``lower``:
@@ -409,7 +410,7 @@ class GMMStaufferGrimson(Method):
         iterator of uint8 (..., H, W, 3) arrays (a leading axis batches videos).
 
         On torch, ``chunk`` frames at a time are uploaded as uint8 (an eighth of float64's
-        bytes; pinned on CUDA) and read as uint8 by the update itself, and their maps stay on
+        bytes; pinned on CUDA) and converted on the device by the update itself, and their maps stay on
         the device until the chunk is done: one copy back and one synchronisation per chunk,
         not per frame. The decisions are those of the NumPy path, bit for bit."""
         xp, dev = self._xp()

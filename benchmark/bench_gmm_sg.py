@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scene {scene}: {len(clip)} frames of {clip.shape[2]}x{clip.shape[1]}"
           + (f", batch {a.batch} ({n} frames a pass)" if a.batch > 1 else "") + f"; k = {a.k}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for rule in ("paper", "alpha"):
-        c = step_op_counts(clip, k=a.k, rho_rule=rule)
-        print(f"eager step, rho_rule={rule}: {c['total']} aten ops per frame, {c['float64']} with a float64 output, "
+    for rho, weight in (("paper", "paper"), ("alpha", "opencv")):  # the paper's rules, OpenCV's
+        c = step_op_counts(clip, k=a.k, rho_rule=rho, weight_rule=weight)
+        print(f"eager step, rho_rule={rho}, weight_rule={weight}: {c['total']} aten ops per frame, {c['float64']} with a float64 output, "
               f"{c['kernels']} kernels (not views), {c['kernel_bytes'] / 1e6:.0f} MB read + written by them "
               f"(on CUDA +2 kernels: the two sqrt, which eager CPU tensors take from NumPy)")
 
