@@ -393,15 +393,14 @@ def child_config(results: Results, summary: Summary, jobs: Sequence[JobRecord] |
             "splits": sorted({j.key.split for j in jobs}), "videos": len({j.key.video for j in jobs})}
 
 
-def child_report(results: Results, summary: Summary, out: Path, jobs: Sequence[JobRecord] | None = None
-                 ) -> list[Path]:
+def child_report(results: Results, summary: Summary, out: Path, jobs: Sequence[JobRecord]) -> list[Path]:
     """The nested run's own tables and plots: the report's per-dataset category and metrics
-    tables (Markdown, CSV) and PR curves, for this label and protocol key alone."""
+    tables (Markdown, CSV) and PR curves, for this label and protocol key alone (``jobs``:
+    the summary's)."""
     from reports import plots, tables
 
     key = summary.protocol_key
-    sub = dataclasses.replace(results, jobs=_summary_jobs(results, summary) if jobs is None else tuple(jobs),
-                              summaries={(summary.label, key): summary})
+    sub = dataclasses.replace(results, jobs=tuple(jobs), summaries={(summary.label, key): summary})
     out.mkdir(parents=True, exist_ok=True)
     written = []
 

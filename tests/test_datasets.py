@@ -313,7 +313,7 @@ def test_sbi2015_and_ucsd_ground_truth_is_not_read_as_cdnet_codes(value, tmp_pat
 def test_cdnet_ground_truth_decodes_as_stored_and_refuses_values_outside_its_codes(tmp_path):
     """CDnet ground truth is kept exactly as stored (compared with a plain imread), and a
     value outside 0/50/85/170/255 anywhere in a mask is refused, with the values named;
-    SBI2015's table maps 0/170/255 to CDnet's 0/85/255 pixel for pixel."""
+    SBI2015's table keeps its 0/170/255 as CDnet's static/unknown/motion pixel for pixel."""
     import cv2
 
     scene = copy_scene(HIGHWAY, tmp_path / "CDnet2014" / "baseline" / "highway", range(700, 704))
