@@ -15,8 +15,9 @@ timed as a whole process, like the bgbench commands beside it:
   what tracking add to the command.
 
 Rounds are interleaved (raw, then the four bgbench variants in an order rotated each
-round, so that none always follows the raw script) after one untimed warm-up round, and
-the medians are compared. Each bgbench run gets a fresh run folder and, unless
+round, so that none always follows the raw script; with ``--repeats`` a multiple of 4 each
+follows it equally often, as with the default 8) after one untimed warm-up round, and the
+medians are compared. Each bgbench run gets a fresh run folder and, unless
 ``--warm-cache``, a fresh frame cache, since the raw script decodes every JPEG too. The
 background MLflow logger a run leaves behind is waited for before the next process
 starts (so it takes no CPU from it); its own duration is printed apart. The counts of every
@@ -125,8 +126,9 @@ def measure(scene: Path, repeats: int, warm_cache: bool, work: Path) -> dict:
         expected = expected or counts
         if rnd:
             times["raw"].append(s)
-        names = list(variants)  # rotated each round: no variant always runs right after the raw script
-        for name in names[rnd % len(names):] + names[:rnd % len(names)]:
+        names = list(variants)  # rotated each timed round: each variant follows the raw script as often
+        shift = (rnd - 1) % len(names)  # (over a multiple of 4 rounds)
+        for name in names[shift:] + names[:shift]:
             extra = variants[name]
             n += 1
             out = work / f"run{n}"
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmark.bench_tracking", description=__doc__.split("\n\n")[0])
     ap.add_argument("--scene", type=Path,
                     help="a CDnet scene folder (default ../shared/data/CDnet2014/baseline/highway)")
-    ap.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
+    ap.add_argument("--repeats", type=int, default=8, help="timed rounds (default 8: each variant after the raw script twice)")
     ap.add_argument("--warm-cache", action="store_true", help="share one frame cache across runs (default: cold)")
     ap.add_argument("--json", action="store_true", help="print the timings as JSON")
     ap.add_argument("--raw", type=Path, metavar="SCENE", help=argparse.SUPPRESS)  # the comparator process itself
