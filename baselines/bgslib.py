@@ -20,9 +20,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from benchmark.errors import MethodUnavailable
-from benchmark.method import Method, frames_through, register_method
-from benchmark.video import VideoView
+from bgbench.errors import MethodUnavailable
+from bgbench.method import Method, frames_through, register_method
+from bgbench.data.video import VideoView
 
 
 @contextmanager

@@ -6,8 +6,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from benchmark.method import Method, register_method
-from benchmark.video import VideoView
+from bgbench.method import Method, register_method
+from bgbench.data.video import VideoView
 
 
 @register_method("frame_difference")

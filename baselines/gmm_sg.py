@@ -37,7 +37,7 @@ of comparisons (>= and >), counted in int8, instead of K(K-1) pairwise ones in f
 eta (the 9-term polynomial) is evaluated for the chosen component only, on (H, W) instead
 of (K, H, W); ``x * 0.0 + c`` constructions became ``where`` on constants; squares are taken
 once. aten ops one eager ``step`` dispatches on a CPU tensor (``python -m
-benchmark.bench_gmm_sg`` counts them), first version -> now, total / with a float64 output /
+tests.perf.bench_gmm_sg`` counts them), first version -> now, total / with a float64 output /
 kernels (not views) / MB those kernels read and write at 320x240:
 
 - k=3, paper's rules: 241 / 196 / 176 / 609 MB -> 101 / 85 / 84 / 310 MB
@@ -69,7 +69,7 @@ no GPU was lent to the session that wrote them. Their identity rests on reading 
 division unless y is a constant, which it never is here; the test that the frame dispatches
 no division by a Python scalar, no reciprocal and no scalar-to-tensor runs on the CPU).
 Their speed against MOG2 (the issue asks 50x) is unmeasured: ``python -m
-benchmark.bench_gmm_sg --device cuda --batch 8`` measures it and checks the maps.
+perf.bench_gmm_sg --device cuda --batch 8`` measures it and checks the maps.
 
 What float64 costs: the state is 40 bytes per pixel and component (w, 3 means, var), so a
 fused frame at k=3 moves at least 247 bytes a pixel (19 MB at 320x240; float32 would halve
@@ -85,8 +85,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from benchmark.method import Method, frames_through, register_method
-from benchmark.video import VideoView
+from bgbench.method import Method, frames_through, register_method
+from bgbench.data.video import VideoView
 
 _INV_2PI_15 = (2.0 * np.pi) ** -1.5
 # Scalars the update divides by (or divides): the polynomial's 2..9 and the variance's 3;
@@ -358,7 +358,7 @@ class GMMStaufferGrimson(Method):
     @classmethod
     def validate(cls, values: dict[str, Any]) -> None:
         if values["fuse"] == "on" and values["backend"] == "numpy":
-            from benchmark.errors import BadInput
+            from bgbench.errors import BadInput
 
             raise BadInput("fuse = on compiles the torch update; backend = numpy has none", "gmm_sg.fuse",
                            "set backend to torch or auto, or fuse to auto or off")

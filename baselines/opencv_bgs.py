@@ -15,9 +15,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from benchmark.method import Method, frames_through, register_method
-from benchmark.scoped import opencv_threads
-from benchmark.video import VideoView
+from bgbench.method import Method, frames_through, register_method
+from bgbench.execution.scoped import opencv_threads
+from bgbench.data.video import VideoView
 
 
 class OpenCVSubtractor(Method):

@@ -6,8 +6,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from benchmark.method import Method, frames_through, register_method
-from benchmark.video import VideoView
+from bgbench.method import Method, frames_through, register_method
+from bgbench.data.video import VideoView
 
 
 @register_method("temporal_median")

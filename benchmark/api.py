@@ -3,7 +3,7 @@
 The ``bgbench`` command is a thin adapter over these: it reads its options into a
 ``RunConfig`` and prints what comes back. ::
 
-    from benchmark import api
+    from bgbench import api
 
     res = api.run(api.RunConfig.of(["gmm_zivkovic", "frame_difference"],
                                    data=["../shared/data/CDnet2014/baseline/highway"], out="runs/py",
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from .errors import BadInput
-from .records import JobRecord, MethodSpec, Results, RunMeta
-from .score_files import ScoreOptions
+from bgbench.errors import BadInput
+from bgbench.records.types import JobRecord, MethodSpec, Results, RunMeta
+from bgbench.scoring.files import ScoreOptions
 
 if TYPE_CHECKING:  # the run loop is imported when a run starts, not with this module
-    from .runner import RunOptions
+    from bgbench.execution.runner import RunOptions
 
 __all__ = ["RunConfig", "MethodSpec", "ScoreOptions", "run", "run_folder", "prepare", "splits", "score", "report", "load_videos",
            "PROTOCOL_OPTIONS"]
@@ -133,7 +133,7 @@ def run_folder(cfg: RunConfig) -> Path:
 
 
 def _protocol(name: str, cfg: RunConfig, defaults: Mapping[str, Any] | None = None):
-    from .protocols import build_protocol
+    from bgbench.protocols import build_protocol
 
     unknown = set(cfg.protocol_options) - set(PROTOCOL_OPTIONS)
     if unknown:
@@ -145,12 +145,12 @@ def _protocol(name: str, cfg: RunConfig, defaults: Mapping[str, Any] | None = No
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Check everything that needs no data: BadInput for the first problem found."""
-    from .device import check_for
-    from .executors import check_executor
-    from .method import method_class
-    from .paths import check_cache_writable, writable_dir
-    from .runner import RunOptions
-    from .suites import SUITES, quick_data, suite_methods
+    from bgbench.execution.device import check_for
+    from bgbench.execution.executors import check_executor
+    from bgbench.method import method_class
+    from bgbench.execution.paths import check_cache_writable, writable_dir
+    from bgbench.execution.runner import RunOptions
+    from bgbench.suites import SUITES, quick_data, suite_methods
 
     if cfg.suite not in SUITES:
         raise BadInput(f"unknown suite {cfg.suite!r}", "--suite", f"use one of {', '.join(SUITES)}")
@@ -207,7 +207,7 @@ def prepare(cfg: RunConfig) -> Prepared:
 def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str = "error", skip_bad: bool = False,
                 echo: Echo | None = None) -> tuple[list, list[dict]]:
     """The videos under ``paths`` and the ones skipped (``skip_bad``) with their errors."""
-    from .datasets import discover
+    from bgbench.data.formats import discover
 
     echo = echo or _log
     videos, skipped = [], []
@@ -228,9 +228,9 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) 
     the report (``cfg.report``) and MLflow logging in the background (``cfg.tracking``).
     ``started``: the ``time.perf_counter()`` the caller's command began at (the recorded wall
     time counts from it). Returns the typed Results; failed jobs are in it, not raised."""
-    from .runlock import RunLock
+    from bgbench.execution.lock import RunLock
 
-    from .device import cpu_only_note
+    from bgbench.execution.device import cpu_only_note
 
     started = time.perf_counter() if started is None else started
     p = prepare(cfg)
@@ -242,11 +242,11 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) 
 
 
 def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
-    from . import results
-    from .aggregate import summarize
-    from .provenance import code_fingerprint
-    from .runner import check_checkpoints, plan, run_tasks
-    from .tracking import enabled_by_default, folder_id, start_background
+    from bgbench.records import results
+    from bgbench.scoring.aggregate import summarize
+    from bgbench.records.provenance import code_fingerprint
+    from bgbench.execution.runner import check_checkpoints, plan, run_tasks
+    from bgbench.tracking import enabled_by_default, folder_id, start_background
 
     cfg = p.config
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else p.quick
@@ -310,20 +310,20 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
 def recorded_suite(suite: str, specs: Sequence[MethodSpec]) -> str | None:
     """``meta.suite``: the suite whose methods the run has, in its order (the command line
     passes a suite's methods explicitly, so that ``--set`` can reach them), else None."""
-    from .suites import is_suite
+    from bgbench.suites import is_suite
 
     return suite if is_suite(suite, [s.name for s in specs]) else None
 
 
 def _report_worker():
-    """A ``reports.worker.ReportWorker`` for this run, or None where it would not pay: the
+    """A ``bgbench.reports.worker.ReportWorker`` for this run, or None where it would not pay: the
     report modules are imported in this process already (a second run from Python, the
     tests), or it cannot start."""
     import sys
 
-    if "reports.build" in sys.modules:
+    if "bgbench.reports.build" in sys.modules:
         return None
-    from reports.worker import ReportWorker
+    from bgbench.reports.worker import ReportWorker
 
     try:
         return ReportWorker()
@@ -334,13 +334,13 @@ def _report_worker():
 def _build_report(res: Results, run_dir: Path, worker, echo: Echo) -> dict[str, list[Path]]:
     """The run's report, by its worker if it has one, else (or if the worker fails) here."""
     if worker is not None:
-        from reports.worker import WorkerFailed
+        from bgbench.reports.worker import WorkerFailed
 
         try:
             return worker.build(run_dir, run_dir / "report")
         except WorkerFailed as e:
             echo(f"bgbench: the report worker failed ({e}); building the report in this process")
-    from reports.build import build_report
+    from bgbench.reports.build import build_report
 
     return build_report(res, run_dir, run_dir / "report")
 
@@ -349,9 +349,9 @@ def splits(cfg: RunConfig, protocol: str, echo: Echo | None = None) -> list:
     """The splits ``protocol`` makes of ``cfg``'s data (with ``cfg.protocol_options`` and
     ``cfg.seed``); what it cannot serve is reported through ``echo``. BadInput if it tests
     nothing."""
-    from .paths import check_cache_writable
-    from .provenance import check_unique_content
-    from .suites import quick_data
+    from bgbench.execution.paths import check_cache_writable
+    from bgbench.records.provenance import check_unique_content
+    from bgbench.suites import quick_data
 
     echo = echo or _log
     check_cache_writable()
@@ -372,7 +372,7 @@ def score(pred: str | Path, video: str | Path | None = None, data: str | Path | 
     """Score masks on disk like the official comparator: ``pred`` one scene's ``bin%06d.png``
     folder with ``video`` its scene folder, or a results tree mirroring the dataset root
     ``data`` (per-video, per-category and overall tables)."""
-    from .score_files import score_scene, score_tree
+    from bgbench.scoring.files import score_scene, score_tree
 
     if (video is None) == (data is None):
         raise BadInput("needs exactly one of --video SCENE and --data ROOT", "--video",
@@ -385,10 +385,10 @@ def score(pred: str | Path, video: str | Path | None = None, data: str | Path | 
 def report(run_dir: str | Path, out: str | Path | None = None) -> dict[str, list[Path]]:
     """Tables, PR curves, plots and the HTML leaderboard of a run folder (default
     ``RUN_DIR/report``); returns the files written by kind."""
-    from reports.build import build_report
+    from bgbench.reports.build import build_report
 
-    from .paths import writable_dir
-    from .results import load_results
+    from bgbench.execution.paths import writable_dir
+    from bgbench.records.results import load_results
 
     run_dir = Path(run_dir)
     res = load_results(run_dir)

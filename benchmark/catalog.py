@@ -7,7 +7,7 @@ docstring line), on the class or a base. Method modules import torch or OpenCV a
 level, so listing the catalogue reads them statically: the module's source is found
 without importing it (nor its parent packages), parsed with ``ast``, and the class and its
 bases (followed through ``from x import Base`` and ``import x``) are searched for literal
-assignments, in method resolution order down to ``benchmark.method.Method``. Where that
+assignments, in method resolution order down to ``bgbench.method.Method``. Where that
 fails (a compiled module, a computed attribute, a dynamic base) the class is imported and
 its attributes read. Parsed modules are cached per (path, mtime) in this process.
 """
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
 
-from .errors import BadInput
-from .registry import Entry, Registry
+from bgbench.errors import BadInput
+from bgbench.registry import Entry, Registry
 
 GROUP = "bgbench.methods"
-BASE = ("benchmark.method", "Method")
+BASE = ("bgbench.method", "Method")
 ATTRS = ("family", "trains", "configs", "gpu_capable", "default_protocol", "requires")
 DEFAULTS: dict[str, Any] = {"family": "classical", "trains": False, "configs": ("default",), "gpu_capable": False,
                             "default_protocol": "full", "requires": ""}
@@ -315,7 +315,7 @@ def static_meta(target: str) -> dict[str, Any]:
 
     mro = _mro(key, own)
     if BASE not in mro:
-        raise StaticReadError(f"{target} does not derive from benchmark.method.Method statically")
+        raise StaticReadError(f"{target} does not derive from bgbench.method.Method statically")
     meta: dict[str, Any] = {}
     for attr in ATTRS:
         for k in mro:

@@ -1,8 +1,8 @@
 """``bgbench check``: the CI regression gate. Compares a run's per-method, per-category
 F-measure, and the methods' machine-normalised speed, with a stored reference.
 
-Accuracy comes from the run's typed record (``benchmark.records.Results``, read with
-``benchmark.results.load_results``), keyed by method label and protocol key: an F below the
+Accuracy comes from the run's typed record (``bgbench.records.types.Results``, read with
+``bgbench.records.results.load_results``), keyed by method label and protocol key: an F below the
 reference by more than ``f_tol`` is a regression, and so is a reference entry missing from
 the run. The reference file keeps its own format (``REF_SCHEMA``).
 
@@ -22,9 +22,9 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import BadInput
-from .records import Results
-from .results import read_json, write_json
+from bgbench.errors import BadInput
+from bgbench.records.types import Results
+from bgbench.records.results import read_json, write_json
 
 REF_SCHEMA = "bgbench-reference/2"
 
@@ -130,7 +130,7 @@ def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[di
 def _run_key(results: Results, proto: str) -> str:
     """The run's protocol key for a reference's: the same key, or (a reference written when
     summaries were keyed by protocol name) the one key of that name; ambiguous stays as is."""
-    from .aggregate import resolve_protocol
+    from bgbench.scoring.aggregate import resolve_protocol
 
     try:
         return resolve_protocol(results, proto)

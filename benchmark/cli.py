@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import BadInput, LeakageError
+from bgbench.errors import BadInput, LeakageError
 
 _LOADED = time.perf_counter()  # a `bgbench` process's command starts here (the printed time counts from it)
 
@@ -68,7 +68,7 @@ def _number(kind: type, lo: float | None = None, hi: float | None = None, lo_ope
 
 
 def _device(text: str) -> str:
-    from .device import validate
+    from bgbench.execution.device import validate
 
     try:
         return validate(text)
@@ -77,7 +77,7 @@ def _device(text: str) -> str:
 
 
 def _seed_type():
-    from .params import MAX_SEED
+    from bgbench.params import MAX_SEED
 
     return _number(int, 0, MAX_SEED, eg="--seed 0")
 
@@ -111,8 +111,8 @@ def _data_options(p: argparse.ArgumentParser, required: bool = False) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .suites import SUITES
+    from bgbench import __version__
+    from bgbench.suites import SUITES
 
     ap = _Parser(
         prog="bgbench", description="Benchmark for video background subtraction.",
@@ -293,9 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- list / info --------------------------------------------------------------------
 def cmd_list(args) -> int:
-    from .datasets import FORMATS
-    from .method import METHODS
-    from .protocols import PROTOCOLS
+    from bgbench.data.formats import FORMATS
+    from bgbench.method import METHODS
+    from bgbench.protocols import PROTOCOLS
 
     def describe(e) -> dict:
         m = e.meta  # read once: static for an entry point, the class's own once imported
@@ -318,9 +318,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .method import method_class
+    from bgbench.method import method_class
 
-    from .errors import MethodUnavailable
+    from bgbench.errors import MethodUnavailable
 
     cls = method_class(args.method)
     try:
@@ -356,8 +356,8 @@ def _stderr(msg: str) -> None:
 
 
 def _run_config(args, methods: Sequence[str] = (), overrides: dict | None = None, **kw: Any):
-    """The RunConfig the command line describes (the CLI is an adapter over benchmark.api)."""
-    from .api import PROTOCOL_OPTIONS, RunConfig
+    """The RunConfig the command line describes (the CLI is an adapter over bgbench.api)."""
+    from bgbench.api import PROTOCOL_OPTIONS, RunConfig
 
     given = {k: getattr(args, k, None) for k in PROTOCOL_OPTIONS}
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
@@ -367,7 +367,7 @@ def _run_config(args, methods: Sequence[str] = (), overrides: dict | None = None
 
 
 def cmd_splits(args) -> int:
-    from .api import splits
+    from bgbench.api import splits
 
     found = splits(_run_config(args), args.protocol, echo=_stderr)
     if args.json:
@@ -396,11 +396,11 @@ def _overrides(sets: list[str], methods: list[str]) -> dict[str, dict[str, str]]
 
 
 def cmd_run(args) -> int:
-    """Builds a RunConfig and calls benchmark.api.run, which checks every option, method,
+    """Builds a RunConfig and calls bgbench.api.run, which checks every option, method,
     parameter, device, executor and the run folder before locking it, and data and
     protocols before any job is computed."""
-    from . import api
-    from .suites import suite_methods
+    from bgbench import api
+    from bgbench.suites import suite_methods
 
     methods = args.methods or suite_methods(args.suite)
     cfg = _run_config(args, methods, _overrides(args.set, methods), suite=args.suite,
@@ -410,7 +410,7 @@ def cmd_run(args) -> int:
                       tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
                       wait=not args.no_wait)
     res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
-    from reports.tables import terminal_summary
+    from bgbench.reports.tables import terminal_summary
 
     print(terminal_summary(res))
     failed = [j for j in res.jobs if not j.ok]
@@ -427,7 +427,7 @@ def cmd_run(args) -> int:
 def _check_device(device: str, classes: dict) -> None:
     """--device before any work (``device.check_for``), and a note naming the methods that run
     on the CPU whatever it says."""
-    from .device import check_for, cpu_only_note
+    from bgbench.execution.device import check_for, cpu_only_note
 
     note = cpu_only_note(device, check_for(device, classes))
     if note:
@@ -436,19 +436,19 @@ def _check_device(device: str, classes: dict) -> None:
 
 # --- score -----------------------------------------------------------------------------
 def cmd_score(args) -> int:
-    from .api import ScoreOptions, score
+    from bgbench.api import ScoreOptions, score
 
     opts = ScoreOptions(data_format=args.format, roi_policy=args.roi_policy, threshold=args.threshold,
                         partial=args.partial, probabilities=args.probabilities)
     out = score(args.pred_dir, video=args.video, data=args.data, options=opts)
     if args.json:
-        from .results import clean
+        from bgbench.records.results import clean
 
         if "datasets" in out:
             out = {**out, "missing": [p for _, p in out["missing"]]}
         print(json.dumps(clean(out), indent=1))
     elif "datasets" in out:
-        from reports.tables import markdown
+        from bgbench.reports.tables import markdown
 
         keys = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure")
         for ds, t in out["datasets"].items():
@@ -471,12 +471,12 @@ def cmd_speed(args) -> int:
         return _speed_train(args)
     if not args.scoring:
         return _speed_methods(args)
-    from .datasets import discover
-    from .perf import print_scoring_speed, scoring_speed
-    from .suites import shared_data
+    from bgbench.data.formats import discover
+    from bgbench.timing.perf import print_scoring_speed, scoring_speed
+    from bgbench.suites import shared_data
 
     scene = args.video or ((shared_data() or Path("synthetic")) / "CDnet2014" / "baseline" / "highway")
-    from .paths import check_cache_writable
+    from bgbench.execution.paths import check_cache_writable
 
     check_cache_writable()
     found = discover(scene)
@@ -494,10 +494,10 @@ def cmd_speed(args) -> int:
 
 
 def _speed_methods(args) -> int:
-    from .errors import MethodUnavailable
-    from .method import build_method
-    from .speed import default_video, run_speed
-    from .suites import available_classical
+    from bgbench.errors import MethodUnavailable
+    from bgbench.method import build_method
+    from bgbench.timing.speed import default_video, run_speed
+    from bgbench.suites import available_classical
 
     size = None
     if args.size:
@@ -513,7 +513,7 @@ def _speed_methods(args) -> int:
     if video is None:
         raise BadInput("no video to time", "--video", "give a video file, e.g. ../shared/data/videos/*.avi")
     methods = args.methods or available_classical()
-    from .method import method_class
+    from bgbench.method import method_class
 
     _check_device(args.device, {m: method_class(m) for m in methods})
     for m in methods:
@@ -527,7 +527,7 @@ def _speed_methods(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    from reports.tables import markdown
+    from bgbench.reports.tables import markdown
 
     print(f"{video.name}, {rows[0]['frames']} frames at {rows[0]['size']}, median of {args.repeats} passes")
     print(markdown(["method", "device", "fps", "raw fps", "overhead % (median)", "overhead % (range)"],
@@ -539,16 +539,16 @@ def _speed_methods(args) -> int:
 
 
 def _speed_train(args) -> int:
-    from .deep_speed import run_train_speed
-    from .method import METHODS
-    from .suites import shared_data
+    from bgbench.timing.deep import run_train_speed
+    from bgbench.method import METHODS
+    from bgbench.suites import shared_data
 
     if args.steps < 1 or args.warmup_steps < 0:
         raise BadInput("must be at least 1 (--steps) and 0 (--warmup-steps)", "--steps", "e.g. --steps 30 --warmup-steps 5")
     scene = args.scene or ((shared_data() or Path("../shared/data")) / "CDnet2014" / "baseline" / "highway")
     if not Path(scene).is_dir():
         raise BadInput("is not a folder", scene, "give a labelled scene with --scene")
-    from .paths import check_cache_writable
+    from bgbench.execution.paths import check_cache_writable
 
     check_cache_writable()
     methods = args.methods or sorted(e.name for e in METHODS if e.meta.get("family") == "deep")
@@ -557,7 +557,7 @@ def _speed_train(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    from reports.tables import markdown
+    from bgbench.reports.tables import markdown
 
     r0 = rows[0]
     print(f"{r0['video']}: {r0['train_frames']} training frames; {args.steps} timed steps per stage after "
@@ -578,7 +578,7 @@ def _speed_train(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .api import report
+    from bgbench.api import report
 
     written = report(args.run_dir, args.out)
     n = sum(len(v) for v in written.values())
@@ -587,15 +587,16 @@ def cmd_report(args) -> int:
 
 
 def cmd_log(args) -> int:
-    from .tracking import log_now
+    from bgbench.tracking import log_now
 
     return log_now(args.run_dir, args.tracking_uri)
 
 
 def cmd_check(args) -> int:
-    from . import check, speed_gate
-    from .results import load_results
-    from reports.tables import markdown
+    from bgbench import check
+    from bgbench.timing import gate as speed_gate
+    from bgbench.records.results import load_results
+    from bgbench.reports.tables import markdown
 
     for opt, v in (("--f-tol", args.f_tol), ("--speed-tol", args.speed_tol)):
         if not (v >= 0 and v == v and v != float("inf")):
@@ -605,7 +606,7 @@ def cmd_check(args) -> int:
     run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
     res = check.validate_results(load_results(args.run_dir), args.run_dir)
     if args.update:  # the reference must be writable before minutes of speed measurement
-        from .paths import writable_dir
+        from bgbench.execution.paths import writable_dir
 
         if args.reference.is_dir():
             raise BadInput("is a folder", args.reference, "give --reference a JSON file name, e.g. ci_reference.json")
@@ -644,8 +645,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .datasets.synthetic import write_scenes
-    from .paths import writable_dir
+    from bgbench.data.formats.synthetic import write_scenes
+    from bgbench.execution.paths import writable_dir
 
     writable_dir(args.out, "OUT")
     root = write_scenes(args.out, args.seed, n_frames=args.frames, first_scored=min(31, args.frames // 3))
@@ -656,7 +657,7 @@ def cmd_synth(args) -> int:
 def cmd_cache(args) -> int:
     import os
 
-    from . import framecache
+    from bgbench.data import framecache
 
     root, cap = framecache.cache_root(), framecache.max_bytes()
     where = "$BGBENCH_CACHE" if os.environ.get("BGBENCH_CACHE") else "default; set $BGBENCH_CACHE to move it"
@@ -675,7 +676,7 @@ def cmd_cache(args) -> int:
                                        "last_used": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(e.last_used))}
                                       for e in sorted(found, key=lambda e: e.name)]}, indent=1))
         return 0
-    from reports.tables import markdown
+    from bgbench.reports.tables import markdown
 
     def size(e) -> str:  # width x height, as frames are named elsewhere
         return f"{e.shape[1]}x{e.shape[0]}" + "".join(f"x{c}" for c in e.shape[2:]) if e.shape and len(e.shape) >= 2 else "-"

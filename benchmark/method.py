@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 
-from .catalog import MethodRegistry
-from .errors import BadInput, MethodUnavailable
-from .params import Param
-from .video import TrainingSet, VideoView
+from bgbench.catalog import MethodRegistry
+from bgbench.errors import BadInput, MethodUnavailable
+from bgbench.params import Param
+from bgbench.data.video import TrainingSet, VideoView
 
 METHODS: MethodRegistry = MethodRegistry("method")  # complete whenever read: filled from the entry points
 
@@ -103,7 +103,7 @@ class Method:
     def __init__(self, config: str = "default", device: str = "cpu", seed: int = 0, **overrides: Any):
         config, values = self.resolve(config, **overrides)
         if self.gpu_capable:
-            from .device import resolve as resolve_device
+            from bgbench.execution.device import resolve as resolve_device
 
             device = resolve_device(device)
         else:

@@ -36,10 +36,10 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .errors import BadInput, LeakageError
-from .params import MAX_SEED
-from .registry import Registry
-from .video import Video
+from bgbench.errors import BadInput, LeakageError
+from bgbench.params import MAX_SEED
+from bgbench.registry import Registry
+from bgbench.data.video import Video
 
 PROTOCOLS: Registry = Registry("protocol")
 Part = tuple[tuple[str, tuple[int, ...]], ...]  # ((video id, frame ids), ...)
@@ -119,7 +119,7 @@ class Protocol:
             self.formats = (self.formats,)
         self.formats = tuple(f.lower() for f in self.formats)
         if self.formats:
-            from .datasets import FORMATS
+            from bgbench.data.formats import FORMATS
 
             for f in self.formats:
                 if f not in FORMATS:

@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from .errors import BadInput
+from bgbench.errors import BadInput
 
 T = TypeVar("T")
 

@@ -38,8 +38,8 @@ def suite_methods(name: str) -> list[str]:
 
 def suite_candidates(name: str) -> list[str]:
     """Every method suite ``name`` takes where it is installed, in its order (nothing probed)."""
-    from .errors import BadInput
-    from .method import METHODS
+    from bgbench.errors import BadInput
+    from bgbench.method import METHODS
 
     if name == "quick":
         return list(QUICK_METHODS)
@@ -63,8 +63,8 @@ def _available(name: str, say: bool = False) -> bool:
     """Whether method ``name`` can be built here; with ``say``, why not goes to stderr."""
     import sys
 
-    from .errors import MethodUnavailable
-    from .method import build_method
+    from bgbench.errors import MethodUnavailable
+    from bgbench.method import build_method
 
     try:
         build_method(name)

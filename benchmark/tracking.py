@@ -1,6 +1,6 @@
 """MLflow logging of a results record: one parent run per run folder, one nested run per
-method label x protocol key. It reads only the typed record (``benchmark.records.Results``,
-loaded with ``benchmark.results.load_results``), the job records' file times and the report,
+method label x protocol key. It reads only the typed record (``bgbench.records.types.Results``,
+loaded with ``bgbench.records.results.load_results``), the job records' file times and the report,
 and never changes a figure.
 
 Where: ``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else one store per user,
@@ -11,7 +11,7 @@ copy of an empty, already migrated one kept beside the per-user store (one per M
 version). Loggers of one SQLite store take turns (a lock file beside it).
 
 When: ``bgbench run`` writes results.json and the report first, then starts the logger as a
-background process (``python -m benchmark.tracking RUN_DIR``, niced, output in
+background process (``python -m bgbench.tracking RUN_DIR``, niced, output in
 ``RUN_DIR/tracking.log``) and returns; importing MLflow and uploading cost the command
 nothing. The logger records its outcome in ``RUN_DIR/tracking.json`` (``state``: pending,
 logging, logged or failed; the URI, the parent run id, the error and the command that retries).
@@ -63,8 +63,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .aggregate import ALL_KEYS
-from .records import JobRecord, Results, RunMeta, Summary
+from bgbench.scoring.aggregate import ALL_KEYS
+from bgbench.records.types import JobRecord, Results, RunMeta, Summary
 
 EXPERIMENT = "bgbench"
 STATE = "tracking.json"
@@ -233,7 +233,7 @@ def _job_span(job: JobRecord, run_dir: Path) -> tuple[float, float] | None:
     t = job.timing or {}
     if t.get("started") is not None and t.get("finished") is not None:
         return float(t["started"]), float(t["finished"])
-    from .runner import job_path
+    from bgbench.execution.runner import job_path
 
     end = None
     for fp in (job.fingerprint or None, None):  # records named by fingerprint; older ones were not
@@ -397,7 +397,7 @@ def child_report(results: Results, summary: Summary, out: Path, jobs: Sequence[J
     """The nested run's own tables and plots: the report's per-dataset category and metrics
     tables (Markdown, CSV) and PR curves, for this label and protocol key alone (``jobs``:
     the summary's)."""
-    from reports import plots, tables
+    from bgbench.reports import plots, tables
 
     key = summary.protocol_key
     sub = dataclasses.replace(results, jobs=tuple(jobs), summaries={(summary.label, key): summary})
@@ -577,7 +577,7 @@ def read_state(run_dir: Path) -> dict | None:
 
 
 def _write_state(run_dir: Path, **state: Any) -> dict:
-    from .results import write_json
+    from bgbench.records.results import write_json
 
     state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json(Path(run_dir) / STATE, state)
@@ -605,7 +605,7 @@ def log_folder(run_dir: Path, uri: str | None = None, token: str | None = None, 
     at a time (a lock file in it): a second waits its turn. A background logger (``token``)
     that a newer one has superseded by then logs nothing and returns state ``superseded``;
     without ``token`` (``bgbench log``) it takes over."""
-    from .results import load_results
+    from bgbench.records.results import load_results
 
     run_dir = Path(run_dir)
     load_results(run_dir)  # a missing or bad record is BadInput, before anything is written
@@ -664,20 +664,20 @@ def _say(st: dict, run_dir: Path) -> int:
 def start_background(run_dir: Path, uri: str | None = None, report: bool = True) -> dict:
     """Start the logger as a detached, niced process and return at once; it records its
     outcome in ``RUN_DIR/tracking.json`` (written here first: ``pending``, with its pid)."""
+    from bgbench.execution.child import module_command
+
     run_dir = Path(run_dir).resolve()
     uri = uri or default_uri()
     token = uuid.uuid4().hex
-    root = str(Path(__file__).resolve().parents[1])  # the logger imports this very source tree
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]))
     with _locked(run_dir / _STATE_LOCK):  # the logger's first state waits for ours
         pending = {"state": "pending", "uri": uri, "retry": retry_command(run_dir, uri), "token": token}
         _write_state(run_dir, **pending)
         try:
             with open(run_dir / LOG, "ab") as log:
                 p = subprocess.Popen(
-                    [sys.executable, "-m", "benchmark.tracking", str(run_dir), "--tracking-uri", uri, "--token", token]
+                    module_command("bgbench.tracking") + [str(run_dir), "--tracking-uri", uri, "--token", token]
                     + ([] if report else ["--no-report"]),
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(run_dir), env=env,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(run_dir),
                     start_new_session=True, close_fds=True)
         except OSError as e:
             return _write_state(run_dir, **{**pending, "state": "failed", "error": f"could not start the logger: {e}"})
@@ -724,10 +724,10 @@ def wait(run_dir: Path, timeout: float = 600.0) -> dict | None:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """The background logger: ``python -m benchmark.tracking RUN_DIR [--tracking-uri URI]``."""
+    """The background logger: ``python -m bgbench.tracking RUN_DIR [--tracking-uri URI]``."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m benchmark.tracking", description="log a run folder to MLflow")
+    ap = argparse.ArgumentParser(prog="python -m bgbench.tracking", description="log a run folder to MLflow")
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--tracking-uri")
     ap.add_argument("--token", help="the id start_background gave this logger")

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.method import register_method
-from benchmark.video import TrainingSet, VideoView
+from bgbench.method import register_method
+from bgbench.data.video import TrainingSet, VideoView
 
 from .common import (DeepMethod, UNet, as_float, batches, code_targets, count_params, epoch_rows, flops,
                      label_codes, masked_ce, native, reference_pool, step_rng, upload)

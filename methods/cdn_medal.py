@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import BadInput
-from benchmark.method import register_method
-from benchmark.video import TrainingSet, VideoView
+from bgbench.errors import BadInput
+from bgbench.method import register_method
+from bgbench.data.video import TrainingSet, VideoView
 
 from .common import (DeepMethod, SeparableConv, as_float, batches, code_targets, count_params, flops, hard_sigmoid,
                      hard_sigmoid_bce, label_codes, step_rng, upload)

@@ -37,13 +37,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from benchmark import codes
-from benchmark.errors import BadInput
-from benchmark.device import synchronize
-from benchmark.method import Method
-from benchmark.params import Param
-from benchmark.scoped import seed_torch, torch_rng
-from benchmark.video import VideoView
+from bgbench.data import codes
+from bgbench.errors import BadInput
+from bgbench.execution.device import synchronize
+from bgbench.method import Method
+from bgbench.params import Param
+from bgbench.execution.scoped import seed_torch, torch_rng
+from bgbench.data.video import VideoView
 
 
 # --- blocks ----------------------------------------------------------------------------
@@ -381,7 +381,7 @@ class Trainer:
             batch_fn: Callable[[int], Any] | None = None, prefetch: bool = False) -> list[dict[str, float]]:
         from concurrent.futures import ThreadPoolExecutor
 
-        from benchmark.progress import bar as progress_bar
+        from bgbench.execution.progress import bar as progress_bar
 
         batch_fn = batch_fn or (lambda step: step)
         self.resume()

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.method import register_method
-from benchmark.video import TrainingSet, VideoView
+from bgbench.method import register_method
+from bgbench.data.video import TrainingSet, VideoView
 
 from .common import (DeepMethod, as_float, batches, code_targets, count_params, flops, focal_logits, label_codes,
                      native, step_rng, upload)

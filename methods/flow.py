@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.video import VideoView
+from bgbench.data.video import VideoView
 
 TAUS = (1, 5, 10)
 BACKENDS = ("dis", "farneback")

@@ -75,11 +75,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark import codes
-from benchmark.errors import BadInput
-from benchmark.method import register_method
-from benchmark.params import Param
-from benchmark.video import TrainingSet, VideoView
+from bgbench.data import codes
+from bgbench.errors import BadInput
+from bgbench.method import register_method
+from bgbench.params import Param
+from bgbench.data.video import TrainingSet, VideoView
 
 from .common import (VGG16, Bank, DeepMethod, UNet, as_float, batches, bce_logits, code_targets, config_hash,
                      count_params, flops, label_codes, load_vgg_weights, native, step_rng, upload, vgg_layers)

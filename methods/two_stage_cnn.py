@@ -86,11 +86,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark import codes
-from benchmark.errors import BadInput
-from benchmark.method import register_method
-from benchmark.params import Param
-from benchmark.video import TrainingSet, VideoView
+from bgbench.data import codes
+from bgbench.errors import BadInput
+from bgbench.method import register_method
+from bgbench.params import Param
+from bgbench.data.video import TrainingSet, VideoView
 
 from .common import (VGG16, Bank, DeepMethod, as_float, batches, code_targets, count_params, epoch_rows, flops,
                      label_codes, masked_ce, native, resize_labels, step_rng, upload)

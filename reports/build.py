@@ -1,5 +1,5 @@
 """``bgbench report``: every table, plot and page of a run, from its typed results
-(``benchmark.records.Results``, read from results.json) and the example frames the run
+(``bgbench.records.types.Results``, read from results.json) and the example frames the run
 wrote into its folder; never from the data, the method registry or the job files.
 Tables as Markdown, CSV and LaTeX (``\\input`` them in a document that loads booktabs and
 graphicx); figures as PDF and 300-dpi PNG. One set per protocol key and dataset; file names
@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from benchmark.aggregate import protocol_name
-from benchmark.records import Results
-from benchmark.results import write_json
+from bgbench.scoring.aggregate import protocol_name
+from bgbench.records.types import Results
+from bgbench.records.results import write_json
 
 from . import html, leaderboard, plots, published, tables
 

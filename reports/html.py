@@ -18,8 +18,8 @@ import html
 import math
 from pathlib import Path
 
-from benchmark.aggregate import protocol_display
-from benchmark.records import Results
+from bgbench.scoring.aggregate import protocol_display
+from bgbench.records.types import Results
 
 from .leaderboard import ci_text, failure_text, published_gap, statistics_text
 from .tables import BINARY_AP, FAILED, fmt

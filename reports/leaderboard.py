@@ -25,7 +25,7 @@ together.
   covers the several comparisons (not the selection).
 - Failed: a method whose every job on the dataset failed is listed, last, with "failed" and
   its error; one that failed on some videos keeps its row over the rest, with a note.
-- Published: beside each method's overall F, the paper's F (``reports.published``) where
+- Published: beside each method's overall F, the paper's F (``bgbench.reports.published``) where
   the run used the paper's protocol: the paper's mean over the categories (or videos) ours
   covers, else its overall; ``published_marks`` point to the footnotes that say where ours
   covers fewer videos or the paper forms its overall differently. ``skipped``: what the
@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.aggregate import category_of, protocol_display, resolve_protocol
-from benchmark.records import Results
+from bgbench.scoring.aggregate import category_of, protocol_display, resolve_protocol
+from bgbench.records.types import Results
 
 from .tables import _nan, failures, fmt
 

@@ -1,6 +1,6 @@
 """Figures from a run's typed results: PR curves, the speed/accuracy scatter, and the
 qualitative mosaic of the example frames the run wrote beside its saved masks (TP green,
-FP red, FN pink, TN black, ignored grey; ``benchmark.examples``).
+FP red, FN pink, TN black, ignored grey; ``bgbench.execution.examples``).
 
 Every figure is written twice, as PDF (vector, TrueType fonts, as IEEE and ACM ask) and as
 a 300-dpi PNG. The PR and speed figures are one paper column wide (3.5 in) and the mosaic
@@ -18,10 +18,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from benchmark.aggregate import protocol_display
-from benchmark.examples import COLOR_NAMES, COLORS
-from benchmark.records import Results
-from benchmark.scoring import pr_curve
+from bgbench.scoring.aggregate import protocol_display
+from bgbench.execution.examples import COLOR_NAMES, COLORS
+from bgbench.records.types import Results
+from bgbench.scoring.metrics import pr_curve
 
 MARKERS = {"classical": "o", "deep": "s", "plugin": "^", "": "D"}
 COLUMN_WIDTH = 3.5  # inches: one column of a two-column paper

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.aggregate import category_of, protocol_name, resolve_protocol
-from benchmark.records import DatasetSummary, Results, Summary
+from bgbench.scoring.aggregate import category_of, protocol_name, resolve_protocol
+from bgbench.records.types import DatasetSummary, Results, Summary
 
 CATEGORIES = ("badWeather", "baseline", "cameraJitter", "dynamicBackground", "intermittentObjectMotion",
               "lowFramerate", "nightVideos", "PTZ", "shadow", "thermal", "turbulence")

@@ -1,7 +1,7 @@
-"""Per-category and per-metric tables from a run's typed results (``benchmark.records.Results``):
+"""Per-category and per-metric tables from a run's typed results (``bgbench.records.types.Results``):
 Markdown, CSV and LaTeX (booktabs; the best value of each column bold, the second underlined).
 
-Tables are per protocol key (name and options; ``benchmark.aggregate.protocol_display``
+Tables are per protocol key (name and options; ``bgbench.scoring.aggregate.protocol_display``
 prints it) and dataset. A method whose every job failed there is a row with "failed" and
 its error below the table (``failure_notes``), never left out; a binary method's AP is
 "n/a (binary)" (``BINARY_AP``)."""
@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any, Iterator, Sequence
 
-from benchmark.records import DatasetSummary, Results, Summary
+from bgbench.records.types import DatasetSummary, Results, Summary
 
 # CDnet2014 category abbreviations, as the papers print them
 ABBREV = {
@@ -345,7 +345,7 @@ def _status_cell(r: dict) -> Any:
 
 
 def leaderboard_table(board: dict, tex: bool = False) -> tuple[list[str], list[list[Any]], list[bool | None]]:
-    """A leaderboard (``reports.leaderboard.leaderboard``) as a table: short column names
+    """A leaderboard (``bgbench.reports.leaderboard.leaderboard``) as a table: short column names
     for LaTeX (``tex``), descriptive ones otherwise. A failed method reads "failed" in the
     rank column (its error is in ``failure_notes``); a CI that cannot be given says why."""
     from .leaderboard import ci_text
@@ -377,7 +377,7 @@ def latex_leaderboard(board: dict, label: str = "") -> str:
 
 
 def protocol_title(results: Results, protocol: str) -> str:
-    from benchmark.aggregate import protocol_display
+    from bgbench.scoring.aggregate import protocol_display
 
     return protocol_display(protocol, results)
 

@@ -39,14 +39,12 @@ class ReportWorker:
     """The run's side: start, ``build``, ``close`` (also on exit from a ``with`` block)."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[1])  # this very source tree
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]))
+        from bgbench.execution.child import module_command
+
         self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: warnings can never block the worker
-        # started in the source tree (paths it is given are absolute): a reports/ package in the
-        # caller's folder cannot stand in for this one
         # a session of its own: stopping it stops its PDF children too (``_kill``)
-        self.proc = subprocess.Popen([sys.executable, "-m", "reports.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.stderr, env=env, cwd=root, text=True,
+        self.proc = subprocess.Popen(module_command("bgbench.reports.worker"), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True,
                                      start_new_session=True)
 
     def build(self, run_dir: Path, out: Path, timeout: float = REPLY_TIMEOUT) -> dict[str, list[Path]]:
@@ -116,7 +114,7 @@ def _warm_up() -> None:
 
     from . import plots
 
-    importlib.import_module("reports.build")  # for the build that follows
+    importlib.import_module("bgbench.reports.build")  # for the build that follows
 
     with plots._style() as figures:
         fig, ax = figures.subplots(figsize=(plots.COLUMN_WIDTH, 1.0))
@@ -147,7 +145,7 @@ def main() -> int:
         from . import plots
 
         try:
-            from benchmark.results import load_results
+            from bgbench.records.results import load_results
 
             from .build import build_report
 

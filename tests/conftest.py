@@ -29,7 +29,7 @@ def _private_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def highway():
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     (v,) = discover(HIGHWAY)
     return v
@@ -66,7 +66,7 @@ def reference_counts(pred: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> dict[
 
 def cli_error(capsys, *argv) -> str:
     """Run the CLI in-process; assert exit 2 with one stderr line; return that line."""
-    from benchmark.cli import main
+    from bgbench.cli import main
 
     code = main(list(argv))
     err = capsys.readouterr().err.strip()

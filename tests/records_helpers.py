@@ -1,13 +1,13 @@
 """Typed results records made by hand, for the report tests: job records as the runner
 writes them (dicts, read through ``JobRecord.from_json``), summarised by
-``benchmark.aggregate.summarize``, under a ``RunMeta`` with the protocols' options."""
+``bgbench.scoring.aggregate.summarize``, under a ``RunMeta`` with the protocols' options."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from benchmark.aggregate import summarize
-from benchmark.records import JobRecord, Results, RunMeta
+from bgbench.scoring.aggregate import summarize
+from bgbench.records.types import JobRecord, Results, RunMeta
 
 METRIC_NAMES = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure", "fpr_shadow", "mcc",
                 "mean_dice")
@@ -64,6 +64,6 @@ def through_json(res: Results) -> Results:
     """``res`` written and read back as results.json is (NaN as null, tuples as lists)."""
     import json
 
-    from benchmark.results import clean
+    from bgbench.records.results import clean
 
     return Results.from_json(json.loads(json.dumps(clean(res.to_json()), allow_nan=False)))

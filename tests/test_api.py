@@ -1,4 +1,4 @@
-"""benchmark.api: a run from Python equals the same run from the command line; the config
+"""bgbench.api: a run from Python equals the same run from the command line; the config
 is frozen and checked before anything runs; splits, score and report from Python."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from benchmark import api
-from benchmark.cli import main
-from benchmark.errors import BadInput
-from benchmark.records import MethodSpec, Results
+from bgbench import api
+from bgbench.cli import main
+from bgbench.errors import BadInput
+from bgbench.records.types import MethodSpec, Results
 from conftest import HIGHWAY, copy_scene, needs_data
 
 pytestmark = needs_data
@@ -98,8 +98,8 @@ def test_a_rerun_with_save_masks_computes_the_masks_a_first_run_did_not_save(sce
 def test_a_suites_run_records_its_suite_though_the_cli_names_its_methods():
     """The command line passes a suite's methods by name (so --set reaches them); the record
     still says which suite ran, and says none for another choice of methods."""
-    from benchmark.api import recorded_suite
-    from benchmark.suites import suite_methods
+    from bgbench.api import recorded_suite
+    from bgbench.suites import suite_methods
 
     quick = [MethodSpec(m) for m in suite_methods("quick")]
     assert len(quick) >= 3
@@ -112,7 +112,7 @@ def test_a_suites_run_records_its_suite_though_the_cli_names_its_methods():
 def test_is_suite_probes_only_the_left_out_candidates_until_one_is_installed(monkeypatch):
     """Recording a run's suite must not import every optional library (bgslibrary's import
     is 0.1 s): only candidates the run left out are probed, and the first installed one ends it."""
-    from benchmark import suites
+    from bgbench import suites
 
     installed = {"gmm_zivkovic", "mog_kb", "knn", "cnt", "frame_difference", "temporal_median"}  # no vibe
     probed = []
@@ -139,7 +139,7 @@ def test_is_suite_probes_only_the_left_out_candidates_until_one_is_installed(mon
 
 
 def test_the_cpu_only_note_names_the_methods_without_a_gpu_path():
-    from benchmark.device import cpu_only_note
+    from bgbench.execution.device import cpu_only_note
 
     assert cpu_only_note("cuda", ["knn"]) == ("bgbench: note: knn runs on the CPU whatever --device says "
                                               "(no GPU implementation)")

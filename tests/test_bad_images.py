@@ -11,10 +11,10 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmark.cli import main
-from benchmark.datasets import discover
-from benchmark.errors import BadInput
-from benchmark.imageio import completeness_problem, read_bgr, read_gray, read_label, read_mask
+from bgbench.cli import main
+from bgbench.data.formats import discover
+from bgbench.errors import BadInput
+from bgbench.data.imageio import completeness_problem, read_bgr, read_gray, read_label, read_mask
 from conftest import cli_error as _cli_error, DATA, HIGHWAY, copy_scene, needs_data
 
 BOARD = DATA / "SBI2015" / "Board"

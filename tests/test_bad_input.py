@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.cli import main
+from bgbench.cli import main
 
 # id: (argv, what the line must name). {one} a small CDnet-layout scene's dataset folder,
 # {scene} that scene, {nogt} a scene without groundtruth/, {data} six scenes, {masks} its
@@ -115,8 +115,8 @@ NEEDS_NO_GPU = {"run deep --device cuda without a GPU", "run gmm_sg --device cud
 def env(tmp_path_factory):
     import cv2
 
-    from benchmark.datasets import discover
-    from benchmark.datasets.synthetic import write_scenes
+    from bgbench.data.formats import discover
+    from bgbench.data.formats.synthetic import write_scenes
 
     root = tmp_path_factory.mktemp("bad-input")
     data = write_scenes(root / "data", n_frames=24, first_scored=8)
@@ -143,10 +143,10 @@ def env(tmp_path_factory):
 
 def _truncated_checkpoint(argv: list[str], out: Path) -> None:
     """Write the checkpoint this deep run would load, cut short (as a full disk leaves it)."""
-    from benchmark.api import prepare
-    from benchmark.cli import _parser, _run_config
-    from benchmark.datasets import discover
-    from benchmark.runner import RunOptions, checkpoint_path, plan
+    from bgbench.api import prepare
+    from bgbench.cli import _parser, _run_config
+    from bgbench.data.formats import discover
+    from bgbench.execution.runner import RunOptions, checkpoint_path, plan
 
     args = _parser().parse_args(argv)
     cfg = _run_config(args, ["cdn_medal"], protocols=tuple(args.protocol), out=out, device=args.device,
@@ -192,7 +192,7 @@ def test_classical_method_on_cuda_runs_on_the_cpu_with_one_note(env, tmp_path, c
 
 
 def test_a_scene_without_roi_bmp_says_so_in_its_notes(env, tmp_path):
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     scene = shutil.copytree(env["scene"], tmp_path / "ds" / "cat" / "moving")
     (scene / "ROI.bmp").unlink()

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from benchmark.cli import main
-from benchmark.errors import MethodUnavailable
-from benchmark.method import build_method
-from benchmark.scoring import metrics, score_video
+from bgbench.cli import main
+from bgbench.errors import MethodUnavailable
+from bgbench.method import build_method
+from bgbench.scoring.metrics import metrics, score_video
 from conftest import HIGHWAY, TRAFFIC, needs_data
 
 CLIP = list(range(1, 81))  # highway's first 80 frames (the requested ones: 41..80)
@@ -53,7 +53,7 @@ def _opencv_plain(name, frames):
 def _bgs_plain(name, frames, tmp_path):
     import pybgs
 
-    from baselines.bgslib import seed_c_rand, write_config
+    from bgbench.baselines.bgslib import seed_c_rand, write_config
 
     m = build_method(name)
     write_config(tmp_path, m.algorithm, m.p)
@@ -102,7 +102,7 @@ def test_gmm_sg_agrees_with_opencv_bgsegm_mog(scene):
     d2 < 6.25 * sum of 3 channel variances = 18.75 variances): F within 0.05."""
     import cv2
 
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     (v,) = discover(HIGHWAY if scene == "highway" else TRAFFIC, roi_policy="ignore")
     ours = build_method("gmm_sg", k=3, alpha=0.01, t_bg=0.7, t_sigma=18.75 ** 0.5, var_init=900.0, w_init=0.05,
@@ -156,7 +156,7 @@ def test_bgslibrary_missing_is_said_clearly(monkeypatch, capsys):
 
 def test_gmm_sg_batches_videos_as_one(tmp_path):
     """Two videos through one batched model give each video's own maps."""
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     vids = {v.name: v for v in discover("synthetic")}
     a, b = vids["moving"], vids["shadow"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import framecache
-from benchmark.cli import main
+from bgbench.data import framecache
+from bgbench.cli import main
 
 
 @pytest.fixture()

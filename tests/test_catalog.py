@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import catalog
-from benchmark.catalog import MethodRegistry, NotInstalled, StaticReadError, read_meta, static_meta
-from benchmark.errors import BadInput, MethodUnavailable
-from benchmark.method import METHODS, method_class
+from bgbench import catalog
+from bgbench.catalog import MethodRegistry, NotInstalled, StaticReadError, read_meta, static_meta
+from bgbench.errors import BadInput, MethodUnavailable
+from bgbench.method import METHODS, method_class
 from conftest import ROOT
 
 HEAVY = ("torch", "cv2")
@@ -28,7 +28,7 @@ PLUGIN = '''\
 
 import numpy as np
 
-from benchmark.method import Method
+from bgbench.method import Method
 
 
 class Threshold(Method):
@@ -57,16 +57,16 @@ def _python(code: str, cwd: Path, extra_path: Path | None = None) -> str:
 def test_listing_imports_neither_torch_nor_opencv(tmp_path):
     code = textwrap.dedent(f"""
         import io, json, sys, contextlib
-        from benchmark.method import METHODS
+        from bgbench.method import METHODS
         metas = [e.meta for e in METHODS]
         assert len(metas) >= 19 and all(m["summary"] for m in metas)
         heavy = [m for m in {HEAVY!r} if m in sys.modules]
-        from benchmark.cli import main
+        from bgbench.cli import main
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             assert main(["list", "--json"]) == 0
         listed = json.loads(buf.getvalue())["methods"]
-        heavy += [m for m in {HEAVY!r} + ("baselines.opencv_bgs", "methods.common") if m in sys.modules]
+        heavy += [m for m in {HEAVY!r} + ("bgbench.baselines.opencv_bgs", "bgbench.methods.common") if m in sys.modules]
         print(json.dumps({{"heavy": heavy, "listed": listed}}))
     """)
     out = json.loads(_python(code, cwd=tmp_path).splitlines()[-1])  # outside the checkout: entry points only
@@ -102,7 +102,7 @@ def test_static_reader_follows_bases_and_falls_back_to_importing(tmp_path, monke
     _write(tmp_path, {
         "catpkg/__init__.py": "",
         "catpkg/base.py": '''
-            from benchmark.method import Method
+            from bgbench.method import Method
 
             class Base(Method):
                 """Base."""
@@ -127,7 +127,7 @@ def test_static_reader_follows_bases_and_falls_back_to_importing(tmp_path, monke
                 default_protocol = "cross-scene"
             ''',
         "catpkg/computed.py": '''
-            from benchmark.method import Method
+            from bgbench.method import Method
 
             class Computed(Method):
                 """Computed: the family is not a literal"""
@@ -160,7 +160,7 @@ def test_static_reader_follows_bases_and_falls_back_to_importing(tmp_path, monke
     # a module that cannot be imported: the class's requires is the fix
     r = MethodRegistry(group="bgbench.methods")
     r.register_lazy("catpkg_one", "catpkg.heavy:One")
-    monkeypatch.setattr("benchmark.method.METHODS", r)
+    monkeypatch.setattr("bgbench.method.METHODS", r)
     with pytest.raises(MethodUnavailable, match="catpkg-missing-dep"):
         method_class("catpkg_one")
 
@@ -189,22 +189,22 @@ def test_plugin_worked_example(tmp_path):
         import io, json, sys, contextlib
         from pathlib import Path
         import numpy as np
-        from benchmark.method import METHODS, build_method
+        from bgbench.method import METHODS, build_method
         meta = METHODS.entry("example_threshold").meta
         static = "bgbench_example_plugin" not in sys.modules
         try:
             METHODS.entry("example_treshold")
         except Exception as e:
             typo = str(e)
-        from benchmark.cli import main
+        from bgbench.cli import main
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             assert main(["list", "--json"]) == 0
         listed = [m for m in json.loads(buf.getvalue())["methods"] if m["name"] == "example_threshold"]
 
-        from benchmark.datasets import discover
-        from benchmark.datasets.synthetic import write_scenes
-        from benchmark.video import LabelledFrames
+        from bgbench.data.formats import discover
+        from bgbench.data.formats.synthetic import write_scenes
+        from bgbench.data.video import LabelledFrames
         write_scenes(Path("data"), n_frames=40, first_scored=10)
         video = next(v for v in discover(Path("data/synthetic/baseline")))
         m = build_method("example_threshold", threshold=40)
@@ -234,8 +234,8 @@ def test_every_builtin_is_an_entry_point_and_reads_statically():
     eps = {ep.name: ep.value for ep in metadata.entry_points(group=catalog.GROUP)}
     text = (ROOT / "pyproject.toml").read_text()
     for name, target in eps.items():
-        if target.startswith(("baselines.", "methods.")):
+        if target.startswith(("bgbench.baselines.", "bgbench.methods.")):
             assert f'{name} = "{target}"' in text
             static_meta(target)  # no StaticReadError: built-ins never fall back to importing
-    assert sum(t.startswith("baselines.") for t in eps.values()) == 14
-    assert sum(t.startswith("methods.") for t in eps.values()) == 5
+    assert sum(t.startswith("bgbench.baselines.") for t in eps.values()) == 14
+    assert sum(t.startswith("bgbench.methods.") for t in eps.values()) == 5

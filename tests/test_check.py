@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from benchmark.cli import main
+from bgbench.cli import main
 from conftest import HIGHWAY, needs_data
 
 
@@ -66,7 +66,7 @@ def test_gate_passes_unchanged_and_fails_seeded_regressions(gate, tmp_path, caps
 
 
 def test_speed_is_judged_only_beyond_the_measured_spread():
-    from benchmark.check import compare_speed
+    from bgbench.check import compare_speed
 
     ref = {"speed": {"methods": {"m": {"median": 100.0, "spread": 0.6}}}}
     now = {"methods": {"m": {"median": 55.0, "spread": 0.1}}}  # -45%: beyond the 25% tolerance, inside the spread
@@ -150,8 +150,8 @@ def test_malformed_results_are_bad_input(case, command, tmp_path, capsys):
 def _typed(jobs_of: dict[str, float], family: dict[str, str] | None = None):
     """A typed record (``Results.from_json`` of a plain dict): one job per label on highway
     and one on UCSD peds, F (every metric) as given, summarised as a run does."""
-    from benchmark.aggregate import summarize
-    from benchmark.records import JobRecord, Results, label_of
+    from bgbench.scoring.aggregate import summarize
+    from bgbench.records.types import JobRecord, Results, label_of
 
     jobs, methods = [], {}
     for (method, config), f in jobs_of.items():
@@ -177,7 +177,7 @@ def test_reference_and_comparison_read_the_typed_record():
     """The reference keeps its format (label -> protocol key -> dataset -> category or
     "overall" -> F), each F the summary's; params by label from meta.methods; a label with a
     config (crossnet[paper]) is its own entry; a drop beyond f_tol is a regression."""
-    from benchmark.check import REF_SCHEMA, compare_accuracy, reference_from
+    from bgbench.check import REF_SCHEMA, compare_accuracy, reference_from
 
     res = _typed({("frame_difference", "default"): 0.6, ("crossnet", "paper"): 0.8})
     ref = reference_from(res, None)
@@ -205,7 +205,7 @@ def test_reference_and_comparison_read_the_typed_record():
 def test_speed_gate_times_the_records_classical_methods():
     """Which methods the gate times comes from the record's families, labels and methods
     (never a label taken apart); a method not installed here is left out."""
-    from benchmark.speed_gate import methods_of
+    from bgbench.timing.gate import methods_of
 
     res = _typed({("frame_difference", "fast"): 0.6, ("crossnet", "paper"): 0.8, ("not_installed", "default"): 0.5},
                  family={"crossnet": "deep"})

@@ -8,12 +8,12 @@ import subprocess
 import sys
 import time
 
-from benchmark import __version__
-from benchmark.cli import _parser, main
+from bgbench import __version__
+from bgbench.cli import _parser, main
 
 
 def _bgbench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "bgbench.cli", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_bare_bgbench_prints_help_and_exits_0_quickly():
@@ -55,8 +55,8 @@ def test_every_option_positional_and_command_has_help():
 
 
 def test_suite_and_protocol_help_list_them_all():
-    from benchmark.protocols import PROTOCOLS
-    from benchmark.suites import SUITES
+    from bgbench.protocols import PROTOCOLS
+    from bgbench.suites import SUITES
 
     run = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
     opts = {a.dest: a for a in run._actions}

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmark import codes
-from benchmark.cli import main
-from benchmark.datasets import discover
-from benchmark.errors import BadInput
+from bgbench.data import codes
+from bgbench.cli import main
+from bgbench.data.formats import discover
+from bgbench.errors import BadInput
 from conftest import cli_error as _cli_error, DATA, HIGHWAY, TRAFFIC, copy_scene, needs_data
 
 
@@ -76,8 +76,8 @@ def test_traffic_roi_refused_by_default_and_policies():
 @needs_data
 def test_frame_cache_decodes_once_and_invalidates(tmp_path, monkeypatch):
     scene = copy_scene(HIGHWAY, tmp_path / "DS" / "baseline" / "hw", range(470, 480))
-    import benchmark.imageio as imageio
-    import benchmark.video as video_mod
+    import bgbench.data.imageio as imageio
+    import bgbench.data.video as video_mod
 
     calls = []
     real = imageio.read_bgr
@@ -157,7 +157,7 @@ def test_not_a_dataset_folder(tmp_path, capsys):
 
 
 def test_synthetic_scenes_have_known_ground_truth():
-    from benchmark.datasets.synthetic import render_scene
+    from bgbench.data.formats.synthetic import render_scene
 
     vids = {v.name: v for v in discover("synthetic")}
     assert sorted(vids) == ["dynamic", "illumination", "intermittent", "jitter", "moving", "shadow"]

@@ -9,13 +9,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from benchmark.errors import BadInput  # noqa: E402
-from benchmark.method import build_method  # noqa: E402
-from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
+from bgbench.errors import BadInput  # noqa: E402
+from bgbench.method import build_method  # noqa: E402
+from bgbench.data.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import needs_data  # noqa: E402
 
 def _deep_methods() -> list[str]:
-    from benchmark.method import METHODS
+    from bgbench.method import METHODS
 
     return sorted(e.name for e in METHODS if e.meta.get("family") == "deep")
 
@@ -45,7 +45,7 @@ def test_smoke_trains_and_segments_real_frames(name, highway):
 @needs_data
 @pytest.mark.parametrize("name", DEEP)
 def test_checkpoint_round_trip(name, highway, tmp_path):
-    from benchmark import checkpoint
+    from bgbench.execution import checkpoint
 
     m = build_method(name, config="smoke")
     m.fit(_train(highway, 3))
@@ -68,7 +68,7 @@ def test_resume_gives_the_identical_next_step_loss(name, highway, tmp_path, monk
     """Train 3 steps of the last stage uninterrupted; train again but stop after 2 (the
     trainer checkpoints every step); resume with a fresh method: its third loss is the
     uninterrupted run's third loss, exactly."""
-    import methods.common as common
+    import bgbench.methods.common as common
 
     extra = {"cdn_medal": {"cdn_steps": 2, "medal_steps": 3}, "bmn_bsn": {"steps": 3},
              "two_stage_cnn": {"steps": "2,2,3"}, "siamese_fcn": {"steps1": 2, "steps2": 3},
@@ -113,7 +113,7 @@ def test_parameter_counts_match_the_paper():
 
 @needs_data
 def test_loss_decreases_on_a_fixed_batch(highway):
-    from methods.common import code_targets, hard_sigmoid_bce, label_codes
+    from bgbench.methods.common import code_targets, hard_sigmoid_bce, label_codes
 
     m = build_method("cdn_medal", config="smoke")
     item = LabelledFrames(highway, highway.eval_frames[:2])
@@ -137,8 +137,8 @@ def test_3d_hop_shape_zeros_and_cache(tmp_path, monkeypatch):
     second call reads the cache."""
     import cv2
 
-    from benchmark.datasets import discover
-    from methods import flow
+    from bgbench.data.formats import discover
+    from bgbench.methods import flow
 
     scene = tmp_path / "DS" / "baseline" / "square"
     (scene / "input").mkdir(parents=True)

@@ -17,8 +17,8 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
-from benchmark.method import build_method  # noqa: E402
-from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
+from bgbench.method import build_method  # noqa: E402
+from bgbench.data.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import needs_data  # noqa: E402
 from test_deep import DEEP  # noqa: E402
 
@@ -72,8 +72,8 @@ def test_smoke_trains_and_segments_under_fp16_autocast(name, highway):
 
 
 def _loss_cases():
-    from methods import common
-    from methods.crossnet import cs_focal_l1
+    from bgbench.methods import common
+    from bgbench.methods.crossnet import cs_focal_l1
 
     return {
         "bce_logits": common.bce_logits,
@@ -104,7 +104,7 @@ def test_losses_in_fp32_equal_the_probability_forms_they_replace():
     """Numerics unchanged in float32 away from saturation: BCE with logits vs BCE on
     sigmoid, the hard-sigmoid BCE vs BCE on the clamped hard sigmoid, focal from
     log-sigmoid vs focal on clamped probabilities."""
-    from methods import common
+    from bgbench.methods import common
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 1, 8, 8, generator=g) * 3
@@ -127,7 +127,7 @@ def test_losses_in_fp32_equal_the_probability_forms_they_replace():
 def test_crossnet_beta_is_per_frame():
     """Eq. 6: S(fg) per frame. A batch of a frame with 1% foreground and one with 50%:
     the loss equals the mean of the two frames' losses computed alone, weighted by pixels."""
-    from methods.crossnet import cs_focal_l1
+    from bgbench.methods.crossnet import cs_focal_l1
 
     t = torch.zeros(2, 1, 10, 10)
     t[0, 0, 0, 0] = 1  # 1%
@@ -155,7 +155,7 @@ def test_prefetching_loader_gives_the_resident_losses(name, highway):
 
 
 def test_epoch_rows_pass_over_every_row_once_per_epoch():
-    from methods.common import epoch_rows
+    from bgbench.methods.common import epoch_rows
 
     n, bs = 10, 3
     rows = np.concatenate([epoch_rows(0, s, bs, n) for s in range(10)])  # 30 rows: 3 epochs
@@ -169,7 +169,7 @@ def test_epoch_rows_pass_over_every_row_once_per_epoch():
 def test_resume_keeps_scaler_state_and_the_time_budget(highway, tmp_path):
     """The training checkpoint carries the GradScaler state and the seconds spent; a
     resumed run whose budget is already spent takes no further step."""
-    from methods import common
+    from bgbench.methods import common
 
     train = TrainingSet(train=(LabelledFrames(highway, highway.eval_frames[:4]),))
     m = build_method("crossnet", config="smoke", amp="on", checkpoint_every=1, steps=2)

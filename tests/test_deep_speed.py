@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-from benchmark.errors import BadInput  # noqa: E402
+from bgbench.errors import BadInput  # noqa: E402
 from conftest import HIGHWAY, ROOT, needs_data  # noqa: E402
 
 
 @needs_data
 def test_profile_reports_training_and_inference_figures(highway):
-    from benchmark.deep_speed import profile
+    from bgbench.timing.deep import profile
 
     r = profile("crossnet", highway, config="smoke", device="cpu", steps=3, warmup=1, train_frames=8,
                 batches=(1, 2))
@@ -33,8 +33,8 @@ def test_profile_reports_training_and_inference_figures(highway):
 
 @needs_data
 def test_inference_fps_refuses_fewer_than_three_timed_batches(highway):
-    from benchmark.deep_speed import inference_fps
-    from benchmark.method import build_method
+    from bgbench.timing.deep import inference_fps
+    from bgbench.method import build_method
 
     m = build_method("crossnet", config="smoke")
     with pytest.raises(BadInput, match="fewer than 3"):
@@ -43,9 +43,9 @@ def test_inference_fps_refuses_fewer_than_three_timed_batches(highway):
 
 def test_speed_refuses_a_clip_of_one_batch():
     """The 254,000 fps of a one-batch clip: now refused, naming --frames."""
-    from benchmark.method import build_method
-    from benchmark.speed import measure
-    from benchmark.video import Clip
+    from bgbench.method import build_method
+    from bgbench.timing.speed import measure
+    from bgbench.data.video import Clip
 
     m = build_method("crossnet", config="smoke")
     clip = Clip("tiny", np.zeros((m.infer_batch, 48, 64, 3), np.uint8))
@@ -55,7 +55,7 @@ def test_speed_refuses_a_clip_of_one_batch():
 
 @needs_data
 def test_speed_train_cli_json():
-    out = subprocess.run([sys.executable, "-m", "benchmark.cli", "speed", "--train", "--config", "smoke", "--device", "cpu",
+    out = subprocess.run([sys.executable, "-m", "bgbench.cli", "speed", "--train", "--config", "smoke", "--device", "cpu",
                           "--methods", "bmn_bsn", "--steps", "2", "--warmup-steps", "1", "--frames", "8",
                           "--scene", str(HIGHWAY), "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.errors import BadInput
-from benchmark.method import METHODS, Method, register_method
+from bgbench.errors import BadInput
+from bgbench.method import METHODS, Method, register_method
 from conftest import DATA, ROOT, copy_scene, needs_data
 
 DASK = Path(sys.executable).with_name("dask")
@@ -44,7 +44,7 @@ def videos(tmp_path_factory):
     """Two short real scenes (60 frames each)."""
     if not DATA.is_dir():
         pytest.skip("../shared/data is not present")
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     root = tmp_path_factory.mktemp("exec-data")
     copy_scene(DATA / "CDnet2014" / "baseline" / "highway", root / "baseline" / "highway", range(900, 960))
@@ -53,15 +53,15 @@ def videos(tmp_path_factory):
 
 
 def _tasks(videos, opts, methods=METHODS_USED):
-    from benchmark.protocols import build_protocol
-    from benchmark.runner import MethodSpec, plan
+    from bgbench.protocols import build_protocol
+    from bgbench.execution.runner import MethodSpec, plan
 
     full = build_protocol("full")
     return plan([MethodSpec(m) for m in methods], {m: [full] for m in methods}, videos, opts)
 
 
 def _run(videos, out: Path, methods=METHODS_USED, **kw) -> list[dict]:
-    from benchmark.runner import RunOptions, run_tasks
+    from bgbench.execution.runner import RunOptions, run_tasks
 
     opts = RunOptions(out=out, **kw)
     return run_tasks(_tasks(videos, opts, methods), opts)
@@ -118,8 +118,8 @@ def cluster(tmp_path_factory):
 
 @needs_data
 def test_dask_cluster_gives_the_records_of_a_local_run(videos, cluster, tmp_path):
-    from benchmark.executors import check_executor
-    from benchmark.runner import RunOptions
+    from bgbench.execution.executors import check_executor
+    from bgbench.execution.runner import RunOptions
 
     local = _run(videos, tmp_path / "local")
     check_executor(RunOptions(out=tmp_path / "dask", executor="dask", scheduler=cluster), [v.path for v in videos])
@@ -141,8 +141,8 @@ def test_dask_cluster_gives_the_records_of_a_local_run(videos, cluster, tmp_path
 
 @needs_data
 def test_data_the_workers_cannot_see_is_refused_up_front(cluster, tmp_path):
-    from benchmark.executors import check_executor
-    from benchmark.runner import RunOptions
+    from bgbench.execution.executors import check_executor
+    from bgbench.execution.runner import RunOptions
 
     gone = tmp_path / "not-on-the-workers"
     with pytest.raises(BadInput, match="cannot see .*not-on-the-workers") as e:
@@ -178,8 +178,8 @@ def test_joblib_and_a_dask_local_cluster_give_the_records_of_one_process(videos,
 def test_a_worker_that_dies_is_a_failed_outcome_and_the_executor_goes_on(tmp_path):
     import dask
 
-    from benchmark.executors import open_executor
-    from benchmark.runner import RunOptions
+    from bgbench.execution.executors import open_executor
+    from bgbench.execution.runner import RunOptions
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with open_executor(RunOptions(out=tmp_path, executor="dask", jobs=1)) as ex:
@@ -197,8 +197,8 @@ def test_a_worker_that_dies_is_a_failed_outcome_and_the_executor_goes_on(tmp_pat
     ({"executor": "dask", "scheduler": "nonsense://"}, "--scheduler", "not a Dask scheduler address"),
 ])
 def test_bad_executor_options_are_refused_before_any_job(kw, where, says, tmp_path):
-    from benchmark.executors import check_executor, open_executor
-    from benchmark.runner import RunOptions, run_tasks
+    from bgbench.execution.executors import check_executor, open_executor
+    from bgbench.execution.runner import RunOptions, run_tasks
 
     port = _free_port()  # nothing listens there now
     kw = {k: v.format(port=port) if isinstance(v, str) else v for k, v in kw.items()}
@@ -232,8 +232,8 @@ def test_jobs_run_at_the_threads_asked_and_the_setting_is_restored(videos, tmp_p
 def test_the_run_command_on_a_dask_cluster_equals_a_local_run(videos, cluster, tmp_path, capsys):
     """`bgbench run --executor dask --scheduler ADDRESS` end to end: the same job counts and
     summary as the local run, the executor recorded."""
-    from benchmark.cli import main
-    from benchmark.results import load_results
+    from bgbench.cli import main
+    from bgbench.records.results import load_results
 
     root = str(Path(videos[0].path).parents[1])
     args = ["run", "--data", root, "--methods", ",".join(METHODS_USED), "--roi-policy", "ignore", "--no-report",

@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from baselines import gmm_sg
-from benchmark.bench_gmm_sg import step_op_counts
-from benchmark.errors import BadInput
-from benchmark.method import build_method
+from bgbench.baselines import gmm_sg
+from tests.perf.bench_gmm_sg import step_op_counts
+from bgbench.errors import BadInput
+from bgbench.method import build_method
 from conftest import needs_data
 
 torch = pytest.importorskip("torch")
@@ -336,7 +336,7 @@ def test_compiled_update_on_cpu_keeps_the_bits(frames):
     """fuse=on on the CPU (inductor's C++ backend, -ffp-contract=off): 50 highway frames give
     the float64 state and float32 maps of NumPy and of torch eager, bit for bit. (~30 s with a
     cold inductor cache on 2 cores, most of it compiling.)"""
-    from benchmark.scoped import threads
+    from bgbench.execution.scoped import threads
 
     with threads(1):
         states_c, maps_c = _compiled_run(frames[:50])
@@ -363,7 +363,7 @@ def test_fp_contraction_would_change_the_bits(frames):
     """The control: the same compilation with -ffp-contract=fast (GCC then fuses mu + rho *
     diff into an FMA) no longer gives NumPy's mean bit for bit within 50 frames, so the
     setting EXACT_INDUCTOR_OPTIONS pins is what keeps them equal."""
-    from benchmark.scoped import threads
+    from bgbench.execution.scoped import threads
 
     with threads(1):
         states_f, _ = _compiled_run(frames[:50], {"cpp.enable_floating_point_contract_flag": "fast"})

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.records import DatasetSummary, Results, RunMeta, Summary, label_of
-from reports.build import build_report
-from reports.tables import ABBREV, METRICS
+from bgbench.records.types import DatasetSummary, Results, RunMeta, Summary, label_of
+from bgbench.reports.build import build_report
+from bgbench.reports.tables import ABBREV, METRICS
 
 PDFLATEX = shutil.which("pdflatex")
 

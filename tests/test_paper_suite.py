@@ -9,11 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.cli import main
-from benchmark.protocols import build_protocol
+from bgbench.cli import main
+from bgbench.protocols import build_protocol
 from conftest import needs_data
-from reports import leaderboard
-from reports.published import MISSING, PUBLISHED, REFERENCES, compare, options_match
+from bgbench.reports import leaderboard
+from bgbench.reports.published import MISSING, PUBLISHED, REFERENCES, compare, options_match
 
 DEEP = ("bmn_bsn", "two_stage_cnn", "cdn_medal", "siamese_fcn", "crossnet")
 
@@ -57,7 +57,7 @@ def test_published_numbers_read_from_the_papers():
 
 def test_reference_protocols_are_the_methods_paper_protocols():
     """The published entries name exactly the protocols the methods run under --suite paper."""
-    from benchmark.method import method_class
+    from bgbench.method import method_class
 
     for m in DEEP:
         cls = method_class(m)
@@ -89,7 +89,7 @@ def test_published_shown_only_under_the_same_protocol():
 
 
 def test_wallflower_pairings_match_per_video_and_the_leaderboard_shows_them():
-    from benchmark.method import method_class
+    from bgbench.method import method_class
 
     cls = method_class("cdn_medal")
     pairs = [build_protocol(p, **o) for p, o in cls.paper_protocols]
@@ -123,7 +123,7 @@ def test_paper_suite_smoke_on_the_real_data(tmp_path):
 
 def check_paper_run(out, code: int = 0) -> None:
     """The assertions on a paper-suite run folder (also usable on a run made by hand)."""
-    from benchmark.method import method_class
+    from bgbench.method import method_class
 
     res = json.loads((out / "results.json").read_text())
     failed = [(j["method"], j["protocol_key"], j["video"], j["error"]) for j in res["jobs"] if j["status"] != "ok"]

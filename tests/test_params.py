@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.errors import BadInput, MethodUnavailable
-from benchmark.method import METHODS, method_class
-from benchmark.params import Param
+from bgbench.errors import BadInput, MethodUnavailable
+from bgbench.method import METHODS, method_class
+from bgbench.params import Param
 
 
 def _classes():

@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from benchmark.cli import main
-from benchmark.datasets import discover
-from benchmark.errors import BadInput, LeakageError
-from benchmark.protocols import Split, build_protocol, check_splits
+from bgbench.cli import main
+from bgbench.data.formats import discover
+from bgbench.errors import BadInput, LeakageError
+from bgbench.protocols import Split, build_protocol, check_splits
 from conftest import DATA, HIGHWAY, needs_data
 
 
@@ -220,7 +220,7 @@ def test_transfer_category_source_rule_and_absent_source(many):
 
 
 def test_planner_records_skips_and_refuses_a_run_with_nothing_to_do(synth, tmp_path):
-    from benchmark.runner import MethodSpec, RunOptions, plan
+    from bgbench.execution.runner import MethodSpec, RunOptions, plan
 
     opts = RunOptions(out=tmp_path)
     specs = [MethodSpec("temporal_median"), MethodSpec("frame_difference")]

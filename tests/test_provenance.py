@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from benchmark import provenance
-from benchmark.cli import main
+from bgbench.records import provenance
+from bgbench.cli import main
 from conftest import HIGHWAY, copy_scene, needs_data
 
 
@@ -78,7 +78,7 @@ def test_changing_one_methods_code_recomputes_that_method_only(tmp_path, monkeyp
 
 @needs_data
 def test_a_failed_recompute_keeps_the_old_record(tmp_path, monkeypatch):
-    from baselines.frame_difference import FrameDifference
+    from bgbench.baselines.frame_difference import FrameDifference
 
     scene, out = _scene(tmp_path), tmp_path / "run"
     base = ["run", "--data", str(scene), "--methods", "frame_difference", "--out", str(out), "--no-report",
@@ -120,7 +120,7 @@ def test_one_scene_under_two_names_is_refused(tmp_path, capsys, command):
 
 @needs_data
 def test_content_id_sees_content_not_names(tmp_path, highway):
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     (same,) = discover(_scene(tmp_path, "renamed"))
     (other,) = discover(copy_scene(HIGHWAY, tmp_path / "o" / "baseline" / "x", range(471, 531)))

@@ -6,11 +6,11 @@ import pickle
 
 import pytest
 
-from benchmark.errors import BadInput, LeakageError
-from benchmark.catalog import class_meta, static_meta
-from benchmark.method import METHODS, Method, build_method, method_class
-from benchmark.registry import Registry
-from benchmark.video import LabelledFrames
+from bgbench.errors import BadInput, LeakageError
+from bgbench.catalog import class_meta, static_meta
+from bgbench.method import METHODS, Method, build_method, method_class
+from bgbench.registry import Registry
+from bgbench.data.video import LabelledFrames
 
 
 def test_registry_duplicates_and_suggestions():
@@ -61,7 +61,7 @@ def test_method_parameters_are_checked():
 
 
 def test_segment_view_has_no_ground_truth():
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     v = discover("synthetic")[0]
     view = v.view()
@@ -74,7 +74,7 @@ def test_segment_view_has_no_ground_truth():
 
 
 def test_fit_sees_only_training_frames():
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     v = discover("synthetic")[0]
     item = LabelledFrames(v, v.eval_frames[:3])

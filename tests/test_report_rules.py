@@ -13,11 +13,11 @@ import pytest
 from records_helpers import SCORED, job, results_of
 from records_helpers import hist as _hist
 
-from benchmark.aggregate import protocol_display, resolve_protocol
-from benchmark.protocols import build_protocol
-from benchmark.scoring import pr_curve
-from reports import leaderboard, tables
-from reports.published import compare, csv_columns, marked_rows
+from bgbench.scoring.aggregate import protocol_display, resolve_protocol
+from bgbench.protocols import build_protocol
+from bgbench.scoring.metrics import pr_curve
+from bgbench.reports import leaderboard, tables
+from bgbench.reports.published import compare, csv_columns, marked_rows
 
 HALF = build_protocol("scene-specific", rule="first-half")
 N200 = build_protocol("scene-specific", rule="n:200")
@@ -63,7 +63,7 @@ def test_two_variants_of_one_protocol_are_summarised_ranked_and_reported_apart(t
     only = _results(jobs[:2], (HALF, N200))
     assert resolve_protocol(only, "scene-specific") == HALF.key
     # one set of files per key, named by the options that tell them apart
-    from reports.build import build_report, protocol_slugs
+    from bgbench.reports.build import build_report, protocol_slugs
 
     assert protocol_slugs(res) == {HALF.key: "scene-specific_rule-first-half", N200.key: "scene-specific_rule-n-200"}
     build_report(res, tmp_path, tmp_path / "report")
@@ -77,7 +77,7 @@ def test_two_variants_of_one_protocol_are_summarised_ranked_and_reported_apart(t
 
 
 def test_published_numbers_and_the_gate_read_the_key():
-    from benchmark.check import accuracy_from, compare_accuracy
+    from bgbench.check import accuracy_from, compare_accuracy
 
     jobs = [_job("cdn_medal", N200, "CDnet2014/baseline/highway", 0.5, config="smoke"),
             _job("cdn_medal", HALF, "CDnet2014/baseline/highway", 0.7, config="smoke")]
@@ -178,7 +178,7 @@ def test_bootstrap_ci_needs_three_videos_and_follows_the_run_seed():
 
 
 def test_the_page_says_which_methods_were_compared_and_why():
-    from reports import html
+    from bgbench.reports import html
 
     jobs = [_job(m, FULL, f"d/c/v{i}", f + 0.01 * i) for m, f in (("a", 0.8), ("b", 0.6), ("c", 0.4)) for i in range(4)]
     res = _results(jobs)
@@ -219,7 +219,7 @@ def test_best_threshold_ties_go_to_the_lowest_bin():
 def test_binary_method_in_tables_and_plot():
     from matplotlib import pyplot as plt
 
-    from reports import plots
+    from bgbench.reports import plots
 
     jobs = [_job("mask", FULL, f"d/c/v{i}", 0.5, hist=BINARY) for i in range(3)]
     jobs += [_job("prob", FULL, f"d/c/v{i}", 0.6, hist=SCORED) for i in range(3)]
@@ -292,7 +292,7 @@ def test_failed_methods_are_listed_with_their_error():
     term = tables.terminal_summary(res)
     assert "broken: failed: all 3 of 3 jobs failed" in term
     # and the HTML page: a row reading "failed" with the error as its tooltip
-    from reports import html
+    from bgbench.reports import html
 
     doc = html.page(res, [board], {}, None)
     assert "<tr title='all 3 of 3 jobs failed: RuntimeError: CUDA out | of memory'>" in doc
@@ -354,8 +354,8 @@ def test_an_older_record_is_refused_naming_the_file(tmp_path):
     BadInput naming the file and the schema, not re-summarised behind the reader's back."""
     import json
 
-    from benchmark.errors import BadInput
-    from benchmark.results import load_results
+    from bgbench.errors import BadInput
+    from bgbench.records.results import load_results
 
     res = _results([_job("a", HALF, "CDnet2014/baseline/highway", 0.9)], (HALF,))
     old = {**res.to_json(), "schema_version": 1}

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from records_helpers import job, results_of
 
-from benchmark.cli import main
-from benchmark.protocols import build_protocol
-from benchmark.records import JobRecord
-from benchmark.results import load_results
-from reports import leaderboard, tables
-from reports.published import PUBLISHED, comparison
+from bgbench.cli import main
+from bgbench.protocols import build_protocol
+from bgbench.records.types import JobRecord
+from bgbench.records.results import load_results
+from bgbench.reports import leaderboard, tables
+from bgbench.reports.published import PUBLISHED, comparison
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def _check_figure(fig, min_pt: float = 8.0) -> None:
 def test_figures_are_readable_at_paper_size(run):
     from matplotlib import pyplot as plt
 
-    from reports import plots
+    from bgbench.reports import plots
 
     out, res = run
     figs = [plots.pr_figure(res, "full", "synthetic"), plots.speed_accuracy_figure(res, "full", "synthetic")]
@@ -137,7 +137,7 @@ def test_figures_are_readable_at_paper_size(run):
 
 
 def test_log_axis_ticks_stay_apart():
-    from reports.plots import log_ticks
+    from bgbench.reports.plots import log_ticks
 
     for lo, hi in ((35, 550), (137, 323), (0.2, 7000), (0.01, 1e6), (900, 1100)):
         t = log_ticks(lo, hi)
@@ -208,7 +208,7 @@ def _with_issues(res):
 
 
 def test_html_page_explains_ranks_sorts_best_first_and_lists_skips(run):
-    from reports import html as page_html
+    from bgbench.reports import html as page_html
 
     out, res = run
     res = _with_issues(res)
@@ -232,7 +232,7 @@ NODE = shutil.which("node")
 @pytest.mark.skipif(NODE is None, reason="no node to run the page's script outside a browser")
 def test_html_header_clicks_sort_best_first_then_reverse(run, tmp_path):
     """The page's own script on a minimal DOM in node: first click best first, second reverses."""
-    from reports import html as page_html
+    from bgbench.reports import html as page_html
 
     _, res = run
     board = leaderboard.leaderboard(res, "full", "synthetic")
@@ -323,8 +323,8 @@ def highway_run(tmp_path_factory):
 def test_results_round_trip_unchanged_on_a_real_run(highway_run, highway):
     import cv2
 
-    from benchmark.records import Results
-    from benchmark.results import clean
+    from bgbench.records.types import Results
+    from bgbench.records.results import clean
 
     raw = json.loads((highway_run / "results.json").read_text())
     res = load_results(highway_run)
@@ -344,7 +344,7 @@ def test_results_round_trip_unchanged_on_a_real_run(highway_run, highway):
     gt = cv2.imread(str(highway_run / j.examples["groundtruth"]), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(gt, highway.gt(fid))
     overlay = cv2.imread(str(highway_run / j.examples["overlay"]), cv2.IMREAD_COLOR)[..., ::-1]
-    from benchmark.examples import colour_mask
+    from bgbench.execution.examples import colour_mask
 
     mask = cv2.imread(str(highway_run / j.masks / f"bin{fid:06d}.png"), cv2.IMREAD_GRAYSCALE) == 255
     assert np.array_equal(overlay, colour_mask(mask, highway.gt(fid), highway.roi))
@@ -374,7 +374,7 @@ def _malformed(raw: dict, how: str) -> dict:
     ("meta wrong type", ["meta", "'seed' is a str"]), ("summary missing field", ["summary.", "'jobs_ok'"]),
     ("schema 1", ["schema 1", "reads schema 2"]), ("not an object", ["schema None"])])
 def test_a_malformed_results_json_names_the_file_and_the_field(run, tmp_path, how, words):
-    from benchmark.errors import BadInput
+    from bgbench.errors import BadInput
 
     out, _ = run
     path = tmp_path / "results.json"
@@ -392,10 +392,10 @@ def test_the_mosaic_comes_from_the_recorded_examples_when_the_data_is_gone(run, 
     the data blocked: the mosaic still shows each method's recorded example frame."""
     from matplotlib import pyplot as plt
 
-    import benchmark.datasets
-    import benchmark.video
-    from reports import plots
-    from reports.build import build_report
+    import bgbench.data.formats
+    import bgbench.data.video
+    from bgbench.reports import plots
+    from bgbench.reports.build import build_report
 
     out, _ = run
     moved = tmp_path / "elsewhere" / "run"
@@ -406,9 +406,9 @@ def test_the_mosaic_comes_from_the_recorded_examples_when_the_data_is_gone(run, 
     def upstream(*a, **k):
         raise AssertionError("a report reached for the data")
 
-    monkeypatch.setattr(benchmark.datasets, "discover", upstream)
-    monkeypatch.setattr(benchmark.video.Video, "gt", upstream)
-    monkeypatch.setattr(benchmark.video.Video, "frame", upstream)
+    monkeypatch.setattr(bgbench.data.formats, "discover", upstream)
+    monkeypatch.setattr(bgbench.data.video.Video, "gt", upstream)
+    monkeypatch.setattr(bgbench.data.video.Video, "frame", upstream)
     examples = [j for j in res.jobs if j.examples]
     assert {j.key.label for j in examples} == set(res.labels())
     rows, methods = plots._mosaic_rows(res, moved, 1, 4)
@@ -442,9 +442,9 @@ def test_families_come_from_the_records_not_the_registry(tmp_path):
     leaderboard, the page and the speed plot's markers."""
     from matplotlib import pyplot as plt
 
-    from benchmark.method import method_class
-    from reports import plots
-    from reports.build import build_report
+    from bgbench.method import method_class
+    from bgbench.reports import plots
+    from bgbench.reports.build import build_report
 
     with pytest.raises(Exception):
         method_class("my_plugin")  # not registered here: nothing to look a family up in
@@ -474,9 +474,9 @@ def test_families_come_from_the_records_not_the_registry(tmp_path):
 
 def test_the_report_worker_writes_the_report_of_the_process_byte_for_byte(run, tmp_path):
     """`bgbench run` has its report built by a worker started before the jobs
-    (reports.worker): the very files the report command writes in process."""
-    from reports.build import build_report
-    from reports.worker import ReportWorker
+    (bgbench.reports.worker): the very files the report command writes in process."""
+    from bgbench.reports.build import build_report
+    from bgbench.reports.worker import ReportWorker
 
     out, res = run
     with ReportWorker() as worker:
@@ -493,8 +493,8 @@ def test_the_report_worker_writes_the_report_of_the_process_byte_for_byte(run, t
 
 
 def test_a_failed_or_dead_report_worker_loses_no_report(run, tmp_path):
-    from benchmark.api import _build_report
-    from reports.worker import ReportWorker, WorkerFailed
+    from bgbench.api import _build_report
+    from bgbench.reports.worker import ReportWorker, WorkerFailed
 
     out, res = run
     said: list[str] = []
@@ -527,7 +527,7 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
     import os
     import time
 
-    from reports import plots
+    from bgbench.reports import plots
 
     def figure():
         with plots._style() as figures:
@@ -582,7 +582,7 @@ def test_forked_pdfs_overlap_the_figures_after_them_and_a_failed_report_leaves_n
     ``forked_pdfs`` block waits for all of them on its way out, also when the report fails
     after its figures: every PDF is whole (the bytes of a report built without children) and
     no child is left."""
-    from reports import build, html, plots
+    from bgbench.reports import build, html, plots
 
     out, res = run
     build.build_report(res, out, tmp_path / "plain")

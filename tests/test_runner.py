@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.cli import main
-from benchmark.method import METHODS, Method, register_method
+from bgbench.cli import main
+from bgbench.method import METHODS, Method, register_method
 from conftest import DATA, HIGHWAY, ROOT, copy_scene, needs_data, reference_counts
 
 if "test_flaky" not in METHODS:
@@ -72,7 +72,7 @@ def test_failed_job_is_recorded_and_the_rest_go_on(tmp_path, capsys):
 def test_resume_after_kill_recomputes_nothing_finished(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--data", "synthetic", "--methods",
+    cmd = [sys.executable, "-m", "bgbench.cli", "run", "--data", "synthetic", "--methods",
            "temporal_median,gmm_zivkovic", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -176,7 +176,7 @@ def test_golden_table_on_real_cdnet(tmp_path, capsys):
 
 def _bgbench(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "benchmark.cli", *args], cwd=ROOT, env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "bgbench.cli", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
 
 
@@ -211,7 +211,7 @@ def test_two_runs_into_one_folder_never_collide(tmp_path):
     while time.time() < deadline and not ((out / ".lock").exists() and (out / ".lock").read_text().strip()):
         time.sleep(0.02)
     assert (out / ".lock").read_text().strip() == str(first.pid)
-    refused = subprocess.run([sys.executable, "-m", "benchmark.cli", *run, "--no-wait"], cwd=ROOT, capture_output=True,
+    refused = subprocess.run([sys.executable, "-m", "bgbench.cli", *run, "--no-wait"], cwd=ROOT, capture_output=True,
                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     lines = refused.stderr.strip().splitlines()
     assert refused.returncode == 2 and len(lines) == 1, refused.stderr
@@ -292,10 +292,10 @@ def test_score_walks_a_results_tree_like_the_official_comparator(tmp_path, capsy
 def test_a_video_is_released_after_its_last_task_and_reopens_when_used_again(tmp_path):
     """In-process runs keep a video's decoded memmaps only while tasks still need it; after
     run_tasks no video holds any, and a released video reads the same pixels again."""
-    from benchmark import framecache
-    from benchmark.datasets import discover
-    from benchmark.protocols import build_protocol
-    from benchmark.runner import MethodSpec, RunOptions, plan, run_tasks
+    from bgbench.data import framecache
+    from bgbench.data.formats import discover
+    from bgbench.protocols import build_protocol
+    from bgbench.execution.runner import MethodSpec, RunOptions, plan, run_tasks
 
     videos = discover("synthetic")[:3]
     for v in videos:

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmark import scoring
-from benchmark.scoring import (
+from bgbench.scoring import metrics as scoring
+from bgbench.scoring.metrics import (
     VideoScore, counts_at, frame_histograms, metrics, pr_curve, quantize, threshold_bin,
 )
 from conftest import needs_data, reference_counts
@@ -230,7 +230,7 @@ def test_agrees_with_reference_on_real_highway(highway):
 def test_speed_figures_compare_like_with_like():
     """`bgbench speed --scoring` times scoring against perf.comparator_counts: both must
     count the same pixels, for uint8 maps and float probabilities."""
-    from benchmark.perf import comparator_counts
+    from bgbench.timing.perf import comparator_counts
 
     rng = np.random.default_rng(11)
     gt = rng.choice(np.array([0, 0, 0, 50, 85, 170, 255], np.uint8), (6, 24, 32))

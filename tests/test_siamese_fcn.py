@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from benchmark.method import build_method  # noqa: E402
-from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
+from bgbench.method import build_method  # noqa: E402
+from bgbench.data.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import needs_data  # noqa: E402
 
 
@@ -21,7 +21,7 @@ def _counts(y: torch.Tensor, valid: torch.Tensor) -> np.ndarray:
 
 
 def test_pairs_stay_in_one_video_and_never_repeat_a_frame():
-    from methods.siamese_fcn import draw_pairs
+    from bgbench.methods.siamese_fcn import draw_pairs
 
     counts = [3, 1, 5]  # rows 0-2, 3, 4-8
     video = np.repeat(np.arange(3), counts)
@@ -39,8 +39,8 @@ def test_random_pairs_on_highway_hold_the_overlap_class(highway):
     """The paper's pairs: both frames at random, ground truths overlaid. On real highway
     frames all three classes occur and most pairs hold overlapping foreground; a fixed
     least-foreground background (the former scheme) makes overlap all but vanish."""
-    from methods.common import label_codes
-    from methods.siamese_fcn import draw_pairs, feature_size, pair_classes
+    from bgbench.methods.common import label_codes
+    from bgbench.methods.siamese_fcn import draw_pairs, feature_size, pair_classes
 
     train = list(highway.eval_frames[::10])
     item = LabelledFrames(highway, train)
@@ -61,7 +61,7 @@ def test_random_pairs_on_highway_hold_the_overlap_class(highway):
 
 
 def test_pair_classes_from_codes():
-    from methods.siamese_fcn import pair_classes
+    from bgbench.methods.siamese_fcn import pair_classes
 
     a = torch.tensor([0, 255, 0, 255, 50, 170, 85, 255], dtype=torch.uint8)
     b = torch.tensor([0, 0, 255, 255, 255, 0, 0, 50], dtype=torch.uint8)
@@ -84,7 +84,7 @@ def test_spp_head_fuses_per_channel():
 
 
 def test_contrastive_is_float32_and_c_y_adds_no_gradient():
-    from methods.siamese_fcn import contrastive
+    from bgbench.methods.siamese_fcn import contrastive
 
     d = torch.tensor([0.0, 0.5, 1.0, 0.3, 1.2], dtype=torch.float16, requires_grad=True)
     y = torch.tensor([2.0, 1.0, 0.0, 0.0, 2.0])
@@ -152,7 +152,7 @@ def test_amp_on_cpu_trains_and_segments(highway):
 def test_validation_keeps_the_best_unet_state(highway, monkeypatch, tmp_path):
     """val_every 2, steps2 3: scored at steps 2 and 3; a scorer that prefers step 2 leaves
     exactly the state a 2-step run ends with. A resumed run selects the same."""
-    from methods.siamese_fcn import SiameseFCN
+    from bgbench.methods.siamese_fcn import SiameseFCN
 
     real = SiameseFCN._validation
 

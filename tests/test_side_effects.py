@@ -5,6 +5,7 @@ classical ones; deep methods stay reproducible from their seed alone."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import pkgutil
 import subprocess
@@ -17,11 +18,11 @@ import pytest
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
-from benchmark.method import METHODS, build_method  # noqa: E402
-from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
+from bgbench.method import METHODS, build_method  # noqa: E402
+from bgbench.data.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import HIGHWAY, ROOT, copy_scene, needs_data  # noqa: E402
 
-PACKAGES = ("benchmark", "baselines", "methods", "reports")
+PACKAGES = ("bgbench", "bgbench.baselines", "bgbench.methods", "bgbench.reports")
 DEEP = sorted(e.name for e in METHODS if e.meta.get("family") == "deep")
 CLASSICAL = ("gmm_zivkovic", "temporal_median")
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
@@ -95,7 +96,7 @@ def test_importing_every_module_changes_nothing():
     out = json.loads(run.stdout.strip().splitlines()[-1])
     expected = {p for p in PACKAGES}
     for pkg in PACKAGES:
-        expected |= {i.name for i in pkgutil.walk_packages(__import__(pkg).__path__, pkg + ".")}
+        expected |= {i.name for i in pkgutil.walk_packages(importlib.import_module(pkg).__path__, pkg + ".")}
     assert set(out["modules"]) == expected and len(expected) > 20
     assert out["changed"] == []
 
@@ -106,7 +107,7 @@ def small_scene(caller_state, tmp_path):
     last 10 of them labelled (the temporal ROI), the 30 before unlabelled."""
     d = copy_scene(HIGHWAY, tmp_path / "baseline" / "highway", range(440, 480))
     (d / "temporalROI.txt").write_text("470 479\n")
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     (v,) = discover(d)
     return v
@@ -120,8 +121,8 @@ def test_decoding_through_the_frame_cache_keeps_the_callers_threads(caller_state
         seen.append(cv2.getNumThreads())
         return read_bgr(f)
 
-    from benchmark.framecache import cached_stack
-    from benchmark.imageio import read_bgr
+    from bgbench.data.framecache import cached_stack
+    from bgbench.data.imageio import read_bgr
 
     before = caller_state  # discovering the scene (image sizes read) is covered too
     assert before["opencv_threads"] == before["torch_threads"] == 3
@@ -178,7 +179,7 @@ def test_same_seed_same_weights_whatever_the_caller_drew(name, caller_state):
 def test_thread_blocks_nest_and_overlap_back_to_the_callers_count(caller_state):
     import threading
 
-    from benchmark.scoped import opencv_threads, threads
+    from bgbench.execution.scoped import opencv_threads, threads
 
     with threads(1):
         assert (cv2.getNumThreads(), torch.get_num_threads()) == (1, 1)
@@ -205,7 +206,7 @@ def test_thread_blocks_nest_and_overlap_back_to_the_callers_count(caller_state):
 
 
 def test_torch_rng_restores_and_is_seeded(caller_state):
-    from benchmark.scoped import torch_rng
+    from bgbench.execution.scoped import torch_rng
 
     state = torch.random.get_rng_state()
     with torch_rng(17):

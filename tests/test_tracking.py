@@ -21,9 +21,9 @@ import pytest
 from records_helpers import METRIC_NAMES, SCORED
 from records_helpers import hist as hist_of
 
-from benchmark import tracking
-from benchmark.cli import main
-from benchmark.results import load_results
+from bgbench import tracking
+from bgbench.cli import main
+from bgbench.records.results import load_results
 from conftest import DATA, HIGHWAY, copy_scene, needs_data
 
 UCSD_PEDS = DATA / "UCSD" / "peds"
@@ -116,8 +116,8 @@ def _results(run_dir: Path | None = None, labels=ALL_LABELS):
     (deep), gmm_zivkovic under two keys of two protocols, frame_difference (binary: no AP),
     and a plug-in the registry does not know (its family only in the record); one failed job.
     Written to ``run_dir/results.json`` when given."""
-    from benchmark.aggregate import summarize
-    from benchmark.records import JobRecord, Results
+    from bgbench.scoring.aggregate import summarize
+    from bgbench.records.types import JobRecord, Results
 
     who = {"crossnet[paper]": ("crossnet", "paper", "deep", (FULL_KEY,)),
            "gmm_zivkovic": ("gmm_zivkovic", "default", "classical", (FULL_KEY, N200_KEY)),
@@ -146,7 +146,7 @@ def _results(run_dir: Path | None = None, labels=ALL_LABELS):
         "code": {}, "protocols": PROTOCOLS, "data": ["/data"], "videos": list(VIDEOS),
         "started": 1714564700.0, "finished": 1714564800.0, "versions": {"bgbench": "test"}}}
     if run_dir is not None:
-        from benchmark.results import write_json
+        from bgbench.records.results import write_json
 
         write_json(run_dir / "results.json", doc)
     return Results.from_json(json.loads(json.dumps(doc).replace("NaN", "null")), "results.json")
@@ -171,7 +171,7 @@ def test_every_logged_metric_is_a_number_of_the_summary():
     """Every name is the summary's number at the same dataset and category (the dataset's
     overall is the summary's, which the tables print as "overall"); nothing is averaged over
     datasets; every defined number of a table is logged; a binary method has no AP."""
-    from benchmark.aggregate import ALL_KEYS
+    from bgbench.scoring.aggregate import ALL_KEYS
 
     res = _results()
     assert len(res.summaries) == 5

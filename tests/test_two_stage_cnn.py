@@ -10,12 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
-from benchmark.errors import BadInput  # noqa: E402
-from benchmark.method import build_method  # noqa: E402
-from benchmark.video import LabelledFrames, TrainingSet  # noqa: E402
+from bgbench.errors import BadInput  # noqa: E402
+from bgbench.method import build_method  # noqa: E402
+from bgbench.data.video import LabelledFrames, TrainingSet  # noqa: E402
 from conftest import needs_data  # noqa: E402
-from methods import two_stage_cnn as tsc  # noqa: E402
-from methods.common import epoch_rows, step_rng  # noqa: E402
+from bgbench.methods import two_stage_cnn as tsc  # noqa: E402
+from bgbench.methods.common import epoch_rows, step_rng  # noqa: E402
 
 VGG16_SHAPES = [(64, 3), (64, 64), (128, 64), (128, 128), (256, 128), (256, 256), (256, 256),
                 (512, 256), (512, 512), (512, 512), (512, 512), (512, 512), (512, 512)]
@@ -164,7 +164,7 @@ def test_copy_paste_only_into_videos_without_foreground(tmp_path):
     """Video A has no foreground in its training frames, video B has two objects per frame
     (36 and 25 px): A's images get 1 or 2 of B's objects (their pixels and areas), B's
     images and labels are untouched; with B alone, nothing is pasted."""
-    from benchmark.datasets import discover
+    from bgbench.data.formats import discover
 
     empty = [np.zeros((24, 32), np.uint8) for _ in range(4)]
     full = []
@@ -220,7 +220,7 @@ def test_paper_architecture_learns_on_highway(highway):
     learning rates and our from-scratch init, at a reduced input size and step count: its
     loss falls and it finds foreground on held-out frames (F > 0; 0.35 when measured, and 0
     up to step 300: from scratch, lr 1e-3 is slow). 11 minutes on two shared cores."""
-    from benchmark.scoring import metrics, score_video
+    from bgbench.scoring.metrics import metrics, score_video
 
     ev = list(highway.eval_frames)
     half = len(ev) // 2

@@ -1,0 +1,276 @@
+"""Decoded-frame cache: one uint8 ``.npy`` memmap per video, kind and size.
+
+The key hashes every source file's name, size and modification time, so a changed source
+builds a new cache instead of serving stale pixels. Files are written under a temporary
+name and renamed, so a killed run never leaves a half-written cache behind.
+
+What it costs: decoded pixels take 13-19x the disk space of the JPEG/PNG files they come
+from (``bgbench cache info`` shows the ratio per entry). ``$BGBENCH_CACHE_MAX_GB`` caps the
+total: after each new entry, the least recently used entries are deleted until the cache
+fits (never one this process has open; a deleted entry is simply decoded again when next
+needed). Every entry has a ``.json`` sidecar (its name, shape, frame count and source
+bytes); opening an entry marks it used (its modification time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from bgbench.data.imageio import decode_workers
+from bgbench.execution.scoped import opencv_threads
+
+CACHE_VERSION = 1
+MAX_GB_ENV = "BGBENCH_CACHE_MAX_GB"
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+_open: set[Path] = set()  # entries this process has mapped: never evicted under it
+_KEY = re.compile(r"^(?P<name>.+)-(?P<key>[0-9a-f]{20})\.npy$")
+_STALE_TMP_S = 3600  # `cache clear` leaves younger temporary files: a build may be writing them
+
+
+def _lock(path: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.Lock())
+
+
+def cache_root() -> Path:
+    root = os.environ.get("BGBENCH_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "bgbench"
+
+
+def max_bytes() -> int | None:
+    """The size cap from ``$BGBENCH_CACHE_MAX_GB`` (GB = 10**9 bytes), None if unset."""
+    raw = os.environ.get(MAX_GB_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        gb = float(raw)
+    except ValueError:
+        from bgbench.errors import BadInput
+
+        raise BadInput(f"is {raw!r}, not a number of gigabytes", f"${MAX_GB_ENV}", f"e.g. {MAX_GB_ENV}=20") from None
+    if not gb >= 0:
+        from bgbench.errors import BadInput
+
+        raise BadInput(f"is {raw!r}, below zero", f"${MAX_GB_ENV}", f"e.g. {MAX_GB_ENV}=20, or unset it for no cap")
+    return int(gb * 1e9)
+
+
+def _source_stats(files: Sequence[Path], *extra: object) -> tuple[str, int]:
+    h = hashlib.sha1(f"v{CACHE_VERSION}|{extra!r}".encode())
+    size = 0
+    for f in files:
+        st = os.stat(f)
+        size += st.st_size
+        h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20], size
+
+
+def cached_stack(
+    name: str,
+    files: Sequence[Path],
+    decode: Callable[[Path], np.ndarray],
+    shape: tuple[int, ...],
+    *extra: object,
+) -> np.ndarray:
+    """Return a read-only memmap of ``decode(f)`` for every file, building it once.
+
+    ``shape`` is one decoded item's shape; ``decode`` raises BadInput on bad files.
+    """
+    limit = max_bytes()  # a bad $BGBENCH_CACHE_MAX_GB fails before any work
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    key, source_bytes = _source_stats(files, shape, *extra)
+    path = root / f"{safe}-{key}.npy"
+    with _lock(path):  # threads of one process build a cache once; processes race harmlessly
+        if path.exists():
+            try:
+                arr = np.load(path, mmap_mode="r")
+            except (OSError, ValueError):  # deleted (evicted, cleared) or damaged meanwhile: build again
+                arr = None
+            if arr is not None and arr.shape == (len(files), *shape):
+                _open.add(path)
+                _touch(path)
+                if not _meta_path(path).exists():  # built before sidecars were written
+                    _write_meta(path, {"name": name, "frames": len(files), "shape": list(shape),
+                                       "source_bytes": source_bytes})
+                return arr
+        arr = _build(path, files, decode, shape)
+        _open.add(path)
+        _write_meta(path, {"name": name, "frames": len(files), "shape": list(shape), "source_bytes": source_bytes})
+    evict(limit)
+    return arr
+
+
+def release(arrays: Sequence[np.ndarray]) -> None:
+    """The caller drops these memmaps from ``cached_stack``: their entries may be evicted
+    again (a mapping still held elsewhere keeps reading its file, which POSIX keeps until unmapped)."""
+    names = {os.path.abspath(a.filename) for a in arrays if getattr(a, "filename", None)}
+    for p in [p for p in _open if os.path.abspath(p) in names]:
+        _open.discard(p)
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves
+        pass
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _write_meta(path: Path, meta: dict) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.json.tmp")
+    try:
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, _meta_path(path))
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *shape))
+    try:
+        def fill(i: int) -> None:
+            out[i] = decode(files[i])
+
+        # the pool decodes in parallel already: OpenCV on one thread of its own meanwhile,
+        # set by this thread and restored after (never a process-wide change at import)
+        with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
+            list(pool.map(fill, range(len(files))))
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return np.load(path, mmap_mode="r")
+
+
+# --- inspecting and trimming ------------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    """One cache entry: a decoded stack (``kind`` "stack") or a generated dataset folder
+    (``kind`` "synthetic"). ``source_bytes`` is None where unknown (entries built before
+    sidecars were written, synthetic folders)."""
+
+    path: Path
+    name: str
+    kind: str
+    bytes: int
+    last_used: float
+    frames: int | None = None
+    shape: tuple[int, ...] | None = None
+    source_bytes: int | None = None
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def entries(root: Path | None = None) -> list[Entry]:
+    """Everything in the cache, least recently used first."""
+    root = cache_root() if root is None else root
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.iterdir():
+        try:
+            if p.is_dir() and p.name.startswith("synthetic-"):
+                out.append(Entry(p, p.name, "synthetic", _tree_bytes(p), p.stat().st_mtime))
+                continue
+            m = _KEY.match(p.name)
+            if not (m and p.is_file()):
+                continue
+            st = p.stat()
+            meta = {}
+            try:
+                meta = json.loads(_meta_path(p).read_text())
+            except (OSError, ValueError):
+                pass
+            shape = meta.get("shape")
+            out.append(Entry(p, meta.get("name", m.group("name")), "stack", st.st_size + _meta_bytes(p), st.st_mtime,
+                             meta.get("frames"), tuple(shape) if shape else None, meta.get("source_bytes")))
+        except FileNotFoundError:  # removed while we looked
+            continue
+    return sorted(out, key=lambda e: (e.last_used, e.name))
+
+
+def _meta_bytes(path: Path) -> int:
+    try:
+        return _meta_path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def remove(entry: Entry) -> bool:
+    """Delete one entry (and its sidecar); False if it was already gone."""
+    try:
+        if entry.kind == "synthetic":
+            shutil.rmtree(entry.path)
+        else:
+            entry.path.unlink()
+            _meta_path(entry.path).unlink(missing_ok=True)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def evict(limit: int | None, root: Path | None = None) -> list[Entry]:
+    """Delete least recently used stacks until the cache holds at most ``limit`` bytes;
+    entries this process has open and generated datasets stay. Returns what was deleted."""
+    if limit is None:
+        return []
+    all_entries = entries(root)
+    total = sum(e.bytes for e in all_entries)
+    gone = []
+    for e in all_entries:
+        if total <= limit:
+            break
+        if e.kind != "stack" or e.path in _open:
+            continue
+        if remove(e):
+            gone.append(e)
+        total -= e.bytes
+    return gone
+
+
+def clear(root: Path | None = None) -> tuple[int, int]:
+    """Delete every entry, and temporary files older than an hour (younger ones may be a
+    build in progress). Returns (entries removed, bytes freed)."""
+    root = cache_root() if root is None else root
+    n = freed = 0
+    for e in entries(root):
+        if remove(e):
+            n, freed = n + 1, freed + e.bytes
+    if root.is_dir():
+        for p in root.glob("*.json"):  # sidecars whose entry is gone
+            if _KEY.match(p.with_suffix(".npy").name) and not p.with_suffix(".npy").exists():
+                p.unlink(missing_ok=True)
+        now = time.time()
+        for p in root.glob("*.tmp"):
+            try:
+                st = p.stat()
+                if now - st.st_mtime > _STALE_TMP_S:
+                    p.unlink()
+                    freed += st.st_size
+            except FileNotFoundError:
+                continue
+    return n, freed

@@ -1,0 +1,1 @@
+"""Executing a run: the job loop, executors, devices, threads, locks, checkpoints, progress."""

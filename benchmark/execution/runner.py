@@ -1,0 +1,520 @@
+"""The run loop: plan jobs (method x protocol x split x video), execute them (``executors``:
+in this process, joblib processes, or a Dask cluster), write each job's record atomically,
+resume what a killed run left, record failures and go on.
+What a protocol cannot serve (a video too short for its rule, an empty fold, a transfer
+dataset that is not in the data) is planned as a skip with its reason, not as a job.
+
+A task is the unit of parallel work: one test video for a method that does not train, one
+whole split (fit once, then every test video) for a method that does. Each finished video
+is written to ``OUT/jobs/METHOD/PROTOCOL/SPLIT/VIDEO_ID.json`` with a fingerprint of what
+produced it; a later run with the same fingerprint reads it instead of recomputing.
+Resume is decided by the client: tasks whose records are all in ``OUT/jobs`` are not submitted,
+and a task is submitted with its unfinished videos only. With ``local`` execution each video's
+record is written as soon as it is done (in the worker process), so a killed run loses nothing
+finished. With ``dask`` the workers write nothing into OUT (it need not exist on their machines):
+a task returns its records and the client writes each as it arrives; a trained model's
+checkpoint (and its mid-training checkpoints) stays in a temporary folder on the worker and is
+deleted with it, so an interrupted Dask run trains that split again. A task that fails as a
+whole (an exception escaping it; under Dask also its worker dying: KilledWorker) becomes one
+failed record per unfinished video, written by the client, and the run goes on. With ``dask``
+and a scheduler address, ``jobs`` does not apply: the cluster's workers set the parallelism.
+
+Every job runs with OpenCV and torch at ``RunOptions.threads`` intra-op threads (1 by default),
+so parallel jobs do not oversubscribe the cores. A video's decoded frames (memmaps) are released
+after the last task of this process that uses it, and reopened lazily if needed again.
+
+Speed is frames/s of ``segment`` alone: only the time spent inside the generator counts
+(decoding comes from the frame cache, scoring happens outside it), after warm-up yields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from bgbench.records import results
+from bgbench.errors import BadInput
+from bgbench.method import Method, method_class
+from bgbench.protocols import Planned, Protocol, Split
+from bgbench.records.provenance import code_fingerprint
+from bgbench.records.types import MethodSpec  # noqa: F401 - re-exported: plan() takes MethodSpecs
+from bgbench.scoring.metrics import VideoScore, metrics, quantize, threshold_bin
+from bgbench.data.video import LabelledFrames, TrainingSet, Video
+
+SCORE_BATCH = 32
+
+
+@dataclass
+class Task:
+    method: MethodSpec
+    protocol: Protocol
+    split: Split
+    tests: list[tuple[Video, tuple[int, ...]]]
+    train_videos: dict[str, Video] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)  # video id -> fingerprint
+
+
+@dataclass
+class RunOptions:
+    out: Path
+    device: str = "auto"
+    seed: int = 0
+    threshold: float = 0.5
+    save_masks: bool = False
+    jobs: int = 1
+    executor: str = "local"  # "local" (this process / joblib processes) or "dask"
+    scheduler: str | None = None  # Dask scheduler address; None with dask: a LocalCluster of `jobs` workers
+    threads: int = 1  # OpenCV/torch intra-op threads per job (0: leave the libraries' defaults)
+    parent_pid: int | None = None  # set in worker processes: a job whose run is gone writes nothing
+
+
+def _stop_if_orphaned(opts: RunOptions) -> None:
+    """In a worker process, exit at once if the run that asked for the job is gone (killed,
+    even with SIGKILL): it is checked per job and before every write, so a killed run's
+    workers never go on writing into its folder."""
+    if opts.parent_pid is not None and os.getppid() != opts.parent_pid:
+        os._exit(0)
+
+
+_watched_parent: int | None = None
+
+
+def _watch_parent(parent: int) -> None:
+    """Once per worker process: a daemon thread that ends the worker within 0.2 s of its
+    parent's death, so a long fit stops too. (Not PR_SET_PDEATHSIG: that fires when the
+    parent's spawning *thread* ends, and joblib's loky spawns workers from a helper thread.)"""
+    global _watched_parent
+    if _watched_parent == parent:
+        return
+    _watched_parent = parent
+
+    def loop() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=loop, name="bgbench-parent-watch", daemon=True).start()
+
+
+def _execute_in_worker(task: "Task", opts: RunOptions, write: bool = True) -> list[dict]:
+    """The job function every executor runs per task (in a joblib or Dask worker, or here)."""
+    if opts.parent_pid is not None:
+        _watch_parent(opts.parent_pid)
+        _stop_if_orphaned(opts)
+    return execute(task, opts, write=write)
+
+
+def _safe(name: str) -> str:
+    return name.replace("/", "__").replace(":", "_")
+
+
+def job_path(out: Path, method: str, protocol: str, split: str, video_id: str, fp: str | None = None) -> Path:
+    """Where a job's record lives. The name carries the job's fingerprint, so a job whose
+    code, parameters or data changed gets a new file and the old record stays beside it
+    until the new one is written (``_write`` then removes it)."""
+    stem = video_id.replace("/", "__")
+    return out / "jobs" / _safe(method) / protocol / _safe(split) / (f"{stem}.{fp}.json" if fp else f"{stem}.json")
+
+
+def mask_dir(out: Path, method: str, protocol: str, split: str, video_id: str, fp: str | None = None) -> Path:
+    """Where ``--save-masks`` writes a job's masks; the job's fingerprint in the name keeps
+    variants of one protocol apart. The record holds the path (``masks``): readers take it
+    from there, never rebuild it."""
+    leaf = f"{video_id.replace('/', '__')}.{fp}" if fp else video_id
+    return out / "masks" / _safe(method) / protocol / _safe(split) / leaf
+
+
+def fingerprint(**parts: Any) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], videos: Sequence[Video], opts: RunOptions,
+         skipped: list[dict] | None = None) -> list[Task]:
+    """The tasks of a run. ``protocols`` maps each method name to its protocols.
+
+    What a protocol cannot serve on these videos (a rule a video cannot meet, an empty fold,
+    a transfer name not in the data) is appended to ``skipped``, one record per protocol and
+    place (``where``, ``reason``, ``fix``, ``error``, ``protocol``, ``methods``), and the rest
+    is planned; with ``skipped`` None the first such case raises BadInput. If skips leave no
+    job at all, BadInput says why before anything runs."""
+    from bgbench.records.provenance import check_unique_content
+
+    by_id = {v.id: v for v in videos}
+    content = check_unique_content(videos)  # one content twice in a run: BadInput naming both paths
+    tasks: list[Task] = []
+    planned: dict[str, Planned] = {}
+    skips: dict[tuple[str, str], dict] = {}
+    for spec in methods:
+        cls = method_class(spec.name)
+        params = spec.resolved_params()
+        code = code_fingerprint(cls)
+        for proto in protocols[spec.name]:
+            if proto.key not in planned:
+                planned[proto.key] = proto.plan(videos)
+            for s in planned[proto.key].skipped:
+                rec = skips.setdefault((proto.key, s.where), {**s.to_json(), "protocol": proto.key, "methods": []})
+                if spec.name not in rec["methods"]:
+                    rec["methods"].append(spec.name)
+            for split in planned[proto.key].splits:
+                tests = [(by_id[vid], frames) for vid, frames in split.test]
+                trains = cls.trains and bool(split.train)
+                groups = [tests] if trains else [[t] for t in tests]
+                for group in groups:
+                    task = Task(spec, proto, split, group,
+                                {vid: by_id[vid] for vid, _ in split.train + split.val} if trains else {})
+                    for v, frames in group:
+                        task.fingerprints[v.id] = fingerprint(
+                            method=spec.name, config=spec.config, params=params, protocol=proto.key,
+                            split=split.name, train=split.train if trains else None, video=v.id, frames=frames,
+                            threshold=opts.threshold, seed=opts.seed, device=opts.device if cls.family == "deep" else None,
+                            code=code, content=content[v.id],
+                            train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None)
+                    tasks.append(task)
+    if not tasks and not skips:
+        taken = {p.key for ps in protocols.values() for p in ps}
+        raise BadInput(f"no job to run: {', '.join(sorted(taken))} make(s) no test split from these "
+                       f"{len(videos)} video(s) (e.g. every category excluded, or no video of the formats taken)",
+                       "--data", "give videos the protocols take, or change their options (--exclude, --folds, --rule, "
+                       "--source, --target)")
+    if skips:
+        first = next(iter(skips.values()))
+        if skipped is None:
+            raise BadInput(f"{first['reason']} (protocol {first['protocol']})", first["where"], first["fix"] or None)
+        if not tasks:
+            raise BadInput(f"no job can run: every protocol skips every video; the first: {first['error']} "
+                           f"(protocol {first['protocol']})", "--data", "give videos the protocols can use, or change "
+                           "their options (--rule, --folds, --fraction, --source, --target)")
+        skipped.extend(skips.values())
+    return tasks
+
+
+def finished(task: Task, opts: RunOptions) -> dict[str, dict]:
+    """The job records of this task that a previous run completed, by video id. With
+    ``--save-masks`` a record made without masks (or whose masks were deleted) is not done."""
+    done = {}
+    for v, _ in task.tests:
+        p = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, v.id, task.fingerprints[v.id])
+        if p.exists():
+            try:
+                rec = json.loads(p.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if rec.get("status") == "ok" and rec.get("fingerprint") == task.fingerprints[v.id] and (
+                    not opts.save_masks or (rec.get("masks") and (opts.out / rec["masks"]).is_dir())):
+                done[v.id] = rec
+    return done
+
+
+def _base_record(task: Task, video: Video, frames: Sequence[int]) -> dict[str, Any]:
+    return {
+        "method": task.method.name, "config": task.method.config, "params": dict(task.method.overrides),
+        "family": method_class(task.method.name).family,
+        "protocol": task.protocol.name, "protocol_key": task.protocol.key, "split": task.split.name,
+        "video": video.id, "fingerprint": task.fingerprints[video.id], "frames": len(frames),
+        "code": code_fingerprint(method_class(task.method.name)),
+        "status": "failed", "error": None,
+    }
+
+
+def execute(task: Task, opts: RunOptions, write: bool = True) -> list[dict]:
+    """Run one task; every test video ends as a record, ok or failed, inside
+    ``scoped.threads(opts.threads)``. ``write``: records already in OUT are reused and each
+    new one is written as soon as it is done. Not ``write`` (a Dask worker): OUT is neither
+    read nor written; the records are returned for the client to write, and a trained model's
+    checkpoints go to a temporary folder, deleted afterwards."""
+    import contextlib
+
+    from bgbench.execution.scoped import threads
+
+    with contextlib.ExitStack() as held:
+        held.enter_context(threads(opts.threads or None))
+        if not write:
+            import tempfile
+
+            tmp = held.enter_context(tempfile.TemporaryDirectory(prefix="bgbench-"))
+            opts = dataclasses.replace(opts, out=Path(tmp))
+
+        def built() -> None:  # the method's build may have imported torch: hold its thread count too
+            held.enter_context(threads(opts.threads or None))
+
+        return _execute(task, opts, write, built)
+
+
+def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None]) -> list[dict]:
+    done = finished(task, opts) if write else {}
+    pending = [(v, f) for v, f in task.tests if v.id not in done]
+    records = [done[v.id] for v, _ in task.tests if v.id in done]
+    if not pending:
+        return records
+    fit_seconds = None
+    try:
+        method = task.method.build(opts.device, opts.seed)
+        built()
+        if task.train_videos:
+            fit_seconds = _fit(method, task, opts)
+    except Exception as e:  # noqa: BLE001 - a failed method is recorded, the run goes on
+        for v, frames in pending:
+            rec = _base_record(task, v, frames)
+            rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
+            if write:
+                _write(task, v, rec, opts)
+            records.append(rec)
+        return records
+    for v, frames in pending:
+        _stop_if_orphaned(opts)
+        rec = _base_record(task, v, frames)
+        try:
+            rec.update(run_video(method, v, frames, opts, task), status="ok")
+            if fit_seconds is not None:
+                rec["timing"]["fit_seconds"] = fit_seconds
+            if method.history:
+                rec["loss_history"] = method.history
+        except Exception as e:  # noqa: BLE001
+            rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
+        if write:
+            _write(task, v, rec, opts)
+        records.append(rec)
+    return records
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
+def _write(task: Task, video: Video, rec: dict, opts: RunOptions) -> None:
+    """Write the record, then (an ok one) remove the records of the same job made by other
+    code, parameters or data: they were kept until this one was safely on disk."""
+    _stop_if_orphaned(opts)
+    path = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, video.id, rec["fingerprint"])
+    results.write_json(path, rec)
+    if rec.get("status") == "ok":
+        stem = video.id.replace("/", "__")
+        for old in path.parent.glob(f"{stem}.*json"):
+            if old != path and (old.name == f"{stem}.json" or old.name.count(".") == 2):
+                old.unlink(missing_ok=True)
+
+
+def checkpoint_path(task: Task, opts: RunOptions) -> Path:
+    """Where the trained model of a task that trains is kept (named by its jobs' fingerprints)."""
+    fp = fingerprint(fps=sorted(task.fingerprints.values()))
+    return opts.out / "checkpoints" / _safe(task.method.name) / task.protocol.name / f"{_safe(task.split.name)}.{fp}.pt"
+
+
+def check_checkpoints(tasks: Sequence[Task], opts: RunOptions) -> None:
+    """Before any job runs: every checkpoint a task would load is whole (BadInput names a
+    truncated or corrupt one and says to delete it), so it is not found only mid-run."""
+    from bgbench.execution import checkpoint
+
+    for task in tasks:
+        if task.train_videos and set(finished(task, opts)) != {v.id for v, _ in task.tests}:
+            path = checkpoint_path(task, opts)
+            if path.exists():
+                checkpoint.check(path)
+            else:  # training resumes from the method's own mid-training checkpoints
+                for mid in sorted(_workdir(path).glob("*.pt")):
+                    checkpoint.check(mid)
+
+
+def _workdir(ckpt: Path) -> Path:
+    """The folder of a task's mid-training checkpoints, beside its final checkpoint."""
+    return ckpt.with_suffix("")
+
+
+def _fit(method: Method, task: Task, opts: RunOptions) -> float:
+    from bgbench.execution import checkpoint
+
+    fp = fingerprint(fps=sorted(task.fingerprints.values()))
+    ckpt = checkpoint_path(task, opts)
+    method.workdir = _workdir(ckpt)
+    if ckpt.exists():
+        state = checkpoint.load(ckpt, expect=fp)
+        method.load_state_dict(state["state"])
+        method.history = state.get("history", [])
+        return float(state.get("fit_seconds", 0.0))  # the training time of the run that made it
+    train = TrainingSet(
+        train=tuple(LabelledFrames(task.train_videos[vid], fr) for vid, fr in task.split.train),
+        val=tuple(LabelledFrames(task.train_videos[vid], fr) for vid, fr in task.split.val),
+    )
+    t0 = time.perf_counter()
+    method.fit(train)
+    # training resumed from a mid-training checkpoint: add the seconds spent before the restart
+    before = sum(s.get("resumed_seconds", 0.0) for s in method.train_stats.values())
+    seconds = time.perf_counter() - t0 + before
+    _stop_if_orphaned(opts)
+    checkpoint.save(ckpt, {"state": method.state_dict(), "history": method.history,
+                           "fit_seconds": seconds}, fp)
+    return seconds
+
+
+def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOptions, task: Task | None = None) -> dict:
+    """Segment and score one video's test frames; return counts, metrics, timing."""
+    view = video.view()
+    view.all_frames()  # decoded before the clock starts
+    _ = video.truth_index  # ground truth and ROI opened (and checked) before the clock starts
+    score = VideoScore(opts.threshold)
+    tbin = threshold_bin(opts.threshold)
+    wanted, seen = set(frames), set()
+    mdir = (mask_dir(opts.out, task.method.name, task.protocol.name, task.split.name, video.id,
+                     task.fingerprints[video.id]) if (opts.save_masks and task) else None)
+    times: list[float] = []
+    ids: list[int] = []
+    qbuf = np.empty((SCORE_BATCH, *video.shape), np.uint8)  # quantised maps land here: no stacking
+    score_seconds = 0.0
+    from bgbench.execution.examples import example_frame, write_examples
+
+    example = example_frame(frames) if mdir is not None else None  # the frame reports show: mask, input, truth
+    example_pred: np.ndarray | None = None
+
+    def flush() -> None:
+        score.add(qbuf[:len(ids)], video.truth(ids))
+        ids.clear()
+
+    gen = method.segment(view, list(frames))
+    t_prev = time.perf_counter()
+    for fid, prob in gen:
+        t_got = time.perf_counter()
+        times.append(t_got - t_prev)
+        if fid not in wanted or fid in seen:
+            raise RuntimeError(f"segment yielded frame {fid}, which was {'yielded twice' if fid in seen else 'not requested'}")
+        prob = np.asarray(prob)
+        if prob.shape != video.shape:
+            raise RuntimeError(f"segment yielded a {prob.shape} map for frame {fid}; the video is {video.shape}")
+        seen.add(fid)
+        q = quantize(prob, out=qbuf[len(ids)])
+        ids.append(fid)
+        if mdir is not None:
+            from bgbench.data.imageio import write_mask
+
+            write_mask(mdir / f"bin{fid:06d}.png", np.where(q >= tbin, 255, 0).astype(np.uint8))
+            if fid == example:
+                example_pred = q >= tbin
+        if len(ids) == SCORE_BATCH:
+            flush()
+        score_seconds += time.perf_counter() - t_got
+        t_prev = time.perf_counter()
+    if ids:
+        t0 = time.perf_counter()
+        flush()
+        score_seconds += time.perf_counter() - t0
+    if len(seen) != len(wanted):
+        missing = sorted(wanted - seen)
+        raise RuntimeError(f"segment yielded {len(seen)} of {len(wanted)} frames (first missing: {missing[0]})")
+    warm = min(method.warmup_frames, len(times) - 1)
+    timed = times[warm:]
+    seconds = float(sum(timed))
+    rec = score.to_dict()
+    rec["metrics"] = metrics(rec["counts"], rec["dice"])
+    rec["timing"] = {
+        "frames": len(timed), "seconds": seconds, "fps": len(timed) / seconds if seconds > 0 else None,
+        "device": method.device, "warmup_frames": warm, "segment_seconds_total": float(sum(times)),
+        "scoring_seconds": score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
+        "batch": method.infer_batch, "precision": method.precision, "threads": opts.threads,
+    }
+    if mdir is not None:
+        rec["masks"] = mdir.relative_to(opts.out).as_posix()
+        if example_pred is not None:
+            rec["examples"] = write_examples(video, example, example_pred, mdir, opts.out)
+    return rec
+
+
+def run_tasks(tasks: list[Task], opts: RunOptions, progress: Callable[[dict], None] | None = None) -> list[dict]:
+    """Execute tasks with ``opts.executor`` (``bgbench.execution.executors``); return every job record.
+
+    Records already in OUT are read here and their jobs not submitted. The executor is opened
+    only if something is left to run (a Dask cluster or a scheduler connection included)."""
+    from bgbench.execution.executors import open_executor
+    from bgbench.execution.progress import bar as progress_bar
+
+    records: list[dict] = []
+    bar = progress_bar(total=sum(len(t.tests) for t in tasks), unit="job", desc="bgbench", disable=None, leave=False)
+
+    def collect(recs: list[dict]) -> None:
+        for r in recs:
+            records.append(r)
+            bar.update(1)
+            bar.set_postfix_str(f"{r['method']} {r['video']} {r['status']}")
+            if progress:
+                progress(r)
+
+    todo: list[Task] = []
+    for t in tasks:  # resume: the client reads OUT/jobs, and submits only what is left
+        done = finished(t, opts)
+        collect([done[v.id] for v, _ in t.tests if v.id in done])
+        pending = [(v, f) for v, f in t.tests if v.id not in done]
+        if pending:
+            todo.append(t if len(pending) == len(t.tests) else dataclasses.replace(t, tests=pending))
+    _release(v for t in tasks for v in _videos(t))  # opened by checks before the run; reopened where used
+    try:
+        if todo:
+            with open_executor(opts, len(todo)) as ex:
+                _run_todo(ex, todo, opts, collect)
+    finally:
+        bar.close()
+        _release(v for t in tasks for v in _videos(t))
+    return records
+
+
+def _videos(task: Task) -> list[Video]:
+    return [v for v, _ in task.tests] + list(task.train_videos.values())
+
+
+def _release(videos) -> None:
+    for v in videos:
+        release = getattr(v, "release", None)
+        if release is not None:
+            release()
+
+
+def _cost(task: Task) -> int:
+    """A task's rough size: pixels of its test frames, and of its training frames."""
+    px = sum(len(f) * v.shape[0] * v.shape[1] for v, f in task.tests)
+    by_id = task.train_videos
+    return px + sum(len(f) * by_id[vid].shape[0] * by_id[vid].shape[1]
+                    for vid, f in task.split.train + task.split.val if vid in by_id)
+
+
+def _run_todo(ex, todo: list[Task], opts: RunOptions, collect: Callable[[list[dict]], None]) -> None:
+    client_writes = ex.writes_on_client
+    worker_opts = opts
+    if ex.name == "joblib":  # workers die with the run, and a killed run's workers write nothing
+        worker_opts = dataclasses.replace(opts, parent_pid=os.getpid())
+    if ex.name == "dask":
+        ex.check_paths(sorted({str(v.path) for t in todo for v in _videos(t)}))
+    if ex.name != "inline":  # longest first, so no long task starts last while the other workers idle
+        todo = sorted(todo, key=_cost, reverse=True)
+    # in this process, a video's memmaps are released after the last task that uses it
+    last = {v.id: k for k, t in enumerate(todo) for v in _videos(t)}
+    index = {id(t): k for k, t in enumerate(todo)}
+    fn = functools.partial(_execute_in_worker, opts=worker_opts, write=not client_writes)
+    for out in ex.map_unordered(fn, todo):
+        task: Task = out.item
+        if out.error is None:
+            recs = out.value
+            if client_writes:
+                by_id = {v.id: v for v, _ in task.tests}
+                for r in recs:
+                    _write(task, by_id[r["video"]], r, opts)
+        else:  # the task failed as a whole: a failed record for each video it did not finish
+            done = finished(task, opts) if not client_writes else {}
+            recs = [done[v.id] for v, _ in task.tests if v.id in done]
+            for v, frames in task.tests:
+                if v.id not in done:
+                    rec = _base_record(task, v, frames)
+                    rec.update(error=out.error, traceback=out.traceback)
+                    _write(task, v, rec, opts)
+                    recs.append(rec)
+        collect(recs)
+        if ex.name == "inline":
+            k = index[id(task)]
+            _release(v for v in _videos(task) if last[v.id] == k)

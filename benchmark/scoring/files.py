@@ -1,0 +1,135 @@
+"""Scoring masks written to disk, as the official CDnet comparator does: one scene's
+``bin%06d.png`` folder against its ground truth, or a results tree laid out like a dataset
+(``CATEGORY/SCENE/bin%06d.png``) with per-video, per-category and overall tables.
+``bgbench score`` and ``bgbench.api.score`` call these."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bgbench.errors import BadInput
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    data_format: str = "auto"  # the layout of the scene(s) holding the ground truth
+    roi_policy: str = "error"
+    threshold: float | None = None  # None: foreground iff 255 (0.5 with probabilities)
+    partial: bool = False  # score only the scored frames (scenes) that have masks
+    probabilities: bool = False  # masks are value/255 probabilities, not 0/255
+
+
+def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any]:
+    """Every scene under ``root`` scored against ``pred_root/<its path under root>``;
+    category = mean of its videos' metrics, overall = mean of the category means, per
+    dataset. Returns ``{"datasets": {name: {videos, categories, overall}}, "missing": [...]}``."""
+    from bgbench.scoring.aggregate import category_means, dataset_of
+    from bgbench.data.formats import discover
+
+    root, pred_root = Path(root), Path(pred_root)
+    if not root.is_dir():
+        raise BadInput("is not a folder", root, "give the dataset root the results tree mirrors")
+    if not pred_root.is_dir():
+        raise BadInput("is not a folder", pred_root, "give the results root: CATEGORY/SCENE/bin%06d.png under it")
+    videos = discover(root, opts.data_format, opts.roi_policy)
+    scored, missing = [], []
+    for v in videos:
+        rel = Path(v.path).resolve().relative_to(root.resolve()) if Path(v.path).resolve() != root.resolve() else Path(".")
+        pred = pred_root / rel
+        if not pred.is_dir():
+            missing.append((v.id, pred))
+            continue
+        scored.append(score_masks(v, pred, opts))
+    if missing and not opts.partial:
+        vid, pred = missing[0]
+        raise BadInput(f"is missing: {len(missing)} of {len(videos)} scenes have no mask folder (first: {vid})", pred,
+                       "write every scene's masks, or pass --partial to score the scenes present")
+    if not scored:
+        raise BadInput("holds no mask folder for any scene under --data", pred_root,
+                       "lay masks out like the dataset: CATEGORY/SCENE/bin%06d.png")
+    tables: dict[str, dict] = {}
+    for ds in sorted({dataset_of(r["video"]) for r in scored}):
+        rows = [r for r in scored if dataset_of(r["video"]) == ds]
+        categories, overall = category_means({r["video"]: r["metrics"] for r in rows})
+        tables[ds] = {"videos": {r["video"]: r for r in rows}, "categories": categories, "overall": overall}
+    return {"datasets": tables, "missing": [(vid, str(p)) for vid, p in missing]}
+
+
+def score_scene(scene: Path, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
+    """Counts and metrics of one scene's masks: ``{video, frames, counts, metrics}``."""
+    from bgbench.data.formats import NOT_A_SCENE_FIX, adapter, detect_scene, why_not_scene
+
+    scene = Path(scene)
+    if not scene.is_dir():
+        raise BadInput("is not a folder", scene, "give the scene folder that holds the ground truth")
+    fmt = detect_scene(scene) if opts.data_format == "auto" else opts.data_format
+    if fmt is None:
+        lacking = why_not_scene(scene)
+        if lacking:
+            raise BadInput(f"is not a complete scene: it {lacking}", scene, NOT_A_SCENE_FIX)
+        raise BadInput("is not a scene in a known layout (cdnet2014/sbi2015: input/ and groundtruth/; ucsd: in/ and "
+                       "groundtruth/; wallflower: b%05d.bmp and hand_segmented_%05d.BMP)", scene,
+                       "give --video one scene folder, or name its layout with --format")
+    return score_masks(adapter(fmt).load(scene, opts.roi_policy), Path(pred_dir), opts)
+
+
+def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
+    """One loaded video's masks in ``pred_dir`` scored against its ground truth."""
+    from bgbench.data.imageio import decode_workers, read_mask
+    from bgbench.execution.scoped import opencv_threads
+    from bgbench.scoring.metrics import VideoScore, metrics
+
+    if not pred_dir.is_dir():
+        raise BadInput("is not a folder", pred_dir, "give the folder of bin%06d.png masks")
+    files = {i: pred_dir / f"bin{i:06d}.png" for i in video.eval_frames}
+    names = {e.name for e in os.scandir(pred_dir)}  # one listing, not a stat per mask
+    present = {i: f for i, f in files.items() if f.name in names}
+    if not present:
+        raise BadInput(f"holds none of the {len(files)} masks bin{video.eval_frames[0]:06d}.png.. it must score",
+                       pred_dir, "write one bin%06d.png per scored frame, numbered like the ground truth")
+    if len(present) < len(files) and not opts.partial:
+        first = next(f for i, f in files.items() if i not in present)
+        raise BadInput(f"is missing ({len(files) - len(present)} of {len(files)} scored frames have no mask)", first,
+                       "write the missing masks, or pass --partial to score only the frames present")
+    threshold = (0.5 if opts.probabilities else 1.0) if opts.threshold is None else opts.threshold
+    score = VideoScore(threshold)
+    roi = video.roi
+    ids = list(present)
+
+    def read(i: int) -> np.ndarray:
+        m = read_mask(present[i], opts.probabilities)  # refuses 0/1, 0/127, colour: never F = 0 silently
+        if m.shape != video.shape:
+            raise BadInput(f"mask is {m.shape[1]}x{m.shape[0]} but the frames are {video.width}x{video.height}",
+                           present[i], "write masks at the video's size")
+        return m
+
+    # PNG decoding releases the GIL: a pool (one thread more than the cores) decodes straight into one of three
+    # batch buffers, two batches ahead (memory stays bounded), while this thread scores the
+    # third; errors surface in id order.
+    batch = 64
+    chunks = [ids[k:k + batch] for k in range(0, len(ids), batch)]
+    bufs = [np.empty((min(batch, len(ids)), *video.shape), np.uint8) for _ in range(3)]
+
+    def fill(buf: np.ndarray, row: int, i: int) -> None:
+        buf[row] = read(i)
+
+    with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
+        def submit(c: int) -> list:
+            return [pool.submit(fill, bufs[c % 3], r, i) for r, i in enumerate(chunks[c])]
+
+        ahead = deque(submit(c) for c in range(min(2, len(chunks))))
+        for c, chunk in enumerate(chunks):
+            for f in ahead.popleft():
+                f.result()
+            if c + 2 < len(chunks):
+                ahead.append(submit(c + 2))
+            score.update(bufs[c % 3][:len(chunk)], video.gts(chunk), roi)
+    rec = score.to_dict()
+    return {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}

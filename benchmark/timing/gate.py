@@ -1,0 +1,109 @@
+"""The speed half of the CI gate, measured apart from the parallel run.
+
+In one process, one job, one OpenCV/torch thread: each repeat times the fixed reference
+workload (``perf.reference_workload_seconds``, one pass) and then every method's
+``segment`` over the same in-memory clip, interleaved, so machine load drifts over both
+alike. A method's normalised speed in a repeat is its frames/s (whole batches after the
+warm-up ones, as ``bgbench speed`` counts) times that repeat's reference seconds: frames per
+unit of this machine's speed. The record keeps every repeat, the median and the spread
+((max - min) / median), the thread and job counts, and the clip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bgbench.records.types import Results
+
+CLIP_FRAMES = 150
+
+
+@contextlib.contextmanager
+def one_thread():
+    """OpenCV and torch on one thread for the block, restored after (no process-wide change).
+    torch is imported first where it is installed: the methods built inside may import it."""
+    from bgbench.execution.scoped import threads
+
+    try:
+        import torch  # noqa: F401 - imported so that ``threads`` sets its count too
+    except ImportError:
+        pass
+    with threads(1):
+        yield
+
+
+def gate_clip(frames: int = CLIP_FRAMES):
+    """The clip every method is timed on: the first ``frames`` frames of the shared speed
+    video when it is there, else seeded synthetic frames (320x240)."""
+    from bgbench.timing.speed import default_video, load_clip
+    from bgbench.data.video import Clip
+
+    video = default_video()
+    if video is not None:
+        return load_clip(video, None, frames)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    stack = np.stack([np.roll(base, 2 * k, axis=1) for k in range(frames)])
+    return Clip("synthetic-320x240", stack)
+
+
+def measure(methods: Sequence[tuple[str, str, dict[str, Any]]], repeats: int = 5, clip=None) -> dict[str, Any]:
+    """``methods``: (label, method name, parameter values) triples. Returns the record."""
+    from bgbench.method import build_method
+    from bgbench.timing.perf import reference_workload_seconds
+    from bgbench.timing.speed import _segment_pass
+
+    clip = clip if clip is not None else gate_clip()
+    n = len(clip.frames_bgr)
+    ref: list[float] = []
+    norm: dict[str, list[float]] = {label: [] for label, _, _ in methods}
+    fps: dict[str, list[float]] = {label: [] for label, _, _ in methods}
+    with one_thread():
+        built = {label: build_method(name, **params) for label, name, params in methods}
+        for _ in range(repeats):
+            r = reference_workload_seconds(repeats=1)
+            ref.append(r)
+            for label, m in built.items():
+                _, seconds, frames = _segment_pass(m, clip)
+                fps[label].append(frames / seconds)
+                norm[label].append(frames / seconds * r)
+    out = {"repeats": repeats, "jobs": 1, "threads": 1, "clip": clip.name, "frames": n,
+           "size": f"{clip.shape[1]}x{clip.shape[0]}", "reference_seconds": ref, "methods": {}}
+    for label in norm:
+        med = statistics.median(norm[label])
+        out["methods"][label] = {"normalized": norm[label], "fps": fps[label], "median": med,
+                                 "spread": (max(norm[label]) - min(norm[label])) / med if med else None}
+    return out
+
+
+def methods_of(results: Results) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, name, parameters) of every method a run holds (classical ones only: the gate
+    times what runs on the CPU in seconds), from its record: each summary's label, method and
+    family (``Results.family``), the parameters of ``meta.methods``. A
+    method not installed here cannot be timed and is left out."""
+    from bgbench.method import method_class
+
+    out: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for (label, _), s in sorted(results.summaries.items()):
+        family = results.family(label)
+        if label in out or family != "classical":
+            continue
+        try:
+            method_class(s.method)
+        except Exception:  # noqa: BLE001 - a method not installed here cannot be timed
+            continue
+        out[label] = (label, s.method, dict(results.meta.methods.get(s.method, {})))
+    return list(out.values())
+
+
+def write(record: dict[str, Any], run_dir: Path) -> Path:
+    from bgbench.records.results import write_json
+
+    path = Path(run_dir) / "speed_gate.json"
+    write_json(path, record)
+    return path
