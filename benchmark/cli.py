@@ -246,6 +246,25 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --train: steps per stage left out of the timing (default 5)")
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
 
+    p = sub.add_parser("doctor", help="every GPU check in one bounded command: deep configs train and segment, "
+                                      "inference fps, data-wait share, peak memory, gmm_sg batched vs MOG2")
+    p.add_argument("--scene", type=Path, help="a labelled scene (default ../shared/data/CDnet2014/baseline/office)")
+    p.add_argument("--methods", type=_names, help="deep methods and/or gmm_sg (default: every deep method and gmm_sg)")
+    p.add_argument("--config", default="paper", help="deep methods' config (default paper)")
+    p.add_argument("--device", default="auto", type=_device, help="auto (default), cuda, cuda:N, cpu")
+    p.add_argument("--steps", type=_number(int, 1, 100000, eg="--steps 200"), default=200,
+                   help="training steps per stage, warm-up included (default 200)")
+    p.add_argument("--warmup-steps", type=_number(int, 0, 1000, eg="--warmup-steps 5"), default=5,
+                   help="steps per stage left out of the timing (default 5)")
+    p.add_argument("--budget", type=_number(float, 10, 86400, eg="--budget 540"), default=540.0,
+                   help="seconds for all the checks; a check still running then is stopped and reported (default 540)")
+    p.add_argument("--videos", type=_number(int, 1, 256, eg="--videos 8"), default=8,
+                   help="gmm_sg: copies of the scene run as one batch (default 8)")
+    p.add_argument("--gmm-frames", type=_number(int, 2, 100000, eg="--gmm-frames 200"), default=200,
+                   help="gmm_sg: frames per copy (default 200, at most the scene's)")
+    p.add_argument("--out", type=Path, default=Path("runs/doctor"), help="where doctor.json and doctor.md go "
+                                                                           "(default runs/doctor)")
+
     p = sub.add_parser("synth", help="write the synthetic scenes (CDnet layout) to a folder")
     p.add_argument("out", type=Path, metavar="OUT", help="the folder to write (the scenes go under OUT/synthetic)")
     p.add_argument("--seed", type=_seed_type(), default=0, help="seed of the generated scenes (default 0)")
@@ -696,8 +715,25 @@ def cmd_cache(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from bgbench.suites import shared_data
+    from bgbench.timing.doctor import run_doctor
+
+    if args.warmup_steps >= args.steps:
+        raise BadInput("must be below --steps", "--warmup-steps", f"e.g. --steps {args.steps} --warmup-steps {min(5, args.steps - 1)}")
+    scene = args.scene or ((shared_data() or Path("../shared/data")) / "CDnet2014" / "baseline" / "office")
+    if not Path(scene).is_dir():
+        raise BadInput("is not a folder", scene, "give a labelled scene with --scene")
+    report = run_doctor(Path(scene), args.out, methods=args.methods, config=args.config, device=args.device,
+                        steps=args.steps, warmup=args.warmup_steps, budget=args.budget, videos=args.videos,
+                        gmm_frames=args.gmm_frames, echo=lambda s: print(s, file=sys.stderr))
+    print((Path(args.out) / "doctor.md").read_text(), end="")
+    print(f"bgbench: doctor report in {args.out}/doctor.json and doctor.md", file=sys.stderr)
+    return 0 if report["ok"] else 1
+
+
 COMMANDS = {"list": cmd_list, "info": cmd_info, "splits": cmd_splits, "run": cmd_run, "score": cmd_score,
-            "synth": cmd_synth, "speed": cmd_speed, "cache": cmd_cache,
+            "synth": cmd_synth, "speed": cmd_speed, "cache": cmd_cache, "doctor": cmd_doctor,
             "report": cmd_report, "log": cmd_log, "check": cmd_check}
 
 if __name__ == "__main__":

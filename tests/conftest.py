@@ -1,4 +1,7 @@
-"""Shared fixtures. Real data is reached at ../shared/data from the project root."""
+"""Shared fixtures. Real data is reached at $BGBENCH_DATA, else ../shared/data from the project root.
+
+Tests that read it carry the ``needs_data`` marker (``@needs_data`` or ``pytestmark = needs_data``):
+they are skipped, saying why, where the folder is missing."""
 
 from __future__ import annotations
 
@@ -10,12 +13,21 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("BGBENCH_DATA") or ROOT.parent / "shared" / "data").resolve()
 CDNET = DATA / "CDnet2014"
 HIGHWAY = CDNET / "baseline" / "highway"
 TRAFFIC = CDNET / "cameraJitter" / "traffic"
 
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not present")
+needs_data = pytest.mark.needs_data
+
+
+def pytest_collection_modifyitems(config, items):
+    if DATA.is_dir():
+        return
+    skip = pytest.mark.skip(reason=f"no real data at {DATA} (set BGBENCH_DATA or provide ../shared/data)")
+    for item in items:
+        if item.get_closest_marker("needs_data"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session", autouse=True)
