@@ -5,6 +5,7 @@ bgbench's, in the run itself or in its report worker."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,9 +21,13 @@ FOREIGN = 'raise ImportError("the user\'s own {name} package was imported instea
 @pytest.mark.slow
 @needs_data
 def test_wheel_runs_a_deep_smoke_config_beside_foreign_packages(tmp_path):
+    src = tmp_path / "src"  # built from a copy: setuptools writes build/ beside the sources
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "benchmark", "baselines", "methods", "reports"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, src / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if (ROOT / name).is_dir() else {}))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(wheels), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(wheels), str(src)], check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("bgbench-*.whl")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
