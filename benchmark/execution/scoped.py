@@ -101,3 +101,15 @@ def torch_rng(seed: int | None = None, device: str = "cpu") -> Iterator[None]:
         if seed is not None:
             seed_torch(seed, device)
         yield
+
+
+@contextlib.contextmanager
+def one_thread():
+    """OpenCV and torch on one thread for the block, restored after (no process-wide change).
+    torch is imported first where it is installed: the methods built inside may import it."""
+    try:
+        import torch  # noqa: F401 - imported so that ``threads`` sets its count too
+    except ImportError:
+        pass
+    with threads(1):
+        yield

@@ -86,7 +86,7 @@ def gmm_sg_check(video, device: str, videos: int, frames: int) -> dict[str, Any]
 
     from bgbench.baselines.gmm_sg import GMMStaufferGrimson
     from bgbench.execution.device import synchronize
-    from bgbench.timing.gate import one_thread
+    from bgbench.execution.scoped import one_thread
 
     ids = list(video.frame_ids[:frames])
     clip = np.ascontiguousarray(video.frames(ids))

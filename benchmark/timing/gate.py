@@ -11,30 +11,14 @@ unit of this machine's speed. The record keeps every repeat, the median and the 
 
 from __future__ import annotations
 
-import contextlib
-import statistics
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from bgbench.records.types import Results
 
 CLIP_FRAMES = 150
-
-
-@contextlib.contextmanager
-def one_thread():
-    """OpenCV and torch on one thread for the block, restored after (no process-wide change).
-    torch is imported first where it is installed: the methods built inside may import it."""
-    from bgbench.execution.scoped import threads
-
-    try:
-        import torch  # noqa: F401 - imported so that ``threads`` sets its count too
-    except ImportError:
-        pass
-    with threads(1):
-        yield
 
 
 def gate_clip(frames: int = CLIP_FRAMES):
@@ -55,29 +39,35 @@ def gate_clip(frames: int = CLIP_FRAMES):
 def measure(methods: Sequence[tuple[str, str, dict[str, Any]]], repeats: int = 5, clip=None) -> dict[str, Any]:
     """``methods``: (label, method name, parameter values) triples. Returns the record."""
     from bgbench.method import build_method
+    from bgbench.execution.scoped import one_thread
+    from bgbench.timing.interleave import interleaved, median_spread
     from bgbench.timing.perf import reference_workload_seconds
     from bgbench.timing.speed import _segment_pass
 
     clip = clip if clip is not None else gate_clip()
     n = len(clip.frames_bgr)
-    ref: list[float] = []
-    norm: dict[str, list[float]] = {label: [] for label, _, _ in methods}
-    fps: dict[str, list[float]] = {label: [] for label, _, _ in methods}
+
+    def timed(m) -> Callable[[], float]:
+        def f() -> float:
+            _, seconds, frames = _segment_pass(m, clip)
+            return frames / seconds
+
+        return f
+
     with one_thread():
         built = {label: build_method(name, **params) for label, name, params in methods}
-        for _ in range(repeats):
-            r = reference_workload_seconds(repeats=1)
-            ref.append(r)
-            for label, m in built.items():
-                _, seconds, frames = _segment_pass(m, clip)
-                fps[label].append(frames / seconds)
-                norm[label].append(frames / seconds * r)
+        # the reference workload opens every round; the methods follow it in the same order
+        # each round, as the normalisation by that round's reference assumes
+        rounds = interleaved({"reference": lambda: reference_workload_seconds(repeats=1),
+                              **{label: timed(m) for label, m in built.items()}}, repeats, rotate=False)
+    ref = rounds["reference"]
     out = {"repeats": repeats, "jobs": 1, "threads": 1, "clip": clip.name, "frames": n,
            "size": f"{clip.shape[1]}x{clip.shape[0]}", "reference_seconds": ref, "methods": {}}
-    for label in norm:
-        med = statistics.median(norm[label])
-        out["methods"][label] = {"normalized": norm[label], "fps": fps[label], "median": med,
-                                 "spread": (max(norm[label]) - min(norm[label])) / med if med else None}
+    for label in built:
+        fps = rounds[label]
+        norm = [f * r for f, r in zip(fps, ref)]
+        med, spread = median_spread(norm)
+        out["methods"][label] = {"normalized": norm, "fps": fps, "median": med, "spread": spread}
     return out
 
 

@@ -125,7 +125,7 @@ def run_speed(methods: Sequence[str], video: Path, device: str, size: tuple[int,
     from bgbench.method import build_method
 
     from bgbench.timing.deep import _cudnn_benchmark
-    from bgbench.timing.gate import one_thread
+    from bgbench.execution.scoped import one_thread
 
     clip = load_clip(video, size, frames)
     rows = []

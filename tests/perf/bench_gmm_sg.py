@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bgbench.baselines.gmm_sg import GMMStaufferGrimson
     from bgbench.data.formats import discover
-    from bgbench.timing.gate import one_thread
+    from bgbench.execution.scoped import one_thread
     from bgbench.suites import shared_data
 
     scene = a.scene
