@@ -8,7 +8,7 @@ def test_rounds_rotate_and_warmup_is_left_out():
     variants = {n: (lambda n=n: calls.append(n) or float(len(calls))) for n in "abc"}
     out = interleaved(variants, repeats=3, warmup=1)
     assert calls == list("abc" "bca" "cab" "abc")  # round r starts at variant r mod 3
-    assert out == {"a": [6.0, 9.0, 10.0], "b": [4.0, 7.0, 11.0], "c": [5.0, 8.0, 12.0]}
+    assert out == {"a": [6.0, 8.0, 10.0], "b": [4.0, 9.0, 11.0], "c": [5.0, 7.0, 12.0]}
     calls.clear()
     interleaved(variants, repeats=2, rotate=False)
     assert calls == list("abcabc")
