@@ -218,6 +218,9 @@ def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str
 
     for p in paths:
         videos += discover(p, data_format, roi_policy, on_error if skip_bad else None)
+    from bgbench.records.provenance import one_per_id
+
+    videos = one_per_id(videos)  # one id under two roots: the same bytes once, or BadInput naming both
     if not videos:
         raise BadInput("no usable video", "--data", "see the skipped messages above")
     return videos, skipped

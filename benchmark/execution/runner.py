@@ -148,16 +148,18 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
     place (``where``, ``reason``, ``fix``, ``error``, ``protocol``, ``methods``), and the rest
     is planned; with ``skipped`` None the first such case raises BadInput. If skips leave no
     job at all, BadInput says why before anything runs."""
-    from bgbench.records.provenance import check_unique_content
+    from bgbench.records.provenance import check_unique_content, data_digest, param_digests
 
     by_id = {v.id: v for v in videos}
-    content = check_unique_content(videos)  # one content twice in a run: BadInput naming both paths
+    check_unique_content(videos)  # one content twice in a run: BadInput naming both paths
+    content = {v.id: data_digest(v) for v in videos}  # every byte each video's counts depend on
     tasks: list[Task] = []
     planned: dict[str, Planned] = {}
     skips: dict[tuple[str, str], dict] = {}
     for spec in methods:
         cls = method_class(spec.name)
         params = spec.resolved_params()
+        files = param_digests(params)  # a replaced weights file (any file a parameter names) re-runs
         code = code_fingerprint(cls)
         for proto in protocols[spec.name]:
             if proto.key not in planned:
@@ -178,7 +180,7 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
                             method=spec.name, config=spec.config, params=params, protocol=proto.key,
                             split=split.name, train=split.train if trains else None, video=v.id, frames=frames,
                             threshold=opts.threshold, seed=opts.seed, device=opts.device if cls.family == "deep" else None,
-                            code=code, content=content[v.id],
+                            code=code, content=content[v.id], **({"param_files": files} if files else {}),
                             train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None)
                     tasks.append(task)
     if not tasks and not skips:

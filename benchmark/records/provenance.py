@@ -3,8 +3,18 @@
 - ``code_fingerprint(cls)``: the package version and a hash of the method's own source
   files (its module and the modules of its own package it imports, transitively: for a deep
   method, methods/common.py and methods/flow.py too) and of the harness modules that shape
-  the counts (scoring, data reading, decoding, the method interface). Change a method's
-  source and that method's jobs are recomputed; change the scoring and every job is.
+  the counts (``harness_modules()``: every module of bgbench.data and bgbench.scoring,
+  bgbench.execution.runner and bgbench.method, and every bgbench module those import at
+  module level, transitively; derived from the sources, so a new module on the path from
+  decoding to counts is in it without a list to keep). Change a method's source and that
+  method's jobs are recomputed; change the scoring, decoding or the run loop and every job is.
+- ``data_digest(video)``: a hash of every byte the video's counts depend on: each frame,
+  each ground-truth mask, the ROI file, and every file directly in the scene folder
+  (temporalROI.txt, ROI.bmp, ROI.jpg, script.txt, ...), hashed whole (bgbench.data.filehash),
+  with the frame and mask ids and what the adapter read from them (size, temporal ROI, ROI
+  policy, label table). Jobs are keyed on it: any edit of any of those files recomputes.
+- ``param_digests(params)``: content hashes of the files (and folders) named by parameter
+  values, so replacing a weights file re-runs its jobs.
 - ``content_id(video)``: a hash of the video's size, frame count, a few decoded frames
   (evenly spaced) and a few ground-truth masks. Names can lie (a copy or a symlink of a
   scene under another name); content cannot. Splits and runs refuse one content twice.
@@ -22,10 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-# modules whose code decides the counts of every job
-HARNESS = ("bgbench.scoring.metrics", "bgbench.data.video", "bgbench.data.framecache", "bgbench.data.imageio", "bgbench.data.codes",
-           "bgbench.method", "bgbench.data.formats.common", "bgbench.data.formats.cdnet", "bgbench.data.formats.sbi",
-           "bgbench.data.formats.ucsd", "bgbench.data.formats.wallflower", "bgbench.data.formats.synthetic")
+# where the code that decides the counts of every job starts: packages (all their modules)
+# and modules; harness_modules() adds what they import at module level, transitively
+HARNESS_ROOTS = ("bgbench.data", "bgbench.scoring", "bgbench.execution.runner", "bgbench.method")
 SAMPLES = 5
 
 
@@ -60,6 +69,58 @@ def _local_imports(path: Path, module: str) -> set[str]:
             if n.split(".")[0] == top and _is_module(n):
                 out.add(n)
     return out
+
+
+def _module_level_imports(path: Path, module: str) -> set[str]:
+    """bgbench modules that ``module`` imports when it is imported (not inside functions)."""
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    out: set[str] = set()
+
+    def visit(nodes) -> None:
+        for node in nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[: len(base) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                names = [target] + [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                visit(ast.iter_child_nodes(node))
+                continue
+            out.update(n for n in names if n.split(".")[0] == "bgbench" and _is_module(n))
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return out
+
+
+@lru_cache(maxsize=None)
+def harness_modules() -> tuple[str, ...]:
+    """Every module whose code shapes the counts of every job (see the module docstring)."""
+    import pkgutil
+
+    todo: list[str] = []
+    for root in HARNESS_ROOTS:
+        spec = importlib.util.find_spec(root)
+        todo.append(root)
+        if spec is not None and spec.submodule_search_locations:
+            todo += [m.name for m in pkgutil.walk_packages(list(spec.submodule_search_locations), root + ".")]
+    seen: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        if name in seen or not _is_module(name):
+            continue
+        path = _module_file(name)
+        if path is None:
+            continue
+        seen[name] = path
+        todo.extend(_module_level_imports(path, name) - set(seen))
+    return tuple(sorted(seen))
 
 
 def _is_module(name: str) -> bool:
@@ -97,7 +158,11 @@ def _hash_files(paths) -> str:
 
 @lru_cache(maxsize=None)
 def harness_fingerprint() -> str:
-    return _hash_files(p for m in HARNESS if _is_module(m) for p in [_module_file(m)] if p)
+    h = hashlib.sha1()
+    for m in harness_modules():
+        h.update(f"{m}\n".encode())
+        h.update(_module_file(m).read_bytes())
+    return h.hexdigest()[:16]
 
 
 @lru_cache(maxsize=None)
@@ -118,6 +183,52 @@ def code_fingerprint(cls) -> dict[str, str]:
     else:
         method = method_source_fingerprint(module)
     return {"bgbench": __version__, "method": method, "harness": harness_fingerprint()}
+
+
+def data_digest(video) -> str:
+    """A hash of every byte the video's counts depend on (see the module docstring): its
+    frame, mask and ROI files and every file directly in its folder, hashed whole, with
+    their ids and the adapter's reading of them. A clip without files: its pixels."""
+    from bgbench.data import filehash
+
+    frames = getattr(video, "frame_files", None)
+    if not frames:
+        return "pixels:" + hashlib.blake2b(np.ascontiguousarray(video.source.all_frames()).tobytes(),
+                                           digest_size=16).hexdigest()
+    gts = tuple(getattr(video, "gt_files", ()))
+    roi = getattr(video, "roi_file", None)
+    folder = Path(video.path) if getattr(video, "path", None) else None
+    side = sorted(f for f in folder.iterdir() if f.is_file()) if folder is not None and folder.is_dir() else []
+    described = (tuple(video.shape), tuple(video.frame_ids), tuple(i for i, _ in gts), tuple(video.temporal_roi),
+                 getattr(video, "roi_policy", None), getattr(video, "roi_mismatch", None), getattr(video, "gt_lut", None),
+                 getattr(video, "format", None), str(roi.name) if roi else None, tuple(f.name for f in side))
+    return filehash.tree_digest([*frames, *(f for _, f in gts), *([roi] if roi else []), *side], described)
+
+
+def param_digests(params: dict) -> dict[str, str]:
+    """{parameter: content hash} for every parameter value that names an existing file
+    (a ``kind="file"`` parameter, or any text value that is a path to a file), or a
+    folder given as a path with a separator in it (all files below it are hashed)."""
+    import os
+
+    from bgbench.data import filehash
+
+    out = {}
+    for name, value in sorted(params.items()):
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        hashed = []
+        for v in values:
+            if not isinstance(v, (str, Path)) or not str(v):
+                continue
+            p = Path(str(v)).expanduser()
+            try:
+                if p.is_file() or (p.is_dir() and (os.sep in str(v) or p.is_absolute())):
+                    hashed.append(filehash.path_digest(p))
+            except OSError:
+                continue
+        if hashed:
+            out[name] = ",".join(hashed)
+    return out
 
 
 _CONTENT: dict[tuple, str] = {}
@@ -148,6 +259,27 @@ def content_id(video) -> str:
     if files:
         _CONTENT[key] = cid
     return cid
+
+
+def one_per_id(videos) -> list:
+    """The videos with each id once. One id found under two --data roots is the same video
+    given twice (one kept) only if every byte is the same (``data_digest``); with different
+    content it is BadInput naming both folders, never one dropped and the other scored twice."""
+    from bgbench.errors import BadInput
+
+    first: dict[str, object] = {}
+    out = []
+    for v in videos:
+        other = first.get(v.id)
+        if other is None:
+            first[v.id] = v
+            out.append(v)
+            continue
+        if data_digest(other) != data_digest(v):
+            raise BadInput(f"has the id {v.id} of {getattr(other, 'path', other)} but other content (frames, ground "
+                           "truth, ROI or temporal ROI differ): which one is the video?", getattr(v, "path", v.id),
+                           "give one of the two folders, or rename one scene's dataset folder so the ids differ")
+    return out
 
 
 def check_unique_content(videos) -> dict[str, str]:
