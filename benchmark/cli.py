@@ -179,6 +179,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
     p.add_argument("--out", type=Path, help="folder (default RUN_DIR/report)")
 
+    p = sub.add_parser("compare", help="two runs side by side: metric deltas (B - A) and a paired test on shared videos")
+    p.add_argument("run_a", type=Path, metavar="RUN_A", help="a run folder (holding results.json), or a results.json")
+    p.add_argument("run_b", type=Path, metavar="RUN_B", help="the run compared with RUN_A")
+    p.add_argument("--format", default="md", choices=("md", "csv", "json"), help="md (default), csv or json")
+    p.add_argument("--out", type=Path, help="write to this file (default: print)")
+
     p = sub.add_parser("log", help="log a run folder to MLflow (e.g. after the server was unreachable)")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
     p.add_argument("--tracking-uri", help="default: the URI the run logged to (RUN_DIR/tracking.json), else "
@@ -586,6 +592,23 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from bgbench.records.results import load_results
+    from bgbench.reports import compare
+
+    if args.out is not None:
+        from bgbench.execution.paths import writable_dir
+
+        if args.out.is_dir():
+            raise BadInput("is a folder", args.out, "give --out a file name, e.g. compare.md")
+        writable_dir(args.out.parent, "--out", "give --out a file in a folder you can write to")
+    comp = compare.compare_runs(load_results(args.run_a), load_results(args.run_b))
+    compare.write(compare.render(comp, args.format), args.out)
+    if args.out is not None:
+        print(f"comparison written to {args.out}")
+    return 0
+
+
 def cmd_log(args) -> int:
     from bgbench.tracking import log_now
 
@@ -698,7 +721,7 @@ def cmd_cache(args) -> int:
 
 COMMANDS = {"list": cmd_list, "info": cmd_info, "splits": cmd_splits, "run": cmd_run, "score": cmd_score,
             "synth": cmd_synth, "speed": cmd_speed, "cache": cmd_cache,
-            "report": cmd_report, "log": cmd_log, "check": cmd_check}
+            "report": cmd_report, "log": cmd_log, "check": cmd_check, "compare": cmd_compare}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -155,3 +155,87 @@ def test_pr_figure_marks_the_tables_recall_and_precision():
         assert (pt.get_xdata()[0], pt.get_ydata()[0]) == tabled[m]
     assert "mask: pooled curve" not in lines and len(lines["prob: pooled curve"].get_xdata()) == 256
     assert fig.legends[0].get_title().get_text().replace("\n", " ") == plots.TABLE_POINT
+
+
+# --- bgbench compare -------------------------------------------------------------------------------
+def _write(res, folder):
+    from bgbench.records.results import write_json
+
+    write_json(folder / "results.json", res.to_json())
+    return folder
+
+
+def _two_runs(tmp_path):
+    a = [job("m", FULL, f"D/c/v{i}", 0.5 + 0.1 * i) for i in range(4)] + [job("m", FULL, "D/c/v9", 0.9)]
+    a += [job("old", FULL, "D/c/v0", 0.3)]
+    b = [job("m", FULL, f"D/c/v{i}", 0.6 + 0.1 * i) for i in range(4)] + [job("new", FULL, "D/c/v0", 0.4)]
+    return (_write(results_of(a, (FULL,)), tmp_path / "A"), _write(results_of(b, (FULL,)), tmp_path / "B"))
+
+
+def test_compare_gives_deltas_and_the_paired_test_on_shared_videos(tmp_path, capsys):
+    import json
+
+    from bgbench.cli import main
+
+    ra, rb = _two_runs(tmp_path)
+    assert main(["compare", str(ra), str(rb), "--format", "json"]) == 0
+    comp = json.loads(capsys.readouterr().out)
+    rows = {r["method"]: r for r in comp["rows"]}
+    assert comp["shared_videos"] == 4 and comp["notes"] == []
+    m = rows["m"]
+    # A: 0.5 0.6 0.7 0.8 and 0.9 (v9, only in A): mean 0.7; B: 0.6 .. 0.9: mean 0.75
+    assert m["metrics"]["f_measure"] == {"a": pytest.approx(0.7), "b": pytest.approx(0.75),
+                                         "delta": pytest.approx(0.05)}
+    assert m["videos_a"] == 5 and m["videos_b"] == 4
+    # four shared videos, each +0.1: difference 0.1; exact: only the all-plus and all-minus flips reach it, 2/16
+    t = m["paired"]
+    assert t["videos"] == 4 and t["difference"] == pytest.approx(0.1) and t["test"] == "exact"
+    assert t["p_value"] == pytest.approx(0.125) and t["p_holm"] == pytest.approx(0.125)
+    assert rows["old"]["status"] == "only in A" and rows["new"]["status"] == "only in B"
+    assert rows["old"]["paired"] is None and rows["new"]["metrics"]["f_measure"]["a"] is None
+    # Markdown and CSV carry the same numbers
+    out = tmp_path / "cmp.md"
+    assert main(["compare", str(ra), str(rb), "--out", str(out)]) == 0
+    md = out.read_text()
+    assert re.search(r"^\| m +\| +full \| +D \| +5 \| +4 \| 0\.7000 \| 0\.7500 \| \+0\.0500 \|", md, re.M)
+    assert re.search(r"\| +\+0\.1000 \| 4 \| 0\.125 \| +0\.125 \| +exact \|$", md, re.M)
+    capsys.readouterr()
+    assert main(["compare", str(ra), str(rb), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    h = lines[0].split(",")
+    row = dict(zip(h, next(r for r in lines if r.startswith("m,")).split(",")))
+    assert float(row["F delta"]) == pytest.approx(0.05) and row["n"] == "4" and float(row["p"]) == 0.125
+
+
+def test_compare_says_when_runs_share_no_videos(tmp_path, capsys):
+    import json
+
+    from bgbench.cli import main
+
+    a = _write(results_of([job("m", FULL, f"D/c/v{i}", 0.5) for i in range(3)], (FULL,)), tmp_path / "A")
+    b = _write(results_of([job("m", FULL, f"D/c/w{i}", 0.6) for i in range(3)], (FULL,)), tmp_path / "B")
+    assert main(["compare", str(a), str(b), "--format", "json"]) == 0
+    comp = json.loads(capsys.readouterr().out)
+    assert comp["shared_videos"] == 0 and "share no video" in comp["notes"][0]
+    (row,) = comp["rows"]
+    assert row["paired"]["videos"] == 0 and row["paired"]["p_value"] is None and row["paired"]["note"] == \
+        "no shared videos"
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "The runs share no video (A scored 3, B 3)" in capsys.readouterr().out
+    # two shared videos: too few for a test
+    c = _write(results_of([job("m", FULL, f"D/c/v{i}", 0.7) for i in range(2)], (FULL,)), tmp_path / "C")
+    assert main(["compare", str(a), str(c), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["paired"]["videos"] == 2 and row["paired"]["p_value"] is None
+    assert row["paired"]["note"].startswith("n too small (2 shared videos")
+
+
+def test_compare_refuses_a_missing_run(tmp_path, capsys):
+    from bgbench.cli import main
+
+    ra, _ = _two_runs(tmp_path)
+    assert main(["compare", str(ra), str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0] and "fix" in err[0]
+    assert main(["compare", str(ra), str(ra), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
