@@ -203,6 +203,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="speed: interleaved repeats of the reference workload and each method, one process, one "
                         "thread (default 5)")
     p.add_argument("--no-speed", action="store_true", help="check accuracy only (no speed measurement)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the verdict as JSON (every checked item)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML: one testcase per checked item")
 
     p = sub.add_parser("score", help="score a folder of bin%%06d.png masks like the official comparator")
     p.add_argument("pred_dir", type=Path, metavar="PRED_DIR",
@@ -634,6 +636,13 @@ def cmd_check(args) -> int:
         if args.reference.is_dir():
             raise BadInput("is a folder", args.reference, "give --reference a JSON file name, e.g. ci_reference.json")
         writable_dir(args.reference.parent, "--reference", "give --reference a file in a folder you can write to")
+    outputs = [(opt, f) for opt, f in (("--json", args.json), ("--junit", args.junit)) if f is not None]
+    for opt, f in outputs:  # writable before minutes of speed measurement
+        from bgbench.execution.paths import writable_dir
+
+        if f.is_dir():
+            raise BadInput(f"is a folder ({opt})", f, f"give {opt} a file name, e.g. check.{opt[2:].replace('junit', 'xml')}")
+        writable_dir(f.parent, opt, f"give {opt} a file in a folder you can write to")
     ref = None if args.update else check.load_reference(args.reference)
     speed = None
     if not args.no_speed and (args.update or (ref and ref.get("speed"))):
@@ -657,11 +666,21 @@ def cmd_check(args) -> int:
                    [[r["what"], r["metric"], r["reference"], r["current"], r["delta"], r["status"], r["changed"]]
                     for r in moved]) if moved else f"  {len(acc)} F-measures within {args.f_tol} of the reference")
     if spd:
-        print("speed (normalised by the reference workload; median of the repeats):")
-        print(markdown(["method", "reference", "current", "change %", "status", "changed parameters"],
+        print(f"speed, in {check.SPEED_UNIT} ({check.SPEED_UNIT_SHORT}: frames/s x the reference workload's seconds "
+              "in the same repeat; median of the repeats):")
+        unit = check.SPEED_UNIT_SHORT
+        print(markdown(["method", f"reference ({unit})", f"current ({unit})", "change %", "status", "changed parameters"],
                        [[r["what"], r["reference"], r["current"], None if r["relative"] is None else 100 * r["relative"],
                          r["status"], r["changed"]] for r in spd]))
     bad = [r for r in acc + spd if r["status"].startswith("REGRESSION")]
+    if outputs:
+        from bgbench import check_output
+
+        doc = check_output.document(args.run_dir, args.reference, args.f_tol, args.speed_tol, acc, spd)
+        if args.json is not None:
+            check_output.write_json(doc, args.json)
+        if args.junit is not None:
+            check_output.write_junit(doc, args.junit)
     print(f"{len(acc)} F-measures (tolerance {args.f_tol}) and {len(spd)} speeds (tolerance {args.speed_tol:.0%} or "
           f"the measured spread) compared: {len(bad)} regression(s)")
     return 1 if bad else 0
