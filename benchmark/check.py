@@ -101,9 +101,22 @@ def _changed(ref_params: dict, now_params: dict) -> str:
     return ", ".join(f"{k}: {ref_params.get(k)!r} -> {now_params.get(k)!r}" for k in keys)
 
 
+def _f_items(f_ref_all: dict) -> list[tuple[str, str]]:
+    """(key in the reference, metric name) of the F-measures to check on one dataset: every
+    category and ``overall``; where the reference has one category, only the overall (which
+    is that category's F: one check, not two), named "F overall (CATEGORY)", or "F overall"
+    for a dataset without categories ("-")."""
+    cats = [c for c in f_ref_all if c != "overall"]
+    if len(cats) == 1 and "overall" in f_ref_all and _number(f_ref_all["overall"]):
+        return [("overall", "F overall" if cats[0] == "-" else f"F overall ({cats[0]})")]
+    return [(c, f"F {c}") for c in f_ref_all]
+
+
 def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[dict[str, Any]]:
-    """One row per (method, protocol, dataset, category): reference, current, delta, status
-    (ok | better | REGRESSION | REGRESSION (missing from the run)), changed parameters."""
+    """One row per (method, protocol, dataset, category; a dataset of one category: its
+    overall only): reference, current, delta, status (ok | better | REGRESSION | REGRESSION
+    (missing from the run)), changed parameters; ``method``, ``protocol``, ``dataset`` and
+    ``category`` apart too, for machines."""
     cur, params = accuracy_from(results), params_from(results)
     rows = []
     for method, per in reference["accuracy"].items():
@@ -112,18 +125,21 @@ def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[di
             for ds, f_ref_all in per_ds.items():
                 now = cur.get(method, {}).get(_run_key(results, proto), {}).get(ds)
                 where = f"{method} {proto} {ds}"
+                ids = {"method": method, "protocol": proto, "dataset": ds}
                 if now is None:
                     rows.append({"what": where, "metric": "all", "reference": None, "current": None, "delta": None,
-                                 "status": "REGRESSION (missing from the run)", "changed": changed})
+                                 "status": "REGRESSION (missing from the run)", "changed": changed, **ids,
+                                 "category": None})
                     continue
-                for cat, f_ref in f_ref_all.items():
+                for cat, name in _f_items(f_ref_all):
+                    f_ref = f_ref_all[cat]
                     if not _number(f_ref):
                         continue
                     f_now = now.get(cat)
                     delta = f_now - f_ref if _number(f_now) else None
                     status = "REGRESSION" if delta is None or delta < -f_tol else "better" if delta > f_tol else "ok"
-                    rows.append({"what": where, "metric": f"F {cat}", "reference": f_ref, "current": f_now,
-                                 "delta": delta, "status": status, "changed": changed})
+                    rows.append({"what": where, "metric": name, "reference": f_ref, "current": f_now,
+                                 "delta": delta, "status": status, "changed": changed, **ids, "category": cat})
     return rows
 
 
@@ -138,10 +154,16 @@ def _run_key(results: Results, proto: str) -> str:
         return proto
 
 
+SPEED_UNIT = "frames per reference-workload time"  # frames/s x the reference workload's seconds, same machine
+SPEED_UNIT_SHORT = "frames/ref"
+
+
 def compare_speed(speed: dict | None, reference: dict, speed_tol: float, params: dict | None = None
                   ) -> list[dict[str, Any]]:
-    """One row per method: normalised speed median (reference, current), relative change,
-    the bound applied (max of tolerance and measured spreads), status."""
+    """One row per method: normalised speed median (reference, current; ``unit``
+    ``SPEED_UNIT``: frames/s times the seconds the reference workload took in the same
+    repeat), relative change, the bound applied (max of tolerance and measured spreads),
+    status."""
     ref = (reference.get("speed") or {}).get("methods", {})
     if not ref:
         return []
@@ -152,7 +174,7 @@ def compare_speed(speed: dict | None, reference: dict, speed_tol: float, params:
         c = now.get(label)
         if c is None:
             rows.append({"what": label, "reference": r["median"], "current": None, "relative": None, "bound": None,
-                         "status": "REGRESSION (not measured)", "changed": changed})
+                         "status": "REGRESSION (not measured)", "changed": changed, "unit": SPEED_UNIT})
             continue
         spread = max(r.get("spread") or 0.0, c.get("spread") or 0.0)
         bound = max(speed_tol, spread)
@@ -161,7 +183,7 @@ def compare_speed(speed: dict | None, reference: dict, speed_tol: float, params:
         status = (f"REGRESSION (beyond the {why} {bound:.0%})" if rel < -bound else
                   f"faster (beyond the {why} {bound:.0%})" if rel > bound else f"ok (within the {why} {bound:.0%})")
         rows.append({"what": label, "reference": r["median"], "current": c["median"], "relative": rel, "bound": bound,
-                     "status": status, "changed": changed})
+                     "status": status, "changed": changed, "unit": SPEED_UNIT})
     return rows
 
 

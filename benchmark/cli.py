@@ -179,6 +179,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
     p.add_argument("--out", type=Path, help="folder (default RUN_DIR/report)")
 
+    p = sub.add_parser("compare", help="two runs side by side: metric deltas (B - A) and a paired test on shared videos")
+    p.add_argument("run_a", type=Path, metavar="RUN_A", help="a run folder (holding results.json), or a results.json")
+    p.add_argument("run_b", type=Path, metavar="RUN_B", help="the run compared with RUN_A")
+    p.add_argument("--format", default="md", choices=("md", "csv", "json"), help="md (default), csv or json")
+    p.add_argument("--out", type=Path, help="write to this file (default: print)")
+
     p = sub.add_parser("log", help="log a run folder to MLflow (e.g. after the server was unreachable)")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
     p.add_argument("--tracking-uri", help="default: the URI the run logged to (RUN_DIR/tracking.json), else "
@@ -197,6 +203,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="speed: interleaved repeats of the reference workload and each method, one process, one "
                         "thread (default 5)")
     p.add_argument("--no-speed", action="store_true", help="check accuracy only (no speed measurement)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the verdict as JSON (every checked item)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML: one testcase per checked item")
 
     p = sub.add_parser("score", help="score a folder of bin%%06d.png masks like the official comparator")
     p.add_argument("pred_dir", type=Path, metavar="PRED_DIR",
@@ -605,6 +613,23 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from bgbench.records.results import load_results
+    from bgbench.reports import compare
+
+    if args.out is not None:
+        from bgbench.execution.paths import writable_dir
+
+        if args.out.is_dir():
+            raise BadInput("is a folder", args.out, "give --out a file name, e.g. compare.md")
+        writable_dir(args.out.parent, "--out", "give --out a file in a folder you can write to")
+    comp = compare.compare_runs(load_results(args.run_a), load_results(args.run_b))
+    compare.write(compare.render(comp, args.format), args.out)
+    if args.out is not None:
+        print(f"comparison written to {args.out}")
+    return 0
+
+
 def cmd_log(args) -> int:
     from bgbench.tracking import log_now
 
@@ -630,6 +655,13 @@ def cmd_check(args) -> int:
         if args.reference.is_dir():
             raise BadInput("is a folder", args.reference, "give --reference a JSON file name, e.g. ci_reference.json")
         writable_dir(args.reference.parent, "--reference", "give --reference a file in a folder you can write to")
+    outputs = [(opt, f) for opt, f in (("--json", args.json), ("--junit", args.junit)) if f is not None]
+    for opt, f in outputs:  # writable before minutes of speed measurement
+        from bgbench.execution.paths import writable_dir
+
+        if f.is_dir():
+            raise BadInput(f"is a folder ({opt})", f, f"give {opt} a file name, e.g. check.{opt[2:].replace('junit', 'xml')}")
+        writable_dir(f.parent, opt, f"give {opt} a file in a folder you can write to")
     ref = None if args.update else check.load_reference(args.reference)
     speed = None
     if not args.no_speed and (args.update or (ref and ref.get("speed"))):
@@ -653,11 +685,21 @@ def cmd_check(args) -> int:
                    [[r["what"], r["metric"], r["reference"], r["current"], r["delta"], r["status"], r["changed"]]
                     for r in moved]) if moved else f"  {len(acc)} F-measures within {args.f_tol} of the reference")
     if spd:
-        print("speed (normalised by the reference workload; median of the repeats):")
-        print(markdown(["method", "reference", "current", "change %", "status", "changed parameters"],
+        print(f"speed, in {check.SPEED_UNIT} ({check.SPEED_UNIT_SHORT}: frames/s x the reference workload's seconds "
+              "in the same repeat; median of the repeats):")
+        unit = check.SPEED_UNIT_SHORT
+        print(markdown(["method", f"reference ({unit})", f"current ({unit})", "change %", "status", "changed parameters"],
                        [[r["what"], r["reference"], r["current"], None if r["relative"] is None else 100 * r["relative"],
                          r["status"], r["changed"]] for r in spd]))
     bad = [r for r in acc + spd if r["status"].startswith("REGRESSION")]
+    if outputs:
+        from bgbench import check_output
+
+        doc = check_output.document(args.run_dir, args.reference, args.f_tol, args.speed_tol, acc, spd)
+        if args.json is not None:
+            check_output.write_json(doc, args.json)
+        if args.junit is not None:
+            check_output.write_junit(doc, args.junit)
     print(f"{len(acc)} F-measures (tolerance {args.f_tol}) and {len(spd)} speeds (tolerance {args.speed_tol:.0%} or "
           f"the measured spread) compared: {len(bad)} regression(s)")
     return 1 if bad else 0
@@ -732,9 +774,21 @@ def cmd_doctor(args) -> int:
     return 0 if report["ok"] else 1
 
 
-COMMANDS = {"list": cmd_list, "info": cmd_info, "splits": cmd_splits, "run": cmd_run, "score": cmd_score,
-            "synth": cmd_synth, "speed": cmd_speed, "cache": cmd_cache, "doctor": cmd_doctor,
-            "report": cmd_report, "log": cmd_log, "check": cmd_check}
+COMMANDS = {
+    "list": cmd_list,
+    "info": cmd_info,
+    "splits": cmd_splits,
+    "run": cmd_run,
+    "score": cmd_score,
+    "synth": cmd_synth,
+    "speed": cmd_speed,
+    "cache": cmd_cache,
+    "doctor": cmd_doctor,
+    "report": cmd_report,
+    "log": cmd_log,
+    "check": cmd_check,
+    "compare": cmd_compare,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,7 +14,7 @@ from bgbench.scoring.aggregate import protocol_name
 from bgbench.records.types import Results
 from bgbench.records.results import write_json
 
-from . import html, leaderboard, plots, published, tables
+from . import html, leaderboard, per_video, plots, published, tables
 
 
 def _slug(*parts: str) -> str:
@@ -77,6 +77,9 @@ def build_report(results: Results, run_dir: Path, out: Path | None = None) -> di
         write(f"metrics_{slug}.md", f"{title} · overall metrics\n\n" + tables.markdown(h, rows) + "\n" + notes)
         write(f"metrics_{slug}.csv", tables.to_csv(h, rows))
         write(f"metrics_{slug}.tex", tables.latex_metrics_table(results, proto, ds, f"tab:m-{slug}"))
+        write(f"per_video_{slug}.md", per_video.markdown_video_table(results, proto, ds))
+        write(f"per_video_{slug}.csv", per_video.csv_video_table(results, proto, ds))
+        write(f"per_video_{slug}.tex", per_video.latex_video_table(results, proto, ds, label=f"tab:v-{slug}"))
         figs = plots.pr_curves(results, proto, ds, out / f"pr_{slug}.png")
         figs += plots.speed_accuracy(results, proto, ds, out / f"speed_accuracy_{slug}.png")
         written["figures"] += figs
@@ -96,6 +99,7 @@ def build_report(results: Results, run_dir: Path, out: Path | None = None) -> di
     for proto in sorted({p for p, _ in tables.protocols_and_datasets(results)}):
         h, rows = tables.long_table(results, proto)
         write(f"categories_{_slug(slugs[proto])}.csv", tables.to_csv(h, rows))
+        write(f"videos_{_slug(slugs[proto])}.csv", tables.to_csv(*per_video.video_metrics_table(results, proto)))
     mosaic = plots.mosaic(results, run_dir, out / "mosaic.png")
     written["figures"] += mosaic
     mosaic_png = next((f for f in mosaic if f.suffix == ".png"), None)

@@ -44,7 +44,7 @@ import numpy as np
 from bgbench.scoring.aggregate import category_of, protocol_display, resolve_protocol
 from bgbench.records.types import Results
 
-from .tables import _nan, failures, fmt
+from .tables import _nan, ci_text, failure_text, failures, fmt, markdown  # noqa: F401 - ci_text, failure_text: re-exported
 
 SEVEN = (("recall", True), ("specificity", True), ("fpr", False), ("fnr", False), ("pwc", False),
          ("precision", True), ("f_measure", True))
@@ -203,13 +203,6 @@ def paired_text(pt: dict | None) -> list[str]:
     return lines
 
 
-def ci_text(r: dict) -> str:
-    """A row's CI as printed: ``[lo, hi]``, or why there is none."""
-    if r.get("ci_low") is None or _nan(r.get("ci_low")):
-        return r.get("ci_note") or "-"
-    return f"[{fmt(r['ci_low'], decimals=3)}, {fmt(r['ci_high'], decimals=3)}]"
-
-
 def leaderboard(results: Results, protocol: str, dataset: str, reference: str | None = None) -> dict[str, Any]:
     """One protocol key (or a name that stands for one key) on one dataset; ``reference``:
     a method declared beforehand to test the others against (default: the best overall F,
@@ -292,11 +285,6 @@ def statistics_text(board: dict) -> list[str]:
     return lines + paired_text(board.get("paired_tests"))
 
 
-def failure_text(board: dict) -> list[str]:
-    return [f"{f['method']}: {'failed' if f['all_failed'] else 'partly failed'}: {f['message']}"
-            for f in board.get("failures", [])]
-
-
 def notes_markdown(board: dict) -> str:
     """Below a leaderboard: failures, the statistics, the published F beside ours, its
     footnotes, and the skips."""
@@ -309,8 +297,6 @@ def notes_markdown(board: dict) -> str:
                                                   for i, t in enumerate(stats[2:])))
     pub = [r for r in board["rows"] if r.get("published_f") is not None]
     if pub:
-        from .tables import markdown
-
         parts.append("Published F beside ours (same protocol; the paper's mean over the categories or videos ours "
                      "covers; a mark beside it points to a footnote below):\n\n" + markdown(
                          ["method", "overall F (ours)", "published F", "gap", "published overall", "published in",

@@ -180,11 +180,34 @@ def _pooled_hist(results: Results, label: str, protocol: str, dataset: str) -> n
     return np.sum(hs, axis=0) if hs else None
 
 
+TABLE_POINT = "markers: overall Re, Pr as tabled (per-video means); curves: pooled pixels"
+
+
+def pr_points(results: Results, protocol: str, dataset: str) -> dict[str, tuple[float, float]]:
+    """label -> (recall, precision) as the tables print them: the dataset's ``overall`` (the
+    mean of the category means of per-video values), the point each method is marked at."""
+    out = {}
+    for s in results.under(protocol):
+        d = s.datasets.get(dataset)
+        if d is not None:
+            out[s.label] = (d.overall.get("recall"), d.overall.get("precision"))
+    return out
+
+
+def _xy(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
 def pr_figure(results: Results, protocol: str, dataset: str):
-    """PR curves of every method from its pooled histograms, AP in the legend. A method
-    with fewer than 3 output levels (a 0/255 mask) has one operating point and no curve:
-    it is drawn as that point, and its legend says "binary, no AP"."""
+    """PR curves of every method from its pooled histograms, AP in the legend, and on each
+    the tables' operating point (``pr_points``: overall recall and precision, per-video
+    values averaged as the tables average them), hollow on a curve. A method with fewer
+    than 3 output levels (a 0/255 mask) has no curve: it is drawn as that tabled point
+    alone, filled, and its legend says "binary, no AP". The pooled operating point of a
+    binary method differs from the tabled one (the pixels of large videos weigh more);
+    the figure says which is drawn (``TABLE_POINT``, the legend's title)."""
     curves = []
+    points = pr_points(results, protocol, dataset)
     for s in results.under(protocol):
         h = _pooled_hist(results, s.label, protocol, dataset)
         if h is not None:
@@ -192,19 +215,23 @@ def pr_figure(results: Results, protocol: str, dataset: str):
     labels = [f"{m} (binary, no AP)" if pr["binary"] else f"{m} (AP {pr['average_precision']:.3f})"
               for m, pr in curves]
     title = _title(f"PR curves, {dataset}, protocol {protocol_display(protocol, results)}")
+    note = _title(TABLE_POINT, 52)
     with _style() as plt:
         rows = _legend_rows(labels, COLUMN_WIDTH)
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7 + 0.16 * rows + 0.14 * title.count("\n")),
-                               layout="constrained")
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7 + 0.16 * rows + 0.14 * title.count("\n")
+                                        + 0.13 * (note.count("\n") + 1)), layout="constrained")
         colours = _colours(len(curves))
         lines = []
-        for (_, pr), c in zip(curves, colours):
+        for (m, pr), c in zip(curves, colours):
+            re_, pr_ = (_xy(v) for v in points.get(m, (None, None)))
             if pr["binary"]:
-                pt = pr["point"] or {"recall": math.nan, "precision": math.nan}
-                lines.append(ax.plot([pt["recall"]], [pt["precision"]], color=c, marker="o", linestyle="",
-                                     markersize=5, zorder=3)[0])
+                lines.append(ax.plot([re_], [pr_], color=c, marker="o", linestyle="", markersize=5, zorder=3,
+                                     label=f"{m}: tabled point")[0])
             else:
-                lines.append(ax.plot(np.asarray(pr["recall"], float), np.asarray(pr["precision"], float), color=c)[0])
+                lines.append(ax.plot(np.asarray(pr["recall"], float), np.asarray(pr["precision"], float), color=c,
+                                     label=f"{m}: pooled curve")[0])
+                ax.plot([re_], [pr_], color=c, marker="o", markerfacecolor="white", linestyle="", markersize=5,
+                        zorder=3, label=f"{m}: tabled point")
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_xlim(0, 1)
@@ -212,7 +239,7 @@ def pr_figure(results: Results, protocol: str, dataset: str):
         ax.set_title(title)
         ax.grid(alpha=0.3)
         if lines:
-            _legend_below(fig, lines, labels)
+            _legend_below(fig, lines, labels, title=note)
     return fig
 
 

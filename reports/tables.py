@@ -261,8 +261,23 @@ def average_precision_cell(d: DatasetSummary) -> Any:
     return d.average_precision
 
 
-def _by_f(col: int):
-    return lambda r: -(r[col] if _number(r[col]) else -1)
+def column(header: Sequence[str], rows: Sequence[Sequence[Any]], name: str) -> list[Any]:
+    """The cells of the column named ``name``."""
+    i = list(header).index(name)
+    return [r[i] for r in rows]
+
+
+def select(header: Sequence[str], rows: Sequence[Sequence[Any]], names: Sequence[str]
+           ) -> tuple[list[str], list[list[Any]]]:
+    """The columns named ``names`` of a table, in that order."""
+    idx = [list(header).index(n) for n in names]
+    return [header[i] for i in idx], [[r[i] for i in idx] for r in rows]
+
+
+def _by(header: Sequence[str], name: str):
+    """A sort key: the column ``name``, highest first, undefined and text last."""
+    i = list(header).index(name)
+    return lambda r: -(r[i] if _number(r[i]) else -1)
 
 
 def category_table(results: Results, protocol: str, dataset: str, metric: str = "f_measure",
@@ -278,7 +293,7 @@ def category_table(results: Results, protocol: str, dataset: str, metric: str = 
         o = d.overall
         rows.append([method] + [d.categories.get(c, {}).get(metric) for c in cats]
                     + [o.get("f_measure"), o.get("recall"), o.get("precision"), o.get("pwc"), d.fps_median])
-    rows.sort(key=_by_f(-5))
+    rows.sort(key=_by(header, "overall F"))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
     return header, rows
@@ -292,7 +307,7 @@ def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[s
     rows = []
     for method, _, d in _entries(results, protocol, dataset):
         rows.append([method] + [d.overall.get(m[1]) for m in METRICS] + [average_precision_cell(d), d.fps_median])
-    rows.sort(key=_by_f(7))
+    rows.sort(key=_by(header, "F"))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
     return header, rows, better
@@ -315,10 +330,11 @@ def latex_category_table(results: Results, protocol: str, dataset: str, label: s
     """F-measure per category (CDnet abbreviations) and overall, one row per method; a
     ``table*`` once there are more than six categories."""
     h, rows = category_table(results, protocol, dataset, abbreviate=True)
-    n = h.index("overall F") + 1
+    h, rows = select(h, rows, h[:h.index("overall F") + 1])  # the categories and overall F
+    n = len(h)
     caption = (f"F-measure per category and overall (the mean of the category means), {dataset}, protocol "
                f"{protocol_title(results, protocol)}. Best per column in bold, second underlined.")
-    return latex([*h[:n - 1], "overall"], [r[:n] for r in rows], [None] + [True] * (n - 1), caption, label,
+    return latex([*h[:n - 1], "overall"], rows, [None] + [True] * (n - 1), caption, label,
                  wide=n > 8, notes=failure_notes(results, protocol, dataset))
 
 
@@ -328,8 +344,7 @@ def latex_metrics_table(results: Results, protocol: str, dataset: str, label: st
     h, rows, better = metrics_table(results, protocol, dataset)
 
     def block(names):
-        idx = [h.index(n) for n in names]
-        return [h[i] for i in idx], [[r[i] for i in idx] for r in rows], [better[i] for i in idx]
+        return (*select(h, rows, names), [better[h.index(n)] for n in names])
 
     caption = (f"Overall metrics, {dataset}, protocol {protocol_title(results, protocol)}: CDnet's seven metrics "
                "(top); false positive rate on shadows (FPR-S), Matthews correlation (MCC), mean Dice, average "
@@ -344,23 +359,69 @@ def _status_cell(r: dict) -> Any:
     return FAILED if r.get("status") == "failed" else r.get("RC")
 
 
+def ci_text(r: dict) -> str:
+    """A leaderboard row's CI as printed: ``[lo, hi]``, or why there is none."""
+    if r.get("ci_low") is None or _nan(r.get("ci_low")):
+        return r.get("ci_note") or "-"
+    return f"[{fmt(r['ci_low'], decimals=3)}, {fmt(r['ci_high'], decimals=3)}]"
+
+
+def failure_text(board: dict) -> list[str]:
+    """A leaderboard's failed methods, one line each."""
+    return [f"{f['method']}: {'failed' if f['all_failed'] else 'partly failed'}: {f['message']}"
+            for f in board.get("failures", [])]
+
+
+# A leaderboard's columns: (header, header in LaTeX or None where LaTeX leaves it out,
+# higher is better (None: not ranked), kind, the cell of a row (a dict of
+# ``bgbench.reports.leaderboard.leaderboard``))
+_LB_COLUMNS: tuple[tuple[str, str | None, bool | None, str, Any], ...] = (
+    ("method", "method", None, "text", lambda r: r["method"]),
+    ("family", None, None, "text", lambda r: r["family"]),
+    ("avg rank (categories)", "RC", False, "rank", _status_cell),
+    ("avg rank (metrics)", "RM", False, "rank", lambda r: r["RM"]),
+    ("overall F", "F", True, "metric", lambda r: r["f_measure"]),
+    ("95% CI", "95% CI", None, "text", lambda r: None if r.get("status") == "failed" else ci_text(r)),
+    ("AP", "AP", True, "metric", lambda r: BINARY_AP if r.get("binary") else r.get("average_precision")),
+    ("FPS", "FPS", True, "fps", lambda r: r["fps"]),
+)
+
+
+def _tex_ci(r: dict, cell: Any) -> Any:
+    """The CI in LaTeX: ``lo--hi``; none where the n is too small (one footnote says why)."""
+    if isinstance(cell, str) and cell.startswith("["):
+        return cell.strip("[]").replace(", ", "--")
+    return None if r.get("ci_note") else cell
+
+
 def leaderboard_table(board: dict, tex: bool = False) -> tuple[list[str], list[list[Any]], list[bool | None]]:
     """A leaderboard (``bgbench.reports.leaderboard.leaderboard``) as a table: short column names
-    for LaTeX (``tex``), descriptive ones otherwise. A failed method reads "failed" in the
-    rank column (its error is in ``failure_notes``); a CI that cannot be given says why."""
-    from .leaderboard import ci_text
+    for LaTeX (``tex``; no family), descriptive ones otherwise. A failed method reads
+    "failed" in the rank column (its error is in ``failure_notes``); a CI that cannot be
+    given says why (in LaTeX: "--", and one footnote, ``leaderboard_tex_notes``)."""
+    cols = [c for c in _LB_COLUMNS if not tex or c[1] is not None]
+    rows = []
+    for r in board["rows"]:
+        cells = {c[0]: c[4](r) for c in cols}
+        if tex:
+            cells["95% CI"] = _tex_ci(r, cells["95% CI"])
+        rows.append([cells[c[0]] for c in cols])
+    return [c[1] if tex else c[0] for c in cols], rows, [c[2] for c in cols]
 
-    rows = [[r["method"], r["family"], _status_cell(r), r["RM"], r["f_measure"],
-             None if r.get("status") == "failed" else ci_text(r),
-             BINARY_AP if r.get("binary") else r.get("average_precision"), r["fps"]]
-            for r in board["rows"]]
-    better: list[bool | None] = [None, None, False, False, True, None, True, True]
-    if not tex:
-        return (["method", "family", "avg rank (categories)", "avg rank (metrics)", "overall F", "95% CI", "AP", "FPS"],
-                rows, better)
-    rows = [[r[0], *r[2:5], r[5].replace(", ", "--").strip("[]") if r[5] and r[5].startswith("[") else r[5], r[7]]
-            for r in rows]
-    return ["method", "RC", "RM", "F", "95% CI", "FPS"], rows, [None, False, False, True, None, True]
+
+def leaderboard_kinds(tex: bool = False) -> list[str]:
+    return [c[3] for c in _LB_COLUMNS if not tex or c[1] is not None]
+
+
+def leaderboard_tex_notes(board: dict) -> list[str]:
+    """Below the LaTeX leaderboard: why a CI is missing (once, not on every row), then the
+    failures."""
+    small = [r for r in board["rows"] if r.get("status") != "failed" and r.get("ci_note")]
+    notes = []
+    if small:
+        notes.append("No 95% CI (--): n too small (fewer than 3 videos with a defined F): "
+                     + ", ".join(f"{r['method']} ({r['videos']})" for r in small) + ".")
+    return notes + failure_text(board)
 
 
 def latex_leaderboard(board: dict, label: str = "") -> str:
@@ -369,11 +430,9 @@ def latex_leaderboard(board: dict, label: str = "") -> str:
                "by RC then RM (lower is better; 1 is best). RM: the average over CDnet's seven metrics (Re, Sp, FPR, "
                "FNR, PWC, Pr, F) of the method's rank on the overall value. RC: per category, methods are ranked by their average rank over the seven "
                "metrics; RC averages those ranks over categories. 95% CI: two-stage bootstrap of overall F over "
-               "categories and videos, given with at least 3 videos.")
-    from .leaderboard import failure_text
-
-    return latex(h, rows, better, caption, label, kinds=["text", "rank", "rank", "metric", "text", "fps"],
-                 notes=failure_text(board))
+               "categories and videos, given with at least 3 videos. AP: average precision of the pooled PR curve "
+               "(n/a for a binary method).")
+    return latex(h, rows, better, caption, label, kinds=leaderboard_kinds(tex=True), notes=leaderboard_tex_notes(board))
 
 
 def protocol_title(results: Results, protocol: str) -> str:

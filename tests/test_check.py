@@ -52,7 +52,7 @@ def test_gate_passes_unchanged_and_fails_seeded_regressions(gate, tmp_path, caps
     _run(tmp_path / "c", "--set", "gmm_zivkovic.var_threshold=400")  # seeded accuracy regression
     assert main(["check", str(tmp_path / "c"), "--reference", str(ref), "--no-speed"]) == 1
     out = capsys.readouterr().out
-    assert "gmm_zivkovic full CDnet2014" in out and "F baseline" in out and "REGRESSION" in out
+    assert "gmm_zivkovic full CDnet2014" in out and "F overall (baseline)" in out and "REGRESSION" in out
     assert "var_threshold: 16.0 -> 400.0" in out  # the changed parameter is named
 
     fast = json.loads(ref.read_text())  # seeded speed regression: the reference 3x faster, spread small
@@ -192,9 +192,9 @@ def test_reference_and_comparison_read_the_typed_record():
 
     worse = _typed({("frame_difference", "default"): 0.5, ("crossnet", "paper"): 0.8})
     bad = [r for r in compare_accuracy(worse, ref, 0.01) if r["status"] != "ok"]
-    assert {(r["what"], r["metric"]) for r in bad} == {(f"frame_difference full {ds}", f"F {c}")
-                                                       for ds, cs in (("CDnet2014", ("baseline", "overall")),
-                                                                      ("UCSD", ("-", "overall"))) for c in cs}
+    # one category per dataset: its F is the overall, checked once; no "F -"
+    assert {(r["what"], r["metric"]) for r in bad} == {("frame_difference full CDnet2014", "F overall (baseline)"),
+                                                       ("frame_difference full UCSD", "F overall")}
     assert all(r["status"] == "REGRESSION" and r["changed"] == "threshold: 0.6 -> 0.5" for r in bad)
     gone = _typed({("frame_difference", "default"): 0.6})
     missing = [r for r in compare_accuracy(gone, ref, 0.01) if r["status"] != "ok"]
@@ -221,3 +221,71 @@ def test_bad_tolerances_are_refused(opt, value, tmp_path, capsys):
 def test_gate_bad_input(tmp_path, capsys):
     assert main(["check", str(tmp_path), "--reference", str(tmp_path / "ref.json")]) == 2
     assert "results.json" in capsys.readouterr().err
+
+
+def test_check_writes_json_and_junit_with_each_item_once(tmp_path, capsys):
+    """A reference of two labels on CDnet2014 (one category) and UCSD (none): two checked
+    F-measures per label; frame_difference drops 0.1 on both: two failures, never four."""
+    import xml.etree.ElementTree as ET
+
+    from bgbench.records.results import write_json
+
+    for name, f in (("a", 0.6), ("b", 0.5)):
+        (tmp_path / name).mkdir()
+        write_json(tmp_path / name / "results.json",
+                   _typed({("frame_difference", "default"): f, ("crossnet", "paper"): 0.8}).to_json())
+    ref = tmp_path / "ref.json"
+    assert main(["check", str(tmp_path / "a"), "--reference", str(ref), "--update", "--no-speed"]) == 0
+    out_json, out_xml = tmp_path / "out" / "check.json", tmp_path / "out" / "check.xml"
+    assert main(["check", str(tmp_path / "b"), "--reference", str(ref), "--no-speed", "--json", str(out_json),
+                 "--junit", str(out_xml)]) == 1
+    printed = capsys.readouterr().out
+    assert "F overall (baseline)" in printed and "F baseline" not in printed and "F -" not in printed
+    doc = json.loads(out_json.read_text())
+    assert doc["schema"] == "bgbench-check/1" and doc["checked"] == 4 and doc["regressions"] == 2
+    assert not doc["passed"] and doc["speed"] == []
+    bad = [r for r in doc["accuracy"] if r["status"] == "REGRESSION"]
+    assert sorted((r["dataset"], r["category"], r["metric"]) for r in bad) == [
+        ("CDnet2014", "overall", "F overall (baseline)"), ("UCSD", "overall", "F overall")]
+    assert all(r["delta"] == pytest.approx(-0.1) for r in bad)
+    root = ET.parse(out_xml).getroot()
+    assert root.tag == "testsuites" and root.get("tests") == "4" and root.get("failures") == "2"
+    cases = root.findall("./testsuite/testcase")
+    assert len(cases) == 4 and len({(c.get("classname"), c.get("name")) for c in cases}) == 4
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert sorted(c.get("classname") for c in failed) == ["accuracy.frame_difference.full.CDnet2014",
+                                                          "accuracy.frame_difference.full.UCSD"]
+    assert "reference 0.6000, current 0.5000, delta -0.1000" in failed[0].find("failure").get("message")
+    assert "changed: threshold: 0.6 -> 0.5" in failed[0].find("failure").text
+    # an unchanged run passes: 4 testcases, no failure
+    assert main(["check", str(tmp_path / "a"), "--reference", str(ref), "--no-speed", "--junit", str(out_xml)]) == 0
+    root = ET.parse(out_xml).getroot()
+    assert root.get("failures") == "0" and len(root.findall(".//testcase")) == 4 and not root.findall(".//failure")
+    # a folder given as the file: exit 2, one line
+    assert main(["check", str(tmp_path / "a"), "--reference", str(ref), "--no-speed", "--json", str(tmp_path)]) == 2
+    assert "is a folder (--json)" in capsys.readouterr().err
+
+
+def test_speed_items_carry_their_unit_in_json_and_junit():
+    import xml.etree.ElementTree as ET
+
+    from bgbench import check_output
+    from bgbench.check import SPEED_UNIT, compare_speed
+
+    ref = {"speed": {"methods": {"a": {"median": 100.0, "spread": 0.05}, "b": {"median": 100.0, "spread": 0.05},
+                                 "c": {"median": 50.0, "spread": 0.0}}}}
+    now = {"methods": {"a": {"median": 50.0, "spread": 0.05}, "b": {"median": 110.0, "spread": 0.05}}}
+    rows = compare_speed(now, ref, 0.25)
+    assert [r["unit"] for r in rows] == [SPEED_UNIT] * 3
+    doc = check_output.document("run", "ref.json", 0.01, 0.25, [], rows)
+    assert doc["checked"] == 3 and doc["regressions"] == 2 and doc["speed_unit"] == SPEED_UNIT
+    root = check_output.junit(doc).getroot()
+    (suite,) = [s for s in root.findall("testsuite") if s.get("name") == "speed"]
+    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+    msgs = {c.get("name"): (c.find("failure").get("message") if c.find("failure") is not None
+                            else c.find("system-out").text) for c in suite.findall("testcase")}
+    # a: 100 -> 50 is -50%, beyond the tolerance 25%; b: +10%, within; c: not measured
+    assert msgs["a"] == (f"a: reference 100 {SPEED_UNIT}, current 50 {SPEED_UNIT}, change -50.0%: "
+                         "REGRESSION (beyond the tolerance 25%)")
+    assert "ok (within the tolerance 25%)" in msgs["b"] and "REGRESSION (not measured)" in msgs["c"]
+    ET.fromstring(ET.tostring(root))  # well-formed

@@ -240,10 +240,13 @@ def test_binary_method_in_tables_and_plot():
         lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
         legend = [t.get_text() for t in fig.legends[0].get_texts()]
         assert legend == ["mask (binary, no AP)", "prob (AP 0.607)"]
-        point, curve = fig.axes[0].get_lines()
-        assert list(point.get_xdata()) == [pytest.approx(0.8)] and list(point.get_ydata()) == [pytest.approx(0.8)]
+        point, curve, marker = fig.axes[0].get_lines()
+        # the tabled point (every metric of these jobs is 0.5 and 0.6), not the pooled one (0.8, 0.8)
+        assert list(point.get_xdata()) == [pytest.approx(0.5)] and list(point.get_ydata()) == [pytest.approx(0.5)]
         assert point.get_linestyle() == "None" and point.get_marker() == "o"
         assert len(curve.get_xdata()) == 256 and lines
+        assert list(marker.get_xdata()) == [pytest.approx(0.6)] and marker.get_markerfacecolor() == "white"
+        assert fig.legends[0].get_title().get_text().startswith("markers: overall Re, Pr as tabled")
     finally:
         plt.close(fig)
 

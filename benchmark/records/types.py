@@ -328,6 +328,14 @@ class Results:
                     and (ok is None or j.ok == ok)):
                 yield j
 
+    def frame(self):
+        """One pandas row per job: label, method, config, family, protocol, protocol key,
+        dataset, category, video, split, status, error, frames, every metric, fps
+        (``bgbench.records.frame``; pandas is imported only here)."""
+        from bgbench.records.frame import frame
+
+        return frame(self)
+
     def family(self, label: str) -> str:
         """The label's family: as its jobs recorded it (the summary's), else ``meta.families``."""
         s = next((s for (lab, _), s in self.summaries.items() if lab == label), None)

@@ -1,0 +1,241 @@
+"""Results.frame(), per-video tables, the PR figure's tabled points, named column access."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from bgbench.protocols import build_protocol
+from bgbench.reports import per_video, plots, tables
+from records_helpers import METRIC_NAMES, hist, job, results_of, through_json
+
+FULL = build_protocol("full")
+BINARY = hist({255: (8, 2), 0: (2, 88)})  # a 0/255 mask: pooled recall 0.8, precision 0.8
+
+
+def _small():
+    """a: F 0.9 / 0.7 on two CDnet-like videos of one category and 0.5 in another; b: 0.6 /
+    0.4 / 0.7 and a failed job on a fourth video; broken: every job failed."""
+    jobs = [job("a", FULL, "D/c1/v1", 0.9, fps=20.0), job("a", FULL, "D/c1/v2", 0.7, fps=30.0),
+            job("a", FULL, "D/c2/v3", 0.5, fps=40.0),
+            job("b", FULL, "D/c1/v1", 0.6, config="cpu", family="deep"), job("b", FULL, "D/c1/v2", 0.4, config="cpu",
+                                                                              family="deep"),
+            job("b", FULL, "D/c2/v3", 0.7, config="cpu", family="deep"),
+            job("b", FULL, "D/c2/v4", None, status="failed", error="boom", config="cpu", family="deep"),
+            job("broken", FULL, "D/c1/v1", None, status="failed", error="bad")]
+    return results_of(jobs, (FULL,))
+
+
+# --- Results.frame ------------------------------------------------------------------------------
+def test_frame_has_one_row_per_job_with_named_columns():
+    res = through_json(_small())
+    df = res.frame()
+    assert list(df.columns) == ["label", "method", "config", "family", "protocol", "protocol_key", "dataset",
+                                "category", "video", "split", "status", "error", "frames", *METRIC_NAMES, "fps"]
+    assert len(df) == len(res.jobs) == 8
+    b1 = df[(df.label == "b[cpu]") & (df.video == "D/c1/v1")].iloc[0]
+    assert (b1.method, b1.config, b1.family, b1.protocol, b1.protocol_key, b1.dataset, b1.category, b1.split,
+            b1.status) == ("b", "cpu", "deep", "full", FULL.key, "D", "c1", "s", "ok")
+    assert b1.f_measure == pytest.approx(0.6) and b1.recall == pytest.approx(0.6) and b1.fps == 10.0
+    failed = df[df.status == "failed"]
+    assert sorted(failed.label) == ["b[cpu]", "broken"] and failed.f_measure.isna().all() and failed.fps.isna().all()
+    assert set(failed.error) == {"boom", "bad"}
+    # grouped by name, the per-video numbers give the tables' category means and overall
+    a = df[(df.label == "a") & (df.status == "ok")]
+    cats = a.groupby("category").f_measure.mean()
+    assert cats.to_dict() == {"c1": pytest.approx(0.8), "c2": pytest.approx(0.5)}
+    assert cats.mean() == pytest.approx(res.summary("a", FULL.key).datasets["D"].overall["f_measure"])
+    assert a.fps.median() == res.summary("a", FULL.key).fps_median == 30.0
+
+
+def test_frame_keeps_undefined_metrics_as_nan_and_imports_pandas_lazily():
+    import subprocess
+    import sys
+
+    res = results_of([job("a", FULL, "D/c/v", float("nan"))], (FULL,))
+    assert math.isnan(res.frame().f_measure.iloc[0])
+    code = ("import sys; from bgbench.records.types import Results; import bgbench.reports.build; "
+            "print('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+# --- named columns and the import circle -------------------------------------------------------------
+def test_tables_sort_by_the_named_column_and_leaderboard_tables_by_key():
+    res = _small()
+    h, rows = tables.category_table(res, FULL.key, "D")
+    assert [r[0] for r in rows] == ["a", "b[cpu]", "broken"]  # overall F 0.65 > 0.6 (0.5, 0.7), then failed
+    assert tables.column(h, rows, "overall F")[:2] == [pytest.approx(0.65), pytest.approx(0.6)]
+    h, rows, _ = tables.metrics_table(res, FULL.key, "D")
+    assert tables.column(h, rows, "F")[:2] == [pytest.approx(0.65), pytest.approx(0.6)]
+    sh, srows = tables.select(h, rows, ["F", "method"])
+    assert sh == ["F", "method"] and srows[0] == [pytest.approx(0.65), "a"]
+
+
+def test_tables_do_not_import_the_leaderboard():
+    import ast
+    from pathlib import Path
+
+    import bgbench.reports.tables as t
+
+    tree = ast.parse(Path(t.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and "leaderboard" in m for m in imported), imported
+
+
+# --- per-video tables ----------------------------------------------------------------------------
+def test_video_table_holds_the_job_records_values():
+    res = _small()
+    h, rows, better = per_video.video_table(res, FULL.key, "D")
+    assert h == ["method", "v1", "v2", "v3", "v4", "overall"]
+    by = {r[0]: dict(zip(h, r)) for r in rows}
+    assert [r[0] for r in rows] == ["a", "b[cpu]", "broken"]
+    jobs = {(j.key.label, j.key.video): j for j in res.jobs}
+    for label in ("a", "b[cpu]"):
+        for v in ("v1", "v2", "v3"):
+            assert by[label][v] == jobs[(label, f"D/{'c2' if v == 'v3' else 'c1'}/{v}")].metrics["f_measure"]
+    assert by["a"]["v4"] is None and by["b[cpu]"]["v4"] == "failed"
+    assert by["a"]["overall"] == pytest.approx((0.8 + 0.5) / 2) and by["b[cpu]"]["overall"] == pytest.approx(0.6)
+    assert by["broken"]["v1"] == "failed" and by["broken"]["overall"] == "failed"
+    assert better == [None, True, True, True, True, True]
+    md = per_video.markdown_video_table(res, FULL.key, "D")
+    assert re.search(r"^\| a +\| +0\.9000 \| +0\.7000 \| +0\.5000 \| +- \| +0\.6500 \|$", md, re.M)
+    csv = per_video.csv_video_table(res, FULL.key, "D").splitlines()
+    assert csv[0] == "method,v1,v2,v3,v4,overall" and csv[2].startswith("b[cpu],0.6,0.4,0.7,failed,0.6")
+    tex = per_video.latex_video_table(res, FULL.key, "D")
+    assert r"a & \textbf{0.900} & \textbf{0.700} & \underline{0.500} & -- & \textbf{0.650} \\" in tex
+    assert r"b[cpu] & \underline{0.600} & \underline{0.400} & \textbf{0.700} & failed & \underline{0.600} \\" in tex
+    # a metric other than F
+    h, rows, _ = per_video.video_table(res, FULL.key, "D", "pwc")
+    assert rows[0][0] == "b[cpu]"  # PWC: lower is better, so 0.6 ranks before 0.65
+
+
+def test_video_table_turns_when_there_are_many_videos_and_names_repeated_scenes():
+    jobs = [job("a", FULL, f"D/c{i % 2}/s{i // 2}", i / 20) for i in range(14)]
+    jobs += [job("b", FULL, f"D/c{i % 2}/s{i // 2}", 0.5) for i in range(14)]
+    res = results_of(jobs, (FULL,))
+    h, rows, better = per_video.video_table(res, FULL.key, "D")
+    assert h == ["video", "b", "a"] and better == [None, None, None]  # b's overall 0.5 > a's 0.325 / 0.35
+    assert rows[0][0] == "c0/s0" and rows[0][1:] == [0.5, 0.0]  # scene names repeat: category/scene
+    assert rows[-1][0] == "overall" and rows[-1][2] == pytest.approx((0.30 + 0.35) / 2)
+    assert len(rows) == 15
+
+
+def test_video_metrics_csv_has_every_metric_per_job():
+    h, rows = per_video.video_metrics_table(_small(), FULL.key)
+    assert h[:6] == ["method", "dataset", "category", "video", "split", "status"] and h[-1] == "fps"
+    assert len(rows) == 8 and rows[0][:4] == ["a", "D", "c1", "D/c1/v1"] and rows[0][h.index("mcc")] == 0.9
+
+
+def test_report_writes_per_video_tables(tmp_path):
+    from bgbench.reports.build import build_report
+
+    written = build_report(_small(), tmp_path)
+    names = {p.name for p in written["tables"]}
+    assert {"per_video_full_D.md", "per_video_full_D.csv", "per_video_full_D.tex", "videos_full.csv"} <= names
+    assert (tmp_path / "report" / "per_video_full_D.csv").read_text() == per_video.csv_video_table(
+        _small(), FULL.key, "D")
+
+
+# --- the PR figure plots what the tables give ---------------------------------------------------------
+def test_pr_figure_marks_the_tables_recall_and_precision():
+    jobs = [job("mask", FULL, f"D/c{i}/v", 0.3 + 0.2 * i, histograms=BINARY) for i in range(3)]
+    jobs += [job("prob", FULL, f"D/c{i}/v", 0.2 + 0.1 * i) for i in range(3)]
+    res = results_of(jobs, (FULL,))
+    h, rows, _ = tables.metrics_table(res, FULL.key, "D")
+    tabled = {r[0]: (r[h.index("Re")], r[h.index("Pr")]) for r in rows}
+    assert tabled["mask"] == (pytest.approx(0.5), pytest.approx(0.5))  # not the pooled (0.8, 0.8)
+    assert plots.pr_points(res, FULL.key, "D") == tabled
+    fig = plots.pr_figure(res, FULL.key, "D")
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    for m in ("mask", "prob"):
+        pt = lines[f"{m}: tabled point"]
+        assert (pt.get_xdata()[0], pt.get_ydata()[0]) == tabled[m]
+    assert "mask: pooled curve" not in lines and len(lines["prob: pooled curve"].get_xdata()) == 256
+    assert fig.legends[0].get_title().get_text().replace("\n", " ") == plots.TABLE_POINT
+
+
+# --- bgbench compare -------------------------------------------------------------------------------
+def _write(res, folder):
+    from bgbench.records.results import write_json
+
+    write_json(folder / "results.json", res.to_json())
+    return folder
+
+
+def _two_runs(tmp_path):
+    a = [job("m", FULL, f"D/c/v{i}", 0.5 + 0.1 * i) for i in range(4)] + [job("m", FULL, "D/c/v9", 0.9)]
+    a += [job("old", FULL, "D/c/v0", 0.3)]
+    b = [job("m", FULL, f"D/c/v{i}", 0.6 + 0.1 * i) for i in range(4)] + [job("new", FULL, "D/c/v0", 0.4)]
+    return (_write(results_of(a, (FULL,)), tmp_path / "A"), _write(results_of(b, (FULL,)), tmp_path / "B"))
+
+
+def test_compare_gives_deltas_and_the_paired_test_on_shared_videos(tmp_path, capsys):
+    import json
+
+    from bgbench.cli import main
+
+    ra, rb = _two_runs(tmp_path)
+    assert main(["compare", str(ra), str(rb), "--format", "json"]) == 0
+    comp = json.loads(capsys.readouterr().out)
+    rows = {r["method"]: r for r in comp["rows"]}
+    assert comp["shared_videos"] == 4 and comp["notes"] == []
+    m = rows["m"]
+    # A: 0.5 0.6 0.7 0.8 and 0.9 (v9, only in A): mean 0.7; B: 0.6 .. 0.9: mean 0.75
+    assert m["metrics"]["f_measure"] == {"a": pytest.approx(0.7), "b": pytest.approx(0.75),
+                                         "delta": pytest.approx(0.05)}
+    assert m["videos_a"] == 5 and m["videos_b"] == 4
+    # four shared videos, each +0.1: difference 0.1; exact: only the all-plus and all-minus flips reach it, 2/16
+    t = m["paired"]
+    assert t["videos"] == 4 and t["difference"] == pytest.approx(0.1) and t["test"] == "exact"
+    assert t["p_value"] == pytest.approx(0.125) and t["p_holm"] == pytest.approx(0.125)
+    assert rows["old"]["status"] == "only in A" and rows["new"]["status"] == "only in B"
+    assert rows["old"]["paired"] is None and rows["new"]["metrics"]["f_measure"]["a"] is None
+    # Markdown and CSV carry the same numbers
+    out = tmp_path / "cmp.md"
+    assert main(["compare", str(ra), str(rb), "--out", str(out)]) == 0
+    md = out.read_text()
+    assert re.search(r"^\| m +\| +full \| +D \| +5 \| +4 \| 0\.7000 \| 0\.7500 \| \+0\.0500 \|", md, re.M)
+    assert re.search(r"\| +\+0\.1000 \| 4 \| 0\.125 \| +0\.125 \| +exact \|$", md, re.M)
+    capsys.readouterr()
+    assert main(["compare", str(ra), str(rb), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    h = lines[0].split(",")
+    row = dict(zip(h, next(r for r in lines if r.startswith("m,")).split(",")))
+    assert float(row["F delta"]) == pytest.approx(0.05) and row["n"] == "4" and float(row["p"]) == 0.125
+
+
+def test_compare_says_when_runs_share_no_videos(tmp_path, capsys):
+    import json
+
+    from bgbench.cli import main
+
+    a = _write(results_of([job("m", FULL, f"D/c/v{i}", 0.5) for i in range(3)], (FULL,)), tmp_path / "A")
+    b = _write(results_of([job("m", FULL, f"D/c/w{i}", 0.6) for i in range(3)], (FULL,)), tmp_path / "B")
+    assert main(["compare", str(a), str(b), "--format", "json"]) == 0
+    comp = json.loads(capsys.readouterr().out)
+    assert comp["shared_videos"] == 0 and "share no video" in comp["notes"][0]
+    (row,) = comp["rows"]
+    assert row["paired"]["videos"] == 0 and row["paired"]["p_value"] is None and row["paired"]["note"] == \
+        "no shared videos"
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "The runs share no video (A scored 3, B 3)" in capsys.readouterr().out
+    # two shared videos: too few for a test
+    c = _write(results_of([job("m", FULL, f"D/c/v{i}", 0.7) for i in range(2)], (FULL,)), tmp_path / "C")
+    assert main(["compare", str(a), str(c), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["paired"]["videos"] == 2 and row["paired"]["p_value"] is None
+    assert row["paired"]["note"].startswith("n too small (2 shared videos")
+
+
+def test_compare_refuses_a_missing_run(tmp_path, capsys):
+    from bgbench.cli import main
+
+    ra, _ = _two_runs(tmp_path)
+    assert main(["compare", str(ra), str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0] and "fix" in err[0]
+    assert main(["compare", str(ra), str(ra), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
