@@ -179,9 +179,10 @@ def _check(splits, videos, sig, checked) -> None:
         test = sorted({v for v, _ in split.test})
         for t in test:
             for r in train:
-                if r == t or (r, t) in checked:
+                pair = (min(r, t), max(r, t))  # both directions are compared: one pair, once
+                if r == t or pair in checked:
                     continue
-                checked.add((r, t))
+                checked.add(pair)
                 found = shared_frames(sig(r), sig(t))
                 if found is not None:
                     raise BadInput(
