@@ -362,6 +362,9 @@ def splits(cfg: RunConfig, protocol: str, echo: Echo | None = None) -> list:
     videos, _ = load_videos(cfg.data or quick_data(), cfg.data_format, cfg.roi_policy, skip_bad, echo)
     check_unique_content(videos)  # one scene under two names would sit on both sides of a split
     planned = _protocol(protocol, cfg).plan(videos)
+    from bgbench.data.nearcopy import check_splits as check_near_copies
+
+    check_near_copies(planned.splits, {v.id: v for v in videos})  # a near copy on both sides of a split: BadInput
     if not planned.splits:
         raise BadInput(f"protocol {protocol} has no video to test" + (f"; the first skip: {planned.skipped[0].message}"
                        if planned.skipped else ""), "--data", "give videos the protocol can use, or change its options")

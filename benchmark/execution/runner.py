@@ -148,6 +148,7 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
     place (``where``, ``reason``, ``fix``, ``error``, ``protocol``, ``methods``), and the rest
     is planned; with ``skipped`` None the first such case raises BadInput. If skips leave no
     job at all, BadInput says why before anything runs."""
+    from bgbench.data.nearcopy import check_splits as check_near_copies
     from bgbench.records.provenance import check_unique_content, data_digest, param_digests
 
     by_id = {v.id: v for v in videos}
@@ -164,6 +165,7 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
         for proto in protocols[spec.name]:
             if proto.key not in planned:
                 planned[proto.key] = proto.plan(videos)
+                check_near_copies(planned[proto.key].splits, by_id)  # footage shared across train and test: BadInput
             for s in planned[proto.key].skipped:
                 rec = skips.setdefault((proto.key, s.where), {**s.to_json(), "protocol": proto.key, "methods": []})
                 if spec.name not in rec["methods"]:
