@@ -312,11 +312,11 @@ def category_table(results: Results, protocol: str, dataset: str, metric: str = 
 def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[str], list[list[Any]], list[bool | None]]:
     """Rows: methods (then the failed ones); columns: every overall metric, average
     precision and frames/s."""
-    header = ["method"] + [m[0] for m in METRICS] + ["AP", "FPS"]
-    better: list[bool | None] = [None] + [m[2] for m in METRICS] + [True, True]
+    header = ["method"] + [label for label, _, _ in METRICS] + ["AP", "FPS"]
+    better: list[bool | None] = [None] + [hb for _, _, hb in METRICS] + [True, True]
     rows = []
     for method, _, d in _entries(results, protocol, dataset):
-        rows.append([method] + [d.overall.get(m[1]) for m in METRICS] + [average_precision_cell(d), d.fps_median])
+        rows.append([method] + [d.overall.get(key) for _, key, _ in METRICS] + [average_precision_cell(d), d.fps_median])
     rows.sort(key=_by(header, "F"))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
@@ -325,12 +325,12 @@ def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[s
 
 def long_table(results: Results, protocol: str) -> tuple[list[str], list[list[Any]]]:
     """Every metric of every method, dataset and category (and overall): one row each."""
-    header = ["method", "dataset", "category"] + [m[1] for m in METRICS]
+    header = ["method", "dataset", "category"] + [key for _, key, _ in METRICS]
     rows = []
     for s in results.under(protocol):
         for ds, d in s.datasets.items():
             for cat, m in list(d.categories.items()) + [("overall", d.overall)]:
-                rows.append([s.label, ds, cat] + [m.get(k[1]) for k in METRICS])
+                rows.append([s.label, ds, cat] + [m.get(key) for _, key, _ in METRICS])
         for ds in sorted(set(s.failures) - set(s.datasets)):
             rows.append([s.label, ds, FAILED] + [None] * len(METRICS))
     return header, rows
