@@ -9,6 +9,7 @@ import pytest
 
 from bgbench.protocols import build_protocol
 from bgbench.reports import per_video, plots, tables
+from conftest import HIGHWAY, needs_data
 from records_helpers import METRIC_NAMES, hist, job, results_of, through_json
 
 FULL = build_protocol("full")
@@ -380,3 +381,34 @@ def test_citation_cff_and_license_match_pyproject():
     lic = project["license"]
     assert (lic if isinstance(lic, str) else lic["text"]) == "MIT"
     assert (root / "LICENSE").read_text().startswith("MIT License\n")
+
+
+@needs_data
+def test_real_run_per_video_tables_frame_and_compare(tmp_path, capsys):
+    """A real run (frame_difference on CDnet2014 highway): `bgbench report` writes the
+    per-video table with the job's own F, frame() holds the job, and compare of the run with
+    itself gives zero deltas and no test (one shared video)."""
+    import csv
+    import json
+
+    from bgbench.cli import main
+    from bgbench.records.results import load_results
+
+    run = tmp_path / "run"
+    assert main(["run", "--data", str(HIGHWAY), "--methods", "frame_difference", "--out", str(run), "--no-report",
+                 "--no-tracking"]) == 0
+    assert main(["report", str(run)]) == 0
+    res = load_results(run)
+    (job_,) = res.jobs
+    f = job_.metrics["f_measure"]
+    assert 0.3 < f < 0.9
+    rows = list(csv.reader((run / "report" / "per_video_full_CDnet2014.csv").open()))
+    assert rows == [["method", "highway", "overall"], ["frame_difference", repr(f), repr(f)]]
+    df = res.frame()
+    assert len(df) == 1 and df.video[0] == "CDnet2014/baseline/highway" and df.f_measure[0] == f
+    assert df.fps[0] == job_.fps and df.category[0] == "baseline"
+    capsys.readouterr()
+    assert main(["compare", str(run), str(run), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["metrics"]["f_measure"]["delta"] == 0.0 and row["paired"]["videos"] == 1
+    assert row["paired"]["p_value"] is None
