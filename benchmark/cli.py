@@ -361,12 +361,17 @@ def cmd_info(args) -> int:
            "params": {k: {"value": values[k], "default": p.default, "help": p.help, "allowed": p.allowed()}
                       for k, p in cls.param_specs().items()},
            "unavailable": unavailable}
+    from bgbench.reports.citations import NO_PAPER, method_key, reference_text
+
+    key = method_key(args.method)
+    out["reference"] = {"key": key, "text": reference_text(key)} if key else None
     out.update(m.describe() if m is not None else {})
     if args.json:
         print(json.dumps(out, indent=1, default=str))
         return 0
     print(f"{out['name']} ({cls.family}{', trains' if cls.trains else ''}): {out['summary']}")
     print(f"configs: {', '.join(out['configs'])}; default protocol: {cls.default_protocol}")
+    print(f"paper: {out['reference']['text']} [{key}]" if key else f"paper: none ({NO_PAPER.get(args.method, 'none recorded')})")
     if unavailable:
         print(f"UNAVAILABLE here: {unavailable}")
     for k in ("parameters", "flops", "input_size"):

@@ -14,7 +14,7 @@ from bgbench.scoring.aggregate import protocol_name
 from bgbench.records.types import Results
 from bgbench.records.results import write_json
 
-from . import html, leaderboard, per_video, plots, published, tables
+from . import citations, html, leaderboard, per_video, plots, published, tables
 
 
 def _slug(*parts: str) -> str:
@@ -48,6 +48,17 @@ def protocol_slugs(results: Results) -> dict[str, str]:
             slug, n = f"{base}-{n}", n + 1
         out[k] = slug
     return out
+
+
+def report_keys(results: Results) -> set[str]:
+    """The BibTeX keys a report cites or lists: every method's paper, every paper a
+    published number shown comes from, every dataset of the run."""
+    keys = {k for s in results.summaries.values() if (k := citations.method_key(s.method))}
+    for proto, ds in tables.protocols_and_datasets(results):
+        keys |= {r["key"] for r in published.compare(results, proto, ds).get("references", [])}
+        if (k := citations.DATASETS.get(ds)):
+            keys.add(k)
+    return keys
 
 
 def build_report(results: Results, run_dir: Path, out: Path | None = None) -> dict[str, list[Path]]:
@@ -94,12 +105,14 @@ def build_report(results: Results, run_dir: Path, out: Path | None = None) -> di
         if comp["rows"] or comp["footnotes"]:
             write(f"published_{slug}.md", f"{title} · published numbers: {published.SOURCE}\n\n"
                   + (tables.markdown(comp["header"], published.marked_rows(comp)) + "\n" if comp["rows"] else "")
-                  + "".join(f"\n{n}\n" for n in comp["footnotes"]))
+                  + "".join(f"\n{n}\n" for n in comp["footnotes"])
+                  + (f"\n{published.references_text(comp)}\n" if comp.get("references") else ""))
             write(f"published_{slug}.csv", tables.to_csv(*published.csv_columns(comp)))
     for proto in sorted({p for p, _ in tables.protocols_and_datasets(results)}):
         h, rows = tables.long_table(results, proto)
         write(f"categories_{_slug(slugs[proto])}.csv", tables.to_csv(h, rows))
         write(f"videos_{_slug(slugs[proto])}.csv", tables.to_csv(*per_video.video_metrics_table(results, proto)))
+    write("references.bib", citations.bibtex(report_keys(results)))
     mosaic = plots.mosaic(results, run_dir, out / "mosaic.png")
     written["figures"] += mosaic
     mosaic_png = next((f for f in mosaic if f.suffix == ".png"), None)

@@ -239,7 +239,8 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
     comp = compare(results, key, dataset)
     h = comp["header"]
     for r in rows:
-        i = next((i for i, p in enumerate(comp["rows"]) if p[0] == r["method"] and p[h.index("metric")] == "f_measure"),
+        i = next((i for i, p in enumerate(comp["rows"])
+                  if p[h.index("method")] == r["method"] and p[h.index("metric")] == "f_measure"),
                  None)
         pub = comp["rows"][i] if i is not None else None
         same = pub and pub[h.index("mean published (same categories)")]

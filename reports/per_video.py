@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from bgbench.records.frame import rows as frame_rows
 from bgbench.records.types import Results
 
-from .tables import (FAILED, METRICS, _number, failures, latex, markdown, protocol_title, to_csv)
+from .tables import FAILED, METRICS, _number, cite_line, column, failures, latex, markdown, protocol_title, to_csv
 
 WIDE_UP_TO = 12  # videos: up to this many, methods are rows and videos columns
 _BETTER = {key: hb for _, key, hb in METRICS}
@@ -103,7 +103,9 @@ def latex_video_table(results: Results, protocol: str, dataset: str, metric: str
     marks = " Best per column in bold, second underlined." if any(b is not None for b in better) else ""
     caption = (f"{name} per video, {dataset}, protocol {protocol_title(results, protocol)}; overall: the mean of "
                f"the category means.{marks}")
-    return latex(h, rows, better, caption, label, kinds=["text"] + ["metric"] * (len(h) - 1), wide=len(h) > 8)
+    methods = h[1:] if h[0] == "video" else column(h, rows, "method")
+    return latex(h, rows, better, caption, label, kinds=["text"] + ["metric"] * (len(h) - 1), wide=len(h) > 8,
+                 cites=cite_line(methods))
 
 
 def video_metrics_table(results: Results, protocol: str) -> tuple[list[str], list[list[Any]]]:

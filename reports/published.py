@@ -331,8 +331,22 @@ def compare(results: Results, protocol: str, dataset: str = "CDnet2014") -> dict
         why = MISSING.get((entry.method, name))
         if why:
             mark(f"{entry.label}: no published number: {why}")
+    from .citations import PAPERS, reference_text, source_key
+
+    cited = sorted({k for _, ref, _, _ in matched if (k := source_key(ref.source))}
+                   | {k for entry in entries if MISSING.get((entry.method, name))
+                      and (k := source_key(MISSING[(entry.method, name)]))})
     return {"protocol": key, "dataset": dataset, "header": header, "rows": rows, "cell_marks": cell_marks,
-            "footnotes": [f"[{i + 1}] {t}" for i, t in enumerate(notes)]}
+            "footnotes": [f"[{i + 1}] {t}" for i, t in enumerate(notes)],
+            "references": [{"key": k, "papers": sorted(p for p, v in PAPERS.items() if v == k),
+                            "text": reference_text(k)} for k in cited]}
+
+
+def references_text(comp: dict) -> str:
+    """The full references of the papers a comparison's published numbers come from."""
+    refs = comp.get("references") or []
+    return ("References:\n" + "\n".join(f"- {', '.join(r['papers'])} [{r['key']}]: {r['text']}" for r in refs)
+            if refs else "")
 
 
 def marked_rows(comp: dict) -> list[list]:

@@ -173,21 +173,31 @@ def tex_note(text: str) -> str:
     return out
 
 
+def cite_line(labels: Sequence[Any]) -> str:
+    """The line "Methods: a~\\cite{key}, ..." for the labels whose method has a paper
+    (``bgbench.reports.citations``; the keys are in the report's references.bib)."""
+    from .citations import cite_keys
+
+    pairs = cite_keys(dict.fromkeys(str(x) for x in labels))
+    return ("Methods: " + ", ".join(f"{tex_escape(lab)}~\\cite{{{key}}}" for lab, key in pairs) + ".") if pairs else ""
+
+
 def latex_float(blocks: Sequence[tuple], caption: str = "", label: str = "", wide: bool = False,
-                notes: Sequence[str] = ()) -> str:
+                notes: Sequence[str] = (), cites: str = "") -> str:
     """One table float (``table*`` when ``wide``: both columns of a two-column paper) holding
     one or more tabulars, each ``(header, rows, higher_better[, kinds])``, stacked, then
-    ``notes`` in small type (failures and their errors); a tabular wider than the line is
-    scaled down to it, never beyond. Needs ``\\usepackage{booktabs,graphicx}``."""
+    ``notes`` in small type (failures and their errors) and ``cites`` (LaTeX, ``cite_line``);
+    a tabular wider than the line is scaled down to it, never beyond. Needs
+    ``\\usepackage{booktabs,graphicx}`` (and the report's references.bib for the citations)."""
     env = "table*" if wide else "table"
     lines = [r"\begin{" + env + "}[t]", r"\centering", r"\setlength{\tabcolsep}{4pt}"]
     for n, block in enumerate(blocks):
         if n:
             lines.append(r"\par\medskip")
         lines += latex_tabular(*block)
-    if notes:
-        lines.append(r"\par\smallskip{\footnotesize\raggedright " + r"\par ".join(tex_note(t) for t in notes)
-                     + r"\par}")
+    if notes or cites:
+        lines.append(r"\par\smallskip{\footnotesize\raggedright "
+                     + r"\par ".join([tex_note(t) for t in notes] + ([cites] if cites else [])) + r"\par}")
     if caption:
         lines.append(r"\caption{" + tex_escape(caption) + "}")
     if label:
@@ -198,9 +208,9 @@ def latex_float(blocks: Sequence[tuple], caption: str = "", label: str = "", wid
 
 def latex(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_better: Sequence[bool | None],
           caption: str = "", label: str = "", kinds: Sequence[str] | None = None, wide: bool = False,
-          notes: Sequence[str] = ()) -> str:
+          notes: Sequence[str] = (), cites: str = "") -> str:
     """A booktabs table; per column (``higher_better`` not None) best bold, second underlined."""
-    return latex_float([(header, rows, higher_better, kinds)], caption, label, wide, notes)
+    return latex_float([(header, rows, higher_better, kinds)], caption, label, wide, notes, cites)
 
 
 def protocols_and_datasets(results: Results) -> list[tuple[str, str]]:
@@ -302,11 +312,11 @@ def category_table(results: Results, protocol: str, dataset: str, metric: str = 
 def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[str], list[list[Any]], list[bool | None]]:
     """Rows: methods (then the failed ones); columns: every overall metric, average
     precision and frames/s."""
-    header = ["method"] + [m[0] for m in METRICS] + ["AP", "FPS"]
-    better: list[bool | None] = [None] + [m[2] for m in METRICS] + [True, True]
+    header = ["method"] + [label for label, _, _ in METRICS] + ["AP", "FPS"]
+    better: list[bool | None] = [None] + [hb for _, _, hb in METRICS] + [True, True]
     rows = []
     for method, _, d in _entries(results, protocol, dataset):
-        rows.append([method] + [d.overall.get(m[1]) for m in METRICS] + [average_precision_cell(d), d.fps_median])
+        rows.append([method] + [d.overall.get(key) for _, key, _ in METRICS] + [average_precision_cell(d), d.fps_median])
     rows.sort(key=_by(header, "F"))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
@@ -315,12 +325,12 @@ def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[s
 
 def long_table(results: Results, protocol: str) -> tuple[list[str], list[list[Any]]]:
     """Every metric of every method, dataset and category (and overall): one row each."""
-    header = ["method", "dataset", "category"] + [m[1] for m in METRICS]
+    header = ["method", "dataset", "category"] + [key for _, key, _ in METRICS]
     rows = []
     for s in results.under(protocol):
         for ds, d in s.datasets.items():
             for cat, m in list(d.categories.items()) + [("overall", d.overall)]:
-                rows.append([s.label, ds, cat] + [m.get(k[1]) for k in METRICS])
+                rows.append([s.label, ds, cat] + [m.get(key) for _, key, _ in METRICS])
         for ds in sorted(set(s.failures) - set(s.datasets)):
             rows.append([s.label, ds, FAILED] + [None] * len(METRICS))
     return header, rows
@@ -335,7 +345,7 @@ def latex_category_table(results: Results, protocol: str, dataset: str, label: s
     caption = (f"F-measure per category and overall (the mean of the category means), {dataset}, protocol "
                f"{protocol_title(results, protocol)}. Best per column in bold, second underlined.")
     return latex([*h[:n - 1], "overall"], rows, [None] + [True] * (n - 1), caption, label,
-                 wide=n > 8, notes=failure_notes(results, protocol, dataset))
+                 wide=n > 8, notes=failure_notes(results, protocol, dataset), cites=cite_line(column(h, rows, "method")))
 
 
 def latex_metrics_table(results: Results, protocol: str, dataset: str, label: str = "") -> str:
@@ -352,7 +362,7 @@ def latex_metrics_table(results: Results, protocol: str, dataset: str, label: st
                "bottom). Best per column in bold, second underlined.")
     return latex_float([block(["method", "Re", "Sp", "FPR", "FNR", "PWC", "Pr", "F"]),
                         block(["method", "FPR-S", "MCC", "Dice", "AP", "FPS"])], caption, label, wide=True,
-                       notes=failure_notes(results, protocol, dataset))
+                       notes=failure_notes(results, protocol, dataset), cites=cite_line(column(h, rows, "method")))
 
 
 def _status_cell(r: dict) -> Any:
@@ -432,7 +442,8 @@ def latex_leaderboard(board: dict, label: str = "") -> str:
                "metrics; RC averages those ranks over categories. 95% CI: two-stage bootstrap of overall F over "
                "categories and videos, given with at least 3 videos. AP: average precision of the pooled PR curve "
                "(n/a for a binary method).")
-    return latex(h, rows, better, caption, label, kinds=leaderboard_kinds(tex=True), notes=leaderboard_tex_notes(board))
+    return latex(h, rows, better, caption, label, kinds=leaderboard_kinds(tex=True), notes=leaderboard_tex_notes(board),
+                 cites=cite_line(column(h, rows, "method")))
 
 
 def protocol_title(results: Results, protocol: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from bgbench.protocols import build_protocol
 from bgbench.reports import per_video, plots, tables
+from conftest import HIGHWAY, needs_data
 from records_helpers import METRIC_NAMES, hist, job, results_of, through_json
 
 FULL = build_protocol("full")
@@ -239,3 +240,175 @@ def test_compare_refuses_a_missing_run(tmp_path, capsys):
     assert len(err) == 1 and "nope" in err[0] and "fix" in err[0]
     assert main(["compare", str(ra), str(ra), "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+# --- citable outputs -------------------------------------------------------------------------------
+def _parse_bib(text: str) -> dict[str, dict[str, str]]:
+    """A small BibTeX reader: @type{key, field = {value}, ...}; balanced braces or fails."""
+    entries: dict[str, dict[str, str]] = {}
+    i = 0
+    keys: list[str] = []
+    while (at := text.find("@", i)) >= 0:
+        m = re.match(r"@(\w+)\{([^,\s]+),", text[at:])
+        assert m, text[at:at + 80]
+        depth, j = 0, at + text[at:].index("{")
+        for j in range(j, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            if depth == 0:
+                break
+        assert depth == 0, f"unbalanced braces in {m.group(2)}"
+        body = text[at + m.end():j]
+        fields = {}
+        for fm in re.finditer(r"(\w+)\s*=\s*\{", body):
+            d, k = 1, fm.end()
+            while d:
+                d += {"{": 1, "}": -1}.get(body[k], 0)
+                k += 1
+            fields[fm.group(1).lower()] = body[fm.end():k - 1]
+        fields["ENTRYTYPE"] = m.group(1).lower()
+        keys.append(m.group(2))
+        entries[m.group(2)] = fields
+        i = j + 1
+    assert len(keys) == len(set(keys)), "duplicate BibTeX keys"
+    return entries
+
+
+def test_bibtex_parses_and_every_method_and_published_source_has_a_full_reference():
+    import tomllib
+    from pathlib import Path
+
+    from bgbench.reports import citations, published
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    builtin = pyproject["project"]["entry-points"]["bgbench.methods"]  # every built-in method
+
+    bib = _parse_bib(citations.bibtex())
+    assert set(bib) == set(citations.ENTRIES)
+    for key, f in bib.items():
+        e = citations.ENTRIES[key]
+        venue = {"article": "journal", "inproceedings": "booktitle"}.get(f["ENTRYTYPE"], "howpublished")
+        if not e.missing:  # a full reference: authors, title, venue, year
+            assert f.get("author") and f.get("title") and f.get(venue) and re.fullmatch(r"\d{4}", f.get("year", ""))
+        else:  # what the record cannot give is said, not guessed
+            assert f["note"] == e.missing and f.get("title")
+    # every registered method has a paper or is a named textbook baseline; every key exists
+    assert len(builtin) == 19
+    for name in builtin:
+        assert (name in citations.METHODS) != (name in citations.NO_PAPER), name
+    assert set(citations.METHODS.values()) <= set(bib) and set(citations.PAPERS.values()) <= set(bib)
+    for ref in published.REFERENCES:
+        assert citations.source_key(ref.source) in bib, ref.source
+    # the reference text names the paper in full
+    assert citations.reference_text("liang2023crossnet") == (
+        'Dong Liang, Dong Zhang, Qiong Wang, Zongqi Wei and Liyan Zhang, "CrossNet: Cross-scene Background '
+        'Subtraction Network via 3D Optical Flow", IEEE Transactions on Multimedia, 2023, doi:10.1109/TMM.2023.3266608.')
+
+
+def _cdnet_results():
+    jobs = [job(m, FULL, f"CDnet2014/baseline/{v}", f) for m, f in (("gmm_sg", 0.7), ("subsense", 0.8),
+                                                                    ("frame_difference", 0.5))
+            for v in ("highway", "office")]
+    return results_of(jobs, (FULL,))
+
+
+def test_report_writes_references_bib_that_covers_every_citation(tmp_path):
+    from bgbench.reports.build import build_report
+
+    build_report(_cdnet_results(), tmp_path)
+    report = tmp_path / "report"
+    bib = _parse_bib((report / "references.bib").read_text())
+    cited = set()
+    for tex in report.glob("*.tex"):
+        for group in re.findall(r"\\cite\{([^}]*)\}", tex.read_text()):
+            cited |= {k.strip() for k in group.split(",")}
+    assert cited == {"stauffer1999adaptive", "stcharles2015subsense"}  # frame_difference: no paper
+    assert cited <= set(bib)
+    # the dataset, and the paper the published numbers come from (papers/000 Table 2)
+    assert set(bib) == cited | {"wang2014cdnet", "mondejar2019bmnbsn"}
+    pub = (report / "published_full_CDnet2014.md").read_text()
+    assert "- papers/000 [mondejar2019bmnbsn]: Víctor M. Mondéjar-Guerra, José Rouco, Jorge Novo and Marcos " \
+           "Ortega, \"An End-to-End Deep Learning Approach for Simultaneous Background Modeling and Subtraction\"" in pub
+
+
+def test_leaderboard_latex_keeps_ap_and_says_n_too_small_once():
+    from bgbench.reports import leaderboard
+
+    board = leaderboard.leaderboard(_cdnet_results(), FULL.key, "CDnet2014")
+    h, rows, better = tables.leaderboard_table(board, tex=True)
+    assert h == ["method", "RC", "RM", "F", "95% CI", "AP", "FPS"] and better[h.index("AP")] is True
+    assert tables.column(h, rows, "95% CI") == [None, None, None]  # two videos each: no CI
+    tex = tables.latex_leaderboard(board)
+    assert "& AP &" in tex and tex.count("n too small") == 1
+    assert "subsense (2), gmm\\_\\allowbreak{}sg (2), frame\\_\\allowbreak{}difference (2)" in tex
+    assert "Methods: subsense~\\cite{stcharles2015subsense}, gmm\\_sg~\\cite{stauffer1999adaptive}." in tex
+
+
+@pytest.mark.skipif(not (__import__("shutil").which("pdflatex") and __import__("shutil").which("bibtex")),
+                    reason="no pdflatex/bibtex")
+def test_report_tables_compile_with_their_bibliography(tmp_path):
+    import subprocess
+
+    from bgbench.reports.build import build_report
+
+    build_report(_cdnet_results(), tmp_path)
+    report = tmp_path / "report"
+    body = "\n".join(r"\input{" + p.name + "}" for p in sorted(report.glob("*.tex")))
+    (report / "doc.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}"
+                                    "\\begin{document}" + body + "\\bibliographystyle{plain}\\bibliography{references}"
+                                    "\\end{document}")
+    for cmd in (["pdflatex"], ["bibtex"], ["pdflatex"], ["pdflatex"]):
+        arg = "doc" if cmd == ["bibtex"] else "doc.tex"
+        r = subprocess.run([*cmd, *(["-interaction=nonstopmode", "-halt-on-error"] if cmd != ["bibtex"] else []),
+                            arg], cwd=report, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout[-2000:]
+    log = (report / "doc.log").read_text(errors="replace")
+    assert not re.search(r"Citation .* undefined", log), re.findall(r".*Citation.*", log)
+    assert "There were undefined references" not in log
+    assert "Stauffer" in (report / "doc.bbl").read_text()
+
+
+def test_citation_cff_and_license_match_pyproject():
+    import tomllib
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["title"] and cff["authors"] and cff["message"]
+    assert cff["version"] == project["version"] and cff["license"] == "MIT"
+    lic = project["license"]
+    assert (lic if isinstance(lic, str) else lic["text"]) == "MIT"
+    assert (root / "LICENSE").read_text().startswith("MIT License\n")
+
+
+@needs_data
+def test_real_run_per_video_tables_frame_and_compare(tmp_path, capsys):
+    """A real run (frame_difference on CDnet2014 highway): `bgbench report` writes the
+    per-video table with the job's own F, frame() holds the job, and compare of the run with
+    itself gives zero deltas and no test (one shared video)."""
+    import csv
+    import json
+
+    from bgbench.cli import main
+    from bgbench.records.results import load_results
+
+    run = tmp_path / "run"
+    assert main(["run", "--data", str(HIGHWAY), "--methods", "frame_difference", "--out", str(run), "--no-report",
+                 "--no-tracking"]) == 0
+    assert main(["report", str(run)]) == 0
+    res = load_results(run)
+    (job_,) = res.jobs
+    f = job_.metrics["f_measure"]
+    assert 0.3 < f < 0.9
+    rows = list(csv.reader((run / "report" / "per_video_full_CDnet2014.csv").open()))
+    assert rows == [["method", "highway", "overall"], ["frame_difference", repr(f), repr(f)]]
+    df = res.frame()
+    assert len(df) == 1 and df.video[0] == "CDnet2014/baseline/highway" and df.f_measure[0] == f
+    assert df.fps[0] == job_.fps and df.category[0] == "baseline"
+    capsys.readouterr()
+    assert main(["compare", str(run), str(run), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["metrics"]["f_measure"]["delta"] == 0.0 and row["paired"]["videos"] == 1
+    assert row["paired"]["p_value"] is None
