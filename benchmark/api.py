@@ -234,6 +234,12 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) 
 
     started = time.perf_counter() if started is None else started
     p = prepare(cfg)
+    if p.quick and p.data == ("synthetic",):  # the quick data fell back: say so, and where it looked
+        from bgbench.suites import synthetic_fallback_note
+
+        fallback = synthetic_fallback_note()
+        if fallback:
+            (echo or _log)(fallback)
     note = cpu_only_note(cfg.device, [s.name for s in p.specs if not p.classes[s.name].gpu_capable])
     if note:
         (echo or _log)(note)
@@ -356,6 +362,10 @@ def splits(cfg: RunConfig, protocol: str, echo: Echo | None = None) -> list:
     echo = echo or _log
     check_cache_writable()
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else not cfg.data
+    if not cfg.data and quick_data() == ["synthetic"]:
+        from bgbench.suites import synthetic_fallback_note
+
+        echo(synthetic_fallback_note() or "bgbench: running on the built-in synthetic scenes")
     videos, _ = load_videos(cfg.data or quick_data(), cfg.data_format, cfg.roi_policy, skip_bad, echo)
     check_unique_content(videos)  # one scene under two names would sit on both sides of a split
     planned = _protocol(protocol, cfg).plan(videos)

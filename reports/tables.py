@@ -15,6 +15,7 @@ import re
 from typing import Any, Iterator, Sequence
 
 from bgbench.records.types import DatasetSummary, Results, Summary
+from bgbench.timing.untimed import NA, fps_cell, untimed_labels
 
 # CDnet2014 category abbreviations, as the papers print them
 ABBREV = {
@@ -274,10 +275,12 @@ def category_table(results: Results, protocol: str, dataset: str, metric: str = 
         cats += [c for c in d.categories if c not in cats and c != "-"]
     header = ["method"] + [ABBREV.get(c, c) if abbreviate else c for c in cats] + ["overall F", "Re", "Pr", "PWC", "FPS"]
     rows = []
+    untimed = untimed_labels(results)
     for method, _, d in _entries(results, protocol, dataset):
         o = d.overall
         rows.append([method] + [d.categories.get(c, {}).get(metric) for c in cats]
-                    + [o.get("f_measure"), o.get("recall"), o.get("precision"), o.get("pwc"), d.fps_median])
+                    + [o.get("f_measure"), o.get("recall"), o.get("precision"), o.get("pwc"),
+                       fps_cell(d.fps_median, method, untimed)])
     rows.sort(key=_by_f(-5))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
@@ -290,8 +293,10 @@ def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[s
     header = ["method"] + [m[0] for m in METRICS] + ["AP", "FPS"]
     better: list[bool | None] = [None] + [m[2] for m in METRICS] + [True, True]
     rows = []
+    untimed = untimed_labels(results)
     for method, _, d in _entries(results, protocol, dataset):
-        rows.append([method] + [d.overall.get(m[1]) for m in METRICS] + [average_precision_cell(d), d.fps_median])
+        rows.append([method] + [d.overall.get(m[1]) for m in METRICS]
+                    + [average_precision_cell(d), fps_cell(d.fps_median, method, untimed)])
     rows.sort(key=_by_f(7))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
@@ -352,7 +357,7 @@ def leaderboard_table(board: dict, tex: bool = False) -> tuple[list[str], list[l
 
     rows = [[r["method"], r["family"], _status_cell(r), r["RM"], r["f_measure"],
              None if r.get("status") == "failed" else ci_text(r),
-             BINARY_AP if r.get("binary") else r.get("average_precision"), r["fps"]]
+             BINARY_AP if r.get("binary") else r.get("average_precision"), NA if r.get("fps_na") else r["fps"]]
             for r in board["rows"]]
     better: list[bool | None] = [None, None, False, False, True, None, True, True]
     if not tex:
