@@ -79,6 +79,7 @@ class RunConfig:
     tracking: bool | None = None
     tracking_uri: str | None = None
     wait: bool = True  # another run holds ``out``: wait for it (False: BadInput naming its pid)
+    experiment: Mapping[str, Any] | None = None  # the experiment file it came from ({file, sha1, text}): meta.experiment
 
     @classmethod
     def of(cls, methods: Sequence[str] | str = (), config: str | None = None,
@@ -186,7 +187,9 @@ def prepare(cfg: RunConfig) -> Prepared:
     paper = cfg.paper_protocols if cfg.paper_protocols is not None else cfg.suite == "paper"
     protocols = {}
     for m, cls in classes.items():
-        ps = ([_protocol(p, cfg) for p in cfg.protocols] if cfg.protocols
+        # a protocol is a name, or (name, its own options) from an experiment file
+        ps = ([_protocol(p, cfg) if isinstance(p, str) else _protocol(p[0], cfg, p[1]) for p in cfg.protocols]
+              if cfg.protocols
               else [_protocol(cls.default_protocol, cfg, cls.protocol_options)]
               + ([_protocol(p, cfg, o) for p, o in cls.paper_protocols] if paper else []))
         keys = [p.key for p in ps]
@@ -296,7 +299,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
             skipped=tuple(skipped + protocol_skips), notes={v.id: tuple(v.notes) for v in good if v.notes},
             suite=recorded_suite(cfg.suite, p.specs), config=cfg.config, executor=cfg.executor, jobs=p.jobs,
             threads=p.threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
-            wall_seconds=round(time.perf_counter() - started, 3),
+            wall_seconds=round(time.perf_counter() - started, 3), experiment=cfg.experiment,
             started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3))
         doc = results.clean(Results(meta=meta, jobs=jobs, summaries=summarize(jobs)).to_json())
         results.write_json(p.out / "results.json", doc)

@@ -144,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="quick", choices=list(SUITES), metavar="SUITE",
                    help="; ".join(f"{k}{' (default)' if k == 'quick' else ''}: {v}" for k, v in SUITES.items())
                    + ". --methods overrides its methods")
+    p.add_argument("--experiment", type=Path, metavar="FILE",
+                   help="an experiment file (TOML: methods with configs and set, protocols with options, data, seed, "
+                        "threshold, out, ...; docs/experiments.md); options given here explicitly override it")
     p.add_argument("--methods", type=_names, help="comma-separated method names (default: the suite's)")
     p.add_argument("--protocol", action="append", help="protocol (repeatable; default: each method's own): "
                                                        + PROTOCOL_HELP)
@@ -269,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # a bad option (2, its line printed) or -h/--version (0): returned, in process too
         return e.code if isinstance(e.code, int) else int(e.code is not None)
     args.started = started
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.cmd is None:  # the main job is `bgbench run`; a bare `bgbench` says what there is
         parser.print_help()
         return 0
@@ -402,13 +406,16 @@ def cmd_run(args) -> int:
     from bgbench import api
     from bgbench.suites import suite_methods
 
-    methods = args.methods or suite_methods(args.suite)
-    cfg = _run_config(args, methods, _overrides(args.set, methods), suite=args.suite,
-                      protocols=tuple(args.protocol or ()), out=args.out, device=args.device,
-                      threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
-                      scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
-                      tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
-                      wait=not args.no_wait)
+    if args.experiment is not None:  # the file, with the options given explicitly on top
+        cfg = _experiment_config(args)
+    else:
+        methods = args.methods or suite_methods(args.suite)
+        cfg = _run_config(args, methods, _overrides(args.set, methods), suite=args.suite,
+                          protocols=tuple(args.protocol or ()), out=args.out, device=args.device,
+                          threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
+                          scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
+                          tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
+                          wait=not args.no_wait)
     res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
     from bgbench.reports.tables import terminal_summary
 
@@ -422,6 +429,55 @@ def cmd_run(args) -> int:
           f"video(s) skipped, {n_protocol} protocol skip(s); "
           f"{time.perf_counter() - getattr(args, 'started', _LOADED):.1f} s; results: {where}")
     return 1 if failed else 0
+
+
+# `run` options -> RunConfig fields, for options given explicitly beside --experiment
+_RUN_FIELDS = {"suite": "suite", "config": "config", "format": "data_format", "roi_policy": "roi_policy",
+               "on_bad_data": "on_bad_data", "seed": "seed", "device": "device", "jobs": "jobs", "executor": "executor",
+               "scheduler": "scheduler", "threads": "threads", "out": "out", "threshold": "threshold",
+               "save_masks": "save_masks", "tracking_uri": "tracking_uri"}
+
+
+def _explicit(args) -> set[str]:
+    """The options of ``args.cmd`` given on the command line (not left at their defaults):
+    its parser again, with every default suppressed."""
+    sub = _parser().commands[args.cmd]
+    for a in sub._actions:
+        a.default = argparse.SUPPRESS
+    rest = args.argv[args.argv.index(args.cmd) + 1:] if args.cmd in args.argv else args.argv
+    given, _ = sub.parse_known_args(rest)
+    return set(vars(given))
+
+
+def _experiment_config(args):
+    """``run --experiment FILE``: the file's RunConfig with the options given explicitly on
+    top (bgbench.experiment: defaults < file < command line)."""
+    from bgbench import experiment
+    from bgbench.api import PROTOCOL_OPTIONS
+
+    exp = experiment.load(args.experiment)
+    given = _explicit(args)
+    cli: dict[str, Any] = {f: getattr(args, k) for k, f in _RUN_FIELDS.items() if k in given}
+    if "data" in given:
+        cli["data"] = tuple(args.data)
+    if "protocol" in given:
+        cli["protocols"] = tuple(args.protocol)
+    if "no_tracking" in given:
+        cli["tracking"] = False
+    if "no_report" in given:
+        cli["report"] = False
+    if "no_wait" in given:
+        cli["wait"] = False
+    options = {k: tuple(v) if isinstance(v, list) else v for k in PROTOCOL_OPTIONS if k in given
+               for v in [getattr(args, k)]}
+    if options:
+        cli["protocol_options"] = options
+    names = args.methods if "methods" in given else [m for m, _, _ in exp.methods]
+    if "methods" in given:
+        cli["methods"] = names
+    if "set" in given:
+        cli["overrides"] = _overrides(args.set, list(names))
+    return experiment.run_config(exp, cli)
 
 
 def _check_device(device: str, classes: dict) -> None:

@@ -394,10 +394,14 @@ def parent_run_name(results: Results, run_dir: Path) -> str:
 
 
 def parent_params(meta: RunMeta, device: str | None = None) -> dict[str, str]:
-    """The parent's parameters; ``device`` the resolved one (``resolved_device``), never auto."""
+    """The parent's parameters; ``device`` the resolved one (``resolved_device``), never auto;
+    the experiment file's name and SHA-1 where the run came from one (its text is the
+    ``experiment.toml`` artifact)."""
+    exp = {"experiment": {"file": meta.experiment.get("file"), "sha1": meta.experiment.get("sha1")}} \
+        if meta.experiment else {}
     return _params({"suite": meta.suite, "seed": meta.seed, "device": device or meta.device,
                     "threshold": meta.threshold, "config": meta.config, "protocols": meta.protocols,
-                    "videos": len(meta.videos)})
+                    "videos": len(meta.videos), **exp})
 
 
 def parent_tags(meta: RunMeta, run_dir: Path, rid: str) -> dict[str, str]:
@@ -561,6 +565,10 @@ def log_run(results: Results, run_dir: Path, uri: str | None = None, report_dir:
     current = [pid]
     try:
         client.log_artifact(pid, str(run_dir / "results.json"))
+        if meta.experiment and isinstance(meta.experiment.get("text"), str):  # the file the run came from, as it was
+            with tempfile.TemporaryDirectory(prefix="bgbench-exp-") as tmp:
+                (Path(tmp) / "experiment.toml").write_text(meta.experiment["text"])
+                client.log_artifact(pid, str(Path(tmp) / "experiment.toml"))
         if report_dir is not None and Path(report_dir).is_dir():
             client.log_artifacts(pid, str(report_dir), artifact_path="report")
         children = {}
