@@ -173,3 +173,35 @@ def test_every_job_records_an_example_frame_without_save_masks(tmp_path):
     pred = quantize(prob) >= threshold_bin(0.5)  # as the run thresholds
     assert np.array_equal(overlay, colour_mask(pred, video.gt(fid), np.asarray(video.roi, bool)))
     assert np.array_equal(cv2.imread(str(out / job.examples["input"]), cv2.IMREAD_UNCHANGED), video.frame(fid))
+
+
+def test_a_file_parameter_keys_its_jobs_on_the_files_content(tmp_path):
+    """Any Param(kind="file") (a deep method's weights): replacing the file in place changes the
+    job's fingerprint, putting the same bytes back restores it."""
+    from bgbench.data.formats import discover
+    from bgbench.method import METHODS, Method, register_method
+    from bgbench.params import Param
+    from bgbench.protocols import build_protocol
+    from bgbench.execution.runner import MethodSpec, RunOptions, plan
+
+    if "test_file_param" not in METHODS:
+        @register_method("test_file_param")
+        class _FileParam(Method):
+            """A test method with a file parameter"""
+
+            params = {"weights": Param(None, "a file", kind="file")}
+
+    (video,) = discover(OFFICE)
+    weights = tmp_path / "w.bin"
+
+    def fp() -> str:
+        spec = MethodSpec("test_file_param", "default", (("weights", str(weights)),))
+        (task,) = plan([spec], {"test_file_param": [build_protocol("full")]}, [video], RunOptions(out=tmp_path / "o"))
+        return task.fingerprints[video.id]
+
+    weights.write_bytes(b"first")
+    a = fp()
+    weights.write_bytes(b"second")
+    assert fp() != a
+    weights.write_bytes(b"first")
+    assert fp() == a

@@ -148,6 +148,21 @@ def fingerprint(**parts: Any) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def file_digests(cls: type[Method], params: dict[str, Any]) -> dict[str, str]:
+    """SHA-1 of the content of every file-valued parameter (``Param(kind="file")``, e.g. a deep
+    method's ``weights``) that is set: a job is keyed on what the file holds, not on its path."""
+    out = {}
+    for name, spec in cls.param_specs().items():
+        value = params.get(name)
+        if spec.kind == "file" and value is not None:
+            h = hashlib.sha1()
+            with open(value, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            out[name] = h.hexdigest()
+    return out
+
+
 def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], videos: Sequence[Video], opts: RunOptions,
          skipped: list[dict] | None = None) -> list[Task]:
     """The tasks of a run. ``protocols`` maps each method name to its protocols.
@@ -168,6 +183,7 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
         cls = method_class(spec.name)
         params = spec.resolved_params()
         code = code_fingerprint(cls)
+        files = file_digests(cls, params)  # a weights file replaced in place: the jobs are recomputed
         for proto in protocols[spec.name]:
             if proto.key not in planned:
                 planned[proto.key] = proto.plan(videos)
@@ -190,7 +206,8 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
                             threshold=opts.threshold, seed=opts.seed, device=opts.device if cls.family == "deep" else None,
                             code=code, content=content[v.id],
                             train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None,
-                            **({"inputs": inputs} if inputs is not None else {}))
+                            **({"inputs": inputs} if inputs is not None else {}),
+                            **({"files": files} if files else {}))
                     tasks.append(task)
     if not tasks and not skips:
         taken = {p.key for ps in protocols.values() for p in ps}
@@ -243,7 +260,9 @@ def execute(task: Task, opts: RunOptions, write: bool = True) -> list[dict]:
     ``scoped.threads(opts.threads)``. ``write``: records already in OUT are reused and each
     new one is written as soon as it is done. Not ``write`` (a Dask worker): OUT is neither
     read nor written; the records are returned for the client to write, and a trained model's
-    checkpoints go to a temporary folder, deleted afterwards."""
+    checkpoints go to a temporary folder, deleted afterwards; the example frames written there
+    travel in the record (``_files``: run-folder-relative path -> PNG bytes) for the client to
+    write into OUT (``_write``)."""
     import contextlib
 
     from bgbench.execution.scoped import threads
@@ -259,7 +278,12 @@ def execute(task: Task, opts: RunOptions, write: bool = True) -> list[dict]:
         def built() -> None:  # the method's build may have imported torch: hold its thread count too
             held.enter_context(threads(opts.threads or None))
 
-        return _execute(task, opts, write, built)
+        records = _execute(task, opts, write, built)
+        if not write:
+            for rec in records:
+                files = [p for k, p in (rec.get("examples") or {}).items() if k != "frame"]
+                rec["_files"] = {p: (opts.out / p).read_bytes() for p in files if (opts.out / p).is_file()}
+        return records
 
 
 def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None]) -> list[dict]:
@@ -307,6 +331,13 @@ def _write(task: Task, video: Video, rec: dict, opts: RunOptions) -> None:
     """Write the record, then (an ok one) remove the records of the same job made by other
     code, parameters or data: they were kept until this one was safely on disk."""
     _stop_if_orphaned(opts)
+    for rel, data in (rec.pop("_files", None) or {}).items():  # a Dask worker's example frames, written here
+        if ".." not in Path(rel).parts and not Path(rel).is_absolute():
+            dest = opts.out / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(dest)
     path = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, video.id, rec["fingerprint"])
     results.write_json(path, rec)
     if rec.get("status") == "ok":
