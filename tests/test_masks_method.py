@@ -57,7 +57,7 @@ def test_saved_masks_scored_and_read_back_by_the_masks_method_give_identical_cou
     tree = out / "masks" / "frame_difference" / "full"
     # bgbench score --data reads bgbench's own tree: a dataset root, and a folder of datasets
     for pred, root in ((tree / "CDnet2014" / "baseline", CDNET / "baseline"), (tree / "CDnet2014", CDNET),
-                       (tree, DATA)):
+                       (tree, DATA), (tree, CDNET / "baseline"), (tree / "CDnet2014", OFFICE)):
         capsys.readouterr()
         assert main(["score", str(pred), "--data", str(root), "--partial", "--roi-policy", "ignore", "--json"]) == 0
         scored = json.loads(capsys.readouterr().out)["datasets"]["CDnet2014"]["videos"][job.key.video]

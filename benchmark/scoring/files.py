@@ -27,7 +27,8 @@ class ScoreOptions:
 
 
 def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any]:
-    """Every scene under ``root`` scored against ``pred_root/<its path under root>``;
+    """Every scene under ``root`` scored against ``pred_root/<its path under root>`` (else the
+    first of ``mask_folder_candidates`` that exists, e.g. a tree ``--save-masks`` wrote);
     category = mean of its videos' metrics, overall = mean of the category means, per
     dataset. Returns ``{"datasets": {name: {videos, categories, overall}}, "missing": [...]}``."""
     from bgbench.scoring.aggregate import category_means, dataset_of
@@ -42,7 +43,10 @@ def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any
     scored, missing = [], []
     for v in videos:
         rel = Path(v.path).resolve().relative_to(root.resolve()) if Path(v.path).resolve() != root.resolve() else Path(".")
-        pred = pred_root / rel
+        pred = pred_root / rel  # the tree mirrors --data, as the official comparator walks it
+        if not pred.is_dir() or (rel == Path(".") and not _holds_masks(pred)):
+            # else the layouts the masks method reads (DATASET/CATEGORY/SCENE, CATEGORY/SCENE, SCENE)
+            pred = next((c for c in mask_folder_candidates(pred_root, v)[:-1] if c.is_dir()), pred)
         if not pred.is_dir():
             missing.append((v.id, pred))
             continue
@@ -111,6 +115,10 @@ def mask_folder_candidates(root: Path, video) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
+def _holds_masks(folder: Path) -> bool:
+    return folder.is_dir() and any(e.name.startswith("bin") and e.name.endswith(".png") for e in os.scandir(folder))
+
+
 def find_mask_folder(root: Path, video) -> Path:
     """The first of ``mask_folder_candidates`` that exists (``root`` itself only if it holds
     masks directly), else BadInput naming where it looked."""
@@ -118,7 +126,7 @@ def find_mask_folder(root: Path, video) -> Path:
     for c in cands[:-1]:
         if c.is_dir():
             return c
-    if root.is_dir() and any(e.name.startswith("bin") and e.name.endswith(".png") for e in os.scandir(root)):
+    if _holds_masks(root):
         return root
     if not Path(root).is_dir():
         raise BadInput("is not a folder", root, "give the root of a results tree: CATEGORY/SCENE/bin%06d.png under it")
