@@ -170,7 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
                    help="probability threshold for the counts, in [0, 1] (default 0.5)")
-    p.add_argument("--save-masks", action="store_true", help="write 0/255 masks under OUT/masks/")
+    p.add_argument("--save-masks", action="store_true",
+                   help="write 0/255 masks as OUT/masks/METHOD/PROTOCOL/DATASET/CATEGORY/SCENE/bin%%06d.png (the CDnet "
+                        "results layout: `bgbench score --data` and the masks method read it)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the per-user store "
                                           "sqlite:///~/.local/share/bgbench/mlflow.db); logged in the background")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
