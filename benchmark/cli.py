@@ -573,6 +573,11 @@ def _speed_methods(args) -> int:
     methods = args.methods or available_classical()
     from bgbench.method import method_class
 
+    for m in methods:  # e.g. masks: reading another tool's PNGs is no method's speed
+        if getattr(method_class(m), "untimed", None):
+            raise BadInput(f"{m} has no speed to measure ({method_class(m).untimed})", "--methods",
+                           f"time the methods that compute their masks; leave {m} out")
+
     _check_device(args.device, {m: method_class(m) for m in methods})
     for m in methods:
         try:

@@ -133,6 +133,13 @@ def test_the_masks_method_refuses_what_it_cannot_read(saved, tmp_path):
     assert not (tmp_path / "e" / "jobs").exists()
 
 
+def test_bgbench_speed_refuses_the_masks_method(capsys):
+    from conftest import cli_error
+
+    line = cli_error(capsys, "speed", "--methods", "masks", "--frames", "5")
+    assert "masks has no speed to measure" in line and "--methods" in line
+
+
 def test_mask_folders_follow_the_dataset_layout(tmp_path):
     from bgbench.scoring.files import find_mask_folder, mask_folder_candidates
 
