@@ -100,7 +100,11 @@ def _typed(key: str, value: Any, types: tuple[type, ...], eg: str, path: Path, w
 
 def load(path: str | Path) -> Experiment:
     """Read and check an experiment file (BadInput naming the key and the file)."""
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the standard library reads TOML from 3.11
+        raise BadInput("needs Python 3.11 or later (the standard library's tomllib reads it)", path,
+                       "run bgbench with Python >= 3.11, or give the options on the command line") from None
 
     path = Path(path)
     if not path.is_file():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("tomllib")  # Python >= 3.11
 from conftest import CDNET, DATA, cli_error
 from bgbench import experiment
 from bgbench.cli import main
