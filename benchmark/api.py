@@ -79,6 +79,7 @@ class RunConfig:
     tracking: bool | None = None
     tracking_uri: str | None = None
     wait: bool = True  # another run holds ``out``: wait for it (False: BadInput naming its pid)
+    experiment: Mapping[str, Any] | None = None  # the experiment file it came from ({file, sha1, text}): meta.experiment
 
     @classmethod
     def of(cls, methods: Sequence[str] | str = (), config: str | None = None,
@@ -186,7 +187,9 @@ def prepare(cfg: RunConfig) -> Prepared:
     paper = cfg.paper_protocols if cfg.paper_protocols is not None else cfg.suite == "paper"
     protocols = {}
     for m, cls in classes.items():
-        ps = ([_protocol(p, cfg) for p in cfg.protocols] if cfg.protocols
+        # a protocol is a name, or (name, its own options) from an experiment file
+        ps = ([_protocol(p, cfg) if isinstance(p, str) else _protocol(p[0], cfg, p[1]) for p in cfg.protocols]
+              if cfg.protocols
               else [_protocol(cls.default_protocol, cfg, cls.protocol_options)]
               + ([_protocol(p, cfg, o) for p, o in cls.paper_protocols] if paper else []))
         keys = [p.key for p in ps]
@@ -237,6 +240,12 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) 
 
     started = time.perf_counter() if started is None else started
     p = prepare(cfg)
+    if p.quick and p.data == ("synthetic",):  # the quick data fell back: say so, and where it looked
+        from bgbench.suites import synthetic_fallback_note
+
+        fallback = synthetic_fallback_note()
+        if fallback:
+            (echo or _log)(fallback)
     note = cpu_only_note(cfg.device, [s.name for s in p.specs if not p.classes[s.name].gpu_capable])
     if note:
         (echo or _log)(note)
@@ -293,7 +302,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
             skipped=tuple(skipped + protocol_skips), notes={v.id: tuple(v.notes) for v in good if v.notes},
             suite=recorded_suite(cfg.suite, p.specs), config=cfg.config, executor=cfg.executor, jobs=p.jobs,
             threads=p.threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
-            wall_seconds=round(time.perf_counter() - started, 3),
+            wall_seconds=round(time.perf_counter() - started, 3), experiment=cfg.experiment,
             started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3))
         doc = results.clean(Results(meta=meta, jobs=jobs, summaries=summarize(jobs)).to_json())
         results.write_json(p.out / "results.json", doc)
@@ -359,6 +368,10 @@ def splits(cfg: RunConfig, protocol: str, echo: Echo | None = None) -> list:
     echo = echo or _log
     check_cache_writable()
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else not cfg.data
+    if not cfg.data and quick_data() == ["synthetic"]:
+        from bgbench.suites import synthetic_fallback_note
+
+        echo(synthetic_fallback_note() or "bgbench: running on the built-in synthetic scenes")
     videos, _ = load_videos(cfg.data or quick_data(), cfg.data_format, cfg.roi_policy, skip_bad, echo)
     check_unique_content(videos)  # one scene under two names would sit on both sides of a split
     planned = _protocol(protocol, cfg).plan(videos)

@@ -144,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="quick", choices=list(SUITES), metavar="SUITE",
                    help="; ".join(f"{k}{' (default)' if k == 'quick' else ''}: {v}" for k, v in SUITES.items())
                    + ". --methods overrides its methods")
+    p.add_argument("--experiment", type=Path, metavar="FILE",
+                   help="an experiment file (TOML: methods with configs and set, protocols with options, data, seed, "
+                        "threshold, out, ...; docs/experiments.md); options given here explicitly override it")
     p.add_argument("--methods", type=_names, help="comma-separated method names (default: the suite's)")
     p.add_argument("--protocol", action="append", help="protocol (repeatable; default: each method's own): "
                                                        + PROTOCOL_HELP)
@@ -167,7 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
                    help="probability threshold for the counts, in [0, 1] (default 0.5)")
-    p.add_argument("--save-masks", action="store_true", help="write 0/255 masks under OUT/masks/")
+    p.add_argument("--save-masks", action="store_true",
+                   help="write 0/255 masks as OUT/masks/METHOD/PROTOCOL/DATASET/CATEGORY/SCENE/bin%%06d.png (the CDnet "
+                        "results layout: `bgbench score --data` and the masks method read it)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the per-user store "
                                           "sqlite:///~/.local/share/bgbench/mlflow.db); logged in the background")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
@@ -296,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # a bad option (2, its line printed) or -h/--version (0): returned, in process too
         return e.code if isinstance(e.code, int) else int(e.code is not None)
     args.started = started
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.cmd is None:  # the main job is `bgbench run`; a bare `bgbench` says what there is
         parser.print_help()
         return 0
@@ -434,13 +440,16 @@ def cmd_run(args) -> int:
     from bgbench import api
     from bgbench.suites import suite_methods
 
-    methods = args.methods or suite_methods(args.suite)
-    cfg = _run_config(args, methods, _overrides(args.set, methods), suite=args.suite,
-                      protocols=tuple(args.protocol or ()), out=args.out, device=args.device,
-                      threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
-                      scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
-                      tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
-                      wait=not args.no_wait)
+    if args.experiment is not None:  # the file, with the options given explicitly on top
+        cfg = _experiment_config(args)
+    else:
+        methods = args.methods or suite_methods(args.suite)
+        cfg = _run_config(args, methods, _overrides(args.set, methods), suite=args.suite,
+                          protocols=tuple(args.protocol or ()), out=args.out, device=args.device,
+                          threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
+                          scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
+                          tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
+                          wait=not args.no_wait)
     res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
     from bgbench.reports.tables import terminal_summary
 
@@ -454,6 +463,55 @@ def cmd_run(args) -> int:
           f"video(s) skipped, {n_protocol} protocol skip(s); "
           f"{time.perf_counter() - getattr(args, 'started', _LOADED):.1f} s; results: {where}")
     return 1 if failed else 0
+
+
+# `run` options -> RunConfig fields, for options given explicitly beside --experiment
+_RUN_FIELDS = {"suite": "suite", "config": "config", "format": "data_format", "roi_policy": "roi_policy",
+               "on_bad_data": "on_bad_data", "seed": "seed", "device": "device", "jobs": "jobs", "executor": "executor",
+               "scheduler": "scheduler", "threads": "threads", "out": "out", "threshold": "threshold",
+               "save_masks": "save_masks", "tracking_uri": "tracking_uri"}
+
+
+def _explicit(args) -> set[str]:
+    """The options of ``args.cmd`` given on the command line (not left at their defaults):
+    its parser again, with every default suppressed."""
+    sub = _parser().commands[args.cmd]
+    for a in sub._actions:
+        a.default = argparse.SUPPRESS
+    rest = args.argv[args.argv.index(args.cmd) + 1:] if args.cmd in args.argv else args.argv
+    given, _ = sub.parse_known_args(rest)
+    return set(vars(given))
+
+
+def _experiment_config(args):
+    """``run --experiment FILE``: the file's RunConfig with the options given explicitly on
+    top (bgbench.experiment: defaults < file < command line)."""
+    from bgbench import experiment
+    from bgbench.api import PROTOCOL_OPTIONS
+
+    exp = experiment.load(args.experiment)
+    given = _explicit(args)
+    cli: dict[str, Any] = {f: getattr(args, k) for k, f in _RUN_FIELDS.items() if k in given}
+    if "data" in given:
+        cli["data"] = tuple(args.data)
+    if "protocol" in given:
+        cli["protocols"] = tuple(args.protocol)
+    if "no_tracking" in given:
+        cli["tracking"] = False
+    if "no_report" in given:
+        cli["report"] = False
+    if "no_wait" in given:
+        cli["wait"] = False
+    options = {k: tuple(v) if isinstance(v, list) else v for k in PROTOCOL_OPTIONS if k in given
+               for v in [getattr(args, k)]}
+    if options:
+        cli["protocol_options"] = options
+    names = args.methods if "methods" in given else [m for m, _, _ in exp.methods]
+    if "methods" in given:
+        cli["methods"] = names
+    if "set" in given:
+        cli["overrides"] = _overrides(args.set, list(names))
+    return experiment.run_config(exp, cli)
 
 
 def _check_device(device: str, classes: dict) -> None:
@@ -546,6 +604,11 @@ def _speed_methods(args) -> int:
         raise BadInput("no video to time", "--video", "give a video file, e.g. ../shared/data/videos/*.avi")
     methods = args.methods or available_classical()
     from bgbench.method import method_class
+
+    for m in methods:  # e.g. masks: reading another tool's PNGs is no method's speed
+        if getattr(method_class(m), "untimed", None):
+            raise BadInput(f"{m} has no speed to measure ({method_class(m).untimed})", "--methods",
+                           f"time the methods that compute their masks; leave {m} out")
 
     _check_device(args.device, {m: method_class(m) for m in methods})
     for m in methods:

@@ -64,6 +64,9 @@ class Method:
     paper_protocols: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()  # more experiments of its paper
     gpu_capable: ClassVar[bool] = False  # False: runs on the CPU whatever --device says
     requires: ClassVar[str] = ""  # how to install an optional dependency it imports (said when missing)
+    # why its frames/s means nothing (e.g. masks read from disk): its jobs record fps None with this
+    # note, and tables, plots and the CI gate read "n/a" / leave it out; None: segment is timed
+    untimed: ClassVar[str | None] = None
 
     @classmethod
     def resolve(cls, config: str = "default", **overrides: Any) -> tuple[str, dict[str, Any]]:
@@ -94,6 +97,14 @@ class Method:
     def validate(cls, values: dict[str, Any]) -> None:
         """Rules across parameters (or beyond a type and a range): raise BadInput naming
         ``method.param``. Runs in ``resolve``, before anything is built."""
+
+    @classmethod
+    def job_inputs(cls, params: dict[str, Any], video: Any, frames: Sequence[int]) -> str | None:
+        """A digest of what a job reads besides the video and the parameters' values (e.g. the
+        ``masks`` method: the content of the mask files it reads for ``video``), added to the
+        job's fingerprint, so that a job is recomputed when those files change. Called when the
+        run is planned, before any job runs: BadInput here refuses the run. None: nothing more."""
+        return None
 
     @classmethod
     def param_specs(cls) -> dict[str, Param]:

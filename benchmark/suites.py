@@ -21,6 +21,8 @@ from typing import Sequence
 
 QUICK_METHODS = ("gmm_zivkovic", "mog_kb", "knn", "cnt", "vibe", "frame_difference", "temporal_median")
 QUICK_DATASETS = ("CDnet2014", "SBI2015", "UCSD")
+# methods that read what another tool wrote (``masks``, with its masks.root): named explicitly, never in a suite
+EXTERNAL = ("masks",)
 SUITES = {
     "quick": "the fast classical baselines (100+ frames/s here) on the real data, protocol full",
     "baselines": "every available classical baseline on the real data, protocol full",
@@ -45,7 +47,7 @@ def suite_candidates(name: str) -> list[str]:
         return list(QUICK_METHODS)
     if name in ("baselines", "paper"):
         family = "classical" if name == "baselines" else "deep"
-        return [e.name for e in METHODS if e.meta.get("family") == family]
+        return [e.name for e in METHODS if e.meta.get("family") == family and e.name not in EXTERNAL]
     raise BadInput(f"unknown suite {name!r}", "--suite", f"use one of {', '.join(SUITES)}")
 
 
@@ -81,12 +83,38 @@ def available_classical(say: bool = False) -> list[str]:
     return [m for m in suite_candidates("baselines") if _available(m, say)]
 
 
-def shared_data() -> Path | None:
-    """``$BGBENCH_DATA``, else ``../shared/data`` from the working folder or the checkout."""
+def data_candidates() -> list[Path]:
+    """Where the real data is looked for, in order: ``$BGBENCH_DATA``, then ``../shared/data``
+    from the working folder and from the checkout."""
     env = os.environ.get("BGBENCH_DATA")
     candidates = [Path(env)] if env else []
     candidates += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"]
-    return next((c for c in candidates if c.is_dir()), None)
+    out: list[Path] = []
+    for c in candidates:
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def shared_data() -> Path | None:
+    """``$BGBENCH_DATA``, else ``../shared/data`` from the working folder or the checkout."""
+    return next((c for c in data_candidates() if c.is_dir()), None)
+
+
+def synthetic_fallback_note() -> str | None:
+    """The one line a run on the quick data prints when it falls back to the synthetic scenes:
+    where it looked (and what for), and how to point it at real data; None when real data is found."""
+    root = shared_data()
+    if root is not None and any((root / d).is_dir() for d in QUICK_DATASETS):
+        return None
+    if root is not None:
+        looked = f"{root} holds none of {', '.join(QUICK_DATASETS)}"
+    else:
+        env = os.environ.get("BGBENCH_DATA")
+        looked = ("looked in " + ", ".join(str(c.resolve()) if not c.is_absolute() else str(c) for c in data_candidates())
+                  + ("" if env else "; $BGBENCH_DATA is not set"))
+    return (f"bgbench: no real data ({looked}); running on the built-in synthetic scenes -- fix: set $BGBENCH_DATA "
+            "to the folder holding CDnet2014/, SBI2015/, UCSD/, or pass --data")
 
 
 def quick_data() -> list[str]:

@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from bgbench.scoring.aggregate import ALL_KEYS
-from bgbench.records.types import JobRecord, Results, RunMeta, Summary
+from bgbench.records.types import JobRecord, Results, RunMeta, Summary, label_of
 
 EXPERIMENT = "bgbench"
 STATE = "tracking.json"
@@ -358,14 +358,56 @@ def _params(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return {k: v[:6000] for k, v in out.items()}
 
 
-def parent_params(meta: RunMeta) -> dict[str, str]:
-    return _params({"suite": meta.suite, "seed": meta.seed, "device": meta.device, "threshold": meta.threshold,
-                    "config": meta.config, "protocols": meta.protocols, "videos": len(meta.videos)})
+def resolved_device(results: Results, jobs: Iterable[JobRecord] | None = None) -> str:
+    """The device(s) the jobs ran on, as they recorded it (``timing.device``: ``cpu``,
+    ``cuda:0``), comma-separated; never the ``auto`` that was asked. Without a job that says
+    (every job failed), ``meta.device`` resolved here (``auto``: cuda if this machine has
+    it, else cpu)."""
+    jobs = results.jobs if jobs is None else jobs
+    devices = sorted({str(j.timing["device"]) for j in jobs if j.timing and j.timing.get("device")})
+    if devices:
+        return ",".join(devices)
+    asked = results.meta.device
+    if asked != "auto":
+        return asked
+    try:
+        from bgbench.execution.device import resolve
+
+        return resolve(asked)
+    except Exception:  # noqa: BLE001 - no torch here: the CPU is what auto gets
+        return "cpu"
+
+
+def parent_run_name(results: Results, run_dir: Path) -> str:
+    """The parent run's name: the run folder and what ran, e.g. ``deep_cpu · siamese_fcn[cpu] ·
+    scene-specific`` (labels and protocol names in the record's order; more than three of either
+    are counted, so the name stays readable)."""
+    def some(items: list[str]) -> str:
+        return ", ".join(items) if len(items) <= 3 else f"{', '.join(items[:3])} +{len(items) - 3} more"
+
+    labels = list(dict.fromkeys(label for label, _ in results.summaries))
+    names = list(dict.fromkeys(s.protocol for s in results.summaries.values()))
+    if not labels:
+        labels = [label_of(m, results.meta.configs.get(m, "default")) for m in results.meta.methods]
+        names = list(dict.fromkeys(str(p.get("name", k)) for k, p in results.meta.protocols.items()))
+    return " · ".join(x for x in (Path(run_dir).resolve().name, some(labels), some(names)) if x)[:250]
+
+
+def parent_params(meta: RunMeta, device: str | None = None) -> dict[str, str]:
+    """The parent's parameters; ``device`` the resolved one (``resolved_device``), never auto;
+    the experiment file's name and SHA-1 where the run came from one (its text is the
+    ``experiment.toml`` artifact)."""
+    exp = {"experiment": {"file": meta.experiment.get("file"), "sha1": meta.experiment.get("sha1")}} \
+        if meta.experiment else {}
+    return _params({"suite": meta.suite, "seed": meta.seed, "device": device or meta.device,
+                    "threshold": meta.threshold, "config": meta.config, "protocols": meta.protocols,
+                    "videos": len(meta.videos), **exp})
 
 
 def parent_tags(meta: RunMeta, run_dir: Path, rid: str) -> dict[str, str]:
-    """What may change between re-runs of one folder goes in tags (mutable), not params."""
-    tags = {"bgbench.run_id": rid, "bgbench.kind": _PARENT, "bgbench.run_dir": str(Path(run_dir).resolve()),
+    """What may change between re-runs of one folder goes in tags (mutable), not params. No
+    absolute path: the run folder is named by its own name (paths are the machine's, not the run's)."""
+    tags = {"bgbench.run_id": rid, "bgbench.kind": _PARENT, "bgbench.run_dir": Path(run_dir).resolve().name,
             "bgbench.created": str(meta.created), "mlflow.source.git.commit": str(meta.git),
             "bgbench.executor": f"{meta.executor} jobs={meta.jobs} threads={meta.threads}"}
     tags.update({f"bgbench.version.{k}": str(v) for k, v in meta.versions.items()})
@@ -389,7 +431,7 @@ def child_config(results: Results, summary: Summary, jobs: Sequence[JobRecord] |
             "params": dict(meta.methods.get(summary.method, {})), "protocol": summary.protocol,
             "protocol_key": summary.protocol_key,
             "protocol_options": dict(meta.protocols.get(summary.protocol_key, {})),
-            "threshold": meta.threshold, "seed": meta.seed, "device": ",".join(devices) or meta.device,
+            "threshold": meta.threshold, "seed": meta.seed, "device": resolved_device(results, jobs),
             "splits": sorted({j.key.split for j in jobs}), "videos": len({j.key.video for j in jobs})}
 
 
@@ -488,7 +530,7 @@ def _upsert(client, exp_id: str, found: list, name: str, start: float, tags: dic
         rid = run.info.run_id
     else:
         rid = keep.info.run_id
-        client.update_run(rid, status=RunStatus.to_string(RunStatus.RUNNING))
+        client.update_run(rid, status=RunStatus.to_string(RunStatus.RUNNING), name=name)
     client.log_batch(rid, params=[Param(k, v) for k, v in params.items()],
                      tags=[RunTag(k, v) for k, v in tags.items()])
     return rid
@@ -517,13 +559,16 @@ def log_run(results: Results, run_dir: Path, uri: str | None = None, report_dir:
     rid = record_id(results, run_dir)
     start, end = run_span(meta)
     end_ms = int(end * 1000)
-    pid = _upsert(client, exp_id, _search(client, exp_id, rid, _PARENT),
-                  f"bgbench {meta.suite or 'run'} {meta.created}", start,
-                  parent_tags(meta, run_dir, rid), parent_params(meta), set())
+    pid = _upsert(client, exp_id, _search(client, exp_id, rid, _PARENT), parent_run_name(results, run_dir), start,
+                  parent_tags(meta, run_dir, rid), parent_params(meta, resolved_device(results)), set())
     progress["parent_run_id"] = pid
     current = [pid]
     try:
         client.log_artifact(pid, str(run_dir / "results.json"))
+        if meta.experiment and isinstance(meta.experiment.get("text"), str):  # the file the run came from, as it was
+            with tempfile.TemporaryDirectory(prefix="bgbench-exp-") as tmp:
+                (Path(tmp) / "experiment.toml").write_text(meta.experiment["text"])
+                client.log_artifact(pid, str(Path(tmp) / "experiment.toml"))
         if report_dir is not None and Path(report_dir).is_dir():
             client.log_artifacts(pid, str(report_dir), artifact_path="report")
         children = {}

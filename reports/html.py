@@ -122,6 +122,8 @@ def _cell(key: str, kind: str, row: dict) -> str:
         text = FAILED
     elif key == "average_precision" and row.get("binary"):
         text = BINARY_AP
+    elif key == "fps" and row.get("fps_na"):
+        text = "n/a"
     elif key == "published_f" and row.get("published_marks") and v is not None:
         text = f"{fmt(v, kind)} {row['published_marks']}"
     else:

@@ -220,6 +220,9 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
         for m, r in zip(methods, _rank([avg[m] for m in methods], higher_better=False)):
             rc_sum[m] += r
     failed = {f["method"]: f for f in failures(results, key, dataset)}
+    from bgbench.timing.untimed import untimed_labels
+
+    untimed = untimed_labels(results)  # their FPS reads "n/a" (no speed to report)
     rows = []
     for m in methods:
         vf = _video_f(results, m, key, dataset)
@@ -233,7 +236,8 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
                      "ci_note": "" if ci else f"{TOO_SMALL} ({units} video{'s' if units != 1 else ''})",
                      "recall": o.get("recall"), "precision": o.get("precision"), "pwc": o.get("pwc"),
                      "mcc": o.get("mcc"), "average_precision": ds[m].average_precision,
-                     "binary": ds[m].binary, "fps": ds[m].fps_median, "videos": len(ds[m].videos)})
+                     "binary": ds[m].binary, "fps": ds[m].fps_median, "videos": len(ds[m].videos),
+                     "fps_na": ds[m].fps_median is None and m in untimed})
     from .published import compare
 
     comp = compare(results, key, dataset)

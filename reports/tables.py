@@ -15,6 +15,7 @@ import re
 from typing import Any, Iterator, Sequence
 
 from bgbench.records.types import DatasetSummary, Results, Summary
+from bgbench.timing.untimed import NA, fps_cell, untimed_labels
 
 # CDnet2014 category abbreviations, as the papers print them
 ABBREV = {
@@ -299,10 +300,12 @@ def category_table(results: Results, protocol: str, dataset: str, metric: str = 
         cats += [c for c in d.categories if c not in cats and c != "-"]
     header = ["method"] + [ABBREV.get(c, c) if abbreviate else c for c in cats] + ["overall F", "Re", "Pr", "PWC", "FPS"]
     rows = []
+    untimed = untimed_labels(results)
     for method, _, d in _entries(results, protocol, dataset):
         o = d.overall
         rows.append([method] + [d.categories.get(c, {}).get(metric) for c in cats]
-                    + [o.get("f_measure"), o.get("recall"), o.get("precision"), o.get("pwc"), d.fps_median])
+                    + [o.get("f_measure"), o.get("recall"), o.get("precision"), o.get("pwc"),
+                       fps_cell(d.fps_median, method, untimed)])
     rows.sort(key=_by(header, "overall F"))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
@@ -315,8 +318,10 @@ def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[s
     header = ["method"] + [label for label, _, _ in METRICS] + ["AP", "FPS"]
     better: list[bool | None] = [None] + [hb for _, _, hb in METRICS] + [True, True]
     rows = []
+    untimed = untimed_labels(results)
     for method, _, d in _entries(results, protocol, dataset):
-        rows.append([method] + [d.overall.get(key) for _, key, _ in METRICS] + [average_precision_cell(d), d.fps_median])
+        rows.append([method] + [d.overall.get(key) for _, key, _ in METRICS]
+                    + [average_precision_cell(d), fps_cell(d.fps_median, method, untimed)])
     rows.sort(key=_by(header, "F"))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
@@ -393,7 +398,7 @@ _LB_COLUMNS: tuple[tuple[str, str | None, bool | None, str, Any], ...] = (
     ("overall F", "F", True, "metric", lambda r: r["f_measure"]),
     ("95% CI", "95% CI", None, "text", lambda r: None if r.get("status") == "failed" else ci_text(r)),
     ("AP", "AP", True, "metric", lambda r: BINARY_AP if r.get("binary") else r.get("average_precision")),
-    ("FPS", "FPS", True, "fps", lambda r: r["fps"]),
+    ("FPS", "FPS", True, "fps", lambda r: NA if r.get("fps_na") else r["fps"]),
 )
 
 

@@ -237,5 +237,5 @@ def test_every_builtin_is_an_entry_point_and_reads_statically():
         if target.startswith(("bgbench.baselines.", "bgbench.methods.")):
             assert f'{name} = "{target}"' in text
             static_meta(target)  # no StaticReadError: built-ins never fall back to importing
-    assert sum(t.startswith("bgbench.baselines.") for t in eps.values()) == 14
+    assert sum(t.startswith("bgbench.baselines.") for t in eps.values()) == 15  # 14 baselines and masks
     assert sum(t.startswith("bgbench.methods.") for t in eps.values()) == 5

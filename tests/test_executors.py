@@ -173,6 +173,15 @@ def test_joblib_and_a_dask_local_cluster_give_the_records_of_one_process(videos,
         recs = _run(videos, tmp_path / name, **kw)
         assert _counts(recs) == _counts(local), name
         assert sorted(_job_files(tmp_path / name)) == sorted(_job_files(tmp_path / "local")), name
+        # the example frames reach OUT whichever executor ran the job (a Dask worker's travel in its record)
+        pngs = {d: sorted(p.relative_to(tmp_path / d) for p in (tmp_path / d / "examples").rglob("*.png"))
+                for d in (name, "local")}
+        assert pngs[name] and pngs[name] == pngs["local"], name
+        for r in recs:
+            assert "_files" not in r or name == "dask"
+            ex = r["examples"]["overlay"]
+            assert (tmp_path / name / ex).read_bytes() == (tmp_path / "local" / ex).read_bytes(), (name, ex)
+        assert not any("_files" in json.loads(p.read_text()) for p in (tmp_path / name / "jobs").rglob("*.json"))
 
 
 def test_a_worker_that_dies_is_a_failed_outcome_and_the_executor_goes_on(tmp_path):

@@ -348,7 +348,9 @@ def test_results_round_trip_unchanged_on_a_real_run(highway_run, highway):
 
     mask = cv2.imread(str(highway_run / j.masks / f"bin{fid:06d}.png"), cv2.IMREAD_GRAYSCALE) == 255
     assert np.array_equal(overlay, colour_mask(mask, highway.gt(fid), highway.roi))
-    assert all(p.startswith(j.masks + "/") for k, p in j.examples.items() if k != "frame")
+    # the examples live apart from the masks tree (which holds only bin%06d.png, the CDnet results layout)
+    assert all(p.startswith("examples/") for k, p in j.examples.items() if k != "frame")
+    assert {f.name for f in (highway_run / j.masks).iterdir()} == {f"bin{i:06d}.png" for i in frames}
 
 
 def _malformed(raw: dict, how: str) -> dict:
@@ -500,7 +502,7 @@ def test_a_failed_or_dead_report_worker_loses_no_report(run, tmp_path):
     said: list[str] = []
     empty = tmp_path / "no-results"  # the worker cannot read results.json there: it answers why
     empty.mkdir()
-    shutil.copytree(out / "masks", empty / "masks")  # the mosaic's examples
+    shutil.copytree(out / "examples", empty / "examples")  # the mosaic's examples
     with ReportWorker() as worker:
         with pytest.raises(WorkerFailed, match="results.json"):
             worker.build(empty, empty / "report")

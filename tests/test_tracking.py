@@ -7,6 +7,7 @@ retry finishes it; the logged names and values are the report's tables'."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -559,3 +560,34 @@ def test_server_down_then_killed_mid_upload_then_retry(tmp_path, scene, servers,
     assert main(["log", str(out)]) == 0
     _, parent, _ = _one_parent(srv.uri, {"gmm_zivkovic", "frame_difference"})
     assert parent.info.run_id == st["parent_run_id"]
+
+
+def test_the_parent_is_named_by_its_folder_and_what_ran_with_the_resolved_device(tmp_path, monkeypatch):
+    """Issue 25, item 8: the parent run reads "FOLDER · labels · protocols", not "bgbench run
+    <timestamp>"; its device parameter is the one the jobs ran on, never "auto"; no tag holds
+    an absolute path; a folder logged under an older name is renamed, not duplicated."""
+    run = tmp_path / "deep_cpu"
+    res = _results(run, labels=("crossnet[paper]",))
+    res = dataclasses.replace(res, meta=dataclasses.replace(res.meta, device="auto"))
+    assert tracking.parent_run_name(res, run) == "deep_cpu · crossnet[paper] · full"
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setattr(tracking, "parent_run_name", lambda results, run_dir: "bgbench run 2024-05-01T12:00:00+0000")
+    pid = tracking.log_run(res, run, uri)
+    monkeypatch.undo()
+    assert tracking.log_run(res, run, uri) == pid  # the same parent, renamed
+    c, parents, children = _runs(uri)
+    (parent,) = parents
+    assert parent.info.run_name == "deep_cpu · crossnet[paper] · full"
+    assert parent.data.params["device"] == "cpu" and children[0].data.params["device"] == "cpu"
+    assert parent.data.tags["bgbench.run_dir"] == "deep_cpu"
+    for r in parents + children:
+        for k, v in r.data.tags.items():
+            assert not v.startswith("/") and str(tmp_path) not in v, (k, v)
+    # many labels and protocols: the first three of each, the rest counted
+    many = _results(tmp_path / "many")
+    name = tracking.parent_run_name(many, tmp_path / "many")
+    assert name.startswith("many · ") and name.endswith(" · full, scene-specific")
+    assert "+1 more" in name and name.count("·") == 2
+    # every job failed: the device is still resolved, never "auto"
+    failed = dataclasses.replace(res, jobs=tuple(dataclasses.replace(j, timing=None) for j in res.jobs))
+    assert tracking.resolved_device(failed) in ("cpu", "cuda")

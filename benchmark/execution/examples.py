@@ -1,11 +1,14 @@
-"""The example frame a report shows of a job, written at run time beside its saved masks.
+"""The example frame a report shows of a job, written at run time into the run folder.
 
-With ``--save-masks``, each job writes, for its video's example frame (the middle of its
-test frames: the same frame for every method of a protocol), three PNGs into its mask
-folder: the input frame as decoded (in true colour), the ground truth as displayed (the
-CDnet codes as grey levels) and the method's mask coloured against the ground truth (TP
-green, FP red, FN pink, TN black, not scored grey). The job record holds their paths
-(``examples``), so a report draws its mosaic from the run folder alone, never from the data.
+Every job (masks saved or not) records its video's example frame (the middle of its test
+frames: the same frame for every method of a protocol): one PNG of its own, the method's mask
+coloured against the ground truth (TP green, FP red, FN pink, TN black, not scored grey), in
+``OUT/examples/jobs/METHOD/PROTOCOL/VIDEO/``; and, once per video and frame, shared by every
+method, the input frame as decoded (in true colour) and the ground truth as displayed (the CDnet
+codes as grey levels) in ``OUT/examples/frames/VIDEO/``, their names tagged with the source
+files' identity (path, size, modification time), so that changed data never shows an old frame.
+The job record holds their paths (``examples``), so a report draws its mosaic from the run
+folder alone, never from the data. A 360x240 overlay is about 6 KB.
 """
 
 from __future__ import annotations
@@ -41,25 +44,54 @@ def example_frame(frames: Sequence[int]) -> int | None:
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
+    import os
+    import threading
+
     import cv2
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
+    # a name of this writer's own: parallel jobs of one video write its shared input and truth
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp.png")
     if not cv2.imwrite(str(tmp), image):
         raise OSError(f"{path}: cannot be written")
     tmp.replace(path)
 
 
+def frames_dir(run_dir: Path, video: Any) -> Path:
+    """Where a video's example input frames and ground truth go, shared by every job."""
+    return Path(run_dir) / "examples" / "frames" / video.id.replace("/", "__")
+
+
+def _source_tag(video: Any, fid: int) -> str | None:
+    """A short hash of the frame's and ground truth's files (path, size, mtime); None for a
+    video without files (its example frames are then written by every job)."""
+    import hashlib
+
+    try:
+        pos = list(video.frame_ids).index(fid)
+        files = [Path(video.frame_files[pos]), Path(dict(video.gt_files)[fid])]
+        ident = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    except (AttributeError, ValueError, KeyError, IndexError, TypeError, OSError):
+        return None
+    return hashlib.sha1(repr(ident).encode()).hexdigest()[:10]
+
+
 def write_examples(video: Any, fid: int, pred: np.ndarray, folder: Path, run_dir: Path) -> dict[str, Any]:
-    """Write frame ``fid`` of ``video`` (input, ground truth, ``pred`` coloured against it)
-    into ``folder``; return ``{"frame", "input", "groundtruth", "overlay"}``, the paths
+    """Write ``pred`` of frame ``fid`` of ``video`` coloured against the ground truth into
+    ``folder``, and the frame's input and ground truth (once per video and frame) into
+    ``frames_dir``; return ``{"frame", "input", "groundtruth", "overlay"}``, the paths
     relative to ``run_dir`` (the record's ``examples``)."""
     folder, run_dir = Path(folder), Path(run_dir)
     gt = np.asarray(video.gt(fid))
-    files = {"input": folder / f"example_input_{fid:06d}.png",
-             "groundtruth": folder / f"example_groundtruth_{fid:06d}.png",
+    shared = frames_dir(run_dir, video)
+    tag = _source_tag(video, fid)
+    suffix = f".{tag}" if tag else ""
+    files = {"input": shared / f"example_input_{fid:06d}{suffix}.png",
+             "groundtruth": shared / f"example_groundtruth_{fid:06d}{suffix}.png",
              "overlay": folder / f"example_overlay_{fid:06d}.png"}
-    _write_png(files["input"], np.asarray(video.frame(fid)))  # BGR, as decoded: a true-colour PNG
-    _write_png(files["groundtruth"], gt.astype(np.uint8))
+    if tag is None or not files["input"].is_file():  # once per video and frame (atomic: parallel jobs may race)
+        _write_png(files["input"], np.asarray(video.frame(fid)))  # BGR, as decoded: a true-colour PNG
+    if tag is None or not files["groundtruth"].is_file():
+        _write_png(files["groundtruth"], gt.astype(np.uint8))
     _write_png(files["overlay"], colour_mask(np.asarray(pred, bool), gt, np.asarray(video.roi, bool))[..., ::-1])
     return {"frame": int(fid), **{k: p.relative_to(run_dir).as_posix() for k, p in files.items()}}

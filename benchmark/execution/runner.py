@@ -127,12 +127,21 @@ def job_path(out: Path, method: str, protocol: str, split: str, video_id: str, f
     return out / "jobs" / _safe(method) / protocol / _safe(split) / (f"{stem}.{fp}.json" if fp else f"{stem}.json")
 
 
-def mask_dir(out: Path, method: str, protocol: str, split: str, video_id: str, fp: str | None = None) -> Path:
-    """Where ``--save-masks`` writes a job's masks; the job's fingerprint in the name keeps
-    variants of one protocol apart. The record holds the path (``masks``): readers take it
-    from there, never rebuild it."""
-    leaf = f"{video_id.replace('/', '__')}.{fp}" if fp else video_id
-    return out / "masks" / _safe(method) / protocol / _safe(split) / leaf
+def mask_dir(out: Path, method: str, protocol_key: str, video: Video) -> Path:
+    """Where ``--save-masks`` writes a job's masks: ``OUT/masks/METHOD/PROTOCOL/`` and below it
+    the video's place in its dataset, ``DATASET/CATEGORY/SCENE/`` (``DATASET/SCENE/`` for a
+    dataset without categories), holding only ``bin%06d.png``: the CDnet results layout, which
+    ``bgbench score PRED --data ROOT`` and the ``masks`` method read and changedetection.net's
+    uploader takes. A video is tested once per protocol key, so one folder per job; the record
+    holds the path (``masks``): readers take it from there, never rebuild it."""
+    place = [video.dataset] + ([video.category] if video.category else []) + [video.name]
+    return out / "masks" / _safe(method) / _safe(protocol_key) / Path(*place)
+
+
+def examples_dir(out: Path, method: str, protocol_key: str, video: Video) -> Path:
+    """Where a job's example overlay goes (``OUT/examples/jobs/METHOD/PROTOCOL/VIDEO``); the input
+    frame and ground truth, the same for every method, go to ``OUT/examples/frames/VIDEO``."""
+    return out / "examples" / "jobs" / _safe(method) / _safe(protocol_key) / video.id.replace("/", "__")
 
 
 def fingerprint(**parts: Any) -> str:
@@ -178,12 +187,14 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
                     task = Task(spec, proto, split, group,
                                 {vid: by_id[vid] for vid, _ in split.train + split.val} if trains else {})
                     for v, frames in group:
+                        inputs = cls.job_inputs(params, v, frames)  # e.g. the masks method: its files' content
                         task.fingerprints[v.id] = fingerprint(
                             method=spec.name, config=spec.config, params=params, protocol=proto.key,
                             split=split.name, train=split.train if trains else None, video=v.id, frames=frames,
                             threshold=opts.threshold, seed=opts.seed, device=opts.device if cls.family == "deep" else None,
                             code=code, content=content[v.id], **({"param_files": files} if files else {}),
-                            train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None)
+                            train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None,
+                            **({"inputs": inputs} if inputs is not None else {}))
                     tasks.append(task)
     if not tasks and not skips:
         taken = {p.key for ps in protocols.values() for p in ps}
@@ -236,7 +247,9 @@ def execute(task: Task, opts: RunOptions, write: bool = True) -> list[dict]:
     ``scoped.threads(opts.threads)``. ``write``: records already in OUT are reused and each
     new one is written as soon as it is done. Not ``write`` (a Dask worker): OUT is neither
     read nor written; the records are returned for the client to write, and a trained model's
-    checkpoints go to a temporary folder, deleted afterwards."""
+    checkpoints go to a temporary folder, deleted afterwards; the example frames written there
+    travel in the record (``_files``: run-folder-relative path -> PNG bytes) for the client to
+    write into OUT (``_write``)."""
     import contextlib
 
     from bgbench.execution.scoped import threads
@@ -252,7 +265,12 @@ def execute(task: Task, opts: RunOptions, write: bool = True) -> list[dict]:
         def built() -> None:  # the method's build may have imported torch: hold its thread count too
             held.enter_context(threads(opts.threads or None))
 
-        return _execute(task, opts, write, built)
+        records = _execute(task, opts, write, built)
+        if not write:
+            for rec in records:
+                files = [p for k, p in (rec.get("examples") or {}).items() if k != "frame"]
+                rec["_files"] = {p: (opts.out / p).read_bytes() for p in files if (opts.out / p).is_file()}
+        return records
 
 
 def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None]) -> list[dict]:
@@ -300,13 +318,39 @@ def _write(task: Task, video: Video, rec: dict, opts: RunOptions) -> None:
     """Write the record, then (an ok one) remove the records of the same job made by other
     code, parameters or data: they were kept until this one was safely on disk."""
     _stop_if_orphaned(opts)
+    for rel, data in (rec.pop("_files", None) or {}).items():  # a Dask worker's example frames, written here
+        if ".." not in Path(rel).parts and not Path(rel).is_absolute():
+            dest = opts.out / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(dest)
     path = job_path(opts.out, task.method.name, task.protocol.name, task.split.name, video.id, rec["fingerprint"])
     results.write_json(path, rec)
     if rec.get("status") == "ok":
         stem = video.id.replace("/", "__")
         for old in path.parent.glob(f"{stem}.*json"):
             if old != path and (old.name == f"{stem}.json" or old.name.count(".") == 2):
+                _drop_masks_of(old, rec, opts.out)
                 old.unlink(missing_ok=True)
+
+
+def _drop_masks_of(old: Path, rec: dict, out: Path) -> None:
+    """The masks a superseded record saved, where ``rec`` (its job's new record) did not save
+    them again in the same folder: removed, so the masks tree never shows a stale variant."""
+    try:
+        masks = json.loads(old.read_text()).get("masks")
+    except (OSError, ValueError):
+        return
+    if not isinstance(masks, str) or masks == rec.get("masks") or ".." in Path(masks).parts:
+        return
+    folder = out / masks
+    for f in folder.glob("bin*.png") if folder.is_dir() else ():
+        f.unlink(missing_ok=True)
+    try:
+        folder.rmdir()  # only if nothing else is in it
+    except OSError:
+        pass
 
 
 def checkpoint_path(task: Task, opts: RunOptions) -> Path:
@@ -369,15 +413,18 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     score = VideoScore(opts.threshold)
     tbin = threshold_bin(opts.threshold)
     wanted, seen = set(frames), set()
-    mdir = (mask_dir(opts.out, task.method.name, task.protocol.name, task.split.name, video.id,
-                     task.fingerprints[video.id]) if (opts.save_masks and task) else None)
+    mdir = mask_dir(opts.out, task.method.name, task.protocol.key, video) if (opts.save_masks and task) else None
+    if mdir is not None and mdir.is_dir():  # masks of an earlier variant of this job: replaced, never mixed
+        for old in mdir.glob("bin*.png"):
+            old.unlink()
     times: list[float] = []
     ids: list[int] = []
     qbuf = np.empty((SCORE_BATCH, *video.shape), np.uint8)  # quantised maps land here: no stacking
     score_seconds = 0.0
     from bgbench.execution.examples import example_frame, write_examples
 
-    example = example_frame(frames) if mdir is not None else None  # the frame reports show: mask, input, truth
+    # the frame reports show (input, truth, mask against truth): recorded for every job, masks saved or not
+    example = example_frame(frames) if task is not None else None
     example_pred: np.ndarray | None = None
 
     def flush() -> None:
@@ -401,8 +448,8 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
             from bgbench.data.imageio import write_mask
 
             write_mask(mdir / f"bin{fid:06d}.png", np.where(q >= tbin, 255, 0).astype(np.uint8))
-            if fid == example:
-                example_pred = q >= tbin
+        if fid == example:
+            example_pred = q >= tbin
         if len(ids) == SCORE_BATCH:
             flush()
         score_seconds += time.perf_counter() - t_got
@@ -419,16 +466,20 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     seconds = float(sum(timed))
     rec = score.to_dict()
     rec["metrics"] = metrics(rec["counts"], rec["dice"])
+    untimed = getattr(method, "untimed", None)  # e.g. masks read from disk: reading PNGs is no method's speed
     rec["timing"] = {
-        "frames": len(timed), "seconds": seconds, "fps": len(timed) / seconds if seconds > 0 else None,
+        "frames": len(timed), "seconds": seconds,
+        "fps": None if untimed else len(timed) / seconds if seconds > 0 else None,
+        **({"fps_note": untimed} if untimed else {}),
         "device": method.device, "warmup_frames": warm, "segment_seconds_total": float(sum(times)),
         "scoring_seconds": score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
         "batch": method.infer_batch, "precision": method.precision, "threads": opts.threads,
     }
     if mdir is not None:
         rec["masks"] = mdir.relative_to(opts.out).as_posix()
-        if example_pred is not None:
-            rec["examples"] = write_examples(video, example, example_pred, mdir, opts.out)
+    if example_pred is not None:
+        rec["examples"] = write_examples(video, example, example_pred,
+                                         examples_dir(opts.out, task.method.name, task.protocol.key, video), opts.out)
     return rec
 
 

@@ -269,11 +269,14 @@ class RunMeta:
     wall_seconds: float | None = None
     started: float | None = None
     finished: float | None = None
+    experiment: Mapping[str, Any] | None = None  # the experiment file the run came from: {file, sha1, text}
 
     def to_json(self) -> dict[str, Any]:
         out = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name == "experiment" and v is None:
+                continue  # a run from the command line alone: its record is as before
             out[f.name] = (dict(v) if isinstance(v, Mapping) else [dict(x) if isinstance(x, Mapping) else x for x in v]
                            if isinstance(v, tuple) else v)
         return out
@@ -293,7 +296,7 @@ class RunMeta:
             threads=need("threads", int, True) or 1, git=need("git", str, True),
             versions=need("versions", dict, True) or {}, machine=need("machine", dict, True) or {},
             wall_seconds=need("wall_seconds", float, True), started=need("started", float, True),
-            finished=need("finished", float, True))
+            finished=need("finished", float, True), experiment=need("experiment", dict, True))
         return cls(**kw)
 
 

@@ -27,7 +27,8 @@ class ScoreOptions:
 
 
 def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any]:
-    """Every scene under ``root`` scored against ``pred_root/<its path under root>``;
+    """Every scene under ``root`` scored against ``pred_root/<its path under root>`` (else the
+    first of ``mask_folder_candidates`` that exists, e.g. a tree ``--save-masks`` wrote);
     category = mean of its videos' metrics, overall = mean of the category means, per
     dataset. Returns ``{"datasets": {name: {videos, categories, overall}}, "missing": [...]}``."""
     from bgbench.scoring.aggregate import category_means, dataset_of
@@ -42,7 +43,10 @@ def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any
     scored, missing = [], []
     for v in videos:
         rel = Path(v.path).resolve().relative_to(root.resolve()) if Path(v.path).resolve() != root.resolve() else Path(".")
-        pred = pred_root / rel
+        pred = pred_root / rel  # the tree mirrors --data, as the official comparator walks it
+        if not pred.is_dir() or (rel == Path(".") and not _holds_masks(pred)):
+            # else the layouts the masks method reads (DATASET/CATEGORY/SCENE, CATEGORY/SCENE, SCENE)
+            pred = next((c for c in mask_folder_candidates(pred_root, v)[:-1] if c.is_dir()), pred)
         if not pred.is_dir():
             missing.append((v.id, pred))
             continue
@@ -80,15 +84,66 @@ def score_scene(scene: Path, pred_dir: Path, opts: ScoreOptions) -> dict[str, An
     return score_masks(adapter(fmt).load(scene, opts.roi_policy), Path(pred_dir), opts)
 
 
+MASK_NAME = "bin{:06d}.png"  # one mask per frame id, numbered like the ground truth (the CDnet results layout)
+
+
+def read_video_mask(path: Path, shape: tuple[int, int], probabilities: bool = False) -> np.ndarray:
+    """One mask file of a video, as ``bgbench score`` and the ``masks`` method read it: a 0/255
+    mask (or, with ``probabilities``, grey levels value/255) of the video's size; 0/1, 0/127,
+    colour or another size are refused naming the file (never F = 0 in silence)."""
+    from bgbench.data.imageio import read_mask
+
+    m = read_mask(path, probabilities)
+    if m.shape != tuple(shape):
+        raise BadInput(f"mask is {m.shape[1]}x{m.shape[0]} but the frames are {shape[1]}x{shape[0]}", path,
+                       "write masks at the video's size")
+    return m
+
+
+def mask_folder_candidates(root: Path, video) -> list[Path]:
+    """Where a results tree rooted at ``root`` may hold ``video``'s masks, most specific first:
+    ``ROOT/DATASET/CATEGORY/SCENE`` (a tree of datasets, as ``--save-masks`` writes it under
+    ``OUT/masks/METHOD/PROTOCOL``), ``ROOT/CATEGORY/SCENE`` (one dataset's tree, the CDnet
+    results layout), ``ROOT/SCENE`` (flat), and ``ROOT`` itself when it holds ``bin*.png``
+    (one scene). Datasets without categories (SBI2015, UCSD) skip the CATEGORY level."""
+    root = Path(root)
+    cat = [video.category] if video.category else []
+    out = [root.joinpath(video.dataset, *cat, video.name), root.joinpath(*cat, video.name)]
+    if cat:
+        out.append(root / video.name)
+    out.append(root)
+    return list(dict.fromkeys(out))
+
+
+def _holds_masks(folder: Path) -> bool:
+    return folder.is_dir() and any(e.name.startswith("bin") and e.name.endswith(".png") for e in os.scandir(folder))
+
+
+def find_mask_folder(root: Path, video) -> Path:
+    """The first of ``mask_folder_candidates`` that exists (``root`` itself only if it holds
+    masks directly), else BadInput naming where it looked."""
+    cands = mask_folder_candidates(root, video)
+    for c in cands[:-1]:
+        if c.is_dir():
+            return c
+    if _holds_masks(root):
+        return root
+    if not Path(root).is_dir():
+        raise BadInput("is not a folder", root, "give the root of a results tree: CATEGORY/SCENE/bin%06d.png under it")
+    shown = ", ".join(str(c) for c in cands[:-1])
+    raise BadInput(f"holds no mask folder for {video.id} (looked for {shown})", root,
+                   "lay masks out as CATEGORY/SCENE/bin%06d.png (or DATASET/CATEGORY/SCENE, or SCENE) under it")
+
+
 def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
     """One loaded video's masks in ``pred_dir`` scored against its ground truth."""
-    from bgbench.data.imageio import decode_workers, read_mask
+    from bgbench.data.imageio import decode_workers
     from bgbench.execution.scoped import opencv_threads
     from bgbench.scoring.metrics import VideoScore, metrics
 
     if not pred_dir.is_dir():
         raise BadInput("is not a folder", pred_dir, "give the folder of bin%06d.png masks")
-    files = {i: pred_dir / f"bin{i:06d}.png" for i in video.eval_frames}
+    files = {i: pred_dir / MASK_NAME.format(i) for i in video.eval_frames}
     names = {e.name for e in os.scandir(pred_dir)}  # one listing, not a stat per mask
     present = {i: f for i, f in files.items() if f.name in names}
     if not present:
@@ -104,11 +159,7 @@ def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
     ids = list(present)
 
     def read(i: int) -> np.ndarray:
-        m = read_mask(present[i], opts.probabilities)  # refuses 0/1, 0/127, colour: never F = 0 silently
-        if m.shape != video.shape:
-            raise BadInput(f"mask is {m.shape[1]}x{m.shape[0]} but the frames are {video.width}x{video.height}",
-                           present[i], "write masks at the video's size")
-        return m
+        return read_video_mask(present[i], video.shape, opts.probabilities)
 
     # PNG decoding releases the GIL: a pool (one thread more than the cores) decodes straight into one of three
     # batch buffers, two batches ahead (memory stays bounded), while this thread scores the

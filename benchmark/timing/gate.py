@@ -84,8 +84,10 @@ def methods_of(results: Results) -> list[tuple[str, str, dict[str, Any]]]:
         if label in out or family != "classical":
             continue
         try:
-            method_class(s.method)
+            cls = method_class(s.method)
         except Exception:  # noqa: BLE001 - a method not installed here cannot be timed
+            continue
+        if getattr(cls, "untimed", None):  # e.g. masks read from disk: no speed to gate
             continue
         out[label] = (label, s.method, dict(results.meta.methods.get(s.method, {})))
     return list(out.values())
