@@ -144,7 +144,8 @@ METHODS: dict[str, str] = {
     "gsoc": "opencv_gsoc", "cnt": "zeevi2016cnt",
 }
 NO_PAPER = {"frame_difference": "a textbook baseline, no paper of its own",
-            "temporal_median": "a textbook baseline, no paper of its own"}
+            "temporal_median": "a textbook baseline, no paper of its own",
+            "masks": "external masks: the method is whatever tool wrote them"}
 PAPERS: dict[str, str] = {"papers/000": "mondejar2019bmnbsn", "papers/001": "zhao2017twostage",
                           "papers/002": "ha2021cdnmedal", "papers/003": "siamesefcn",
                           "papers/004": "liang2023crossnet"}

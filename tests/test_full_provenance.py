@@ -283,3 +283,18 @@ def test_replacing_a_file_parameter_reruns_the_job(tmp_path):
     valid = roi & (gt != 85) & (gt != 170)
     assert new["counts"]["tp"] == int(np.sum((grey > 200) & valid & (gt == 255)))  # computed with the new file
     assert provenance.param_digests({"level": str(level), "n": 3}) == {"level": filehash.file_digest(level)}
+
+
+def test_two_same_size_writes_within_one_clock_tick_are_told_apart(tmp_path):
+    """File times tick coarsely: a file rewritten at once with other bytes of the same size may
+    keep its stat; its digest must follow the bytes (a young file is not memoised)."""
+    from bgbench.data import filehash
+
+    f = tmp_path / "weights.pt"
+    f.write_bytes(b"a" * 64)
+    first = filehash.file_digest(f)
+    st = os.stat(f)
+    f.write_bytes(b"b" * 64)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # the same mtime, as within one tick
+    assert filehash.file_digest(f) != first
+    assert filehash.digests([f]) == [filehash.file_digest(f)]

@@ -191,8 +191,8 @@ def test_a_file_parameter_keys_its_jobs_on_the_files_content(tmp_path):
     from bgbench.protocols import build_protocol
     from bgbench.execution.runner import MethodSpec, RunOptions, plan
 
-    if "test_file_param" not in METHODS:
-        @register_method("test_file_param")
+    if "test_weights_file_param" not in METHODS:
+        @register_method("test_weights_file_param")
         class _FileParam(Method):
             """A test method with a file parameter"""
 
@@ -202,8 +202,8 @@ def test_a_file_parameter_keys_its_jobs_on_the_files_content(tmp_path):
     weights = tmp_path / "w.bin"
 
     def fp() -> str:
-        spec = MethodSpec("test_file_param", "default", (("weights", str(weights)),))
-        (task,) = plan([spec], {"test_file_param": [build_protocol("full")]}, [video], RunOptions(out=tmp_path / "o"))
+        spec = MethodSpec("test_weights_file_param", "default", (("weights", str(weights)),))
+        (task,) = plan([spec], {"test_weights_file_param": [build_protocol("full")]}, [video], RunOptions(out=tmp_path / "o"))
         return task.fingerprints[video.id]
 
     weights.write_bytes(b"first")

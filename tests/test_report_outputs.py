@@ -292,7 +292,7 @@ def test_bibtex_parses_and_every_method_and_published_source_has_a_full_referenc
         else:  # what the record cannot give is said, not guessed
             assert f["note"] == e.missing and f.get("title")
     # every registered method has a paper or is a named textbook baseline; every key exists
-    assert len(builtin) == 19
+    assert len(builtin) == 20  # 14 classical, 5 deep, the masks reader
     for name in builtin:
         assert (name in citations.METHODS) != (name in citations.NO_PAPER), name
     assert set(citations.METHODS.values()) <= set(bib) and set(citations.PAPERS.values()) <= set(bib)

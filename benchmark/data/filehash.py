@@ -3,7 +3,10 @@
 - ``file_digest(path)``: BLAKE2b (16-byte digest) of the file's whole bytes. Memoised per
   process by the file's (device, inode, size, mtime_ns, ctime_ns): an edit changes
   size or mtime, and even an edit that restores both changes ctime, which cannot be set
-  back. A symlink and its target are one file (one digest, hashed once).
+  back. A symlink and its target are one file (one digest, hashed once). File times tick
+  coarsely (a few ms), so two writes of the same size within one tick leave the same stat:
+  as git does with "racily clean" files, a digest is kept only for a file whose last change
+  is older than ``RACY_NS`` when it was hashed; a younger file is hashed again each time.
 - ``digests(paths)``: many files at once, on a few threads (hashlib releases the GIL on
   large buffers); all of ../shared/data (12,900 files, 188 MB) takes well under a second.
 - ``tree_digest(paths)``: one hash over several files' digests, in the given order.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -23,6 +27,7 @@ from typing import Iterable, Sequence
 _memo: dict[tuple, str] = {}
 _guard = threading.Lock()
 _CHUNK = 1 << 22
+RACY_NS = 2_000_000_000
 _WORKERS = 4
 
 
@@ -42,14 +47,21 @@ def _hash_file(real: str) -> str:
     return h.hexdigest()
 
 
+def _settled(key: tuple, now_ns: int) -> bool:
+    """Its last change (mtime or ctime) older than RACY_NS: a later edit must change the stat."""
+    return now_ns - max(key[3], key[4]) > RACY_NS
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """BLAKE2b-128 of the file's bytes (hex), memoised while the file's stat is unchanged."""
     real, key = _stat_key(path)
     got = _memo.get(key)
     if got is None:
+        now = time.time_ns()
         got = _hash_file(real)
-        with _guard:
-            _memo[key] = got
+        if _settled(key, now):
+            with _guard:
+                _memo[key] = got
     return got
 
 
@@ -61,15 +73,16 @@ def digests(paths: Sequence[str | os.PathLike]) -> list[str]:
         if key not in _memo:
             first.setdefault(key, real)
     todo = list(first.values())
+    now = time.time_ns()
     if len(todo) > 8:
         with ThreadPoolExecutor(max_workers=min(_WORKERS, os.cpu_count() or 1)) as pool:
             done = dict(zip(todo, pool.map(_hash_file, todo)))
     else:
         done = {real: _hash_file(real) for real in todo}
+    fresh = {key: done[real] for key, real in first.items()}
     with _guard:
-        for key, real in first.items():
-            _memo[key] = done[real]
-    return [_memo[key] for _, key in keys]
+        _memo.update((key, d) for key, d in fresh.items() if _settled(key, now))
+    return [fresh[key] if key in fresh else _memo[key] for _, key in keys]
 
 
 def tree_digest(paths: Iterable[str | os.PathLike], *extra: object) -> str:
