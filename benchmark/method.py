@@ -141,13 +141,16 @@ class Method:
 def frames_through(video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, int, np.ndarray, bool]]:
     """``(index, frame id, image, requested)`` for a video's frames in order, from its first
     frame up to the last requested one: how online methods that learn from every preceding
-    frame walk a video."""
+    frame walk a video. Each frame handed out is counted on the view (``walked``): the
+    runner's FPS counts every frame a method processed, not only the scored ones."""
     wanted = set(frames)
     last = max(wanted)
     stack = video.all_frames()
     for k, fid in enumerate(video.frame_ids):
         if fid > last:
             return
+        if hasattr(video, "walked"):
+            video.walked += 1
         yield k, fid, stack[k], fid in wanted
 
 

@@ -237,9 +237,13 @@ def failures(results: Results, protocol: str, dataset: str) -> list[dict]:
 
 
 def failure_notes(results: Results, protocol: str, dataset: str) -> list[str]:
-    """One line per method with failed jobs here, for below a table."""
+    """One line per method with failed jobs here, for below a table; then what the means
+    leave out (bgbench.scoring.coverage: undefined F or precision, rows over different
+    video sets, videos skipped as bad data)."""
+    from bgbench.scoring.coverage import coverage_notes
+
     return [f"{f['method']}: {FAILED if f['all_failed'] else 'partly failed'}: {f['message']}"
-            for f in failures(results, protocol, dataset)]
+            for f in failures(results, protocol, dataset)] + coverage_notes(results, protocol, dataset)
 
 
 def _failed_only(results: Results, protocol: str, dataset: str) -> list[str]:
@@ -373,7 +377,7 @@ def latex_leaderboard(board: dict, label: str = "") -> str:
     from .leaderboard import failure_text
 
     return latex(h, rows, better, caption, label, kinds=["text", "rank", "rank", "metric", "text", "fps"],
-                 notes=failure_text(board))
+                 notes=failure_text(board) + list(board.get("coverage", [])))
 
 
 def protocol_title(results: Results, protocol: str) -> str:

@@ -368,6 +368,7 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     mdir = (mask_dir(opts.out, task.method.name, task.protocol.name, task.split.name, video.id,
                      task.fingerprints[video.id]) if (opts.save_masks and task) else None)
     times: list[float] = []
+    processed: list[int] = []  # frames the method had processed when it yielded each map (fps_frames)
     ids: list[int] = []
     qbuf = np.empty((SCORE_BATCH, *video.shape), np.uint8)  # quantised maps land here: no stacking
     score_seconds = 0.0
@@ -385,6 +386,7 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     for fid, prob in gen:
         t_got = time.perf_counter()
         times.append(t_got - t_prev)
+        processed.append(max(view.walked, len(times)))
         if fid not in wanted or fid in seen:
             raise RuntimeError(f"segment yielded frame {fid}, which was {'yielded twice' if fid in seen else 'not requested'}")
         prob = np.asarray(prob)
@@ -413,10 +415,12 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     warm = min(method.warmup_frames, len(times) - 1)
     timed = times[warm:]
     seconds = float(sum(timed))
+    n_frames = fps_frames(processed, warm)
     rec = score.to_dict()
     rec["metrics"] = metrics(rec["counts"], rec["dice"])
     rec["timing"] = {
-        "frames": len(timed), "seconds": seconds, "fps": len(timed) / seconds if seconds > 0 else None,
+        "frames": n_frames, "seconds": seconds, "fps": n_frames / seconds if seconds > 0 else None,
+        "yields": len(timed),
         "device": method.device, "warmup_frames": warm, "segment_seconds_total": float(sum(times)),
         "scoring_seconds": score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
         "batch": method.infer_batch, "precision": method.precision, "threads": opts.threads,
@@ -426,6 +430,18 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
         if example_pred is not None:
             rec["examples"] = write_examples(video, example, example_pred, mdir, opts.out)
     return rec
+
+
+def fps_frames(processed: Sequence[int], warm: int) -> int:
+    """The frames the timed part of a segment() call processed: ``processed[k]`` is how many
+    frames the method had processed when it yielded its k-th map (frames it walked through,
+    warm-up and unscored frames included, at least the maps yielded), and the first
+    ``warm`` yields are left out of the clock, so their frames are left out here too.
+    FPS = this / the seconds of the timed yields, the same rule under every protocol
+    (docs/scoring.md, "FPS")."""
+    if not processed:
+        return 0
+    return processed[-1] - (processed[warm - 1] if warm > 0 else 0)
 
 
 def run_tasks(tasks: list[Task], opts: RunOptions, progress: Callable[[dict], None] | None = None) -> list[dict]:
