@@ -141,8 +141,8 @@ class Method:
 def frames_through(video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, int, np.ndarray, bool]]:
     """``(index, frame id, image, requested)`` for a video's frames in order, from its first
     frame up to the last requested one: how online methods that learn from every preceding
-    frame walk a video. Each frame handed out is counted on the view (``walked``): the
-    runner's FPS counts every frame a method processed, not only the scored ones."""
+    frame walk a video. The view notes that it was walked (``walked``, frames handed out): the
+    runner's FPS then counts every frame up to each yielded one, not only the scored ones."""
     wanted = set(frames)
     last = max(wanted)
     stack = video.all_frames()

@@ -261,6 +261,27 @@ def test_fps_counts_every_frame_the_method_processed(tmp_path):
     assert jobs["frame_difference"]["timing"]["frames"] == 1
 
 
+@needs_data
+@pytest.mark.parametrize("method", ["gmm_zivkovic", "gmm_sg", "frame_difference"])
+def test_fps_under_a_sampled_test_set_counts_the_frames_processed_not_the_scored(method, tmp_path):
+    """run_video on highway 470-529 testing every third frame from 480 (as a scene-specific
+    or sampled split does): a method that walks the video (gmm_zivkovic; gmm_sg, which fetches
+    its whole walk before the first map) is timed after its first yield over frames 481-528,
+    48 frames, whatever it fetched ahead; frame_difference computes only the 17 test frames,
+    16 after the first (the first yield is the warm-up, off the clock)."""
+    from bgbench.data.formats import discover
+    from bgbench.execution.runner import RunOptions, run_video
+    from bgbench.method import build_method
+
+    (v,) = discover(copy_scene(HIGHWAY, tmp_path / "baseline" / "h", range(470, 530)))
+    test = list(range(480, 530, 3))  # 480, 483, ..., 528: 17 frames
+    rec = run_video(build_method(method), v, test, RunOptions(out=tmp_path / "out"))
+    walks = method != "frame_difference"
+    assert rec["frames"] == 17 and rec["timing"]["yields"] == 16
+    assert rec["timing"]["frames"] == (528 - 480 if walks else 16)
+    assert rec["timing"]["fps"] == pytest.approx(rec["timing"]["frames"] / rec["timing"]["seconds"])
+
+
 def test_fps_frames_leave_out_the_warm_up_yields_and_their_frames():
     from bgbench.execution.runner import fps_frames
 

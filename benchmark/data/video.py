@@ -122,7 +122,7 @@ class VideoView:
                  "temporal_roi", "shape", "roi", "_source", "walked")
 
     def __init__(self, video: "Video"):
-        self.walked = 0  # frames a method walked through (method.frames_through): the FPS numerator
+        self.walked = 0  # frames handed out by method.frames_through (nonzero: the method walks the video; FPS)
         self.id, self.dataset, self.category, self.name = video.id, video.dataset, video.category, video.name
         self.frame_ids, self.eval_frames = video.frame_ids, video.eval_frames
         self.unlabelled_frames, self.temporal_roi = video.unlabelled_frames, video.temporal_roi

@@ -386,9 +386,12 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     for fid, prob in gen:
         t_got = time.perf_counter()
         times.append(t_got - t_prev)
-        processed.append(max(view.walked, len(times)))
         if fid not in wanted or fid in seen:
             raise RuntimeError(f"segment yielded frame {fid}, which was {'yielded twice' if fid in seen else 'not requested'}")
+        # a method that walks the video (frames_through, from its first frame) has processed every
+        # frame up to the one it yields, however far ahead it fetched them; any other, its yields
+        done = view.position(fid) + 1 if view.walked else len(times)
+        processed.append(max(done, processed[-1] + 1 if processed else 1))
         prob = np.asarray(prob)
         if prob.shape != video.shape:
             raise RuntimeError(f"segment yielded a {prob.shape} map for frame {fid}; the video is {video.shape}")
@@ -434,8 +437,9 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
 
 def fps_frames(processed: Sequence[int], warm: int) -> int:
     """The frames the timed part of a segment() call processed: ``processed[k]`` is how many
-    frames the method had processed when it yielded its k-th map (frames it walked through,
-    warm-up and unscored frames included, at least the maps yielded), and the first
+    frames the method had processed when it yielded its k-th map (for a method that walks the
+    video, every frame up to the yielded one, warm-up and unscored frames included; else the
+    maps yielded so far), and the first
     ``warm`` yields are left out of the clock, so their frames are left out here too.
     FPS = this / the seconds of the timed yields, the same rule under every protocol
     (docs/scoring.md, "FPS")."""
