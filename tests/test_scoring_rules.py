@@ -376,3 +376,21 @@ def test_rows_averaging_different_video_sets_are_noted_with_the_missing_videos()
     assert s["b"].datasets["D"].overall["f_measure"] == pytest.approx(0.65)
     same = through_json(results_of([job("a", "full", v, 0.5) for v in vids] + [job("b", "full", v, 0.4) for v in vids]))
     assert coverage_notes(same, "full", "D") == []
+
+
+@needs_data
+def test_bgbench_score_reports_f_undefined_for_39_stray_pixels_on_an_all_background_frame(tmp_path, capsys):
+    """The issue's case by hand: 39 predicted pixels on a ground-truth frame that is all
+    background: FP = 39, TP = FN = 0, F and recall null in JSON ("undefined" in text), Pr 0."""
+    _, quiet = _wallflower_pair(tmp_path / "data", range(240, 252))
+    m = np.zeros((120, 160), np.uint8)
+    m[:3, :13] = 255  # 39 pixels
+    (tmp_path / "m").mkdir()
+    cv2.imwrite(str(tmp_path / "m" / "bin000251.png"), m)
+    assert main(["score", str(tmp_path / "m"), "--video", str(quiet), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["counts"] == {"tp": 0, "fp": 39, "tn": 19161, "fn": 0, "shadow_errors": 0, "shadow_pixels": 0}
+    assert out["metrics"]["f_measure"] is None and out["metrics"]["recall"] is None and out["metrics"]["precision"] == 0
+    assert main(["score", str(tmp_path / "m"), "--video", str(quiet)]) == 0
+    text = capsys.readouterr().out
+    assert "f_measure=undefined" in text and "F undefined: the scored frames hold no foreground" in text
