@@ -209,21 +209,35 @@ def prepare(cfg: RunConfig) -> Prepared:
 
 def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str = "error", skip_bad: bool = False,
                 echo: Echo | None = None) -> tuple[list, list[dict]]:
-    """The videos under ``paths`` and the ones skipped (``skip_bad``) with their errors."""
+    """The usable videos under ``paths`` and the ones skipped (``skip_bad``) with their errors.
+
+    The one gate between the data and every command that uses it (``run``, ``splits``): a
+    video is usable if its layout reads (discovery), every frame, mask and ROI decodes and
+    checks (``Video.check``, into the cache) and it has something to score
+    (``Video.nothing_to_score``). A bad one raises BadInput, or with ``skip_bad`` is left
+    out and recorded as ``{"where", "error"}`` (plus ``video``, its id, where it was read)."""
     from bgbench.data.formats import discover
 
     echo = echo or _log
-    videos, skipped = [], []
+    found, videos, skipped = [], [], []
 
-    def on_error(e: BadInput) -> None:
-        skipped.append({"where": str(e.where), "error": str(e)})
+    def on_error(e: BadInput, video: str | None = None) -> None:
+        skipped.append({"where": str(e.where), "error": str(e), **({"video": video} if video else {})})
         echo(f"bgbench: skipped: {e}")
 
     for p in paths:
-        videos += discover(p, data_format, roi_policy, on_error if skip_bad else None)
+        found += discover(p, data_format, roi_policy, on_error if skip_bad else None)
     from bgbench.records.provenance import one_per_id
 
-    videos = one_per_id(videos)  # one id under two roots: the same bytes once, or BadInput naming both
+    found = one_per_id(found)  # one id under two roots: the same bytes once, or BadInput naming both
+    for v in found:  # decode into the cache and validate every frame before any job starts
+        try:
+            v.check()
+            videos.append(v)
+        except BadInput as e:
+            if not skip_bad:
+                raise
+            on_error(e, v.id)
     if not videos:
         raise BadInput("no usable video", "--data", "see the skipped messages above")
     return videos, skipped
@@ -262,19 +276,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
 
     cfg = p.config
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else p.quick
-    videos, skipped = load_videos(p.data, cfg.data_format, cfg.roi_policy, skip_bad, echo)
-    good = []
-    for v in videos:  # decode into the cache and validate every frame before any job starts
-        try:
-            v.check()
-            good.append(v)
-        except BadInput as e:
-            if not skip_bad:
-                raise
-            skipped.append({"where": str(e.where), "error": str(e)})
-            echo(f"bgbench: skipped: {e}")
-    if not good:
-        raise BadInput("no usable video", "--data", "see the skipped messages above")
+    good, skipped = load_videos(p.data, cfg.data_format, cfg.roi_policy, skip_bad, echo)
     opts = p.opts
     protocol_skips: list[dict] = []
     tasks = plan(p.specs, p.protocols, good, opts, skipped=protocol_skips)

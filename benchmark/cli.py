@@ -552,7 +552,10 @@ def cmd_score(args) -> int:
     else:
         print(f"{out['video']}: {out['frames']} frames")
         print("  " + "  ".join(f"{k}={v}" for k, v in out["counts"].items()))
-        print("  " + "  ".join(f"{k}={v:.4f}" for k, v in out["metrics"].items()))
+        print("  " + "  ".join(f"{k}={v:.4f}" if v == v else f"{k}=undefined" for k, v in out["metrics"].items()))
+        if out["metrics"].get("f_measure") != out["metrics"].get("f_measure"):
+            print("  F undefined: the scored frames hold no foreground (TP + FN = 0), as the official comparator's "
+                  "2PR/(P+R) (docs/scoring.md)")
     return 0
 
 

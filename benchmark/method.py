@@ -152,13 +152,16 @@ class Method:
 def frames_through(video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, int, np.ndarray, bool]]:
     """``(index, frame id, image, requested)`` for a video's frames in order, from its first
     frame up to the last requested one: how online methods that learn from every preceding
-    frame walk a video."""
+    frame walk a video. The view notes that it was walked (``walked``, frames handed out): the
+    runner's FPS then counts every frame up to each yielded one, not only the scored ones."""
     wanted = set(frames)
     last = max(wanted)
     stack = video.all_frames()
     for k, fid in enumerate(video.frame_ids):
         if fid > last:
             return
+        if hasattr(video, "walked"):
+            video.walked += 1
         yield k, fid, stack[k], fid in wanted
 
 

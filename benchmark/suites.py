@@ -1,7 +1,8 @@
 """Named suites: what ``bgbench run`` does with no arguments (``quick``).
 
 The quick suite scores the fast classical baselines under the ``full`` protocol on
-the real data in ``../shared/data`` (CDnet2014, SBI2015, UCSD) when it is there, and on
+the real data in ``../shared/data`` (CDnet2014, SBI2015, UCSD; each dataset folder read whole,
+so CDnet2014's 51-frame clips numbered from 600 or 2500 are in it) when it is there, and on
 the built-in synthetic scenes otherwise. Videos that fail validation are skipped with
 their message (CDnet2014 cameraJitter/traffic's ROI, unless ``--roi-policy`` says what to
 do), so the suite always produces its tables.

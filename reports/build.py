@@ -105,7 +105,7 @@ def build_report(results: Results, run_dir: Path, out: Path | None = None) -> di
         if comp["rows"] or comp["footnotes"]:
             write(f"published_{slug}.md", f"{title} · published numbers: {published.SOURCE}\n\n"
                   + (tables.markdown(comp["header"], published.marked_rows(comp)) + "\n" if comp["rows"] else "")
-                  + "".join(f"\n{n}\n" for n in comp["footnotes"])
+                  + "".join(f"\n{n}\n" for n in comp["footnotes"]) + notes
                   + (f"\n{published.references_text(comp)}\n" if comp.get("references") else ""))
             write(f"published_{slug}.csv", tables.to_csv(*published.csv_columns(comp)))
     for proto in sorted({p for p, _ in tables.protocols_and_datasets(results)}):

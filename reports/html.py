@@ -213,6 +213,8 @@ def page(results: Results, boards: list[dict], figures: dict[tuple[str, str], li
         parts.append("</tbody></table>")
         for note in failure_text(b):
             parts.append(f"<p class='note'><b>Failed</b>: {html.escape(note)}</p>")
+        for note in b.get("coverage", []):  # what the means leave out (bgbench.scoring.coverage)
+            parts.append(f"<p class='note'>{html.escape(note)}</p>")
         for note in statistics_text(b):
             parts.append(f"<p class='note'>{html.escape(note)}</p>")
         pub = [r for r in b["rows"] if r.get("published_f") is not None]

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from bgbench.scoring.aggregate import category_of, protocol_display, resolve_protocol
+from bgbench.scoring.coverage import coverage_notes
 from bgbench.records.types import Results
 
 from .tables import _nan, ci_text, failure_text, failures, fmt, markdown  # noqa: F401 - ci_text, failure_text: re-exported
@@ -267,7 +268,7 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
     return {"protocol": key, "protocol_display": protocol_display(key, results), "dataset": dataset, "rows": rows,
             "seed": seed, "paired_tests": paired_tests(results, key, dataset, by_f, reference, seed),
             "failures": list(failed.values()), "footnotes": comp["footnotes"],
-            "skipped": skipped_here(results, key, dataset)}
+            "skipped": skipped_here(results, key, dataset), "coverage": coverage_notes(results, key, dataset)}
 
 
 def skipped_here(results: Results, protocol: str, dataset: str) -> list[dict]:
@@ -311,6 +312,8 @@ def notes_markdown(board: dict) -> str:
                          ["text", "metric", "metric", "text", "metric", "text", "text"]))
     if board.get("footnotes"):
         parts.append("\n".join(board["footnotes"]))
+    if board.get("coverage"):  # what the means leave out (bgbench.scoring.coverage)
+        parts.append("\n".join(f"- {t}" for t in board["coverage"]))
     if board.get("skipped"):
         parts.append("Skipped by the protocol:\n" + "\n".join(
             f"- {s['where']} ({', '.join(s.get('methods', []))}): {s.get('reason', s['error'])}"

@@ -337,7 +337,7 @@ def _read_rgb(path: Path) -> np.ndarray | None:
     """A recorded example PNG as H x W x 3 RGB, or None where it is missing or unreadable."""
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if path.is_file() else None
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 

@@ -248,9 +248,13 @@ def failures(results: Results, protocol: str, dataset: str) -> list[dict]:
 
 
 def failure_notes(results: Results, protocol: str, dataset: str) -> list[str]:
-    """One line per method with failed jobs here, for below a table."""
+    """One line per method with failed jobs here, for below a table; then what the means
+    leave out (bgbench.scoring.coverage: undefined F or precision, rows over different
+    video sets, videos skipped as bad data)."""
+    from bgbench.scoring.coverage import coverage_notes
+
     return [f"{f['method']}: {FAILED if f['all_failed'] else 'partly failed'}: {f['message']}"
-            for f in failures(results, protocol, dataset)]
+            for f in failures(results, protocol, dataset)] + coverage_notes(results, protocol, dataset)
 
 
 def _failed_only(results: Results, protocol: str, dataset: str) -> list[str]:
@@ -447,7 +451,8 @@ def latex_leaderboard(board: dict, label: str = "") -> str:
                "metrics; RC averages those ranks over categories. 95% CI: two-stage bootstrap of overall F over "
                "categories and videos, given with at least 3 videos. AP: average precision of the pooled PR curve "
                "(n/a for a binary method).")
-    return latex(h, rows, better, caption, label, kinds=leaderboard_kinds(tex=True), notes=leaderboard_tex_notes(board),
+    return latex(h, rows, better, caption, label, kinds=leaderboard_kinds(tex=True),
+                 notes=leaderboard_tex_notes(board) + list(board.get("coverage", [])),
                  cites=cite_line(column(h, rows, "method")))
 
 

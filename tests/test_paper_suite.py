@@ -113,8 +113,9 @@ def test_paper_suite_smoke_on_the_real_data(tmp_path):
     """`bgbench run --suite paper --config smoke` on ../shared/data: no failed job, every deep
     method under each of its paper's protocols that the data allows, the rest skipped with
     reasons. ``--roi-policy from-groundtruth`` admits CDnet2014 cameraJitter/traffic (its
-    ROI.bmp does not match its frames), so BMN-BSN's CDnet-only cross-scene protocol has two
-    videos; without it that protocol has one video and is skipped, with its reason."""
+    ROI.bmp does not match its frames), so BMN-BSN's CDnet-only cross-scene protocol has all
+    six CDnet2014 videos (highway, traffic and the four 51-frame clips) and fills its 3 folds.
+    The data: 6 CDnet2014 + 6 SBI2015 + 18 UCSD = 30 videos (Wallflower is not quick data)."""
     out = tmp_path / "paper"
     code = main(["run", "--suite", "paper", "--config", "smoke", "--roi-policy", "from-groundtruth", "--out", str(out),
                  "--no-tracking"])
@@ -143,25 +144,28 @@ def check_paper_run(out, code: int = 0) -> None:
     def videos(m, proto):
         return sorted(j["video"] for j in res["jobs"] if j["method"] == m and j["protocol"] == proto)  # by name
 
-    assert videos("bmn_bsn", "cross-scene") == ["CDnet2014/baseline/highway", "CDnet2014/cameraJitter/traffic"]
+    clips = ["CDnet2014/baseline/PETS2006", "CDnet2014/baseline/office", "CDnet2014/baseline/pedestrians",
+             "CDnet2014/intermittentObjectMotion/abandonedBox"]  # 51 labelled frames each
+    assert videos("bmn_bsn", "cross-scene") == sorted(clips + ["CDnet2014/baseline/highway",
+                                                               "CDnet2014/cameraJitter/traffic"])
     assert videos("siamese_fcn", "transfer") == ["SBI2015/-/HighwayI"]
-    assert len(videos("two_stage_cnn", "scene-specific")) == len(res["meta"]["videos"]) == 26
-    assert len(videos("crossnet", "sampled")) == 26 and len(videos("crossnet", "transfer")) == 24
+    assert len(videos("two_stage_cnn", "scene-specific")) == len(res["meta"]["videos"]) == 30
+    assert len(videos("crossnet", "sampled")) == 30 and len(videos("crossnet", "transfer")) == 24  # 18 UCSD + 6 SBI
     assert videos("cdn_medal", "transfer") == []
 
     skips = res["meta"]["skipped"]
     assert all(s.get("protocol") for s in skips)  # no video failed validation here
     by = {(tuple(s["methods"]), s["protocol"].split("[")[0], s["where"]): s["reason"] for s in skips}
     short = {w for (m, p, w), why in by.items() if m == ("cdn_medal",) and p == "scene-specific"}
-    assert short == {v for v in res["meta"]["videos"] if v.startswith("UCSD/")} | {"SBI2015/-/IBMtest2"}
+    assert short == ({v for v in res["meta"]["videos"] if v.startswith("UCSD/")} | {"SBI2015/-/IBMtest2"}
+                     | set(clips))
     assert all("rule n:200 needs at least 201" in by[("cdn_medal",), "scene-specific", w] for w in short)
     wall = {w: why for (m, p, w), why in by.items() if m == ("cdn_medal",) and p == "transfer"}
     assert set(wall) == {f"Wallflower/-/{s}" for s in ("Bootstrap", "Camouflage", "ForegroundAperture", "LightSwitch",
                                                        "TimeOfDay", "WavingTrees")}
     assert all("is not in the data" in why for why in wall.values())
-    folds = [w for (m, p, w) in by if m == ("bmn_bsn",)]
-    assert len(folds) == 1 and folds[0].startswith("fold") and "cannot fill 3" in by[("bmn_bsn",), "cross-scene", folds[0]]
-    assert len(skips) == len(short) + len(wall) + 1
+    assert not [w for (m, p, w) in by if m == ("bmn_bsn",)]  # six CDnet2014 videos fill its 3 folds
+    assert len(skips) == len(short) + len(wall)
 
     # the published numbers beside ours, with the footnote that ours covers one video
     # one file per protocol variant (rules n:200, fraction and first-half are not the same test pixels)
@@ -172,4 +176,7 @@ def check_paper_run(out, code: int = 0) -> None:
     assert "papers/003 Tables 1-2" in by_rule["fraction-0.3-val-0.1"]
     assert "two_stage_cnn[smoke]: no published number" in by_rule["first-half"]
     assert "papers/004 Table II" in (out / "report" / "published_sampled_CDnet2014.md").read_text()
-    assert "Skipped by the protocol" in (out / "report" / "leaderboard_cross-scene_CDnet2014.md").read_text()
+    assert "Skipped by the protocol" not in (out / "report" / "leaderboard_cross-scene_CDnet2014.md").read_text()
+    (n200,) = [p for p in (out / "report").glob("leaderboard_scene-specific_*_CDnet2014.md") if "rule-n-200" in p.name]
+    assert "Skipped by the protocol" in n200.read_text()
+    assert all(c in n200.read_text() for c in clips)  # the clips too short for 200 training frames, named

@@ -40,7 +40,7 @@ import numpy as np
 from bgbench.data.imageio import decode_workers
 from bgbench.execution.scoped import opencv_threads
 
-CACHE_VERSION = 2  # 2: keyed by resolved paths, entries verified by content hash
+CACHE_VERSION = 2  # 2: keyed by resolved paths, verified by content hash; EXIF orientation ignored, Wallflower colour masks by luma
 MAX_GB_ENV = "BGBENCH_CACHE_MAX_GB"
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()

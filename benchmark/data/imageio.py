@@ -4,6 +4,11 @@ Every read goes through ``_load``: the file's bytes are read once, checked for
 completeness (OpenCV's ``imread`` decodes a truncated JPEG without a word, filling the
 missing rows with grey), then decoded from those bytes. A file that is cut short or
 corrupt is refused with a BadInput that names it, never scored.
+
+EXIF orientation is ignored everywhere (``cv2.IMREAD_IGNORE_ORIENTATION``): pixels are taken
+in the order they are stored, as CDnet's own tools read them and as masks (PNG, BMP, no
+EXIF) are read. A JPEG frame with an orientation tag is therefore never rotated away from
+its ground truth (docs/scoring.md, "EXIF orientation").
 """
 
 from __future__ import annotations
@@ -114,9 +119,14 @@ def _load(path: Path, flag: int, damaged_fix: str = _RESTORE) -> np.ndarray:
     return img
 
 
-def _read(path: Path, colour: bool) -> np.ndarray:
+def decode_flag(colour: bool) -> int:
+    """The OpenCV flag every bgbench read uses: colour or grey, EXIF orientation ignored."""
     cv2 = _cv2()
-    return _load(path, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+    return (cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def _read(path: Path, colour: bool) -> np.ndarray:
+    return _load(path, decode_flag(colour))
 
 
 def read_bgr(path: Path) -> np.ndarray:
@@ -128,12 +138,22 @@ def read_gray(path: Path) -> np.ndarray:
     return _read(path, False)
 
 
-def _one_channel(path: Path, what: str, fix: str, damaged_fix: str = _RESTORE) -> np.ndarray:
+COLOUR_RULES = ("refuse", "luma")
+
+
+def _one_channel(path: Path, what: str, fix: str, damaged_fix: str = _RESTORE, colour: str = "refuse") -> np.ndarray:
     """The image's values as stored, as H x W uint8: a colour file must hold one value in
     all three channels (a weighted grey conversion would invent values), 16-bit values
-    must be exact multiples of 257 (the 8-bit value written at 16 bits)."""
+    must be exact multiples of 257 (the 8-bit value written at 16 bits).
+
+    ``colour="luma"`` (for datasets whose own masks are 24-bit colour files with
+    anti-aliased edges, Wallflower): an 8-bit colour file whose channels differ is read as
+    its luma, ITU-R BT.601 ``Y = 0.299 R + 0.587 G + 0.114 B`` rounded (OpenCV's
+    BGR2GRAY), which is the value itself wherever the three channels agree."""
+    if colour not in COLOUR_RULES:
+        raise ValueError(f"colour rule {colour!r} is not one of {COLOUR_RULES}")
     cv2 = _cv2()
-    img = _load(path, cv2.IMREAD_UNCHANGED, damaged_fix)
+    img = _load(path, cv2.IMREAD_UNCHANGED, damaged_fix)  # UNCHANGED applies no EXIF orientation either
     if img.ndim == 3:
         if img.shape[2] == 4:
             if not (img[..., 3] == np.iinfo(img.dtype).max).all():
@@ -142,6 +162,8 @@ def _one_channel(path: Path, what: str, fix: str, damaged_fix: str = _RESTORE) -
         if img.shape[2] >= 3:
             b, g, r = img[..., 0], img[..., 1], img[..., 2]
             differ = (b != g) | (g != r)
+            if differ.any() and colour == "luma" and img.dtype == np.uint8:
+                return np.ascontiguousarray(cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2GRAY))
             if differ.any():
                 y, x = np.argwhere(differ)[0]
                 raise BadInput(
@@ -157,10 +179,11 @@ def _one_channel(path: Path, what: str, fix: str, damaged_fix: str = _RESTORE) -
     return np.ascontiguousarray(img)
 
 
-def read_label(path: Path) -> np.ndarray:
-    """A ground-truth image's label values, H x W uint8, exactly as stored."""
+def read_label(path: Path, colour: str = "refuse") -> np.ndarray:
+    """A ground-truth image's label values, H x W uint8, exactly as stored; ``colour``:
+    what a colour file whose channels differ gives (``_one_channel``): refused, or its luma."""
     return _one_channel(path, "ground truth", "write ground truth as a single-channel 8-bit lossless image (PNG), "
-                                              "or restore it from the dataset's archive")
+                                              "or restore it from the dataset's archive", colour=colour)
 
 
 def _values_text(counts: np.ndarray, limit: int = 8) -> str:

@@ -119,9 +119,10 @@ class VideoView:
     """What ``Method.segment`` sees: frames, ids, ROI. Ground truth is not reachable."""
 
     __slots__ = ("id", "dataset", "category", "name", "frame_ids", "eval_frames", "unlabelled_frames",
-                 "temporal_roi", "shape", "roi", "_source")
+                 "temporal_roi", "shape", "roi", "_source", "walked")
 
     def __init__(self, video: "Video"):
+        self.walked = 0  # frames handed out by method.frames_through (nonzero: the method walks the video; FPS)
         self.id, self.dataset, self.category, self.name = video.id, video.dataset, video.category, video.name
         self.frame_ids, self.eval_frames = video.frame_ids, video.eval_frames
         self.unlabelled_frames, self.temporal_roi = video.unlabelled_frames, video.temporal_roi
@@ -170,6 +171,7 @@ class Video:
     roi_mismatch: str | None = None  # why the ROI file cannot be used, if it cannot
     gt_lut: tuple[int, ...] | None = None  # raw label value -> CDnet code (-1: not a label of the dataset)
     notes: tuple[str, ...] = field(default=())
+    gt_colour: str = "refuse"  # a colour mask whose channels differ: refused, or "luma" (imageio.read_label)
 
     @property
     def id(self) -> str:
@@ -240,7 +242,7 @@ class Video:
         with it, each raw value maps through the adapter's table, where -1 marks a value
         the dataset does not use (refused, so a stray 50 or 85 is never read as shadow or
         outside-ROI in a dataset whose masks are plain foreground masks)."""
-        g = read_label(f)
+        g = read_label(f, self.gt_colour)
         if g.shape != self.shape:
             raise BadInput(
                 f"ground truth is {g.shape[1]}x{g.shape[0]} but the frames are {self.width}x{self.height}",
@@ -279,7 +281,8 @@ class Video:
     @cached_property
     def _gt_memmap(self) -> np.ndarray:
         files = tuple(f for _, f in self.gt_files)
-        return cached_stack(f"{self.id}-gt", files, self._decode_gt, self.shape, self.gt_lut)
+        extra = (self.gt_lut,) if self.gt_colour == "refuse" else (self.gt_lut, self.gt_colour)
+        return cached_stack(f"{self.id}-gt", files, self._decode_gt, self.shape, *extra)
 
     def _gt_stack(self) -> np.ndarray:
         return self._gt_memmap
@@ -322,10 +325,51 @@ class Video:
         )
 
     def check(self) -> None:
-        """Decode and validate everything now (frames, ground truth, ROI); raise BadInput."""
+        """Decode and validate everything now (frames, ground truth, ROI); raise BadInput,
+        also for a video with nothing to score (``nothing_to_score``)."""
         self.source.all_frames()
         self._gt_stack()
         _ = self.roi
+        why = self.nothing_to_score()
+        if why is not None:
+            where, text = why
+            raise BadInput(f"{self.id} has nothing to score: {text}", where,
+                           "give the video labelled frames inside its temporal ROI and a spatial ROI that marks "
+                           "pixels, leave it out of --data, or pass --on-bad-data skip to run without it")
+
+    def nothing_to_score(self) -> tuple[Path, str] | None:
+        """(the file to blame, why) if no pixel of this video can be scored: no frame of the
+        temporal ROI has ground truth, the spatial ROI marks no pixel, or every ROI pixel of
+        every scored frame is ground truth 85 (outside ROI) or 170 (unknown). None otherwise
+        (the scan stops at the first frame with a scored pixel: one frame, as a rule)."""
+        a, b = self.temporal_roi
+        troi_file = self.path / "temporalROI.txt"
+        if not self.eval_frames:
+            ids = [fid for fid, _ in self.gt_files]
+            seen = (f"ground truth for frames {min(ids)}-{max(ids)}" if ids else "no ground truth") + (
+                f"; frames {self.frame_ids[0]}-{self.frame_ids[-1]}")
+            if troi_file.exists():
+                return troi_file, f"no frame of the temporal ROI {a}-{b} has ground truth ({seen})"
+            return self.path, f"no frame has ground truth ({seen})"
+        roi = self.roi
+        if not roi.any():
+            src = (self.roi_file.name if self.roi_file is not None and self.roi_mismatch is None
+                   else f"--roi-policy {self.roi_policy}")
+            return (self.roi_file if self.roi_file is not None else self.path,
+                    f"the spatial ROI ({src}) marks no pixel")
+        import cv2
+
+        scored = np.where(_VALID_LUT, 255, 0).astype(np.uint8)
+        scored[[codes.OUTSIDE_ROI, codes.UNKNOWN]] = 0
+        roi8 = roi.astype(np.uint8) * 255
+        stack, pos = self._gt_stack(), self._gt_pos
+        for fid in self.eval_frames:
+            if cv2.countNonZero(cv2.bitwise_and(cv2.LUT(np.ascontiguousarray(stack[pos[fid]]), scored), roi8)):
+                return None
+        n = len(self.eval_frames)
+        return (troi_file if troi_file.exists() else self.path,
+                f"inside the spatial ROI every pixel of its {n} scored frame(s) ({self.eval_frames[0]}-"
+                f"{self.eval_frames[-1]}) is ground truth {codes.OUTSIDE_ROI} (outside ROI) or {codes.UNKNOWN} (unknown)")
 
 
 class ArraySource:

@@ -418,6 +418,7 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
         for old in mdir.glob("bin*.png"):
             old.unlink()
     times: list[float] = []
+    processed: list[int] = []  # frames the method had processed when it yielded each map (fps_frames)
     ids: list[int] = []
     qbuf = np.empty((SCORE_BATCH, *video.shape), np.uint8)  # quantised maps land here: no stacking
     score_seconds = 0.0
@@ -438,6 +439,10 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
         times.append(t_got - t_prev)
         if fid not in wanted or fid in seen:
             raise RuntimeError(f"segment yielded frame {fid}, which was {'yielded twice' if fid in seen else 'not requested'}")
+        # a method that walks the video (frames_through, from its first frame) has processed every
+        # frame up to the one it yields, however far ahead it fetched them; any other, its yields
+        done = view.position(fid) + 1 if view.walked else len(times)
+        processed.append(max(done, processed[-1] + 1 if processed else 1))
         prob = np.asarray(prob)
         if prob.shape != video.shape:
             raise RuntimeError(f"segment yielded a {prob.shape} map for frame {fid}; the video is {video.shape}")
@@ -464,13 +469,15 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     warm = min(method.warmup_frames, len(times) - 1)
     timed = times[warm:]
     seconds = float(sum(timed))
+    n_frames = fps_frames(processed, warm)
     rec = score.to_dict()
     rec["metrics"] = metrics(rec["counts"], rec["dice"])
     untimed = getattr(method, "untimed", None)  # e.g. masks read from disk: reading PNGs is no method's speed
     rec["timing"] = {
-        "frames": len(timed), "seconds": seconds,
-        "fps": None if untimed else len(timed) / seconds if seconds > 0 else None,
+        "frames": n_frames, "seconds": seconds,
+        "fps": None if untimed else n_frames / seconds if seconds > 0 else None,
         **({"fps_note": untimed} if untimed else {}),
+        "yields": len(timed),
         "device": method.device, "warmup_frames": warm, "segment_seconds_total": float(sum(times)),
         "scoring_seconds": score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
         "batch": method.infer_batch, "precision": method.precision, "threads": opts.threads,
@@ -481,6 +488,19 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
         rec["examples"] = write_examples(video, example, example_pred,
                                          examples_dir(opts.out, task.method.name, task.protocol.key, video), opts.out)
     return rec
+
+
+def fps_frames(processed: Sequence[int], warm: int) -> int:
+    """The frames the timed part of a segment() call processed: ``processed[k]`` is how many
+    frames the method had processed when it yielded its k-th map (for a method that walks the
+    video, every frame up to the yielded one, warm-up and unscored frames included; else the
+    maps yielded so far), and the first
+    ``warm`` yields are left out of the clock, so their frames are left out here too.
+    FPS = this / the seconds of the timed yields, the same rule under every protocol
+    (docs/scoring.md, "FPS")."""
+    if not processed:
+        return 0
+    return processed[-1] - (processed[warm - 1] if warm > 0 else 0)
 
 
 def run_tasks(tasks: list[Task], opts: RunOptions, progress: Callable[[dict], None] | None = None) -> list[dict]:

@@ -143,6 +143,11 @@ def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
 
     if not pred_dir.is_dir():
         raise BadInput("is not a folder", pred_dir, "give the folder of bin%06d.png masks")
+    nothing = video.nothing_to_score()  # bad data, as `bgbench run` refuses it: never an F of 0 or NaN in silence
+    if nothing is not None:
+        raise BadInput(f"{video.id} has nothing to score: {nothing[1]}", nothing[0],
+                       "score masks against a scene with labelled frames inside its temporal ROI and a spatial ROI "
+                       "that marks pixels")
     files = {i: pred_dir / MASK_NAME.format(i) for i in video.eval_frames}
     names = {e.name for e in os.scandir(pred_dir)}  # one listing, not a stat per mask
     present = {i: f for i, f in files.items() if f.name in names}

@@ -492,9 +492,25 @@ def _div(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+def f_measure(tp: float, fp: float, fn: float) -> float:
+    """The official comparator's F = 2PR/(P+R) (CDnet's Stats.py), from counts.
+
+    Undefined (NaN) where the scored pixels hold no foreground (TP + FN = 0: R = 0/0), as
+    the comparator's is: such a video cannot measure detection, so it is left out of the
+    means and named in the tables, never counted as 0. Where foreground exists and nothing
+    of it is found (TP = 0), F = 0: the limit of 2PR/(P+R) as R -> 0, also where nothing is
+    predicted (P = 0/0), where the comparator's arithmetic gives 0/0; 0 keeps a method that
+    predicts nothing from leaving the means. Elsewhere 2PR/(P+R) = 2TP/(2TP+FP+FN)."""
+    if tp + fn == 0:
+        return float("nan")
+    return 2 * tp / (2 * tp + fp + fn)
+
+
 def metrics(c: Mapping[str, int], dice: Mapping[str, float] | None = None) -> dict[str, float]:
     """The CDnet metrics (and FPR on shadows, MCC, Mean Dice) from summed counts.
-    An undefined ratio (0/0) is NaN, never a silent 0."""
+    An undefined ratio (0/0) is NaN, never a silent 0: recall and FNR without foreground
+    (TP + FN = 0), precision with nothing predicted (TP + FP = 0), as the official
+    comparator's ratios; F by ``f_measure``. NaN is written as null and left out of means."""
     tp, fp, tn, fn = (float(c[k]) for k in ("tp", "fp", "tn", "fn"))
     recall, precision = _div(tp, tp + fn), _div(tp, tp + fp)
     denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
@@ -505,9 +521,7 @@ def metrics(c: Mapping[str, int], dice: Mapping[str, float] | None = None) -> di
         "fnr": _div(fn, tp + fn),
         "pwc": _div(100.0 * (fn + fp), tp + fn + fp + tn),
         "precision": precision,
-        # = 2PR/(P+R) wherever both are defined; 0 when nothing is found, NaN only when
-        # the video has no positive and nothing was predicted
-        "f_measure": _div(2 * tp, 2 * tp + fp + fn),
+        "f_measure": f_measure(tp, fp, fn),
         "fpr_shadow": _div(float(c["shadow_errors"]), float(c["shadow_pixels"])),
         "mcc": _div(tp * tn - fp * fn, denom),
     }

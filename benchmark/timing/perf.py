@@ -218,11 +218,11 @@ import cv2, numpy as np
 
 pred, scene = Path(sys.argv[1]), Path(sys.argv[2])
 first, last = (int(x) for x in (scene / "temporalROI.txt").read_text().split()[:2])
-roi = cv2.imread(str(scene / "ROI.bmp"), cv2.IMREAD_GRAYSCALE) > 0
+roi = cv2.imread(str(scene / "ROI.bmp"), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION) > 0
 c = dict.fromkeys(("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels"), 0)
 for i in range(first, last + 1):
-    g = cv2.imread(str(scene / "groundtruth" / f"gt{i:06d}.png"), cv2.IMREAD_GRAYSCALE)
-    p = cv2.imread(str(pred / f"bin{i:06d}.png"), cv2.IMREAD_GRAYSCALE) == 255
+    g = cv2.imread(str(scene / "groundtruth" / f"gt{i:06d}.png"), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
+    p = cv2.imread(str(pred / f"bin{i:06d}.png"), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION) == 255
     valid = roi & (g != 85) & (g != 170)
     pos, neg, shadow = valid & (g == 255), valid & ((g == 0) | (g == 50)), valid & (g == 50)
     c["tp"] += int(np.sum(p & pos)); c["fn"] += int(np.sum(~p & pos))

@@ -167,6 +167,7 @@ def make_video(
     roi_policy: str,
     notes: tuple[str, ...] = (),
     gt_lut: tuple[int, ...] | None = None,
+    gt_colour: str = "refuse",
 ) -> Video:
     if roi_policy not in ROI_POLICIES:
         raise BadInput(f"unknown ROI policy {roi_policy!r}", "--roi-policy", f"use one of {', '.join(ROI_POLICIES)}")
@@ -188,6 +189,7 @@ def make_video(
         roi_policy=roi_policy,
         roi_mismatch=mismatch,
         gt_lut=gt_lut,
+        gt_colour=gt_colour,
         notes=notes + ((f"{mismatch}: --roi-policy {roi_policy}",) if mismatch and roi_policy != "error" else ()),
     )
     if mismatch and roi_policy == "error":

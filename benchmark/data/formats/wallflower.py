@@ -6,7 +6,16 @@ The hand-segmented masks are anti-aliased: besides 0 (background) and 255 (foreg
 a few edge pixels hold values in between. They are binarised at 128 (below: background;
 128 and above: foreground) and the video's notes say so. Every value maps to 0 or 255:
 Wallflower has no shadow, outside-ROI or unknown label, so a 50, 85 or 170 is never read
-as a CDnet code."""
+as a CDnet code.
+
+The archive ships its masks as 24-bit BMPs, and in some (Camouflage) the anti-aliased edge
+pixels have unequal channels (231 of 19,200 pixels there). Such a mask is read as its luma,
+``Y = 0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601, OpenCV's BGR2GRAY), and then binarised
+at 128 like a grey mask: a grey pixel's luma is its value, so grey masks read exactly as
+before, and the weighted sum is the brightness a viewer of the mask sees. On Camouflage's
+mask it gives 10,402 foreground pixels (10,268 pure white plus 134 edge pixels), the same
+as requiring every channel at 128 or above; "any channel at 128 or above" would add 4
+bluish-grey edge pixels (docs/scoring.md, "Wallflower ground truth")."""
 
 from __future__ import annotations
 
@@ -20,7 +29,8 @@ BINARISE_AT = 128
 FRAMES = Naming("b%05d.bmp", r"b(?P<id>\d{5})(?P<ext>\.bmp)", "b{:05d}{ext}")
 MASKS = Naming("hand_segmented_%05d.bmp", r"hand_segmented_(?P<id>\d{5})(?P<ext>\.bmp)", "hand_segmented_{:05d}{ext}")
 NOTE = (f"ground truth: the hand-segmented masks are anti-aliased and are binarised at {BINARISE_AT} "
-        f"(values below {BINARISE_AT} -> background 0, {BINARISE_AT} and above -> foreground 255)")
+        f"(values below {BINARISE_AT} -> background 0, {BINARISE_AT} and above -> foreground 255; a colour mask "
+        f"by its luma 0.299 R + 0.587 G + 0.114 B)")
 
 
 class Wallflower:
@@ -42,4 +52,5 @@ class Wallflower:
         return common.make_video(
             fmt=self.name, dataset=scene.parent.name, category=None, scene=scene, frames=frames.files, gt=gt.files,
             troi=(first, last), roi_file=None, roi_policy=roi_policy, notes=(NOTE,), gt_lut=self.gt_lut,
+            gt_colour="luma",
         )
