@@ -23,7 +23,8 @@ from typing import Any, Sequence
 from bgbench.records.frame import rows as frame_rows
 from bgbench.records.types import Results
 
-from .tables import FAILED, METRICS, _number, cite_line, column, failures, latex, markdown, protocol_title, to_csv
+from .tables import (FAILED, METRICS, _number, cite_line, column, failure_notes, failures, latex, markdown, protocol_title,
+                     to_csv)
 
 WIDE_UP_TO = 12  # videos: up to this many, methods are rows and videos columns
 _BETTER = {key: hb for _, key, hb in METRICS}
@@ -86,7 +87,7 @@ def markdown_video_table(results: Results, protocol: str, dataset: str, metric: 
     h, rows, _ = video_table(results, protocol, dataset, metric)
     return (f"{dataset} · protocol {protocol_title(results, protocol)} · {_NAMES.get(metric, metric)} per video "
             f"(overall: the mean of the category means)\n\n" + markdown(h, rows, ["text"] + ["metric"] * (len(h) - 1))
-            + "\n")
+            + "\n" + "".join(f"\n{n}\n" for n in failure_notes(results, protocol, dataset)))
 
 
 def csv_video_table(results: Results, protocol: str, dataset: str, metric: str = "f_measure") -> str:
@@ -105,7 +106,7 @@ def latex_video_table(results: Results, protocol: str, dataset: str, metric: str
                f"the category means.{marks}")
     methods = h[1:] if h[0] == "video" else column(h, rows, "method")
     return latex(h, rows, better, caption, label, kinds=["text"] + ["metric"] * (len(h) - 1), wide=len(h) > 8,
-                 cites=cite_line(methods))
+                 notes=failure_notes(results, protocol, dataset), cites=cite_line(methods))
 
 
 def video_metrics_table(results: Results, protocol: str) -> tuple[list[str], list[list[Any]]]:

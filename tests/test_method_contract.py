@@ -33,11 +33,27 @@ def clip():
     return v
 
 
-def _maps(name, clip):
+def _needs(name, clip, where) -> dict:
+    """What a method needs that only its user can give: the masks reader, a results tree of
+    0/255 masks (here: the clip's frames thresholded, written outside the working folder)."""
+    if name != "masks":
+        return {}
+    import cv2
+
+    scene = where / "masks-root" / "baseline" / "office"
+    if not scene.is_dir():
+        scene.mkdir(parents=True)
+        for fid in clip.frame_ids:
+            grey = cv2.cvtColor(clip.frame(fid), cv2.COLOR_BGR2GRAY)
+            cv2.imwrite(str(scene / f"bin{fid:06d}.png"), ((grey > 128) * 255).astype(np.uint8))
+    return {"root": str(where / "masks-root")}
+
+
+def _maps(name, clip, where):
     from bgbench.data.video import LabelledFrames, TrainingSet
 
     try:
-        m = build_method(name, config="smoke", seed=7)
+        m = build_method(name, config="smoke", seed=7, **_needs(name, clip, where))
     except MethodUnavailable as e:
         pytest.skip(f"{name} is unavailable here: {e}")
     except BadInput as e:  # a method that needs a value only its user can give (e.g. a folder of masks)
@@ -50,9 +66,11 @@ def _maps(name, clip):
 @needs_data
 @pytest.mark.parametrize("name", _names())
 def test_method_contract(name, clip, tmp_path, monkeypatch, capfd):
-    monkeypatch.chdir(tmp_path)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
     capfd.readouterr()
-    first = _maps(name, clip)
+    first = _maps(name, clip, tmp_path)
     assert [fid for fid, _ in first] == REQUESTED  # each requested id once, in order
     h, w = clip.shape
     assert (h, w) == (240, 360)
@@ -61,8 +79,8 @@ def test_method_contract(name, clip, tmp_path, monkeypatch, capfd):
         assert p.dtype in (np.float32, np.uint8), p.dtype
         if p.dtype == np.float32:
             assert np.isfinite(p).all() and p.min() >= 0 and p.max() <= 1
-    again = _maps(name, clip)
+    again = _maps(name, clip, tmp_path)
     for (fid, a), (_, b) in zip(first, again):
         assert np.array_equal(a, b), f"{name}: frame {fid} differs between two runs with seed 7"
     assert capfd.readouterr().out == ""
-    assert list(tmp_path.iterdir()) == []
+    assert list(work.iterdir()) == []

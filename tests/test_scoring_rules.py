@@ -154,7 +154,8 @@ def test_a_video_with_nothing_to_score_is_bad_data(case, tmp_path, capsys):
     report = out / "report"
     tables = {p.name: p.read_text().replace(r"\allowbreak{}", "").replace(r"\_", "_") for p in report.iterdir()
               if p.suffix in (".md", ".tex")}  # LaTeX notes may break after / and _
-    assert len(tables) == 6 and all(f"{vid}: {vid} has nothing to score" in t for t in tables.values()), tables
+    assert len(tables) == 8 and all(  # category, metrics, per-video, leaderboard: .md and .tex
+        f"{vid}: {vid} has nothing to score" in t for t in tables.values()), tables
     assert vid in (report / "leaderboard.html").read_text()
 
     # `bgbench splits --on-bad-data skip` skips the same video through the same gate
