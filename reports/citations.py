@@ -6,14 +6,11 @@ record gives). ``METHODS``: method name -> its key (frame differencing and the t
 median are textbook baselines with no paper of their own: absent). ``PAPERS``: the
 ``papers/NNN`` of a published number's source -> its key. ``DATASETS``: dataset -> key.
 
-Where the data come from: papers/004 prints its authors, title, journal and DOI; papers/000
-prints its first author and the start of its title in its running head ("Mondéjar-Guerra et
-al.: An end-to-end deep learning approach"), in the BMVC format; papers/001 and papers/002
-print neither (their abstracts match the ICME 2017 paper and arXiv:2106.03776 v1 given
-here); papers/003 (in Chinese) prints no title page: its title is the abstract's own
-description of the method, and its authors, venue and year are not in the text we have,
-which the entry says (``missing``) rather than guess. The classical methods' and datasets'
-references are their authors' publications, as the papers in papers/ cite them.
+Every field below was checked against the paper texts in ../shared/papers or a public
+source (the comment above each entry names it; docs/citations.md lists them all). What no
+source confirmed is left out, and the entry's ``missing`` says what (it becomes the BibTeX
+``note``); nothing is filled in from memory. An entry that lacks its venue or year is a
+``misc``, so that BibTeX does not complain of empty required fields.
 
 A report writes ``references.bib`` (``bibtex``) beside its LaTeX tables, which cite the
 methods they show (``cite_keys``), and lists the full references of the published numbers
@@ -49,97 +46,140 @@ def _e(kind: str, authors: str, title: str, venue: str, year: int | None, missin
 
 ENTRIES: dict[str, Entry] = {
     # --- the deep methods' papers (papers/000-004) ---------------------------------------
+    # papers/000 prints no title page, only its running head "MONDÉJAR-GUERRA ET AL.: AN
+    # END-TO-END DEEP LEARNING APPROACH"; no public source found confirmed more.
     "mondejar2019bmnbsn": _e(
-        "inproceedings", "Mondéjar-Guerra, Víctor M. and Rouco, José and Novo, Jorge and Ortega, Marcos",
-        "An End-to-End Deep Learning Approach for Simultaneous Background Modeling and Subtraction",
-        "Proceedings of the British Machine Vision Conference (BMVC)", 2019),
+        "misc", "Mondéjar-Guerra", "An End-to-End Deep Learning Approach", "", None,
+        missing="papers/000 prints only its running head, 'Mondéjar-Guerra et al.: An End-to-End Deep Learning "
+                "Approach'; the full title, the first author's first name, the other authors, the venue (the layout "
+                "resembles the BMVC template's) and the year are unconfirmed"),
+    # papers/001's abstract = arXiv:1707.07584 (arxiv-vanity.com/papers/1707.07584, paperswithcode);
+    # authors from the arXiv listing (2017-07-24). The ICME 2017 version: no source found.
     "zhao2017twostage": _e(
-        "inproceedings", "Zhao, Xu and Chen, Yingying and Tang, Ming and Wang, Jinqiao",
+        "misc", "Zhao, Xu and Chen, Yingying and Tang, Ming and Wang, Jinqiao",
         "Joint Background Reconstruction and Foreground Segmentation via a Two-Stage Convolutional Neural Network",
-        "IEEE International Conference on Multimedia and Expo (ICME)", 2017, pages="343--348"),
+        "arXiv preprint arXiv:1707.07584", 2017, eprint="1707.07584", archiveprefix="arXiv",
+        missing="a conference version (IEEE ICME 2017) with its pages is unconfirmed"),
+    # papers/002's abstract = arXiv:2106.03776 v1 (deepai.com, 06/07/2021, "by Synh Viet-Uyen Ha,
+    # et al."); later versions have another abstract. No source found listed the co-authors.
     "ha2021cdnmedal": _e(
-        "misc", "Ha, Synh Viet-Uyen and Nguyen, Cuong Tien and Phan, Hung Ngoc and Chung, Nhat Minh and Ha, Phuong Hoai",
+        "misc", "Ha, Synh Viet-Uyen",
         "CDN-MEDAL: Two-stage Density and Difference Approximation Framework for Motion Analysis",
-        "arXiv preprint arXiv:2106.03776", 2021, eprint="2106.03776", archiveprefix="arXiv"),
+        "arXiv preprint arXiv:2106.03776", 2021, eprint="2106.03776", archiveprefix="arXiv",
+        missing="authors beyond the first unconfirmed"),
     "siamesefcn": _e(
         "misc", "", "A foreground subtraction algorithm based on a fully convolutional siamese neural network (in Chinese)",
         "", None, missing="papers/003: the text we have has no title page; the title is its abstract's description, "
                           "and its authors, venue and year are not given"),
+    # papers/004 prints title, authors, journal and DOI (accepted version); the issue year:
+    # openreview.net/forum?id=WUjOVRWNTb (dblp record: IEEE Trans. Multim. 2025).
     "liang2023crossnet": _e(
         "article", "Liang, Dong and Zhang, Dong and Wang, Qiong and Wei, Zongqi and Zhang, Liyan",
         "CrossNet: Cross-scene Background Subtraction Network via 3D Optical Flow",
-        "IEEE Transactions on Multimedia", 2023, doi="10.1109/TMM.2023.3266608"),
+        "IEEE Transactions on Multimedia", 2025, doi="10.1109/TMM.2023.3266608",
+        missing="volume and pages of the 2025 issue unconfirmed (the DOI is the 2023 accepted version's)"),
     # --- the classical methods ------------------------------------------------------------
+    # bib entries in public code (e.g. author, vol. 2, pp. 246-252) and reference lists (DOI)
     "stauffer1999adaptive": _e(
         "inproceedings", "Stauffer, Chris and Grimson, W. Eric L.", "Adaptive background mixture models for real-time "
-        "tracking", "IEEE Conference on Computer Vision and Pattern Recognition (CVPR)", 1999, volume="2",
-        pages="246--252"),
+        "tracking", "IEEE Computer Society Conference on Computer Vision and Pattern Recognition (CVPR)", 1999,
+        volume="2", pages="246--252", doi="10.1109/CVPR.1999.784637"),
+    # OpenCV's MOG2 source header ("International Conference Pattern Recognition, UK, August,
+    # 2004"); reference lists: "Proceedings of the 17th ICPR, Vol. 2, pp. 28-31", DOI
     "zivkovic2004improved": _e(
         "inproceedings", "Zivkovic, Zoran", "Improved adaptive Gaussian mixture model for background subtraction",
-        "International Conference on Pattern Recognition (ICPR)", 2004, volume="2", pages="28--31"),
+        "Proceedings of the 17th International Conference on Pattern Recognition (ICPR)", 2004, volume="2",
+        pages="28--31", doi="10.1109/ICPR.2004.1333992"),
+    # reference lists: "Pattern Recognition Letters, vol. 27, no. 7, pp. 773-780, 2006, doi: ..."
     "zivkovic2006efficient": _e(
         "article", "Zivkovic, Zoran and van der Heijden, Ferdinand", "Efficient adaptive density estimation per image "
         "pixel for the task of background subtraction", "Pattern Recognition Letters", 2006, volume="27",
-        number="7", pages="773--780"),
+        number="7", pages="773--780", doi="10.1016/j.patrec.2005.11.005"),
+    # MathWorks/OpenCV sources: "In Proc. 2nd European Workshop on Advanced Video Based
+    # Surveillance Systems, AVBS01 (September 2001)"; opencv_contrib bgsegm.bib gives the names
+    # (and the later book chapter: Video-Based Surveillance Systems, Springer, 2002, pp. 135-144)
     "kaewtrakulpong2001improved": _e(
         "inproceedings", "KaewTraKulPong, Pakorn and Bowden, Richard", "An improved adaptive background mixture model "
-        "for real-time tracking with shadow detection", "European Workshop on Advanced Video Based Surveillance "
-        "Systems (AVBS)", 2001),
+        "for real-time tracking with shadow detection", "Proceedings of the 2nd European Workshop on Advanced Video "
+        "Based Surveillance Systems (AVBS)", 2001),
+    # the paper's title page; reference lists: "IEEE Trans. Image Process., vol. 24, no. 1,
+    # pp. 359-373, Jan. 2015", DOI 10.1109/TIP.2014.2378053
     "stcharles2015subsense": _e(
         "article", "St-Charles, Pierre-Luc and Bilodeau, Guillaume-Alexandre and Bergevin, Robert",
         "SuBSENSE: A Universal Change Detection Method With Local Adaptive Sensitivity",
-        "IEEE Transactions on Image Processing", 2015, volume="24", number="1", pages="359--373"),
-    "stcharles2015pawcs": _e(
-        "inproceedings", "St-Charles, Pierre-Luc and Bilodeau, Guillaume-Alexandre and Bergevin, Robert",
-        "A Self-Adjusting Approach to Change Detection Based on Background Word Consensus",
-        "IEEE Winter Conference on Applications of Computer Vision (WACV)", 2015, pages="990--997"),
+        "IEEE Transactions on Image Processing", 2015, volume="24", number="1", pages="359--373",
+        doi="10.1109/TIP.2014.2378053"),
+    # the paper's title page ("IEEE TRANSACTIONS ON IMAGE PROCESSING ... 2016"); the authors'
+    # code (litiv, BackgroundSubtractorPAWCS.h): "IEEE Trans. on Image Processing, vol. 25 (10), 2016"
+    "stcharles2016pawcs": _e(
+        "article", "St-Charles, Pierre-Luc and Bilodeau, Guillaume-Alexandre and Bergevin, Robert",
+        "Universal Background Subtraction Using Word Consensus Models", "IEEE Transactions on Image Processing", 2016,
+        volume="25", number="10", missing="pages unconfirmed"),
+    # ViBe headers in public code and reference lists: "IEEE TIP 20(6):1709-1724, June 2011", DOI
     "barnich2011vibe": _e(
         "article", "Barnich, Olivier and Van Droogenbroeck, Marc", "ViBe: A Universal Background Subtraction "
         "Algorithm for Video Sequences", "IEEE Transactions on Image Processing", 2011, volume="20", number="6",
-        pages="1709--1724"),
+        pages="1709--1724", doi="10.1109/TIP.2010.2101613"),
+    # the authors' code (litiv): "in WACV 2014", DOI 10.1109/WACV.2014.6836059
     "stcharles2014lobster": _e(
         "inproceedings", "St-Charles, Pierre-Luc and Bilodeau, Guillaume-Alexandre", "Improving background "
         "subtraction using Local Binary Similarity Patterns", "IEEE Winter Conference on Applications of Computer "
-        "Vision (WACV)", 2014, pages="509--515"),
+        "Vision (WACV)", 2014, doi="10.1109/WACV.2014.6836059", missing="pages unconfirmed"),
+    # opencv_contrib saliency header: "Computer Vision and Pattern Recognition Workshops (CVPRW),
+    # 2012 IEEE Computer Society Conference on"
     "hofmann2012pbas": _e(
         "inproceedings", "Hofmann, Martin and Tiefenbacher, Philipp and Rigoll, Gerhard", "Background segmentation "
-        "with feedback: The Pixel-Based Adaptive Segmenter", "IEEE Conference on Computer Vision and Pattern "
-        "Recognition Workshops (CVPRW)", 2012, pages="38--43"),
+        "with feedback: The Pixel-Based Adaptive Segmenter", "IEEE Computer Society Conference on Computer Vision and "
+        "Pattern Recognition Workshops (CVPRW)", 2012, missing="pages unconfirmed"),
+    # the paper's title page (Lili Guo, Dan Xu, Zhenping Qiang; CVF open access 2016 workshops);
+    # pages from one public source ("2016 IEEE CVPRW, pages 1159-1167")
     "guo2016lsbp": _e(
         "inproceedings", "Guo, Lili and Xu, Dan and Qiang, Zhenping", "Background Subtraction Using Local SVD Binary "
         "Pattern", "IEEE Conference on Computer Vision and Pattern Recognition Workshops (CVPRW)", 2016,
-        pages="86--94"),
+        pages="1159--1167"),
+    # opencv_contrib bgfg_gsoc.cpp: "@author Vladislav Samsonov"; "implemented during GSOC and
+    # was not originated from any paper"
     "opencv_gsoc": _e(
-        "misc", "{OpenCV contributors}", "BackgroundSubtractorGSOC (opencv\\_contrib, module bgsegm)",
-        "\\url{https://github.com/opencv/opencv_contrib}", 2017,
-        missing="no paper: written for Google Summer of Code 2017; cite the software"),
+        "misc", "Samsonov, Vladislav", "BackgroundSubtractorGSOC (opencv\\_contrib, module bgsegm)",
+        "\\url{https://github.com/opencv/opencv_contrib}", None,
+        missing="no paper: written for Google Summer of Code, not from any paper (OpenCV's documentation); cite the "
+                "software; the year is unconfirmed"),
+    # the repository's LICENSE: "Copyright (c) 2016, Sagi Zeevi"; OpenCV: "Algorithm by Sagi Zeevi"
     "zeevi2016cnt": _e(
         "misc", "Zeevi, Sagi", "BackgroundSubtractorCNT", "\\url{https://github.com/sagi-z/BackgroundSubtractorCNT}",
         2016, missing="no paper: cite the software (also in opencv\\_contrib, module bgsegm)"),
     # --- the datasets -------------------------------------------------------------------------
+    # bib entries in public code (full names); reference lists: "Proceedings of the 2014 IEEE
+    # CVPRW, Columbus, pp. 393-400, DOI 10.1109/CVPRW.2014.126" (the CVF copy is paginated 387-394)
     "wang2014cdnet": _e(
         "inproceedings", "Wang, Yi and Jodoin, Pierre-Marc and Porikli, Fatih and Konrad, Janusz and Benezeth, "
         "Yannick and Ishwar, Prakash", "CDnet 2014: An Expanded Change Detection Benchmark Dataset",
-        "IEEE Conference on Computer Vision and Pattern Recognition Workshops (CVPRW)", 2014, pages="387--394"),
+        "IEEE Conference on Computer Vision and Pattern Recognition Workshops (CVPRW)", 2014, pages="393--400",
+        doi="10.1109/CVPRW.2014.126"),
+    # LaBGen READMEs: "ICIAP Workshops, 9281:469-476, 2015"; Lecture Notes in Computer Science,
+    # volume 9281, Springer (Laugraud et al., same workshop); names from a bib entry in public code
     "maddalena2015sbi": _e(
         "inproceedings", "Maddalena, Lucia and Petrosino, Alfredo", "Towards Benchmarking Scene Background "
-        "Initialization", "New Trends in Image Analysis and Processing -- ICIAP 2015 Workshops", 2015,
-        series="LNCS", volume="9281", pages="469--476"),
+        "Initialization", "International Conference on Image Analysis and Processing (ICIAP) Workshops", 2015,
+        series="Lecture Notes in Computer Science", volume="9281", pages="469--476", publisher="Springer"),
+    # the paper's record (authors, title, IEEE TPAMI, 2010)
     "mahadevan2010ucsd": _e(
         "article", "Mahadevan, Vijay and Vasconcelos, Nuno", "Spatiotemporal Saliency in Dynamic Scenes",
-        "IEEE Transactions on Pattern Analysis and Machine Intelligence", 2010, volume="32", number="1",
-        pages="171--177"),
+        "IEEE Transactions on Pattern Analysis and Machine Intelligence", 2010,
+        missing="volume, number and pages unconfirmed"),
+    # reference lists: "K. Toyama, J. Krumm, B. Brumitt, and B. Meyers, Proceedings of the Seventh
+    # IEEE ICCV, Vol. 1, pp. 255-261, 1999, doi 10.1109/ICCV.1999.791228" (first names: initials)
     "toyama1999wallflower": _e(
-        "inproceedings", "Toyama, Kentaro and Krumm, John and Brumitt, Barry and Meyers, Brian", "Wallflower: "
-        "Principles and Practice of Background Maintenance", "IEEE International Conference on Computer Vision "
-        "(ICCV)", 1999, volume="1", pages="255--261"),
+        "inproceedings", "Toyama, K. and Krumm, J. and Brumitt, B. and Meyers, B.", "Wallflower: "
+        "Principles and Practice of Background Maintenance", "Proceedings of the Seventh IEEE International "
+        "Conference on Computer Vision (ICCV)", 1999, volume="1", pages="255--261", doi="10.1109/ICCV.1999.791228"),
 }
 
 METHODS: dict[str, str] = {
     "bmn_bsn": "mondejar2019bmnbsn", "two_stage_cnn": "zhao2017twostage", "cdn_medal": "ha2021cdnmedal",
     "siamese_fcn": "siamesefcn", "crossnet": "liang2023crossnet",
     "gmm_sg": "stauffer1999adaptive", "gmm_zivkovic": "zivkovic2004improved", "knn": "zivkovic2006efficient",
-    "mog_kb": "kaewtrakulpong2001improved", "subsense": "stcharles2015subsense", "pawcs": "stcharles2015pawcs",
+    "mog_kb": "kaewtrakulpong2001improved", "subsense": "stcharles2015subsense", "pawcs": "stcharles2016pawcs",
     "vibe": "barnich2011vibe", "lobster": "stcharles2014lobster", "pbas": "hofmann2012pbas", "lsbp": "guo2016lsbp",
     "gsoc": "opencv_gsoc", "cnt": "zeevi2016cnt",
 }
@@ -184,6 +224,8 @@ def reference_text(key: str) -> str:
     who = (", ".join(names[:-1]) + " and " + names[-1]) if len(names) > 1 else "".join(names)
     extra = dict(e.extra)
     parts = [p for p in (who, f'"{_plain(e.title)}"', _plain(e.venue)) if p]
+    if "series" in extra:
+        parts.append(_plain(extra["series"]))
     if "volume" in extra:
         parts.append(f"vol. {extra['volume']}" + (f", no. {extra['number']}" if "number" in extra else ""))
     if "pages" in extra:
@@ -193,7 +235,7 @@ def reference_text(key: str) -> str:
     if "doi" in extra:
         parts.append(f"doi:{extra['doi']}")
     text = ", ".join(parts) + "."
-    return f"{text} ({e.missing}.)" if e.missing else text
+    return f"{text} ({_plain(e.missing)}.)" if e.missing else text
 
 
 def _bib_value(v: str) -> str:
