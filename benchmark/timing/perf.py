@@ -83,20 +83,12 @@ def detector_maps(video, ids: Sequence[int]) -> np.ndarray:
 
 
 def comparator_counts(maps: np.ndarray, gt: np.ndarray, roi: np.ndarray, tbin: int) -> dict[str, int]:
-    """The straightforward NumPy comparator: per frame, boolean masks and sums, as the
-    official C++ comparator does. ``maps``: uint8 values or float32 probabilities."""
-    out = dict.fromkeys(("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels"), 0)
-    for m, g in zip(maps, gt):
-        pred = (m >= tbin) if m.dtype == np.uint8 else (np.rint(m * np.float32(255.0)) >= tbin)
-        valid = roi & (g != 85) & (g != 170)
-        pos, neg, shadow = valid & (g == 255), valid & ((g == 0) | (g == 50)), valid & (g == 50)
-        out["tp"] += int(np.sum(pred & pos))
-        out["fn"] += int(np.sum(~pred & pos))
-        out["fp"] += int(np.sum(pred & neg))
-        out["tn"] += int(np.sum(~pred & neg))
-        out["shadow_errors"] += int(np.sum(pred & shadow))
-        out["shadow_pixels"] += int(np.sum(shadow))
-    return out
+    """The reference comparator (``bgbench.scoring.reference``: the strongest plain loop, per
+    frame three class masks and ``np.count_nonzero``) on maps: uint8 values or float32
+    probabilities."""
+    from bgbench.scoring.reference import map_counts
+
+    return map_counts(maps, gt, roi, tbin)
 
 
 INDEXED = "with the video's ground truth already gathered (its later methods)"
@@ -211,24 +203,35 @@ def print_scoring_speed(video, r: dict) -> None:
 
 
 # --- bgbench score as a whole process ---------------------------------------------------
-COMPARATOR_SCRIPT = r'''
+def comparator_script() -> str:
+    """The comparator as a plain script: cv2 reads, then ``bgbench.scoring.reference.frame_counts``
+    (its source pasted in, so the script imports nothing of bgbench and counts with the same
+    code as every other reference)."""
+    import inspect
+
+    from bgbench.scoring import reference
+
+    return COMPARATOR_HEAD + inspect.getsource(reference.frame_counts) + COMPARATOR_LOOP
+
+
+COMPARATOR_HEAD = r'''
 import json, sys
 from pathlib import Path
 import cv2, numpy as np
 
+'''
+COMPARATOR_LOOP = r'''
+
 pred, scene = Path(sys.argv[1]), Path(sys.argv[2])
 first, last = (int(x) for x in (scene / "temporalROI.txt").read_text().split()[:2])
 roi = cv2.imread(str(scene / "ROI.bmp"), cv2.IMREAD_GRAYSCALE) > 0
-c = dict.fromkeys(("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels"), 0)
+c = [0] * 6
 for i in range(first, last + 1):
     g = cv2.imread(str(scene / "groundtruth" / f"gt{i:06d}.png"), cv2.IMREAD_GRAYSCALE)
     p = cv2.imread(str(pred / f"bin{i:06d}.png"), cv2.IMREAD_GRAYSCALE) == 255
-    valid = roi & (g != 85) & (g != 170)
-    pos, neg, shadow = valid & (g == 255), valid & ((g == 0) | (g == 50)), valid & (g == 50)
-    c["tp"] += int(np.sum(p & pos)); c["fn"] += int(np.sum(~p & pos))
-    c["fp"] += int(np.sum(p & neg)); c["tn"] += int(np.sum(~p & neg))
-    c["shadow_errors"] += int(np.sum(p & shadow)); c["shadow_pixels"] += int(np.sum(shadow))
-print(json.dumps(c))
+    for k, n in enumerate(frame_counts(p, g, roi)):
+        c[k] += int(n)
+print(json.dumps(dict(zip(("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels"), c))))
 '''
 
 
@@ -251,13 +254,13 @@ def _bgbench_command() -> list[str]:
 
 
 def score_command_vs_comparator(pred_dir: Path, scene: Path, repeats: int = 7) -> dict:
-    """Wall seconds of ``bgbench score PRED_DIR --video SCENE`` against ``COMPARATOR_SCRIPT``
+    """Wall seconds of ``bgbench score PRED_DIR --video SCENE`` against ``comparator_script()``
     (a plain single-threaded loop: imread the mask and the ground truth, count with NumPy),
     each a fresh process, medians of interleaved repeats. bgbench runs on a cache of its own,
     empty at first: the first run (untimed in the medians, reported apart) decodes the
     ground truth into it; the comparator's first run warms the OS file cache for both."""
     ours = [*_bgbench_command(), "score", str(pred_dir), "--video", str(scene), "--json"]
-    theirs = [sys.executable, "-c", COMPARATOR_SCRIPT, str(pred_dir), str(scene)]
+    theirs = [sys.executable, "-c", comparator_script(), str(pred_dir), str(scene)]
 
     with tempfile.TemporaryDirectory(prefix="bgbench-cache-") as cache:
         env = {**os.environ, "BGBENCH_CACHE": cache}
