@@ -214,3 +214,39 @@ def test_comparator_script_counts_with_the_reference(tmp_path):
     assert json.loads(out.stdout) == want
     assert comparator_counts(np.stack(preds), video.gts(ids), video.roi, 255) == want
     assert want["tp"] > 0 and want["fp"] + want["tn"] > 0
+
+
+# --- the frame cache: no upscaled copies, one entry per file whatever its spelling -------------
+@needs_data
+def test_larger_sizes_are_resized_per_call_not_cached(tmp_path, monkeypatch):
+    import cv2
+
+    from bgbench.data.formats import discover
+
+    monkeypatch.setenv("BGBENCH_CACHE", str(tmp_path / "cache"))
+    (video,) = discover(copy_scene(HIGHWAY, tmp_path / "scene", range(800, 806)))
+    view = video.view()
+    ids = list(video.frame_ids)
+    native = view.frames(ids)
+    for size in ((961, 961), (321, 240), (160, 120), (320, 240)):
+        got = view.frames(ids[1:4], size)
+        want = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in native[1:4]])
+        assert got.shape == (3, size[1], size[0], 3) and np.array_equal(got, want), size
+    names = sorted(p.name for p in (tmp_path / "cache").glob("*.npy"))
+    assert not any("961x961" in n or "321x240" in n for n in names), names  # larger than 320x240: not cached
+    assert sum("bgr160x120" in n for n in names) == 1  # smaller: one cached copy
+    assert video.source.caches_resized((320, 240)) and not video.source.caches_resized((321, 240))
+
+
+@needs_data
+def test_a_symlinked_scene_shares_the_cache_entry(tmp_path, monkeypatch):
+    from bgbench.data.formats import discover
+
+    monkeypatch.setenv("BGBENCH_CACHE", str(tmp_path / "cache"))
+    scene = copy_scene(HIGHWAY, tmp_path / "scene", range(800, 806))
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "other_name"
+    link.symlink_to(scene, target_is_directory=True)
+    (a,), (b,) = discover(scene), discover(link)
+    assert np.array_equal(a.view().all_frames(), b.view().all_frames())
+    assert len([p for p in (tmp_path / "cache").glob("*.npy") if "-bgr" in p.name]) == 1

@@ -1,7 +1,10 @@
 """Decoded-frame cache: one uint8 ``.npy`` memmap per video, kind and size.
 
-The key hashes every source file's name, size and modification time, so a changed source
-builds a new cache instead of serving stale pixels. Files are written under a temporary
+The key hashes every source file's resolved path (symlinks followed: a video reached
+through two spellings is one entry), size and modification time, so a changed source
+builds a new cache instead of serving stale pixels. Resized copies of a video are cached
+only at sizes no larger than its native frames (``FrameSource.caches_resized``); larger
+sizes are resized per call. Files are written under a temporary
 name and renamed, so a killed run never leaves a half-written cache behind.
 
 What it costs: decoded pixels take 13-19x the disk space of the JPEG/PNG files they come
@@ -75,7 +78,7 @@ def _source_stats(files: Sequence[Path], *extra: object) -> tuple[str, int]:
     for f in files:
         st = os.stat(f)
         size += st.st_size
-        h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        h.update(f"{os.path.realpath(f)}|{st.st_size}|{st.st_mtime_ns}\n".encode())  # the file, not its spelling
     return h.hexdigest()[:20], size
 
 
@@ -96,6 +99,8 @@ def cached_stack(
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
     key, source_bytes = _source_stats(files, shape, *extra)
     path = root / f"{safe}-{key}.npy"
+    if not path.exists():  # the same files under another name (a video reached through a symlink): one entry
+        path = next(iter(sorted(root.glob(f"*-{key}.npy"))), path)
     with _lock(path):  # threads of one process build a cache once; processes race harmlessly
         if path.exists():
             try:
