@@ -123,9 +123,18 @@ def test_device_scoring_equals_cpu_scoring(highway):
 
 
 @needs_data
-def test_run_loop_scores_tensor_maps_on_their_device(tmp_path):
+@pytest.mark.parametrize("device_scoring", [True, False])
+def test_run_loop_scores_tensor_maps_on_their_device(tmp_path, monkeypatch, device_scoring):
     """A method that yields torch tensors when the run loop allows it (``device_maps``) gets
-    the record a NumPy-yielding run gets."""
+    the record a NumPy-yielding run gets (CPU tensors: scored as NumPy arrays, or, as on a
+    GPU, by bgbench.scoring.device)."""
+    from bgbench.execution import runner
+    from bgbench.scoring import device
+
+    monkeypatch.setattr(runner, "DEVICE_SCORING_ON_CPU", device_scoring)
+    calls = []
+    real = device.score_device
+    monkeypatch.setattr(device, "score_device", lambda *a: calls.append(1) or real(*a))
     from bgbench.data.formats import discover
     from bgbench.execution.runner import RunOptions, run_video
     from bgbench.method import Method
@@ -159,20 +168,23 @@ def test_run_loop_scores_tensor_maps_on_their_device(tmp_path):
         kinds.clear()
     for key in ("counts", "histograms", "dice", "frames"):
         assert recs[0][key] == recs[1][key], key
+    assert bool(calls) == device_scoring
     assert recs[0]["counts"]["tp"] > 0
 
 
 @pytest.mark.slow
 @needs_data
-def test_run_loop_scores_torch_maps_like_numpy_maps(tmp_path):
+def test_run_loop_scores_torch_maps_like_numpy_maps(tmp_path, monkeypatch):
     """gmm_sg on torch (CPU) yields tensors to the run loop, which scores them with
     bgbench.scoring.device: the record equals CPU scoring of the NumPy maps that segment
     yields to any other caller."""
     from bgbench.data.formats import discover
+    from bgbench.execution import runner
     from bgbench.execution.runner import SCORE_BATCH, RunOptions, run_video
     from bgbench.method import build_method
 
     (video,) = discover(copy_scene(HIGHWAY, tmp_path / "scene", range(800, 816)))
+    monkeypatch.setattr(runner, "DEVICE_SCORING_ON_CPU", True)  # as on a GPU
     m = build_method("gmm_sg", device="cpu", backend="torch")
     frames = list(video.eval_frames)
     seen = []
@@ -250,3 +262,19 @@ def test_a_symlinked_scene_shares_the_cache_entry(tmp_path, monkeypatch):
     (a,), (b,) = discover(scene), discover(link)
     assert np.array_equal(a.view().all_frames(), b.view().all_frames())
     assert len([p for p in (tmp_path / "cache").glob("*.npy") if "-bgr" in p.name]) == 1
+
+
+# --- the report: no figure that has nothing to show ---------------------------------------------
+@needs_data
+def test_one_method_report_draws_only_figures_with_something_to_show(tmp_path):
+    from bgbench.cli import main
+
+    scene = copy_scene(HIGHWAY, tmp_path / "scene", range(800, 830))
+    for method, pr in (("gmm_zivkovic", False), ("frame_difference", True)):
+        out = tmp_path / method
+        assert main(["run", "--data", str(scene), "--methods", method, "--no-tracking", "--out", str(out)]) == 0
+        names = {p.name for p in (out / "report").iterdir()}
+        assert any(n.startswith("metrics_") for n in names) and "leaderboard.html" in names
+        assert not any(n.startswith("speed_accuracy_") for n in names), names  # one point: the table's row
+        # a 0/255 method has one operating point (in the table); probabilities have a curve
+        assert any(n.startswith("pr_") and n.endswith(".pdf") for n in names) == pr, names

@@ -254,7 +254,7 @@ def _bgbench_command() -> list[str]:
 
 
 def score_command_vs_comparator(pred_dir: Path, scene: Path, repeats: int = 7) -> dict:
-    """Wall seconds of ``bgbench score PRED_DIR --video SCENE`` against ``comparator_script()``
+    """Wall (and CPU) seconds of ``bgbench score PRED_DIR --video SCENE`` against ``comparator_script()``
     (a plain single-threaded loop: imread the mask and the ground truth, count with NumPy),
     each a fresh process, medians of interleaved repeats. bgbench runs on a cache of its own,
     empty at first: the first run (untimed in the medians, reported apart) decodes the
@@ -265,8 +265,16 @@ def score_command_vs_comparator(pred_dir: Path, scene: Path, repeats: int = 7) -
     with tempfile.TemporaryDirectory(prefix="bgbench-cache-") as cache:
         env = {**os.environ, "BGBENCH_CACHE": cache}
 
-        def run(cmd: list[str]) -> dict:
+        cpu: dict[str, list[float]] = {"bgbench_score": [], "comparator": []}
+
+        def run(cmd: list[str], label: str | None = None) -> dict:
+            import resource
+
+            c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if label:  # the process's CPU seconds (user + system, its children included)
+                cpu[label].append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
             if r.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd[:3])} ... failed: {r.stderr.strip()[-500:]}")
             return json.loads(r.stdout)
@@ -277,13 +285,17 @@ def score_command_vs_comparator(pred_dir: Path, scene: Path, repeats: int = 7) -
         cold = time.perf_counter() - t0
         if first["counts"] != run(theirs):
             raise AssertionError("bgbench score and the comparator script disagree")
-        t = interleaved({"bgbench_score": lambda: run(ours), "comparator": lambda: run(theirs)}, repeats)
+        t = interleaved({"bgbench_score": lambda: run(ours, "bgbench_score"),
+                         "comparator": lambda: run(theirs, "comparator")}, repeats)
     med = {k: statistics.median(v) for k, v in t.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     return {"frames": first["frames"], "repeats": repeats, "first_run_s": cold,
             "bgbench_score_s": med["bgbench_score"], "comparator_s": med["comparator"],
             "bgbench_score_spread_s": [min(t["bgbench_score"]), max(t["bgbench_score"])],
             "comparator_spread_s": [min(t["comparator"]), max(t["comparator"])],
-            "ratio": med["bgbench_score"] / med["comparator"]}
+            "ratio": med["bgbench_score"] / med["comparator"],
+            "bgbench_score_cpu_s": cpu_med["bgbench_score"], "comparator_cpu_s": cpu_med["comparator"],
+            "cpu_ratio": cpu_med["bgbench_score"] / cpu_med["comparator"]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -319,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{r['first_run_s']:.3f} s)")
     print(f"  comparator script  {r['comparator_s']:.3f} s  (range {r['comparator_spread_s'][0]:.3f}-"
           f"{r['comparator_spread_s'][1]:.3f})")
-    print(f"  ratio              {r['ratio']:.2f}x")
+    print(f"  ratio              {r['ratio']:.2f}x wall; CPU time {r['bgbench_score_cpu_s']:.3f} s vs "
+          f"{r['comparator_cpu_s']:.3f} s: {r['cpu_ratio']:.2f}x")
     return 0
 
 
