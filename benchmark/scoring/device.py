@@ -33,8 +33,7 @@ def is_tensor(x) -> bool:
 
 
 def _tables(torch, device):
-    lut = torch.as_tensor(_m._CLASS_LUT.astype(np.int64), device=device)
-    return lut
+    return torch.as_tensor(_m._CLASS_LUT.astype(np.int64), device=device)
 
 
 def quantize(p):

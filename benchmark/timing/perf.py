@@ -2,10 +2,10 @@
 benchmarks that print figures (never asserted in tests):
 
     python -m bgbench.timing.perf scoring [--before COMMIT] [--maps detector|uniform]
-        scoring in Gpix/s per core against a straightforward NumPy comparator (what
+        scoring in Gpix/s per core against the reference loop, bgbench.scoring.reference (what
         ``bgbench speed --scoring`` prints), optionally against scoring.py at a git commit;
     python -m bgbench.timing.perf score-command [--masks DIR] [--video SCENE] [--repeats 7]
-        ``bgbench score`` as a whole process against a straightforward comparator script.
+        ``bgbench score`` as a whole process against a plain script (cv2 reads, the reference counts).
 
 Figures are medians of interleaved repeats. Per-core figures use the thread's CPU time,
 so other processes on a shared machine slow them less than wall time (not at all only on
@@ -100,7 +100,7 @@ def scoring_speed(video, repeats: int = 5, batch: int = 32, maps: str = "detecto
     256-bin histograms per class; the ground truth from a ``TruthIndex`` made new, as for
     a video's first method, and, under ``INDEXED``, already made, as for the later ones),
     for 0/255 masks and float32 probabilities, against the
-    straightforward comparator on the same maps (counts only). ``maps``: "detector"
+    reference loop (``bgbench.scoring.reference``) on the same maps (counts at one threshold only). ``maps``: "detector"
     (``detector_maps``, realistic) or "uniform" (uniform noise, as earlier figures used);
     masks are the maps at 0.5. ``others``: {label: a scoring module} timed alongside, e.g.
     an earlier version. One thread; CPU time per repeat."""
@@ -198,8 +198,9 @@ def print_scoring_speed(video, r: dict) -> None:
         for kind, what in (("masks", "0/255 masks"), ("probabilities", "float32 probabilities")):
             lo, hi = res[f"{kind}_spread_gpix_per_s"]
             print(f"  {(label + ' ') if label else ''}score {what:22s} {res[f'{kind}_gpix_per_s']:.2f} Gpix/s per core "
-                  f"(range {lo:.2f}-{hi:.2f}); {res[f'{kind}_vs_comparator']:.2f}x the straightforward NumPy "
-                  f"comparator's {r[f'comparator_{kind}_gpix_per_s']:.2f}")
+                  f"(range {lo:.2f}-{hi:.2f}); {res[f'{kind}_vs_comparator']:.2f}x the reference loop's "
+                  f"{r[f'comparator_{kind}_gpix_per_s']:.2f} (it counts at one threshold; bgbench also "
+                  f"keeps 256-bin histograms by class)")
 
 
 # --- bgbench score as a whole process ---------------------------------------------------
