@@ -55,7 +55,7 @@ from bgbench.data.video import LabelledFrames, TrainingSet, Video
 
 SCORE_BATCH = 32
 # Torch maps on a CPU are scored as NumPy arrays (no copy): bgbench.scoring.device's bincount
-# costs ~17x the NumPy path there. Tests set this to score CPU tensors the device's way.
+# costs 17-25x the NumPy path there. Tests set this to score CPU tensors the device's way.
 DEVICE_SCORING_ON_CPU = False
 
 
@@ -411,7 +411,8 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
             raise RuntimeError(f"segment yielded frame {fid}, which was {'yielded twice' if fid in seen else 'not requested'}")
         tensor = is_tensor(prob)
         if tensor and prob.device.type == "cpu" and not DEVICE_SCORING_ON_CPU:
-            prob, tensor = prob.detach().numpy(), False  # no copy; NumPy scores faster than torch on a CPU
+            prob, tensor = prob.detach(), False  # NumPy scores faster than torch on a CPU
+            prob = (prob.float() if str(prob.dtype) == "torch.bfloat16" else prob).numpy()  # no copy but bfloat16's
         if not tensor:
             prob = np.asarray(prob)
         if tuple(prob.shape) != video.shape:
