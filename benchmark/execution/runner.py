@@ -55,7 +55,7 @@ from bgbench.data.video import LabelledFrames, TrainingSet, Video
 
 SCORE_BATCH = 32
 # Torch maps on a CPU are scored as NumPy arrays (no copy): bgbench.scoring.device's bincount
-# costs 17-25x the NumPy path there. Tests set this to score CPU tensors the device's way.
+# costs ~10x the NumPy path there. Tests set this to score CPU tensors the device's way.
 DEVICE_SCORING_ON_CPU = False
 
 

@@ -2,7 +2,7 @@
 
 A GPU method's maps need not come back to the host to be scored: per batch of frames, the
 maps are quantised where they are (``round(255 p)`` of the float32 product, ties to even,
-clipped to [0, 255], exactly ``metrics.quantize``'s rule), each pixel becomes one int64 key
+clipped to [0, 255], exactly ``metrics.quantize``'s rule), each pixel becomes one int32 key
 ``(4 * frame + class) * 256 + q`` and ONE ``torch.bincount`` counts them all (class:
 negative, shadow, positive, ignored, from the ground truth and the ROI as
 ``metrics._CLASS_LUT`` reads them). On the device they are then reduced to what
@@ -33,19 +33,19 @@ def is_tensor(x) -> bool:
 
 
 def _tables(torch, device):
-    return torch.as_tensor(_m._CLASS_LUT.astype(np.int64), device=device)
+    return torch.as_tensor(_m._CLASS_LUT.astype(np.int32), device=device)
 
 
 def quantize(p):
-    """A tensor of probabilities (any float dtype, read as float32) or uint8 levels -> int64
+    """A tensor of probabilities (any float dtype, read as float32) or uint8 levels -> int32
     levels 0..255 with ``metrics.quantize``'s rule; NaN becomes -1 (counted, then refused)."""
     import torch
 
     if p.dtype == torch.uint8:
-        return p.long()
+        return p.to(torch.int32)
     p = p.to(torch.float32)
     q = torch.round(torch.clamp(p, 0.0, 1.0) * 255.0)  # float32 product, round half to even
-    return torch.where(torch.isnan(p), -1.0, q).long()
+    return torch.where(torch.isnan(p), -1.0, q).to(torch.int32)
 
 
 def score_device(probs: Sequence, gt: np.ndarray, roi: np.ndarray, tbin: int
@@ -72,7 +72,7 @@ def score_device(probs: Sequence, gt: np.ndarray, roi: np.ndarray, tbin: int
     cls = _tables(torch, dev)[g.long()]
     if not bool(np.all(roi)):
         cls = torch.where(torch.from_numpy(np.ascontiguousarray(roi, bool)).to(dev), cls, _m.IGNORED)
-    frame = torch.arange(n, device=dev).view(n, 1, 1)
+    frame = torch.arange(n, dtype=torch.int32, device=dev).view(n, 1, 1)  # int32 keys: n * 1024 < 2**31
     key = (frame * 4 + cls) * NBINS + q
     key = torch.where(nan, n * 4 * NBINS, key)  # one extra bin: the NaNs
     h = torch.bincount(key.reshape(-1), minlength=n * 4 * NBINS + 1)

@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         l0 = load()
         t0 = time.perf_counter()
         fig = globals()[name](args.repeats)
-        record["figures"][name] = {**fig, "load_before": l0, "load_after": load(),
+        record["figures"][name] = {**fig, "command": record["command"], "load_before": l0, "load_after": load(),
                                    "seconds": round(time.perf_counter() - t0, 1),
                                    "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         print(f"{name}: {json.dumps(record['figures'][name], default=float)}", flush=True)
