@@ -405,14 +405,16 @@ class GMMStaufferGrimson(Method):
         for _ in self.run(iter(frames)):
             pass
 
-    def run(self, frames_iter, chunk: int = 32) -> Iterator[np.ndarray]:
+    def run(self, frames_iter, chunk: int = 32, device_maps: bool = False) -> Iterator[np.ndarray]:
         """Yield the probability map (..., H, W float32) for every frame batch from an
         iterator of uint8 (..., H, W, 3) arrays (a leading axis batches videos).
 
         On torch, ``chunk`` frames at a time are uploaded as uint8 (an eighth of float64's
         bytes; pinned on CUDA) and converted on the device by the update itself, and their maps stay on
         the device until the chunk is done: one copy back and one synchronisation per chunk,
-        not per frame. The decisions are those of the NumPy path, bit for bit."""
+        not per frame. The decisions are those of the NumPy path, bit for bit. ``device_maps``
+        (torch only): yield the maps as tensors on the device instead, for scoring there
+        (``Method.device_maps``): nothing comes back to the host."""
         xp, dev = self._xp()
         p = self.p
         f, c = self._frame
@@ -442,10 +444,14 @@ class GMMStaufferGrimson(Method):
                     state = GMMState(x, int(p["k"]), float(p["var_init"]), float(p["w_init"]), xp)
                 state.w, state.mu, state.var, prob = f(state.w, state.mu, state.var, x, c, state.lower)
                 maps.append(prob)
-            yield from torch.stack(maps).cpu().numpy()
+            if device_maps:
+                yield from maps
+            else:
+                yield from torch.stack(maps).cpu().numpy()
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         walk = list(frames_through(video, frames))
-        for (_, fid, _, wanted), prob in zip(walk, self.run(img for _, _, img, _ in walk)):
+        maps = self.run((img for _, _, img, _ in walk), device_maps=self.device_maps)
+        for (_, fid, _, wanted), prob in zip(walk, maps):
             if wanted:
                 yield fid, prob

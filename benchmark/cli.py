@@ -248,7 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_number(int, 1, eg="--repeats 5"), default=5, help="passes per method, bgbench and raw interleaved; medians "
                                                           "and ranges are reported (default 5)")
     p.add_argument("--scoring", action="store_true", help="Gpix/s per core of scoring a scene's evaluated frames, "
-                                                          "against a straightforward NumPy comparator")
+                                                          "against the reference loop (bgbench.scoring.reference)")
     p.add_argument("--train", action="store_true",
                    help="deep methods on --device: training steps/s and images/s, data-wait share, inference fps "
                         "at batch 1 and at the best batch, peak GPU memory (default: every deep method)")

@@ -63,6 +63,10 @@ class Method:
     protocol_options: ClassVar[dict[str, Any]] = {}  # the paper's options for its default protocol
     paper_protocols: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()  # more experiments of its paper
     gpu_capable: ClassVar[bool] = False  # False: runs on the CPU whatever --device says
+    # Set True by the run loop (bgbench.execution.runner.run_video) for its own segment calls:
+    # the method may then yield torch tensors on its device, which are scored there
+    # (bgbench.scoring.device); every other caller gets NumPy maps. Methods may ignore it.
+    device_maps: bool = False
     requires: ClassVar[str] = ""  # how to install an optional dependency it imports (said when missing)
     # why its frames/s means nothing (e.g. masks read from disk): its jobs record fps None with this
     # note, and tables, plots and the CI gate read "n/a" / leave it out; None: segment is timed

@@ -150,6 +150,6 @@ class BMNBSN(DeepMethod):
             with self.infer():
                 x = as_float(upload(video.frames(chunk, self.input_size), self.device))
                 logits = self.bsn(torch.cat([model.expand(len(chunk), -1, -1, -1).to(x.dtype), x], 1))
-                out = native(torch.softmax(logits.float(), dim=1)[:, 1:2], video.shape)
+                out = native(torch.softmax(logits.float(), dim=1)[:, 1:2], video.shape, self.device_maps)
             for fid, p in zip(chunk, out):
                 yield fid, p

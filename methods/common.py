@@ -565,13 +565,15 @@ class DeepMethod(Method):
             yield
 
 
-def native(prob: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+def native(prob: torch.Tensor, shape: tuple[int, int], on_device: bool = False) -> np.ndarray | torch.Tensor:
     """N x 1 x h x w probabilities -> N x H x W float32 at the video's native size (resized
-    on the device, one copy back per batch)."""
+    on the device, one copy back per batch). ``on_device`` (``Method.device_maps``, set by
+    the run loop): the maps stay a tensor on the device, scored there (bgbench.scoring.device)."""
     prob = prob.float()
     if prob.shape[-2:] != tuple(shape):
         prob = F.interpolate(prob, size=shape, mode="bilinear", align_corners=False)
-    return prob[:, 0].clamp(0, 1).cpu().numpy()
+    out = prob[:, 0].clamp(0, 1)
+    return out if on_device else out.cpu().numpy()
 
 
 def batches(ids: Sequence[int], size: int) -> Iterator[list[int]]:

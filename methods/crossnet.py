@@ -180,6 +180,6 @@ class CrossNet(DeepMethod):
                 rgb = as_float(upload(video.frames(chunk, self.input_size), self.device))
                 # upload() turns BGR into RGB; 3D-HOP's channels are tau = 1, 5, 10 in order: pre-flip them
                 mot = as_float(upload(motion[[video.position(i) for i in chunk]][..., ::-1], self.device))
-                out = native(torch.sigmoid(self.net(rgb, mot).float()), video.shape)
+                out = native(torch.sigmoid(self.net(rgb, mot).float()), video.shape, self.device_maps)
             for fid, p in zip(chunk, out):
                 yield fid, p

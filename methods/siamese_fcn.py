@@ -390,5 +390,5 @@ class SiameseFCN(DeepMethod):
             with self.infer():
                 x = as_float(upload(video.frames(chunk, size), self.device))
                 d = distance(fb, self.branch(x))
-                out = native(torch.sigmoid(self.unet(self._fuse(x, d)).float()), video.shape)
+                out = native(torch.sigmoid(self.unet(self._fuse(x, d)).float()), video.shape, self.device_maps)
             yield from zip(chunk, out)

@@ -540,6 +540,6 @@ class TwoStageCNN(DeepMethod):
         for chunk in batches(sorted(frames), self.infer_batch):
             with self.infer():
                 _, logits = self._forward(as_float(upload(video.frames(chunk, self.input_size), self.device)))
-                out = native(torch.softmax(logits.float(), dim=1)[:, 1:2], video.shape)
+                out = native(torch.softmax(logits.float(), dim=1)[:, 1:2], video.shape, self.device_maps)
             for fid, p in zip(chunk, out):
                 yield fid, p

@@ -243,7 +243,18 @@ def pr_figure(results: Results, protocol: str, dataset: str):
     return fig
 
 
+def pr_shows(results: Results, protocol: str, dataset: str) -> bool:
+    """Whether the PR figure has something to show: a curve (a method with at least
+    ``MIN_PR_LEVELS`` output levels), or the operating points of two methods or more. One
+    binary method's single point is in the metrics table already: no figure for it."""
+    hists = [h for s in results.under(protocol) if (h := _pooled_hist(results, s.label, protocol, dataset)) is not None]
+    return len(hists) >= 2 or any(not pr_curve(h)["binary"] for h in hists)
+
+
 def pr_curves(results: Results, protocol: str, dataset: str, out: Path) -> list[Path]:
+    """The PR figure as PNG and PDF; none where it has nothing to show (``pr_shows``)."""
+    if not pr_shows(results, protocol, dataset):
+        return []
     return save(pr_figure(results, protocol, dataset), out)
 
 
@@ -329,7 +340,20 @@ def speed_accuracy_figure(results: Results, protocol: str, dataset: str):
     return fig
 
 
+def speed_accuracy_shows(results: Results, protocol: str, dataset: str) -> bool:
+    """Whether the speed/accuracy scatter has something to show: two methods or more with
+    frames/s and an F-measure (one method's point is its row of the tables)."""
+    n = 0
+    for s in results.under(protocol):
+        d = s.datasets.get(dataset)
+        n += bool(d and d.fps_median and d.overall.get("f_measure") is not None)
+    return n >= 2
+
+
 def speed_accuracy(results: Results, protocol: str, dataset: str, out: Path) -> list[Path]:
+    """The scatter as PNG and PDF; none where it has nothing to show (``speed_accuracy_shows``)."""
+    if not speed_accuracy_shows(results, protocol, dataset):
+        return []
     return save(speed_accuracy_figure(results, protocol, dataset), out)
 
 

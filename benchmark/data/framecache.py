@@ -12,6 +12,9 @@ first time a process opens an entry it hashes the entry file and the sources aga
 whose bytes were damaged (even at the same size), whose sources changed under the same
 size and time, or whose sidecar is missing is rebuilt, never read.
 
+Resized copies of a video are cached only at sizes no larger than its native frames
+(``FrameSource.caches_resized``); larger sizes are resized per call from the native entry.
+
 What it costs: decoded pixels take 13-19x the disk space of the JPEG/PNG files they come
 from (``bgbench cache info`` shows the ratio per entry). ``$BGBENCH_CACHE_MAX_GB`` caps the
 total: after each new entry, the least recently used entries are deleted until the cache

@@ -96,8 +96,27 @@ class FrameSource:
 
     def frames(self, ids: Sequence[int], size: tuple[int, int] | None = None) -> np.ndarray:
         """N x H x W x 3 uint8 in OpenCV's BGR order (as decoded; flip the last axis for RGB);
-        ``size`` = (width, height) resizes, cached too."""
+        ``size`` = (width, height) resizes (cv2.INTER_AREA). A resized copy of the whole video
+        is cached only when it is no larger than the native frames (``caches_resized``);
+        a larger size is resized from the native cache per call: the same pixels, no
+        upscaled copy on disk (two_stage_cnn's 961x961 copy of highway would be 4.7 GB)."""
+        if size is not None and not self.caches_resized(size):
+            import cv2
+
+            native, sw, sh = self._stack(None), int(size[0]), int(size[1])
+            pos = self.positions(ids)
+            out = np.empty((len(pos), sh, sw, 3), np.uint8)
+            for k, p in enumerate(pos):
+                cv2.resize(np.asarray(native[p]), (sw, sh), dst=out[k], interpolation=cv2.INTER_AREA)
+            return out
         return np.asarray(self._stack(size)[self.positions(ids)])
+
+    def caches_resized(self, size: tuple[int, int]) -> bool:
+        """Whether frames at ``size`` (width, height) come from a cached resized copy: only
+        sizes with no more pixels than the native frames, so a video's resized copies never
+        take more disk than its native one per size."""
+        h, w = self.shape
+        return int(size[0]) * int(size[1]) <= w * h
 
     def frame(self, i: int) -> np.ndarray:
         return np.asarray(self._stack(None)[self._pos[i]])

@@ -49,10 +49,14 @@ from bgbench.method import Method, method_class
 from bgbench.protocols import Planned, Protocol, Split
 from bgbench.records.provenance import code_fingerprint
 from bgbench.records.types import MethodSpec  # noqa: F401 - re-exported: plan() takes MethodSpecs
+from bgbench.scoring.device import is_tensor
 from bgbench.scoring.metrics import VideoScore, metrics, quantize, threshold_bin
 from bgbench.data.video import LabelledFrames, TrainingSet, Video
 
 SCORE_BATCH = 32
+# Torch maps on a CPU are scored as NumPy arrays (no copy): bgbench.scoring.device's bincount
+# costs ~10x the NumPy path there. Tests set this to score CPU tensors the device's way.
+DEVICE_SCORING_ON_CPU = False
 
 
 @dataclass
@@ -405,6 +409,16 @@ def _fit(method: Method, task: Task, opts: RunOptions) -> float:
     return seconds
 
 
+def _segment_device_maps(method: Method, view, frames: list[int]):
+    """``method.segment`` with ``device_maps`` set while it runs: torch maps may stay on the
+    device, where ``run_video`` scores them (bgbench.scoring.device)."""
+    method.device_maps = True
+    try:
+        yield from method.segment(view, frames)
+    finally:
+        method.device_maps = False
+
+
 def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOptions, task: Task | None = None) -> dict:
     """Segment and score one video's test frames; return counts, metrics, timing."""
     view = video.view()
@@ -428,11 +442,19 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     example = example_frame(frames) if task is not None else None
     example_pred: np.ndarray | None = None
 
+    on_device: list = []  # maps that are torch tensors: scored where they are (bgbench.scoring.device)
+
     def flush() -> None:
-        score.add(qbuf[:len(ids)], video.truth(ids))
+        if on_device:
+            from bgbench.scoring.device import score_device
+
+            score.add_scored(*score_device(on_device, video.gts(ids), video.roi, tbin))
+            on_device.clear()
+        else:
+            score.add(qbuf[:len(ids)], video.truth(ids))
         ids.clear()
 
-    gen = method.segment(view, list(frames))
+    gen = _segment_device_maps(method, view, list(frames))
     t_prev = time.perf_counter()
     for fid, prob in gen:
         t_got = time.perf_counter()
@@ -443,11 +465,25 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
         # frame up to the one it yields, however far ahead it fetched them; any other, its yields
         done = view.position(fid) + 1 if view.walked else len(times)
         processed.append(max(done, processed[-1] + 1 if processed else 1))
-        prob = np.asarray(prob)
-        if prob.shape != video.shape:
-            raise RuntimeError(f"segment yielded a {prob.shape} map for frame {fid}; the video is {video.shape}")
+        tensor = is_tensor(prob)
+        if tensor and prob.device.type == "cpu" and not DEVICE_SCORING_ON_CPU:
+            prob, tensor = prob.detach(), False  # NumPy scores faster than torch on a CPU
+            prob = (prob.float() if str(prob.dtype) == "torch.bfloat16" else prob).numpy()  # no copy but bfloat16's
+        if not tensor:
+            prob = np.asarray(prob)
+        if tuple(prob.shape) != video.shape:
+            raise RuntimeError(f"segment yielded a {tuple(prob.shape)} map for frame {fid}; the video is {video.shape}")
         seen.add(fid)
-        q = quantize(prob, out=qbuf[len(ids)])
+        if ids and tensor != bool(on_device):  # a batch holds maps of one kind
+            flush()
+        if tensor:
+            on_device.append(prob)
+            if mdir is not None:  # the levels come to the host only where masks are saved
+                from bgbench.scoring.device import to_host_levels
+
+                q = to_host_levels(prob)
+        else:
+            q = quantize(prob, out=qbuf[len(ids)])
         ids.append(fid)
         if mdir is not None:
             from bgbench.data.imageio import write_mask

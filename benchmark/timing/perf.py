@@ -2,10 +2,10 @@
 benchmarks that print figures (never asserted in tests):
 
     python -m bgbench.timing.perf scoring [--before COMMIT] [--maps detector|uniform]
-        scoring in Gpix/s per core against a straightforward NumPy comparator (what
+        scoring in Gpix/s per core against the reference loop, bgbench.scoring.reference (what
         ``bgbench speed --scoring`` prints), optionally against scoring.py at a git commit;
     python -m bgbench.timing.perf score-command [--masks DIR] [--video SCENE] [--repeats 7]
-        ``bgbench score`` as a whole process against a straightforward comparator script.
+        ``bgbench score`` as a whole process against a plain script (cv2 reads, the reference counts).
 
 Figures are medians of interleaved repeats. Per-core figures use the thread's CPU time,
 so other processes on a shared machine slow them less than wall time (not at all only on
@@ -83,20 +83,12 @@ def detector_maps(video, ids: Sequence[int]) -> np.ndarray:
 
 
 def comparator_counts(maps: np.ndarray, gt: np.ndarray, roi: np.ndarray, tbin: int) -> dict[str, int]:
-    """The straightforward NumPy comparator: per frame, boolean masks and sums, as the
-    official C++ comparator does. ``maps``: uint8 values or float32 probabilities."""
-    out = dict.fromkeys(("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels"), 0)
-    for m, g in zip(maps, gt):
-        pred = (m >= tbin) if m.dtype == np.uint8 else (np.rint(m * np.float32(255.0)) >= tbin)
-        valid = roi & (g != 85) & (g != 170)
-        pos, neg, shadow = valid & (g == 255), valid & ((g == 0) | (g == 50)), valid & (g == 50)
-        out["tp"] += int(np.sum(pred & pos))
-        out["fn"] += int(np.sum(~pred & pos))
-        out["fp"] += int(np.sum(pred & neg))
-        out["tn"] += int(np.sum(~pred & neg))
-        out["shadow_errors"] += int(np.sum(pred & shadow))
-        out["shadow_pixels"] += int(np.sum(shadow))
-    return out
+    """The reference comparator (``bgbench.scoring.reference``: the strongest plain loop, per
+    frame three class masks and ``np.count_nonzero``) on maps: uint8 values or float32
+    probabilities."""
+    from bgbench.scoring.reference import map_counts
+
+    return map_counts(maps, gt, roi, tbin)
 
 
 INDEXED = "with the video's ground truth already gathered (its later methods)"
@@ -108,7 +100,7 @@ def scoring_speed(video, repeats: int = 5, batch: int = 32, maps: str = "detecto
     256-bin histograms per class; the ground truth from a ``TruthIndex`` made new, as for
     a video's first method, and, under ``INDEXED``, already made, as for the later ones),
     for 0/255 masks and float32 probabilities, against the
-    straightforward comparator on the same maps (counts only). ``maps``: "detector"
+    reference loop (``bgbench.scoring.reference``) on the same maps (counts at one threshold only). ``maps``: "detector"
     (``detector_maps``, realistic) or "uniform" (uniform noise, as earlier figures used);
     masks are the maps at 0.5. ``others``: {label: a scoring module} timed alongside, e.g.
     an earlier version. One thread; CPU time per repeat."""
@@ -206,29 +198,41 @@ def print_scoring_speed(video, r: dict) -> None:
         for kind, what in (("masks", "0/255 masks"), ("probabilities", "float32 probabilities")):
             lo, hi = res[f"{kind}_spread_gpix_per_s"]
             print(f"  {(label + ' ') if label else ''}score {what:22s} {res[f'{kind}_gpix_per_s']:.2f} Gpix/s per core "
-                  f"(range {lo:.2f}-{hi:.2f}); {res[f'{kind}_vs_comparator']:.2f}x the straightforward NumPy "
-                  f"comparator's {r[f'comparator_{kind}_gpix_per_s']:.2f}")
+                  f"(range {lo:.2f}-{hi:.2f}); {res[f'{kind}_vs_comparator']:.2f}x the reference loop's "
+                  f"{r[f'comparator_{kind}_gpix_per_s']:.2f} (it counts at one threshold; bgbench also "
+                  f"keeps 256-bin histograms by class)")
 
 
 # --- bgbench score as a whole process ---------------------------------------------------
-COMPARATOR_SCRIPT = r'''
+def comparator_script() -> str:
+    """The comparator as a plain script: cv2 reads, then ``bgbench.scoring.reference.frame_counts``
+    (its source pasted in, so the script imports nothing of bgbench and counts with the same
+    code as every other reference)."""
+    import inspect
+
+    from bgbench.scoring import reference
+
+    return COMPARATOR_HEAD + inspect.getsource(reference.frame_counts) + COMPARATOR_LOOP
+
+
+COMPARATOR_HEAD = r'''
 import json, sys
 from pathlib import Path
 import cv2, numpy as np
 
+'''
+COMPARATOR_LOOP = r'''
+
 pred, scene = Path(sys.argv[1]), Path(sys.argv[2])
 first, last = (int(x) for x in (scene / "temporalROI.txt").read_text().split()[:2])
 roi = cv2.imread(str(scene / "ROI.bmp"), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION) > 0
-c = dict.fromkeys(("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels"), 0)
+c = [0] * 6
 for i in range(first, last + 1):
     g = cv2.imread(str(scene / "groundtruth" / f"gt{i:06d}.png"), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION)
     p = cv2.imread(str(pred / f"bin{i:06d}.png"), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION) == 255
-    valid = roi & (g != 85) & (g != 170)
-    pos, neg, shadow = valid & (g == 255), valid & ((g == 0) | (g == 50)), valid & (g == 50)
-    c["tp"] += int(np.sum(p & pos)); c["fn"] += int(np.sum(~p & pos))
-    c["fp"] += int(np.sum(p & neg)); c["tn"] += int(np.sum(~p & neg))
-    c["shadow_errors"] += int(np.sum(p & shadow)); c["shadow_pixels"] += int(np.sum(shadow))
-print(json.dumps(c))
+    for k, n in enumerate(frame_counts(p, g, roi)):
+        c[k] += int(n)
+print(json.dumps(dict(zip(("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels"), c))))
 '''
 
 
@@ -251,19 +255,27 @@ def _bgbench_command() -> list[str]:
 
 
 def score_command_vs_comparator(pred_dir: Path, scene: Path, repeats: int = 7) -> dict:
-    """Wall seconds of ``bgbench score PRED_DIR --video SCENE`` against ``COMPARATOR_SCRIPT``
+    """Wall (and CPU) seconds of ``bgbench score PRED_DIR --video SCENE`` against ``comparator_script()``
     (a plain single-threaded loop: imread the mask and the ground truth, count with NumPy),
     each a fresh process, medians of interleaved repeats. bgbench runs on a cache of its own,
     empty at first: the first run (untimed in the medians, reported apart) decodes the
     ground truth into it; the comparator's first run warms the OS file cache for both."""
     ours = [*_bgbench_command(), "score", str(pred_dir), "--video", str(scene), "--json"]
-    theirs = [sys.executable, "-c", COMPARATOR_SCRIPT, str(pred_dir), str(scene)]
+    theirs = [sys.executable, "-c", comparator_script(), str(pred_dir), str(scene)]
 
     with tempfile.TemporaryDirectory(prefix="bgbench-cache-") as cache:
         env = {**os.environ, "BGBENCH_CACHE": cache}
 
-        def run(cmd: list[str]) -> dict:
+        cpu: dict[str, list[float]] = {"bgbench_score": [], "comparator": []}
+
+        def run(cmd: list[str], label: str | None = None) -> dict:
+            import resource
+
+            c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if label:  # the process's CPU seconds (user + system, its children included)
+                cpu[label].append(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
             if r.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd[:3])} ... failed: {r.stderr.strip()[-500:]}")
             return json.loads(r.stdout)
@@ -274,13 +286,17 @@ def score_command_vs_comparator(pred_dir: Path, scene: Path, repeats: int = 7) -
         cold = time.perf_counter() - t0
         if first["counts"] != run(theirs):
             raise AssertionError("bgbench score and the comparator script disagree")
-        t = interleaved({"bgbench_score": lambda: run(ours), "comparator": lambda: run(theirs)}, repeats)
+        t = interleaved({"bgbench_score": lambda: run(ours, "bgbench_score"),
+                         "comparator": lambda: run(theirs, "comparator")}, repeats)
     med = {k: statistics.median(v) for k, v in t.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     return {"frames": first["frames"], "repeats": repeats, "first_run_s": cold,
             "bgbench_score_s": med["bgbench_score"], "comparator_s": med["comparator"],
             "bgbench_score_spread_s": [min(t["bgbench_score"]), max(t["bgbench_score"])],
             "comparator_spread_s": [min(t["comparator"]), max(t["comparator"])],
-            "ratio": med["bgbench_score"] / med["comparator"]}
+            "ratio": med["bgbench_score"] / med["comparator"],
+            "bgbench_score_cpu_s": cpu_med["bgbench_score"], "comparator_cpu_s": cpu_med["comparator"],
+            "cpu_ratio": cpu_med["bgbench_score"] / cpu_med["comparator"]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -316,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{r['first_run_s']:.3f} s)")
     print(f"  comparator script  {r['comparator_s']:.3f} s  (range {r['comparator_spread_s'][0]:.3f}-"
           f"{r['comparator_spread_s'][1]:.3f})")
-    print(f"  ratio              {r['ratio']:.2f}x")
+    print(f"  ratio              {r['ratio']:.2f}x wall; CPU time {r['bgbench_score_cpu_s']:.3f} s vs "
+          f"{r['comparator_cpu_s']:.3f} s: {r['cpu_ratio']:.2f}x")
     return 0
 
 

@@ -49,7 +49,8 @@ VARIANTS = {  # name: (label, extra options)
 def raw_counts(scene: Path) -> dict[str, int]:
     """The plain script: decode, MOG2, count. Returns int TP/FP/FN/TN."""
     import cv2
-    import numpy as np
+
+    from bgbench.scoring.reference import frame_counts
 
     first, last = (int(x) for x in (scene / "temporalROI.txt").read_text().split()[:2])
     roi = cv2.imread(str(scene / "ROI.bmp"), cv2.IMREAD_GRAYSCALE) > 0
@@ -64,14 +65,8 @@ def raw_counts(scene: Path) -> dict[str, int]:
         if not gt_file.exists():
             continue
         gt = cv2.imread(str(gt_file), cv2.IMREAD_GRAYSCALE)
-        fg = mask == 255
-        valid = roi & (gt != 85) & (gt != 170)
-        pos = valid & (gt == 255)
-        neg = valid & ((gt == 0) | (gt == 50))
-        tp += int(np.count_nonzero(fg & pos))
-        fn += int(np.count_nonzero(~fg & pos))
-        fp += int(np.count_nonzero(fg & neg))
-        tn += int(np.count_nonzero(~fg & neg))
+        c = frame_counts(mask == 255, gt, roi)  # the one reference comparator
+        tp, fp, tn, fn = tp + int(c[0]), fp + int(c[1]), tn + int(c[2]), fn + int(c[3])
     return {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
