@@ -284,6 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as e:  # a file or folder the system refused (the checks above missed it): named, one line
+        from bgbench.safefs import disk_full, is_disk_full
+
+        if is_disk_full(e):  # a writer without its own guard: the folder it wrote in, one line
+            where = Path(e.filename).parent if e.filename else Path.cwd()
+            print(f"bgbench: error: {' '.join(str(disk_full(where)).split())}", file=sys.stderr)
+            return 2
         if e.filename is None:
             raise
         print(f"bgbench: error: {e.filename}: {e.strerror or e} -- fix: check that the path exists and that you "
@@ -611,6 +617,8 @@ def cmd_check(args) -> int:
         if args.reference.is_dir():
             raise BadInput("is a folder", args.reference, "give --reference a JSON file name, e.g. ci_reference.json")
         writable_dir(args.reference.parent, "--reference", "give --reference a file in a folder you can write to")
+        # never over the run's own record, nor over any file that is not a bgbench reference
+        check.check_reference_target(args.reference, run_dir)
     ref = None if args.update else check.load_reference(args.reference)
     speed = None
     if not args.no_speed and (args.update or (ref and ref.get("speed"))):
@@ -662,8 +670,10 @@ def cmd_cache(args) -> int:
     root, cap = framecache.cache_root(), framecache.max_bytes()
     where = "$BGBENCH_CACHE" if os.environ.get("BGBENCH_CACHE") else "default; set $BGBENCH_CACHE to move it"
     if args.action == "clear":
-        n, freed = framecache.clear(root)
-        print(f"{root}: {n} entr{'y' if n == 1 else 'ies'} deleted, {freed / 1e9:.2f} GB freed")
+        n, freed, left = framecache.clear(root)
+        print(f"{root}: {n} entr{'y' if n == 1 else 'ies'} deleted, {freed / 1e9:.2f} GB freed; "
+              + (f"{len(left)} file(s) or folder(s) bgbench did not write (or still in use) left in {root}"
+                 if left else "nothing left"))
         return 0
     found = framecache.entries(root)
     total = sum(e.bytes for e in found)

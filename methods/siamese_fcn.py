@@ -172,7 +172,7 @@ class SiameseFCN(DeepMethod):
         "background_quantile": (0.9, "test background: the training frame at this quantile of foreground area "
                                      "(paper: a frame with relatively many foreground pixels)"),
         "val_every": (500, "U-Net steps between validations that select the kept state (0: no selection)"),
-        "weights": Param(None, "optional local VGG16 state dict for the front (weights_only); none by default", kind="file"),
+        "weights": Param(None, "optional local VGG16 state dict for the front (weights_only); none by default", kind="weights"),
     }
     configs = {
         "paper": {},

@@ -98,8 +98,10 @@ def completeness_problem(data: bytes) -> str | None:
 
 def _load(path: Path, flag: int, damaged_fix: str = _RESTORE) -> np.ndarray:
     path = Path(path)
+    from bgbench.safefs import read_bytes
+
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # a FIFO or device where an image should be: BadInput naming it, never a hang
     except FileNotFoundError:
         raise BadInput("is missing", path, damaged_fix) from None
     except OSError as e:

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import traceback
@@ -45,6 +46,7 @@ import numpy as np
 
 from bgbench.records import results
 from bgbench.errors import BadInput
+from bgbench.safefs import is_disk_full
 from bgbench.method import Method, method_class
 from bgbench.protocols import Planned, Protocol, Split
 from bgbench.records.provenance import code_fingerprint
@@ -211,9 +213,17 @@ def finished(task: Task, opts: RunOptions) -> dict[str, dict]:
             except (OSError, json.JSONDecodeError):
                 continue
             if rec.get("status") == "ok" and rec.get("fingerprint") == task.fingerprints[v.id] and (
-                    not opts.save_masks or (rec.get("masks") and (opts.out / rec["masks"]).is_dir())):
+                    not opts.save_masks or (isinstance(rec.get("masks"), str) and _in_run(opts.out, rec["masks"]))):
                 done[v.id] = rec
     return done
+
+
+def _in_run(out: Path, rel: str) -> bool:
+    """A recorded mask folder that is a folder inside the run folder (never one elsewhere)."""
+    from bgbench.safefs import inside
+
+    p = inside(out, rel, "the mask folder", warn=lambda _: None)
+    return p is not None and p.is_dir()
 
 
 def _base_record(task: Task, video: Video, frames: Sequence[int]) -> dict[str, Any]:
@@ -264,6 +274,8 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
         if task.train_videos:
             fit_seconds = _fit(method, task, opts)
     except Exception as e:  # noqa: BLE001 - a failed method is recorded, the run goes on
+        if is_disk_full(e):
+            raise
         for v, frames in pending:
             rec = _base_record(task, v, frames)
             rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
@@ -281,6 +293,8 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
             if method.history:
                 rec["loss_history"] = method.history
         except Exception as e:  # noqa: BLE001
+            if is_disk_full(e):  # not the method's fault: the run stops with one line naming the folder
+                raise
             rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
         if write:
             _write(task, v, rec, opts)
@@ -300,9 +314,22 @@ def _write(task: Task, video: Video, rec: dict, opts: RunOptions) -> None:
     results.write_json(path, rec)
     if rec.get("status") == "ok":
         stem = video.id.replace("/", "__")
-        for old in path.parent.glob(f"{stem}.*json"):
-            if old != path and (old.name == f"{stem}.json" or old.name.count(".") == 2):
-                old.unlink(missing_ok=True)
+        # names compared literally, never as a glob pattern: `hw[1]` must not match `hw1`'s records
+        for name in os.listdir(path.parent):
+            if name != path.name and (name == f"{stem}.json" or (
+                    name.startswith(f"{stem}.") and name.endswith(".json")
+                    and re.fullmatch(r"[0-9a-f]{16}", name[len(stem) + 1:-len(".json")]))) \
+                    and _same_job(path.parent / name, rec):  # two ids can share a file stem (a/b, a__b)
+                (path.parent / name).unlink(missing_ok=True)
+
+
+def _same_job(path: Path, rec: dict) -> bool:
+    """The record at ``path`` is of the same job as ``rec`` (method, protocol, split, video)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(old, dict) and all(old.get(k) == rec.get(k) for k in ("method", "protocol", "split", "video"))
 
 
 def checkpoint_path(task: Task, opts: RunOptions) -> Path:

@@ -99,10 +99,17 @@ def check_contiguous(ids: dict[int, Path] | Numbered, name_of: Callable[[int], P
 
 
 def read_temporal_roi(path: Path) -> tuple[int, int] | None:
-    if not path.exists():
+    from bgbench.safefs import read_text
+
+    if not os.path.lexists(path):
         return None
     try:
-        a, b = (int(x) for x in path.read_text().split()[:2])
+        a, b = (int(x) for x in read_text(path, "write the scored frame range as 'first last' in a regular "
+                                                 "file").split()[:2])
+    except FileNotFoundError:  # a dangling symlink
+        raise BadInput("is a broken link", path, "restore it, or remove it to score every labelled frame") from None
+    except UnicodeDecodeError:
+        raise BadInput("is not text", path, "write the scored frame range as 'first last'") from None
     except ValueError:
         raise BadInput("does not hold two integers 'first last'", path, "write the scored frame range as 'first last'") from None
     return a, b
