@@ -91,7 +91,7 @@ def _protocol_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol options")
     g.add_argument("--rule", help="scene-specific: first-half | n:N | fraction:F[,val:V] (default first-half); "
                                      "transfer: the source videos' training frames (default all)")
-    g.add_argument("--folds", type=_number(int, 2, eg="--folds 3"), help="cross-scene: number of scene-disjoint folds (default 3)")
+    g.add_argument("--folds", type=_number(int, 2, 1000, eg="--folds 3"), help="cross-scene: number of scene-disjoint folds (default 3)")
     g.add_argument("--exclude", type=_csv, help="cross-scene: categories left out, comma-separated (default PTZ)")
     g.add_argument("--fraction", type=_number(float, 0, 1, True, True, eg="--fraction 0.05"), help="sampled: fraction of labelled frames that train (default 0.05)")
     g.add_argument("--source", type=_csv, help="transfer: training datasets (default CDnet2014)")
@@ -193,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
                         "on either side is never a regression")
     p.add_argument("--update", action="store_true",
                    help="write the run (and a fresh speed measurement) as the new reference instead of checking")
-    p.add_argument("--repeats", type=_number(int, 3, eg="--repeats 5"), default=5,
+    p.add_argument("--repeats", type=_number(int, 3, 100, eg="--repeats 5"), default=5,
                    help="speed: interleaved repeats of the reference workload and each method, one process, one "
                         "thread (default 5)")
     p.add_argument("--no-speed", action="store_true", help="check accuracy only (no speed measurement)")
@@ -230,9 +230,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="paper", help="deep methods' config (default paper: the paper's input size)")
     p.add_argument("--size", help="resize frames to WxH, e.g. 640x480")
     p.add_argument("--frames", type=_number(int, 1, eg="--frames 100"), help="use the first N frames")
-    p.add_argument("--batch", type=_number(int, 1, eg="--batch 4"), default=1,
+    p.add_argument("--batch", type=_number(int, 1, 4096, eg="--batch 4"), default=1,
                    help="gmm_sg: also time B copies of the video as one batch")
-    p.add_argument("--repeats", type=_number(int, 1, eg="--repeats 5"), default=5, help="passes per method, bgbench and raw interleaved; medians "
+    p.add_argument("--repeats", type=_number(int, 1, 100, eg="--repeats 5"), default=5, help="passes per method, bgbench and raw interleaved; medians "
                                                           "and ranges are reported (default 5)")
     p.add_argument("--scoring", action="store_true", help="Gpix/s per core of scoring a scene's evaluated frames, "
                                                           "against a straightforward NumPy comparator")
@@ -241,15 +241,15 @@ def _parser() -> argparse.ArgumentParser:
                         "at batch 1 and at the best batch, peak GPU memory (default: every deep method)")
     p.add_argument("--scene", type=Path, help="with --train: a labelled scene to train and segment "
                                               "(default ../shared/data/CDnet2014/baseline/highway)")
-    p.add_argument("--steps", type=_number(int, 1, eg="--steps 30"), default=30, help="with --train: timed training steps per stage (default 30)")
-    p.add_argument("--warmup-steps", type=_number(int, 0, eg="--warmup-steps 5"), default=5,
+    p.add_argument("--steps", type=_number(int, 1, 100000, eg="--steps 30"), default=30, help="with --train: timed training steps per stage (default 30)")
+    p.add_argument("--warmup-steps", type=_number(int, 0, 10000, eg="--warmup-steps 5"), default=5,
                    help="with --train: steps per stage left out of the timing (default 5)")
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
 
     p = sub.add_parser("synth", help="write the synthetic scenes (CDnet layout) to a folder")
     p.add_argument("out", type=Path, metavar="OUT", help="the folder to write (the scenes go under OUT/synthetic)")
     p.add_argument("--seed", type=_seed_type(), default=0, help="seed of the generated scenes (default 0)")
-    p.add_argument("--frames", type=_number(int, 3, eg="--frames 100"), default=100,
+    p.add_argument("--frames", type=_number(int, 3, 100000, eg="--frames 100"), default=100,
                    help="frames per scene, at least 3 (default 100)")
 
     p = sub.add_parser("cache", help="the decoded-frame cache: where it is, what it holds (info), or empty it (clear)")

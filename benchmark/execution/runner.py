@@ -79,6 +79,7 @@ class RunOptions:
     scheduler: str | None = None  # Dask scheduler address; None with dask: a LocalCluster of `jobs` workers
     threads: int = 1  # OpenCV/torch intra-op threads per job (0: leave the libraries' defaults)
     parent_pid: int | None = None  # set in worker processes: a job whose run is gone writes nothing
+    isolate: bool = True  # local: every task in a child process (a crash fails its jobs, not the run); False: in process
 
 
 def _stop_if_orphaned(opts: RunOptions) -> None:
@@ -514,7 +515,7 @@ def _cost(task: Task) -> int:
 def _run_todo(ex, todo: list[Task], opts: RunOptions, collect: Callable[[list[dict]], None]) -> None:
     client_writes = ex.writes_on_client
     worker_opts = opts
-    if ex.name == "joblib":  # workers die with the run, and a killed run's workers write nothing
+    if ex.name in ("joblib", "processes"):  # workers die with the run, and a killed run's workers write nothing
         worker_opts = dataclasses.replace(opts, parent_pid=os.getpid())
     if ex.name == "dask":
         ex.check_paths(sorted({str(v.path) for t in todo for v in _videos(t)}))
@@ -532,6 +533,10 @@ def _run_todo(ex, todo: list[Task], opts: RunOptions, collect: Callable[[list[di
                 by_id = {v.id: v for v, _ in task.tests}
                 for r in recs:
                     _write(task, by_id[r["video"]], r, opts)
+        elif out.error.startswith("DiskFull: "):  # a worker found the disk full: the run stops, naming the folder
+            from bgbench.safefs import DiskFull
+
+            raise DiskFull(out.error[len("DiskFull: "):])
         else:  # the task failed as a whole: a failed record for each video it did not finish
             done = finished(task, opts) if not client_writes else {}
             recs = [done[v.id] for v, _ in task.tests if v.id in done]

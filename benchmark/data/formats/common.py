@@ -63,6 +63,15 @@ def numbered(folder: Path, namings: Naming | Sequence[Naming], what: str, fmt: s
     for name, entry in entries:
         for n in namings:
             m = n.match(name)
+            if m and not entry.is_file() and not entry.is_dir():  # a FIFO, socket, device or broken link
+                try:
+                    mode = os.stat(folder / name).st_mode
+                except OSError:
+                    raise BadInput(f"is a broken link where {what} should be", folder / name,
+                                   "restore the file it points to, or replace the link with the file") from None
+                from bgbench.safefs import not_regular
+
+                raise not_regular(folder / name, mode, f"replace it with the {what} file itself")
             if m and entry.is_file():
                 have = found.setdefault(n, {})
                 i = int(m.group("id"))
