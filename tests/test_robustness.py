@@ -463,3 +463,34 @@ def test_weights_that_do_not_load_are_refused_before_any_job(data, tmp_path, cap
     line = _one_line(capsys)
     assert "vgg16.pt" in line and "weights_only" in line
     assert not (out / "jobs").exists()
+
+
+def test_a_real_full_disk_tmpfs_cache_exits_2_without_sigbus_and_resumes(data, tmp_path):
+    """Where this process may mount (root), a 1 MiB tmpfs as $BGBENCH_CACHE: the run ends with
+    exit 2 and one line naming it (never SIGBUS, exit 135), leaves no temporary file, and once
+    the tmpfs is grown the same command gives the clean run's counts."""
+    import subprocess
+    import sys
+
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        env = {**os.environ, "BGBENCH_CACHE": str(mnt / "cache"), "BGBENCH_TRACKING": "0"}
+        argv = [sys.executable, "-m", "bgbench.cli", "run", "--data", str(data), "--methods", "temporal_median",
+                "--no-report", "--no-tracking", "--out", str(tmp_path / "run")]
+        p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
+        errors = [line for line in p.stderr.splitlines() if line.startswith("bgbench: error")]
+        assert len(errors) == 1 and str(mnt / "cache") in errors[0] and "no space left" in errors[0], p.stderr
+        assert _leftovers(mnt) == []
+        assert subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)]).returncode == 0
+        p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+    assert _run(data, tmp_path / "clean", "--no-report") == 0
+    a, b = (json.loads((d / "results.json").read_text()) for d in (tmp_path / "run", tmp_path / "clean"))
+    assert [j["counts"] for j in a["jobs"]] == [j["counts"] for j in b["jobs"]]

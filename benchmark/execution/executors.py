@@ -146,7 +146,11 @@ class DaskExecutor(Executor):
         pending = set(futures)
         since = None
         while pending:
-            done, pending = dwait(pending, timeout=min(2.0, max(timeout, 0.1)), return_when="FIRST_COMPLETED")
+            with self.client.as_current():  # the run's client is not the process's default one
+                try:
+                    done, pending = dwait(pending, timeout=min(2.0, max(timeout, 0.1)), return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
             yield from done
             if done or not pending:
                 since = None
