@@ -494,3 +494,29 @@ def test_a_real_full_disk_tmpfs_cache_exits_2_without_sigbus_and_resumes(data, t
     assert _run(data, tmp_path / "clean", "--no-report") == 0
     a, b = (json.loads((d / "results.json").read_text()) for d in (tmp_path / "run", tmp_path / "clean"))
     assert [j["counts"] for j in a["jobs"]] == [j["counts"] for j in b["jobs"]]
+
+
+def test_spawned_workers_run_the_tasks_too_and_report_a_crash(data, tmp_path):
+    """The start method for a GPU run (``spawn``: a CUDA context cannot cross a fork) gives
+    the records of the forked one, and a worker killed under it is a failed outcome."""
+    from bgbench.data.formats import discover
+    from bgbench.execution.isolated import ProcessExecutor
+    from bgbench.execution.runner import MethodSpec, RunOptions, _execute_in_worker, plan
+    from bgbench.protocols import build_protocol
+    import functools
+
+    videos = discover(data)
+    full = build_protocol("full")
+    got = {}
+    for start in ("fork", "spawn"):
+        opts = RunOptions(out=tmp_path / start)
+        tasks = plan([MethodSpec("frame_difference")], {"frame_difference": [full]}, videos, opts)
+        with ProcessExecutor(2, start) as ex:
+            outs = list(ex.map_unordered(functools.partial(_execute_in_worker, opts=opts), tasks))
+        assert all(o.error is None for o in outs), [o.error for o in outs]
+        got[start] = sorted((r["video"], tuple(r["counts"].values())) for o in outs for r in o.value)
+    assert got["fork"] == got["spawn"] and len(got["fork"]) == 2
+    with ProcessExecutor(1, "spawn") as ex:
+        outs = list(ex.map_unordered(os._exit, [5, 6]))
+    assert [o.error for o in outs] == [f"WorkerDied: the job's process exited with status {c} before returning its "
+                                       "records" for c in (5, 6)]

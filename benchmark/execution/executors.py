@@ -203,9 +203,9 @@ def open_executor(opts: Any, n_tasks: int | None = None) -> Executor:
     if opts.executor == "dask":
         return DaskExecutor(opts.scheduler, max(1, min(opts.jobs, n_tasks or opts.jobs)))
     if getattr(opts, "isolate", True):  # every task in a child process: a crash is a failed record, not the run's end
-        from bgbench.execution.isolated import ProcessExecutor
+        from bgbench.execution.isolated import ProcessExecutor, start_method
 
-        return ProcessExecutor(max(1, min(opts.jobs, n_tasks or opts.jobs)))
+        return ProcessExecutor(max(1, min(opts.jobs, n_tasks or opts.jobs)), start_method(opts.device))
     if opts.jobs == 1 or (n_tasks is not None and n_tasks <= 1):
         return Executor()
     return JoblibExecutor(opts.jobs)

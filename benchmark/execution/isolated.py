@@ -10,10 +10,14 @@ error names the signal or exit status, and a fresh worker takes its place for th
 left. The cost per job is the pickling of one task and its records through a pipe (measured:
 docs/robustness.md); the fork of each worker is paid once per run (and once per crash).
 
-Workers are forked (``fork`` start method, where the OS has it; ``spawn`` elsewhere): a
-fork copies the run's state, never a thread, and the run forks before it starts any thread
-of its own. A worker exits when the run closes its pipe, and within 0.2 s of the run's death
-(``runner._watch_parent``).
+Workers are forked (``fork`` start method) where the OS has it: a fork copies the run's
+state, never a thread, and the run forks before it starts any thread of its own. A CUDA
+context cannot cross a fork (torch refuses CUDA in a child forked after the parent asked
+CUDA anything), so a run whose ``device`` is not ``cpu`` on a machine where torch sees CUDA
+starts its workers with ``spawn`` instead: a fresh interpreter that imports each task's
+method class (by module and name; a plug-in registered at import is registered there too),
+paid once per worker (about a second). A worker exits when the run closes its pipe, and
+within 0.2 s of the run's death (``runner._watch_parent``).
 """
 
 from __future__ import annotations
@@ -54,15 +58,27 @@ def describe_exit(exitcode: int | None) -> str:
     return f"WorkerDied: the job's process exited with status {exitcode} before returning its records"
 
 
-def _context():
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+def start_method(device: str = "cpu") -> str:
+    """``fork`` where the OS has it, unless ``device`` may be a GPU that torch sees here
+    (a CUDA context cannot cross a fork): then ``spawn``."""
+    import sys
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    if device != "cpu" and "torch" in sys.modules:
+        try:
+            if sys.modules["torch"].cuda.is_available():
+                return "spawn"
+        except Exception:  # noqa: BLE001 - no usable CUDA: fork
+            pass
+    return "fork"
 
 
-def _serve(conn, fn: Callable[[Any], Any]) -> None:
+def _serve(conn, fn: Callable[[Any], Any], classes: tuple = ()) -> None:
     """A worker: take ``(k, item)`` from the pipe, answer ``_guarded(fn, k, item)``; stop at None
     or when the run closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle: it closes the pipes
+    del classes  # unpickled already (spawn): their modules are imported, their plug-ins registered
     while True:
         try:
             msg = conn.recv()
@@ -81,6 +97,20 @@ def _serve(conn, fn: Callable[[Any], Any]) -> None:
     os._exit(0)  # no interpreter teardown in a forked copy of the run (its atexit hooks are the run's)
 
 
+def _method_classes(items: list) -> tuple:
+    """The method classes of tasks (``item.method.name``), for a spawned worker to import."""
+    from bgbench.method import method_class
+
+    names = sorted({n for it in items if isinstance(n := getattr(getattr(it, "method", None), "name", None), str)})
+    out = []
+    for n in names:
+        try:
+            out.append(method_class(n))
+        except Exception:  # noqa: BLE001 - the task fails in the worker, with its own message
+            pass
+    return tuple(out)
+
+
 @dataclass
 class _Worker:
     proc: Any
@@ -94,15 +124,17 @@ class ProcessExecutor(Executor):
 
     name = "processes"
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, start: str | None = None):
         self.jobs = max(1, int(jobs))
-        self.ctx = _context()
+        self.start_method = start or start_method()
+        self.ctx = multiprocessing.get_context(self.start_method)
         self.workers: list[_Worker] = []
         self.started = 0  # worker processes started (the first ``jobs``, then one per crash)
+        self.classes: tuple = ()  # spawn: the tasks' method classes, imported in each worker first
 
     def _start(self, fn: Callable[[Any], Any]) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
-        proc = self.ctx.Process(target=_serve, args=(child, fn), name="bgbench-job", daemon=True)
+        proc = self.ctx.Process(target=_serve, args=(child, fn, self.classes), name="bgbench-job", daemon=True)
         proc.start()
         child.close()
         self.started += 1
@@ -110,6 +142,8 @@ class ProcessExecutor(Executor):
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
         items = list(items)
+        if self.start_method != "fork":
+            self.classes = _method_classes(items)
         todo = list(range(len(items)))[::-1]  # popped from the end: items in their order
         busy = 0
         try:
