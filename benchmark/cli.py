@@ -656,8 +656,15 @@ def cmd_synth(args) -> int:
     from bgbench.data.formats.synthetic import write_scenes
     from bgbench.execution.paths import writable_dir
 
+    from bgbench.data.framecache import SYNTHETIC_MARK
+
     writable_dir(args.out, "OUT")
+    target = args.out / "synthetic"  # overwritten only where bgbench wrote it (its marker), or new
+    if target.is_dir() and any(target.iterdir()) and not (target / SYNTHETIC_MARK).is_file():
+        raise BadInput("holds files bgbench did not write; synth would overwrite them", target,
+                       "give OUT a new folder, or one synth wrote")
     root = write_scenes(args.out, args.seed, n_frames=args.frames, first_scored=min(31, args.frames // 3))
+    (root / SYNTHETIC_MARK).write_text("written by bgbench synth\n")
     print(f"synthetic scenes written to {root}")
     return 0
 
