@@ -155,7 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default smoke; paper with --suite paper)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
     p.add_argument("--device", default="auto", type=_device, help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs through joblib (default 1; the quick suite: every core)")
+    p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs, each task in a worker process that may crash without ending the run "
+                        "(default 1; the quick suite: every core; capped at the cores, with a note)")
     p.add_argument("--executor", default="local", choices=("local", "dask"),
                    help="local (default): this process, or joblib processes with --jobs N; dask: a Dask cluster "
                         "(--scheduler ADDRESS, else a local cluster of --jobs workers)")
@@ -163,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
                                                           "tcp://127.0.0.1:8786 (start one with `dask scheduler`)")
     p.add_argument("--threads", type=_number(int, 1, eg="--threads 1"),
                    help="OpenCV/torch threads per job (default: the cores shared among the jobs, e.g. 1 with "
-                        "--jobs 2 on 2 cores; recorded in results.json)")
+                        "--jobs 2 on 2 cores; capped at the cores, with a note; recorded in results.json)")
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
                    help="probability threshold for the counts, in [0, 1] (default 0.5)")

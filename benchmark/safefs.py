@@ -135,6 +135,19 @@ def atomic_write(path: Path | str, what: str = "a file") -> Iterator[Path]:
         raise
 
 
+def write_bytes(path: Path | str, data: bytes, what: str = "a file") -> None:
+    """``data`` into ``path`` atomically (folders created); a full disk is ``DiskFull``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(path.parent, what) from None
+        raise
+    with atomic_write(path, what) as tmp:
+        tmp.write_bytes(data)
+
+
 # --- ownership of folders bgbench writes into --------------------------------------------------------
 def _mark(folder: Path, name: str, kind: str) -> None:
     p = folder / name

@@ -533,3 +533,20 @@ def test_synth_never_overwrites_a_folder_it_did_not_write(tmp_path, capsys):
     assert "synthetic" in _one_line(capsys) and (mine / "in000001.jpg").read_bytes() == b"my frame"
     assert main(["synth", str(tmp_path / "new"), "--frames", "3"]) == 0
     assert main(["synth", str(tmp_path / "new"), "--frames", "3"]) == 0  # its own: written again
+
+
+def test_a_full_disk_while_saving_a_mask_is_disk_full_not_a_failed_job(tmp_path, monkeypatch):
+    from pathlib import Path as P
+
+    from bgbench.data.imageio import read_mask, write_mask
+    from bgbench.safefs import DiskFull
+
+    mask = np.zeros((6, 8), np.uint8)
+    mask[2:4, 3:5] = 255
+    write_mask(tmp_path / "m" / "bin000001.png", mask)
+    assert np.array_equal(read_mask(tmp_path / "m" / "bin000001.png"), mask)
+    monkeypatch.setattr(P, "write_bytes", lambda self, data: _enospc())
+    with pytest.raises(DiskFull) as e:
+        write_mask(tmp_path / "m" / "bin000002.png", mask)
+    assert str(tmp_path / "m") in str(e.value)
+    assert sorted(os.listdir(tmp_path / "m")) == ["bin000001.png"]

@@ -43,11 +43,12 @@ def example_frame(frames: Sequence[int]) -> int | None:
 def _write_png(path: Path, image: np.ndarray) -> None:
     import cv2
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    if not cv2.imwrite(str(tmp), image):
-        raise OSError(f"{path}: cannot be written")
-    tmp.replace(path)
+    from bgbench.safefs import write_bytes
+
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"{path}: cannot be encoded as PNG")
+    write_bytes(path, buf.tobytes(), "example frames")
 
 
 def write_examples(video: Any, fid: int, pred: np.ndarray, folder: Path, run_dir: Path) -> dict[str, Any]:
