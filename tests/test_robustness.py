@@ -55,7 +55,9 @@ def data(tmp_path_factory):
 
 
 def _run(data: Path, out: Path, *extra: str, methods: str = "temporal_median") -> int:
-    return main(["run", "--data", str(data), "--methods", methods, "--no-tracking", "--out", str(out), *extra])
+    # --device cpu: forked workers wherever the tests run (the test methods and CRASH are this process's)
+    return main(["run", "--data", str(data), "--methods", methods, "--no-tracking", "--device", "cpu", "--out",
+                 str(out), *extra])
 
 
 def _one_line(capsys) -> str:

@@ -102,10 +102,14 @@ def _method_classes(items: list) -> tuple:
     from bgbench.method import method_class
 
     names = sorted({n for it in items if isinstance(n := getattr(getattr(it, "method", None), "name", None), str)})
+    import pickle
+
     out = []
     for n in names:
         try:
-            out.append(method_class(n))
+            cls = method_class(n)
+            pickle.dumps(cls)  # by module and name: a class made inside a function cannot travel
+            out.append(cls)
         except Exception:  # noqa: BLE001 - the task fails in the worker, with its own message
             pass
     return tuple(out)
