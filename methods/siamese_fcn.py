@@ -66,7 +66,6 @@ Deviations (METHODS.md):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -365,10 +364,11 @@ class SiameseFCN(DeepMethod):
                     rec["best"] = rec["scores"][-1]
                     rec["model"] = {k: v.detach().clone() for k, v in self.unet.state_dict().items()}
                 if path is not None:
+                    from bgbench.safefs import atomic_write
+
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                    torch.save(rec, tmp)
-                    os.replace(tmp, path)
+                    with atomic_write(path, "a mid-training record") as tmp:  # a full disk: DiskFull, no tmp left
+                        torch.save(rec, tmp)
             if at < end:  # the time budget ran out
                 break
         if rec["model"] is not None:

@@ -6,7 +6,6 @@ checkpoint made by another config is refused with a message instead of loaded si
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
