@@ -552,3 +552,17 @@ def test_a_full_disk_while_saving_a_mask_is_disk_full_not_a_failed_job(tmp_path,
         write_mask(tmp_path / "m" / "bin000002.png", mask)
     assert str(tmp_path / "m") in str(e.value)
     assert sorted(os.listdir(tmp_path / "m")) == ["bin000001.png"]
+
+
+def test_a_worker_that_dies_while_idle_is_replaced_before_its_next_task():
+    from bgbench.execution.isolated import ProcessExecutor
+
+    ex = ProcessExecutor(1, "fork")
+    outs = ex.map_unordered(abs, [-1, -2, -3])
+    first = next(outs)
+    (w,) = ex.workers
+    w.proc.kill()  # idle now: the next task must not be lost to it
+    w.proc.join()
+    rest = list(outs)
+    assert [o.value for o in [first, *rest]] == [1, 2, 3] and all(o.error is None for o in rest)
+    assert ex.started == 2

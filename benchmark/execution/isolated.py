@@ -160,7 +160,11 @@ class ProcessExecutor(Executor):
                     k = todo.pop()
                     try:
                         w.conn.send((k, items[k]))
-                    except Exception as e:  # noqa: BLE001 - an item that does not pickle
+                    except Exception as e:  # noqa: BLE001 - an item that does not pickle, or a worker gone idle
+                        if not w.proc.is_alive():  # it died between tasks: a new worker takes the task
+                            self._drop(w)
+                            todo.append(k)
+                            continue
                         yield Outcome(items[k], error=f"{type(e).__name__}: the task could not be sent to its "
                                                       f"process ({e})", traceback=traceback.format_exc(limit=8))
                         continue
@@ -184,12 +188,15 @@ class ProcessExecutor(Executor):
                             _, value, error, tb = answer
                             yield Outcome(items[k], value, error, tb)
                             continue
-                        w.proc.join()  # died mid-task: its task fails, a new worker takes the rest
-                        self.workers.remove(w)
-                        w.conn.close()
+                        self._drop(w)  # died mid-task: its task fails, a new worker takes the rest
                         yield Outcome(items[k], error=describe_exit(w.proc.exitcode))
         finally:
             self.close()
+
+    def _drop(self, w: _Worker) -> None:
+        w.proc.join()
+        self.workers.remove(w)
+        w.conn.close()
 
     def close(self) -> None:
         for w in self.workers:
