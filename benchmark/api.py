@@ -114,6 +114,7 @@ class Prepared:
     opts: RunOptions
     quick: bool
     data: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # one line each, printed before the run (e.g. --jobs capped at the cores)
 
     @property
     def out(self) -> Path:
@@ -165,12 +166,14 @@ def prepare(cfg: RunConfig) -> Prepared:
         raise BadInput(f"the {cfg.suite} suite has no method available here", "--methods", "name methods with --methods")
     if not 0 <= cfg.threshold <= 1:
         raise BadInput(f"threshold {cfg.threshold} is outside [0, 1]", "--threshold", "e.g. --threshold 0.5")
+    from bgbench.execution.limits import cap_jobs_threads
+
     jobs = cfg.jobs if cfg.jobs is not None else ((os.cpu_count() or 1) if quick else 1)
     if jobs < 1:
         raise BadInput(f"--jobs {jobs} must be at least 1", "--jobs", "e.g. --jobs 2")
-    threads = cfg.threads if cfg.threads is not None else max(1, (os.cpu_count() or 1) // jobs)
-    if threads < 1:
-        raise BadInput(f"--threads {threads} must be at least 1", "--threads", "e.g. --threads 1")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise BadInput(f"--threads {cfg.threads} must be at least 1", "--threads", "e.g. --threads 1")
+    jobs, threads, notes = cap_jobs_threads(jobs, cfg.threads, cfg.executor, cfg.scheduler)
     if cfg.on_bad_data not in (None, "skip", "error"):
         raise BadInput(f"unknown choice {cfg.on_bad_data!r}", "--on-bad-data", "use skip or error")
     classes = {s.name: method_class(s.name) for s in specs}
@@ -203,8 +206,11 @@ def prepare(cfg: RunConfig) -> Prepared:
                       jobs=jobs, executor=cfg.executor, scheduler=cfg.scheduler, threads=threads)
     check_executor(opts, [d for d in data if d != "synthetic"])
     writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
+    from bgbench.safefs import check_run_folder
+
+    check_run_folder(out)  # a results.json or report bgbench did not write is never overwritten
     check_cache_writable()
-    return Prepared(cfg, classes, tuple(resolved), protocols, opts, quick, data)
+    return Prepared(cfg, classes, tuple(resolved), protocols, opts, quick, data, tuple(notes))
 
 
 def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str = "error", skip_bad: bool = False,
@@ -235,7 +241,7 @@ def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str
             v.check()
             videos.append(v)
         except BadInput as e:
-            if not skip_bad:
+            if not skip_bad or isinstance(e, DiskFull):  # a full disk is no bad video
                 raise
             on_error(e, v.id)
     if not videos:
@@ -263,6 +269,8 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) 
     note = cpu_only_note(cfg.device, [s.name for s in p.specs if not p.classes[s.name].gpu_capable])
     if note:
         (echo or _log)(note)
+    for line in p.notes:
+        (echo or _log)(line)
     with RunLock(p.out, wait=cfg.wait, say=echo or _log):  # one run per folder: a second waits, or BadInput with wait=False
         return _run_locked(p, echo or _log, started)
 
@@ -274,6 +282,9 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
     from bgbench.execution.runner import check_checkpoints, plan, run_tasks
     from bgbench.tracking import enabled_by_default, folder_id, start_background
 
+    from bgbench.safefs import DiskFull, claim_run_folder
+
+    claim_run_folder(p.out)  # checked again under the lock, then marked as bgbench's
     cfg = p.config
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else p.quick
     good, skipped = load_videos(p.data, cfg.data_format, cfg.roi_policy, skip_bad, echo)
@@ -415,5 +426,8 @@ def report(run_dir: str | Path, out: str | Path | None = None) -> dict[str, list
     res = load_results(run_dir)
     out = Path(out) if out is not None else run_dir / "report"
     writable_dir(out, "--out")  # before any table is made
+    from bgbench.safefs import check_report_folder
+
+    check_report_folder(out)  # files bgbench did not write are never overwritten
     return build_report(res, run_dir, out)
 

@@ -18,6 +18,7 @@ A reference that is not a well-formed record is bad input (exit 2), never a regr
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any, Mapping
@@ -185,6 +186,30 @@ def compare_speed(speed: dict | None, reference: dict, speed_tol: float, params:
         rows.append({"what": label, "reference": r["median"], "current": c["median"], "relative": rel, "bound": bound,
                      "status": status, "changed": changed, "unit": SPEED_UNIT})
     return rows
+
+
+def check_reference_target(path: Path, run_dir: Path) -> None:
+    """Before ``--update`` writes ``path``: BadInput if it is a file of the run folder (its
+    results.json, a job record, the report) or an existing file that is not a bgbench
+    reference (``REF_SCHEMA``): ``--update`` replaces a reference, never anything else."""
+    import os
+
+    from bgbench.safefs import read_text
+
+    path, run_dir = Path(path), Path(run_dir)
+    fix = "give --reference a file outside the run folder, e.g. ci_reference.json"
+    if path.resolve().is_relative_to(run_dir.resolve()):
+        what = "the run's own record" if path.name == "results.json" else "inside the run folder"
+        raise BadInput(f"is {what} ({run_dir}); --update would overwrite it with a reference", "--reference", fix)
+    if not os.path.lexists(path):
+        return
+    try:
+        doc = json.loads(read_text(path))
+    except (OSError, ValueError, BadInput):
+        doc = None
+    if not (isinstance(doc, dict) and isinstance(doc.get("schema"), str) and doc["schema"].startswith("bgbench-reference/")):
+        raise BadInput("exists and is not a bgbench reference; --update would overwrite it", path,
+                       "give --reference a new file name or an existing reference, or move the file away")
 
 
 def update(results: Results, speed: dict | None, path: Path) -> None:

@@ -91,7 +91,7 @@ def _protocol_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("protocol options")
     g.add_argument("--rule", help="scene-specific: first-half | n:N | fraction:F[,val:V] (default first-half); "
                                      "transfer: the source videos' training frames (default all)")
-    g.add_argument("--folds", type=_number(int, 2, eg="--folds 3"), help="cross-scene: number of scene-disjoint folds (default 3)")
+    g.add_argument("--folds", type=_number(int, 2, 1000, eg="--folds 3"), help="cross-scene: number of scene-disjoint folds (default 3)")
     g.add_argument("--exclude", type=_csv, help="cross-scene: categories left out, comma-separated (default PTZ)")
     g.add_argument("--fraction", type=_number(float, 0, 1, True, True, eg="--fraction 0.05"), help="sampled: fraction of labelled frames that train (default 0.05)")
     g.add_argument("--source", type=_csv, help="transfer: training datasets (default CDnet2014)")
@@ -158,7 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default smoke; paper with --suite paper)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
     p.add_argument("--device", default="auto", type=_device, help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs through joblib (default 1; the quick suite: every core)")
+    p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs, each task in a worker process that may crash without ending the run "
+                        "(default 1; the quick suite: every core; capped at the cores, with a note)")
     p.add_argument("--executor", default="local", choices=("local", "dask"),
                    help="local (default): this process, or joblib processes with --jobs N; dask: a Dask cluster "
                         "(--scheduler ADDRESS, else a local cluster of --jobs workers)")
@@ -166,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
                                                           "tcp://127.0.0.1:8786 (start one with `dask scheduler`)")
     p.add_argument("--threads", type=_number(int, 1, eg="--threads 1"),
                    help="OpenCV/torch threads per job (default: the cores shared among the jobs, e.g. 1 with "
-                        "--jobs 2 on 2 cores; recorded in results.json)")
+                        "--jobs 2 on 2 cores; capped at the cores, with a note; recorded in results.json)")
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
                    help="probability threshold for the counts, in [0, 1] (default 0.5)")
@@ -204,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
                         "on either side is never a regression")
     p.add_argument("--update", action="store_true",
                    help="write the run (and a fresh speed measurement) as the new reference instead of checking")
-    p.add_argument("--repeats", type=_number(int, 3, eg="--repeats 5"), default=5,
+    p.add_argument("--repeats", type=_number(int, 3, 100, eg="--repeats 5"), default=5,
                    help="speed: interleaved repeats of the reference workload and each method, one process, one "
                         "thread (default 5)")
     p.add_argument("--no-speed", action="store_true", help="check accuracy only (no speed measurement)")
@@ -243,9 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="paper", help="deep methods' config (default paper: the paper's input size)")
     p.add_argument("--size", help="resize frames to WxH, e.g. 640x480")
     p.add_argument("--frames", type=_number(int, 1, eg="--frames 100"), help="use the first N frames")
-    p.add_argument("--batch", type=_number(int, 1, eg="--batch 4"), default=1,
+    p.add_argument("--batch", type=_number(int, 1, 4096, eg="--batch 4"), default=1,
                    help="gmm_sg: also time B copies of the video as one batch")
-    p.add_argument("--repeats", type=_number(int, 1, eg="--repeats 5"), default=5, help="passes per method, bgbench and raw interleaved; medians "
+    p.add_argument("--repeats", type=_number(int, 1, 100, eg="--repeats 5"), default=5, help="passes per method, bgbench and raw interleaved; medians "
                                                           "and ranges are reported (default 5)")
     p.add_argument("--scoring", action="store_true", help="Gpix/s per core of scoring a scene's evaluated frames, "
                                                           "against the reference loop (bgbench.scoring.reference)")
@@ -254,8 +255,8 @@ def _parser() -> argparse.ArgumentParser:
                         "at batch 1 and at the best batch, peak GPU memory (default: every deep method)")
     p.add_argument("--scene", type=Path, help="with --train: a labelled scene to train and segment "
                                               "(default ../shared/data/CDnet2014/baseline/highway)")
-    p.add_argument("--steps", type=_number(int, 1, eg="--steps 30"), default=30, help="with --train: timed training steps per stage (default 30)")
-    p.add_argument("--warmup-steps", type=_number(int, 0, eg="--warmup-steps 5"), default=5,
+    p.add_argument("--steps", type=_number(int, 1, 100000, eg="--steps 30"), default=30, help="with --train: timed training steps per stage (default 30)")
+    p.add_argument("--warmup-steps", type=_number(int, 0, 10000, eg="--warmup-steps 5"), default=5,
                    help="with --train: steps per stage left out of the timing (default 5)")
     p.add_argument("--json", action="store_true", help="print the timings as JSON")
 
@@ -281,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="write the synthetic scenes (CDnet layout) to a folder")
     p.add_argument("out", type=Path, metavar="OUT", help="the folder to write (the scenes go under OUT/synthetic)")
     p.add_argument("--seed", type=_seed_type(), default=0, help="seed of the generated scenes (default 0)")
-    p.add_argument("--frames", type=_number(int, 3, eg="--frames 100"), default=100,
+    p.add_argument("--frames", type=_number(int, 3, 100000, eg="--frames 100"), default=100,
                    help="frames per scene, at least 3 (default 100)")
 
     p = sub.add_parser("cache", help="the decoded-frame cache: where it is, what it holds (info), or empty it (clear)")
@@ -317,6 +318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as e:  # a file or folder the system refused (the checks above missed it): named, one line
+        from bgbench.safefs import disk_full, is_disk_full
+
+        if is_disk_full(e):  # a writer without its own guard: the folder it wrote in, one line
+            where = Path(e.filename).parent if e.filename else Path.cwd()
+            print(f"bgbench: error: {' '.join(str(disk_full(where)).split())}", file=sys.stderr)
+            return 2
         if e.filename is None:
             raise
         print(f"bgbench: error: {e.filename}: {e.strerror or e} -- fix: check that the path exists and that you "
@@ -726,6 +733,8 @@ def cmd_check(args) -> int:
         if args.reference.is_dir():
             raise BadInput("is a folder", args.reference, "give --reference a JSON file name, e.g. ci_reference.json")
         writable_dir(args.reference.parent, "--reference", "give --reference a file in a folder you can write to")
+        # never over the run's own record, nor over any file that is not a bgbench reference
+        check.check_reference_target(args.reference, run_dir)
     outputs = [(opt, f) for opt, f in (("--json", args.json), ("--junit", args.junit)) if f is not None]
     for opt, f in outputs:  # writable before minutes of speed measurement
         from bgbench.execution.paths import writable_dir
@@ -780,8 +789,15 @@ def cmd_synth(args) -> int:
     from bgbench.data.formats.synthetic import write_scenes
     from bgbench.execution.paths import writable_dir
 
+    from bgbench.data.framecache import SYNTHETIC_MARK
+
     writable_dir(args.out, "OUT")
+    target = args.out / "synthetic"  # overwritten only where bgbench wrote it (its marker), or new
+    if target.is_dir() and any(target.iterdir()) and not (target / SYNTHETIC_MARK).is_file():
+        raise BadInput("holds files bgbench did not write; synth would overwrite them", target,
+                       "give OUT a new folder, or one synth wrote")
     root = write_scenes(args.out, args.seed, n_frames=args.frames, first_scored=min(31, args.frames // 3))
+    (root / SYNTHETIC_MARK).write_text("written by bgbench synth\n")
     print(f"synthetic scenes written to {root}")
     return 0
 
@@ -794,8 +810,10 @@ def cmd_cache(args) -> int:
     root, cap = framecache.cache_root(), framecache.max_bytes()
     where = "$BGBENCH_CACHE" if os.environ.get("BGBENCH_CACHE") else "default; set $BGBENCH_CACHE to move it"
     if args.action == "clear":
-        n, freed = framecache.clear(root)
-        print(f"{root}: {n} entr{'y' if n == 1 else 'ies'} deleted, {freed / 1e9:.2f} GB freed")
+        n, freed, left = framecache.clear(root)
+        print(f"{root}: {n} entr{'y' if n == 1 else 'ies'} deleted, {freed / 1e9:.2f} GB freed; "
+              + (f"{len(left)} file(s) or folder(s) bgbench did not write (or still in use) left in {root}"
+                 if left else "nothing left"))
         return 0
     found = framecache.entries(root)
     total = sum(e.bytes for e in found)

@@ -22,7 +22,7 @@ from bgbench.errors import BadInput
 MAX_SEED = 2**31 - 1  # seeds reach OpenCV's setRNGSeed (a C int) and NumPy (non-negative)
 
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,]+?)\s*,\s*([^,]+?)\s*([\])])\s*$")
-KINDS = ("int", "float", "number", "str", "file")
+KINDS = ("int", "float", "number", "str", "file", "weights")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ class Param:
     help: str
     choices: tuple | None = None
     interval: str | None = None  # e.g. "(0, 1]", "[1, inf)"
-    kind: str | None = None  # for a default of None: int, float, number, str or file (an existing file)
+    kind: str | None = None  # for a default of None: int, float, number, str, file (an existing regular file) or
+    # weights (a torch file that loads with weights_only=True: checked when parameters resolve, before any job)
     optional: bool = False  # None allowed too (always so when the default is None)
 
     def __post_init__(self):
@@ -58,6 +59,8 @@ class Param:
         what = {bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(base, "a value")
         if self.kind == "file":
             what = "an existing file"
+        elif self.kind == "weights":
+            what = "a torch weights file (loaded with weights_only=True)"
         elif self.kind in ("int", "float", "number", "str"):
             what = {"int": "an integer", "float": "a number", "number": "a number", "str": "text"}[self.kind]
         if self.choices is not None:
@@ -75,7 +78,7 @@ class Param:
         if isinstance(d, (tuple, list)):
             d = d[0] if d else None
         if d is None:
-            return {"int": int, "float": float, "number": float, "str": str, "file": str}.get(self.kind or "")
+            return {"int": int, "float": float, "number": float, "str": str, "file": str, "weights": str}.get(self.kind or "")
         return type(d)
 
     def check(self, value: Any, where: str) -> Any:
@@ -102,8 +105,18 @@ class Param:
             raise BadInput(f"{value!r} is not allowed", where, fix)
         if self.interval is not None and not _inside(v, self.interval):
             raise BadInput(f"{value!r} is outside {self.interval}", where, fix)
-        if self.kind == "file" and not Path(str(v)).is_file():
-            raise BadInput("no such file", str(v), f"{where}: give an existing local file")
+        if self.kind in ("file", "weights"):
+            import os
+
+            from bgbench.safefs import regular_file
+
+            if not os.path.lexists(str(v)):
+                raise BadInput("no such file", str(v), f"{where}: give an existing local file")
+            regular_file(str(v), f"{where}: give a regular local file")  # a FIFO, device or folder: refused
+        if self.kind == "weights":
+            from bgbench.execution.checkpoint import check_weights
+
+            check_weights(str(v), where)
         return v
 
 

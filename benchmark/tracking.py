@@ -187,12 +187,23 @@ def _dispose_engines() -> None:
 
 
 # --- the record's identity and times -------------------------------------------------------
+def _read(path: Path) -> str:
+    """A run-folder file's text; a FIFO or other special file is an OSError here (never a hang)."""
+    from bgbench.errors import BadInput
+    from bgbench.safefs import read_text
+
+    try:
+        return read_text(path)
+    except BadInput as e:
+        raise OSError(str(e)) from None
+
+
 def folder_id(run_dir: Path) -> str:
     """The stable id of a run folder: the one its results.json already holds (a re-run keeps
     it, whatever schema that older record has), else a new one. Only ``meta.run_id`` is read:
     the folder's MLflow runs are found by it."""
     try:
-        old = json.loads((Path(run_dir) / "results.json").read_text())["meta"].get("run_id")
+        old = json.loads(_read(Path(run_dir) / "results.json"))["meta"].get("run_id")
         if isinstance(old, str) and re.fullmatch(r"[0-9a-f]{32}", old):
             return old
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -616,7 +627,7 @@ _STATE_LOCK = ".tracking.state.lock"
 
 def read_state(run_dir: Path) -> dict | None:
     try:
-        return json.loads((Path(run_dir) / STATE).read_text())
+        return json.loads(_read(Path(run_dir) / STATE))
     except (OSError, ValueError):
         return None
 
@@ -689,7 +700,7 @@ def log_now(run_dir: Path, uri: str | None = None) -> int:
 
 def _legacy_uri(run_dir: Path) -> str | None:
     try:
-        return json.loads((Path(run_dir) / LEGACY_PENDING).read_text()).get("uri")
+        return json.loads(_read(Path(run_dir) / LEGACY_PENDING)).get("uri")
     except (OSError, ValueError):
         return None
 

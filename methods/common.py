@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -351,12 +350,13 @@ class Trainer:
     def save(self, elapsed: float) -> None:
         if self.path is None:
             return
+        from bgbench.safefs import atomic_write
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                    "scaler": self.scaler.state_dict(), "step": self.step, "history": self.history,
-                    "elapsed": float(elapsed), "config_hash": self.config_hash}, tmp)
-        os.replace(tmp, self.path)
+        with atomic_write(self.path, "a mid-training checkpoint") as tmp:  # a full disk: DiskFull, no tmp left
+            torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                        "scaler": self.scaler.state_dict(), "step": self.step, "history": self.history,
+                        "elapsed": float(elapsed), "config_hash": self.config_hash}, tmp)
 
     def resume(self) -> bool:
         if self.path is None or not self.path.exists():

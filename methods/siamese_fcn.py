@@ -66,7 +66,6 @@ Deviations (METHODS.md):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -172,7 +171,7 @@ class SiameseFCN(DeepMethod):
         "background_quantile": (0.9, "test background: the training frame at this quantile of foreground area "
                                      "(paper: a frame with relatively many foreground pixels)"),
         "val_every": (500, "U-Net steps between validations that select the kept state (0: no selection)"),
-        "weights": Param(None, "optional local VGG16 state dict for the front (weights_only); none by default", kind="file"),
+        "weights": Param(None, "optional local VGG16 state dict for the front (weights_only); none by default", kind="weights"),
     }
     configs = {
         "paper": {},
@@ -365,10 +364,11 @@ class SiameseFCN(DeepMethod):
                     rec["best"] = rec["scores"][-1]
                     rec["model"] = {k: v.detach().clone() for k, v in self.unet.state_dict().items()}
                 if path is not None:
+                    from bgbench.safefs import atomic_write
+
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                    torch.save(rec, tmp)
-                    os.replace(tmp, path)
+                    with atomic_write(path, "a mid-training record") as tmp:  # a full disk: DiskFull, no tmp left
+                        torch.save(rec, tmp)
             if at < end:  # the time budget ran out
                 break
         if rec["model"] is not None:

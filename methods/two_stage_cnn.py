@@ -341,7 +341,7 @@ class TwoStageCNN(DeepMethod):
         "batches": ((4, 2, 1), "batch sizes of the three steps", "[1, inf)"),
         "infer_batch": (4, "frames per inference batch", "[1, 4096]"),
         "weights": Param(None, "optional local VGG16 state dict (torchvision's layout) for stage 2; none by default",
-                         kind="file"),
+                         kind="weights"),
     }
     configs = {
         "paper": {},

@@ -65,13 +65,18 @@ def build_report(results: Results, run_dir: Path, out: Path | None = None) -> di
     """Write the report into ``out`` (default RUN_DIR/report); return the files by kind.
     ``run_dir`` is the run folder the recorded example frames are under (the mosaic)."""
     run_dir = Path(run_dir)
+    from bgbench.safefs import claim_report_folder
+
     out = Path(out) if out else run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    claim_report_folder(out)  # BadInput if it holds report files bgbench did not write; then marked
     written: dict[str, list[Path]] = {"tables": [], "figures": [], "html": [], "json": []}
+
+    from bgbench.safefs import atomic_write
 
     def write(name: str, text: str, kind: str = "tables") -> None:
         p = out / name
-        p.write_text(text)
+        with atomic_write(p, "the report") as tmp:  # a full disk: DiskFull naming the folder, nothing half-written
+            tmp.write_text(text)
         written[kind].append(p)
 
     boards, figures = [], {}

@@ -34,6 +34,8 @@ STYLE = {
     "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.minor.width": 0.4, "ytick.minor.width": 0.4,
     "legend.frameon": False, "legend.handlelength": 1.6, "legend.columnspacing": 1.2,
     "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": DPI, "figure.dpi": 100,
+    # every string drawn is text: no mathtext ($...$ in a dataset, scene or method name) and no TeX
+    "text.parse_math": False, "text.usetex": False,
 }
 
 
@@ -357,11 +359,23 @@ def speed_accuracy(results: Results, protocol: str, dataset: str, out: Path) -> 
     return save(speed_accuracy_figure(results, protocol, dataset), out)
 
 
-def _read_rgb(path: Path) -> np.ndarray | None:
-    """A recorded example PNG as H x W x 3 RGB, or None where it is missing or unreadable."""
+def _read_rgb(run_dir: Path, rel: Any) -> np.ndarray | None:
+    """A recorded example PNG (``rel``, a path relative to the run folder, as the record holds
+    it) as H x W x 3 RGB, or None where it is missing, unreadable, not a regular file, or
+    outside the run folder (absolute, ``..``, a symlink out: refused with a warning, never read)."""
     import cv2
 
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if path.is_file() else None
+    from bgbench.errors import BadInput
+    from bgbench.safefs import inside, read_bytes
+
+    path = inside(run_dir, rel, "the example image")
+    if path is None:
+        return None
+    try:
+        data = read_bytes(path)
+    except (OSError, BadInput):
+        return None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data else None
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -388,14 +402,14 @@ def _mosaic_rows(results: Results, run_dir: Path, per_video: int, max_videos: in
         per = groups[g]
         # the input and ground truth of the frame, from the first method's folder that still holds both
         pair = next(((inp, gt) for ex in (per[m] for m in sorted(per))
-                     if (inp := _read_rgb(run_dir / ex["input"])) is not None
-                     and (gt := _read_rgb(run_dir / ex["groundtruth"])) is not None), None)
+                     if (inp := _read_rgb(run_dir, ex.get("input"))) is not None
+                     and (gt := _read_rgb(run_dir, ex.get("groundtruth"))) is not None), None)
         if pair is None:  # the run folder lost them: no row rather than a wrong one
             continue
         inp, gt = pair
         tiles = [inp, gt]
         for m in methods:
-            tiles.append(_read_rgb(run_dir / per[m]["overlay"]) if m in per else None)
+            tiles.append(_read_rgb(run_dir, per[m].get("overlay")) if m in per else None)
         rows.append((vid, fid, tiles))
     return (rows, methods) if rows else ([], [])
 

@@ -104,6 +104,7 @@ def test_clear_leaves_a_build_in_progress(cache, tmp_path):
     old = cache / "v_c-bgr-0123456789abcdef0123.npy.123.abcd.tmp"
     old.write_bytes(b"x")
     os.utime(old, (1, 1))
-    n, freed = framecache.clear()
+    n, freed, left = framecache.clear()
     assert n == 1 and freed > 0
     assert young.exists() and not old.exists()
+    assert left == [young]

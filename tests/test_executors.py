@@ -230,9 +230,10 @@ def test_jobs_run_at_the_threads_asked_and_the_setting_is_restored(videos, tmp_p
 
     before = cv2.getNumThreads()
     SEEN_THREADS.clear()
-    _run(videos, tmp_path / "a", methods=("test_client_only",), threads=1)
+    # in this process (isolate=False), where the test can see what the job saw
+    _run(videos, tmp_path / "a", methods=("test_client_only",), threads=1, isolate=False)
     assert SEEN_THREADS == [1, 1]
-    _run(videos, tmp_path / "b", methods=("test_client_only",), threads=3)  # not OpenCV's default here (2)
+    _run(videos, tmp_path / "b", methods=("test_client_only",), threads=3, isolate=False)  # not OpenCV's default here (2)
     assert SEEN_THREADS[2:] == [3, 3]
     assert cv2.getNumThreads() == before
 

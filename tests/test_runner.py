@@ -306,7 +306,7 @@ def test_a_video_is_released_after_its_last_task_and_reopens_when_used_again(tmp
     pixels = videos[0].frames(videos[0].frame_ids[:3]).copy()
     gts = videos[0].gts(videos[0].eval_frames[:3]).copy()
     entries = {os.path.abspath(videos[0].source.all_frames().filename)}
-    opts = RunOptions(out=tmp_path)
+    opts = RunOptions(out=tmp_path, isolate=False)  # the in-process path this test observes
     methods = ("frame_difference", "temporal_median")
     full = build_protocol("full")
     tasks = plan([MethodSpec(m) for m in methods], {m: [full] for m in methods}, videos, opts)

@@ -20,11 +20,20 @@ from (``bgbench cache info`` shows the ratio per entry). ``$BGBENCH_CACHE_MAX_GB
 total: after each new entry, the least recently used entries are deleted until the cache
 fits (never one this process has open; a deleted entry is simply decoded again when next
 needed). Every entry has a ``.json`` sidecar (its name, shape, frame count and source
-bytes); opening an entry marks it used (its modification time).
+bytes, and ``written_by: bgbench``, the entry's ownership marker); opening an entry marks it
+used (its modification time).
+
+``$BGBENCH_CACHE`` may point at a folder that holds other files too: ``clear`` and eviction
+delete only what bgbench wrote (a stack with its marked sidecar, a generated dataset folder
+with its ``.bgbench-synthetic`` marker, bgbench's own temporary files) and ``clear`` says
+what it left. A stack is written with ordinary writes into space reserved up front
+(``posix_fallocate``), so a full disk is an OSError (``DiskFull``, exit 2 naming the
+folder, the temporary file removed), never a SIGBUS in a memory-mapped write.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -51,6 +60,10 @@ _open: set[Path] = set()  # entries this process has mapped: never evicted under
 _KEY = re.compile(r"^(?P<name>.+)-(?P<key>[0-9a-f]{20})\.npy$")
 _STALE_TMP_S = 3600  # `cache clear` leaves younger temporary files: a build may be writing them
 _verified: dict[Path, tuple] = {}  # entries this process checked: path -> their (inode, size, ctime_ns) then
+_OUR_TMP = re.compile(r"^(.+-[0-9a-f]{20}\.npy\.\d+\.[0-9a-f]+(\.json)?\.tmp|synthetic-v\d+-seed\d+\.\d+\.tmp)$")
+_SYNTHETIC = re.compile(r"^synthetic-v\d+-seed\d+$")
+SYNTHETIC_MARK = ".bgbench-synthetic"  # in a generated dataset folder of the cache
+WRITTEN_BY = "bgbench"
 
 
 def _lock(path: Path) -> threading.Lock:
@@ -159,9 +172,16 @@ def cached_stack(
 
     ``shape`` is one decoded item's shape; ``decode`` raises BadInput on bad files.
     """
+    from bgbench.safefs import disk_full, is_disk_full
+
     limit = max_bytes()  # a bad $BGBENCH_CACHE_MAX_GB fails before any work
     root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(root, "the frame cache") from None
+        raise
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
     key, source_bytes = _source_stats(files, shape, *extra)
     path = _find(root, safe, key)
@@ -179,7 +199,12 @@ def cached_stack(
             arr = None  # damaged, or its sources changed in place: built again, never read
         meta = {"name": name, "frames": len(files), "shape": list(shape), "source_bytes": source_bytes,
                 "sources_blake2b": _sources_hash(files)}
-        arr = _build(path, files, decode, shape, meta)
+        try:
+            arr = _build(path, files, decode, shape, meta)
+        except OSError as e:
+            if is_disk_full(e):
+                raise disk_full(root, f"the decoded frames of {name}") from None
+            raise
         _open.add(path)
         _verified[path] = _stat_sig(path)
     evict(limit)
@@ -208,7 +233,7 @@ def _meta_path(path: Path) -> Path:
 def _write_meta(path: Path, meta: dict) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.json.tmp")
     try:
-        tmp.write_text(json.dumps(meta))
+        tmp.write_text(json.dumps({**meta, "written_by": WRITTEN_BY}))
         os.replace(tmp, _meta_path(path))
     except OSError:
         tmp.unlink(missing_ok=True)
@@ -217,8 +242,8 @@ def _write_meta(path: Path, meta: dict) -> None:
 def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarray], shape: tuple[int, ...],
            meta: dict) -> np.ndarray:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *shape))
     try:
+        out = _allocate(tmp, (len(files), *shape))
         def fill(i: int) -> None:
             out[i] = decode(files[i])
 
@@ -236,6 +261,41 @@ def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarra
     return np.load(path, mmap_mode="r")
 
 
+def _allocate(tmp: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A new ``.npy`` file of uint8 ``shape`` whose data blocks are reserved on disk before it
+    is mapped (``posix_fallocate``; elsewhere zeros written): a disk without room fails here
+    with OSError(ENOSPC), where a sparse memmap would die of SIGBUS on the first page it
+    could not back."""
+    nbytes = int(np.prod(shape, dtype=np.int64))
+    with open(tmp, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                                                 "fortran_order": False, "shape": tuple(shape)})
+        offset = f.tell()
+        f.flush()
+        if nbytes:
+            if hasattr(os, "posix_fallocate"):
+                try:
+                    os.posix_fallocate(f.fileno(), offset, nbytes)
+                except OSError as e:
+                    if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
+                    _zeros(f, nbytes)
+            else:
+                _zeros(f, nbytes)
+    return np.memmap(tmp, dtype=np.uint8, mode="r+", offset=offset, shape=shape)
+
+
+def _zeros(f, nbytes: int, block: int = 1 << 24) -> None:
+    chunk = bytes(min(block, nbytes))
+    left = nbytes
+    while left:
+        n = min(left, len(chunk))
+        f.write(chunk[:n])
+        left -= n
+    f.flush()
+    os.fsync(f.fileno())
+
+
 # --- inspecting and trimming ------------------------------------------------------------
 @dataclass(frozen=True)
 class Entry:
@@ -251,6 +311,7 @@ class Entry:
     frames: int | None = None
     shape: tuple[int, ...] | None = None
     source_bytes: int | None = None
+    owned: bool = True  # bgbench wrote it (its marker is there): only such entries are ever deleted
 
 
 def _tree_bytes(folder: Path) -> int:
@@ -266,7 +327,9 @@ def entries(root: Path | None = None) -> list[Entry]:
     for p in root.iterdir():
         try:
             if p.is_dir() and p.name.startswith("synthetic-"):
-                out.append(Entry(p, p.name, "synthetic", _tree_bytes(p), p.stat().st_mtime))
+                owned = (p / SYNTHETIC_MARK).is_file() or (  # or generated before markers: the name and layout
+                    bool(_SYNTHETIC.match(p.name)) and [c.name for c in p.iterdir()] == ["synthetic"])
+                out.append(Entry(p, p.name, "synthetic", _tree_bytes(p), p.stat().st_mtime, owned=owned))
                 continue
             m = _KEY.match(p.name)
             if not (m and p.is_file()):
@@ -277,9 +340,13 @@ def entries(root: Path | None = None) -> list[Entry]:
                 meta = json.loads(_meta_path(p).read_text())
             except (OSError, ValueError):
                 pass
+            if not isinstance(meta, dict):
+                meta = {}
             shape = meta.get("shape")
+            # a sidecar with bgbench's marker, or (written before markers) with every field bgbench writes
+            owned = meta.get("written_by") == WRITTEN_BY or {"name", "frames", "shape", "source_bytes"} <= set(meta)
             out.append(Entry(p, meta.get("name", m.group("name")), "stack", st.st_size + _meta_bytes(p), st.st_mtime,
-                             meta.get("frames"), tuple(shape) if shape else None, meta.get("source_bytes")))
+                             meta.get("frames"), tuple(shape) if shape else None, meta.get("source_bytes"), owned))
         except FileNotFoundError:  # removed while we looked
             continue
     return sorted(out, key=lambda e: (e.last_used, e.name))
@@ -316,7 +383,7 @@ def evict(limit: int | None, root: Path | None = None) -> list[Entry]:
     for e in all_entries:
         if total <= limit:
             break
-        if e.kind != "stack" or e.path in _open:
+        if e.kind != "stack" or e.path in _open or not e.owned:
             continue
         if remove(e):
             gone.append(e)
@@ -324,25 +391,36 @@ def evict(limit: int | None, root: Path | None = None) -> list[Entry]:
     return gone
 
 
-def clear(root: Path | None = None) -> tuple[int, int]:
-    """Delete every entry, and temporary files older than an hour (younger ones may be a
-    build in progress). Returns (entries removed, bytes freed)."""
+def clear(root: Path | None = None) -> tuple[int, int, list[Path]]:
+    """Delete every entry bgbench wrote (its marker is there), orphaned sidecars bgbench wrote,
+    and bgbench's temporary files older than an hour (younger ones may be a build in
+    progress). Nothing else: ``$BGBENCH_CACHE`` may be a folder the user keeps other files
+    in. Returns (entries removed, bytes freed, the top-level paths left in the folder)."""
     root = cache_root() if root is None else root
     n = freed = 0
     for e in entries(root):
-        if remove(e):
+        if e.owned and remove(e):
             n, freed = n + 1, freed + e.bytes
     if root.is_dir():
-        for p in root.glob("*.json"):  # sidecars whose entry is gone
-            if _KEY.match(p.with_suffix(".npy").name) and not p.with_suffix(".npy").exists():
-                p.unlink(missing_ok=True)
+        for p in root.iterdir():  # sidecars bgbench wrote whose entry is gone
+            if p.suffix == ".json" and _KEY.match(p.with_suffix(".npy").name) and not p.with_suffix(".npy").exists():
+                try:
+                    meta = json.loads(p.read_text()) if p.is_file() else None
+                except (OSError, ValueError):
+                    meta = None
+                if isinstance(meta, dict) and meta.get("written_by") == WRITTEN_BY:
+                    p.unlink(missing_ok=True)
         now = time.time()
-        for p in root.glob("*.tmp"):
+        for p in root.iterdir():
+            if not _OUR_TMP.match(p.name):
+                continue
             try:
-                st = p.stat()
+                st = p.lstat()
                 if now - st.st_mtime > _STALE_TMP_S:
-                    p.unlink()
-                    freed += st.st_size
+                    size = _tree_bytes(p) if p.is_dir() else st.st_size
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+                    freed += size
             except FileNotFoundError:
                 continue
-    return n, freed
+    left = sorted(root.iterdir()) if root.is_dir() else []
+    return n, freed, left

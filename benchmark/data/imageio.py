@@ -103,8 +103,10 @@ def completeness_problem(data: bytes) -> str | None:
 
 def _load(path: Path, flag: int, damaged_fix: str = _RESTORE) -> np.ndarray:
     path = Path(path)
+    from bgbench.safefs import read_bytes
+
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # a FIFO or device where an image should be: BadInput naming it, never a hang
     except FileNotFoundError:
         raise BadInput("is missing", path, damaged_fix) from None
     except OSError as e:
@@ -224,7 +226,12 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def write_mask(path: Path, mask: np.ndarray) -> None:
+    """Encoded in memory, then written atomically: a full disk is ``DiskFull`` naming the
+    folder (never a failed job), and no half-written PNG is left."""
+    from bgbench.safefs import write_bytes
+
     cv2 = _cv2()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), mask):
-        raise BadInput("could not be written", path, "check the output folder is writable")
+    ok, buf = cv2.imencode(".png", mask)
+    if not ok:
+        raise BadInput("could not be encoded as PNG", path, "write a 2-D uint8 mask")
+    write_bytes(path, buf.tobytes(), "masks")

@@ -44,17 +44,14 @@ def example_frame(frames: Sequence[int]) -> int | None:
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    import os
-    import threading
-
     import cv2
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a name of this writer's own: parallel jobs of one video write its shared input and truth
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp.png")
-    if not cv2.imwrite(str(tmp), image):
-        raise OSError(f"{path}: cannot be written")
-    tmp.replace(path)
+    from bgbench.safefs import write_bytes
+
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"{path}: cannot be encoded as PNG")
+    write_bytes(path, buf.tobytes(), "example frames")
 
 
 def frames_dir(run_dir: Path, video: Any) -> Path:

@@ -7,9 +7,12 @@ item as each finishes (in any order); a task that raised, or whose worker died (
 KilledWorker), yields an Outcome with ``error`` set instead of stopping the others. An
 Executor is a context manager (``close()`` on the way out).
 
-- ``local``, one job or one task: in this process, in order.
-- ``local``, ``jobs`` > 1: joblib's loky processes, results as they finish. A worker process
-  that dies (killed, out of memory) still ends the run, as joblib does.
+- ``local`` (default ``isolate``): ``bgbench.execution.isolated.ProcessExecutor``, ``jobs``
+  forked worker processes, at any ``jobs`` including 1; a worker that dies (segfault, OOM,
+  SIGKILL) fails its task with the signal named and is replaced; the run goes on.
+- ``local`` with ``isolate=False`` (the in-process path, for tests that observe a job from
+  the test process): one job or one task in this process, in order; ``jobs`` > 1 joblib's
+  loky processes (a worker that dies there still ends the run, as joblib does).
 - ``dask``: ``distributed.Client(opts.scheduler)``, or a ``LocalCluster`` of ``jobs`` worker
   processes with one thread each. The scheduler and every worker need bgbench installed
   (the same version) and the data at the same paths; start them with ``dask scheduler`` and
@@ -35,6 +38,7 @@ from bgbench.errors import BadInput
 
 EXECUTORS = ("local", "dask")
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler, and to wait for its first worker
+NO_WORKER_TIMEOUT = 60.0  # seconds a Dask run waits with no worker alive before its unfinished tasks fail
 
 
 @dataclass
@@ -125,13 +129,46 @@ class DaskExecutor(Executor):
             return
         _check_workers(self.client, self.address, [str(p) for p in paths], cluster=False)
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
-        from distributed import as_completed
+    def _workers(self) -> int:
+        try:
+            return len(self.client.scheduler_info().get("workers", {}))
+        except Exception:  # noqa: BLE001 - a scheduler that does not answer has no worker for us
+            return 0
 
+    def _completed(self, futures: dict, timeout: float) -> Iterator[Any]:
+        """Futures as they finish; if no worker is alive for ``timeout`` seconds (every
+        worker died and none came back), the unfinished ones are yielded as ``None`` keys
+        of ``self.abandoned`` instead of waiting forever."""
+        import time as _time
+
+        from distributed import wait as dwait
+
+        pending = set(futures)
+        since = None
+        while pending:
+            with self.client.as_current():  # the run's client is not the process's default one
+                try:
+                    done, pending = dwait(pending, timeout=min(2.0, max(timeout, 0.1)), return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+            yield from done
+            if done or not pending:
+                since = None
+                continue
+            if self._workers() > 0:
+                since = None
+            elif since is None:
+                since = _time.monotonic()
+            elif _time.monotonic() - since >= timeout:
+                self.abandoned = pending
+                return
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
         items = list(items)
         futures = {self.client.submit(fn, item, pure=False, priority=-k): item for k, item in enumerate(items)}
+        self.abandoned: set = set()
         try:
-            for fut in as_completed(futures, loop=self.client.loop):
+            for fut in self._completed(futures, NO_WORKER_TIMEOUT):
                 item = futures[fut]
                 try:
                     value = fut.result()
@@ -142,6 +179,9 @@ class DaskExecutor(Executor):
                 else:
                     yield Outcome(item, value)
                 fut.release()
+            for fut in self.abandoned:
+                yield Outcome(futures[fut], error=f"NoWorker: no Dask worker was alive for {NO_WORKER_TIMEOUT:.0f} s "
+                                                  "(every worker died); the task was not run")
         finally:
             for fut in futures:
                 if not fut.done():
@@ -162,6 +202,10 @@ def open_executor(opts: Any, n_tasks: int | None = None) -> Executor:
     _check_options(opts)
     if opts.executor == "dask":
         return DaskExecutor(opts.scheduler, max(1, min(opts.jobs, n_tasks or opts.jobs)))
+    if getattr(opts, "isolate", True):  # every task in a child process: a crash is a failed record, not the run's end
+        from bgbench.execution.isolated import ProcessExecutor, start_method
+
+        return ProcessExecutor(max(1, min(opts.jobs, n_tasks or opts.jobs)), start_method(opts.device))
     if opts.jobs == 1 or (n_tasks is not None and n_tasks <= 1):
         return Executor()
     return JoblibExecutor(opts.jobs)

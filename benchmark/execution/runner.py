@@ -34,6 +34,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import traceback
@@ -45,6 +46,7 @@ import numpy as np
 
 from bgbench.records import results
 from bgbench.errors import BadInput
+from bgbench.safefs import is_disk_full
 from bgbench.method import Method, method_class
 from bgbench.protocols import Planned, Protocol, Split
 from bgbench.records.provenance import code_fingerprint
@@ -81,6 +83,7 @@ class RunOptions:
     scheduler: str | None = None  # Dask scheduler address; None with dask: a LocalCluster of `jobs` workers
     threads: int = 1  # OpenCV/torch intra-op threads per job (0: leave the libraries' defaults)
     parent_pid: int | None = None  # set in worker processes: a job whose run is gone writes nothing
+    isolate: bool = True  # local: every task in a child process (a crash fails its jobs, not the run); False: in process
 
 
 def _stop_if_orphaned(opts: RunOptions) -> None:
@@ -230,9 +233,17 @@ def finished(task: Task, opts: RunOptions) -> dict[str, dict]:
             except (OSError, json.JSONDecodeError):
                 continue
             if rec.get("status") == "ok" and rec.get("fingerprint") == task.fingerprints[v.id] and (
-                    not opts.save_masks or (rec.get("masks") and (opts.out / rec["masks"]).is_dir())):
+                    not opts.save_masks or (isinstance(rec.get("masks"), str) and _in_run(opts.out, rec["masks"]))):
                 done[v.id] = rec
     return done
+
+
+def _in_run(out: Path, rel: str) -> bool:
+    """A recorded mask folder that is a folder inside the run folder (never one elsewhere)."""
+    from bgbench.safefs import inside
+
+    p = inside(out, rel, "the mask folder", warn=lambda _: None)
+    return p is not None and p.is_dir()
 
 
 def _base_record(task: Task, video: Video, frames: Sequence[int]) -> dict[str, Any]:
@@ -290,6 +301,8 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
         if task.train_videos:
             fit_seconds = _fit(method, task, opts)
     except Exception as e:  # noqa: BLE001 - a failed method is recorded, the run goes on
+        if is_disk_full(e):
+            raise
         for v, frames in pending:
             rec = _base_record(task, v, frames)
             rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
@@ -307,6 +320,8 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
             if method.history:
                 rec["loss_history"] = method.history
         except Exception as e:  # noqa: BLE001
+            if is_disk_full(e):  # not the method's fault: the run stops with one line naming the folder
+                raise
             rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
         if write:
             _write(task, v, rec, opts)
@@ -333,10 +348,23 @@ def _write(task: Task, video: Video, rec: dict, opts: RunOptions) -> None:
     results.write_json(path, rec)
     if rec.get("status") == "ok":
         stem = video.id.replace("/", "__")
-        for old in path.parent.glob(f"{stem}.*json"):
-            if old != path and (old.name == f"{stem}.json" or old.name.count(".") == 2):
-                _drop_masks_of(old, rec, opts.out)
-                old.unlink(missing_ok=True)
+        # names compared literally, never as a glob pattern: `hw[1]` must not match `hw1`'s records
+        for name in os.listdir(path.parent):
+            if name != path.name and (name == f"{stem}.json" or (
+                    name.startswith(f"{stem}.") and name.endswith(".json")
+                    and re.fullmatch(r"[0-9a-f]{16}", name[len(stem) + 1:-len(".json")]))) \
+                    and _same_job(path.parent / name, rec):  # two ids can share a file stem (a/b, a__b)
+                _drop_masks_of(path.parent / name, rec, opts.out)
+                (path.parent / name).unlink(missing_ok=True)
+
+
+def _same_job(path: Path, rec: dict) -> bool:
+    """The record at ``path`` is of the same job as ``rec`` (method, protocol, split, video)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(old, dict) and all(old.get(k) == rec.get(k) for k in ("method", "protocol", "split", "video"))
 
 
 def _drop_masks_of(old: Path, rec: dict, out: Path) -> None:
@@ -346,7 +374,7 @@ def _drop_masks_of(old: Path, rec: dict, out: Path) -> None:
         masks = json.loads(old.read_text()).get("masks")
     except (OSError, ValueError):
         return
-    if not isinstance(masks, str) or masks == rec.get("masks") or ".." in Path(masks).parts:
+    if not isinstance(masks, str) or masks == rec.get("masks") or ".." in Path(masks).parts or Path(masks).is_absolute():
         return
     folder = out / masks
     for f in folder.glob("bin*.png") if folder.is_dir() else ():
@@ -598,7 +626,7 @@ def _cost(task: Task) -> int:
 def _run_todo(ex, todo: list[Task], opts: RunOptions, collect: Callable[[list[dict]], None]) -> None:
     client_writes = ex.writes_on_client
     worker_opts = opts
-    if ex.name == "joblib":  # workers die with the run, and a killed run's workers write nothing
+    if ex.name in ("joblib", "processes"):  # workers die with the run, and a killed run's workers write nothing
         worker_opts = dataclasses.replace(opts, parent_pid=os.getpid())
     if ex.name == "dask":
         ex.check_paths(sorted({str(v.path) for t in todo for v in _videos(t)}))
@@ -616,6 +644,10 @@ def _run_todo(ex, todo: list[Task], opts: RunOptions, collect: Callable[[list[di
                 by_id = {v.id: v for v, _ in task.tests}
                 for r in recs:
                     _write(task, by_id[r["video"]], r, opts)
+        elif out.error.startswith("DiskFull: "):  # a worker found the disk full: the run stops, naming the folder
+            from bgbench.safefs import DiskFull
+
+            raise DiskFull(out.error[len("DiskFull: "):])
         else:  # the task failed as a whole: a failed record for each video it did not finish
             done = finished(task, opts) if not client_writes else {}
             recs = [done[v.id] for v, _ in task.tests if v.id in done]

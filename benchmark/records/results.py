@@ -32,20 +32,30 @@ def clean(obj: Any) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Atomic: a temporary file renamed over ``path``; on any failure it is removed, and a
+    full disk raises ``bgbench.safefs.DiskFull`` naming the folder."""
+    from bgbench.safefs import atomic_write, disk_full, is_disk_full
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(clean(data), f, indent=1, allow_nan=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(path.parent, path.name) from None
+        raise
+    text = json.dumps(clean(data), indent=1, allow_nan=False)  # a bad value fails before the file is touched
+    with atomic_write(path, path.name) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def read_json(path: Path, missing_fix: str = "give a run folder made by 'bgbench run' or a results.json") -> Any:
+    from bgbench.safefs import read_text
+
     try:
-        with open(path) as f:
-            return json.load(f)
+        return json.loads(read_text(path))  # a FIFO or device: BadInput naming it, never a hang
     except FileNotFoundError:
         raise BadInput("does not exist", path, missing_fix) from None
     except IsADirectoryError:

@@ -24,6 +24,9 @@ from bgbench.data.video import Clip
 def load_clip(path: Path, size: tuple[int, int] | None = None, max_frames: int | None = None) -> Clip:
     import cv2
 
+    from bgbench.safefs import regular_file
+
+    regular_file(path, "give a video file OpenCV reads (e.g. .avi)")  # a FIFO would block the decoder
     cap = cv2.VideoCapture(str(path))
     frames = []
     while max_frames is None or len(frames) < max_frames:

@@ -105,7 +105,9 @@ def _walk(path: Path, fmt: str, roi_policy: str, on_error, out: list[Video], dep
         try:
             out.append(adapter(kind).load(path, roi_policy))
         except BadInput as e:
-            if on_error is None:
+            from bgbench.safefs import DiskFull
+
+            if on_error is None or isinstance(e, DiskFull):  # a full disk is no bad video: never skipped
                 raise
             on_error(e)
         return

@@ -63,6 +63,15 @@ def numbered(folder: Path, namings: Naming | Sequence[Naming], what: str, fmt: s
     for name, entry in entries:
         for n in namings:
             m = n.match(name)
+            if m and not entry.is_file() and not entry.is_dir():  # a FIFO, socket, device or broken link
+                try:
+                    mode = os.stat(folder / name).st_mode
+                except OSError:
+                    raise BadInput(f"is a broken link where {what} should be", folder / name,
+                                   "restore the file it points to, or replace the link with the file") from None
+                from bgbench.safefs import not_regular
+
+                raise not_regular(folder / name, mode, f"replace it with the {what} file itself")
             if m and entry.is_file():
                 have = found.setdefault(n, {})
                 i = int(m.group("id"))
@@ -99,10 +108,17 @@ def check_contiguous(ids: dict[int, Path] | Numbered, name_of: Callable[[int], P
 
 
 def read_temporal_roi(path: Path) -> tuple[int, int] | None:
-    if not path.exists():
+    from bgbench.safefs import read_text
+
+    if not os.path.lexists(path):
         return None
     try:
-        a, b = (int(x) for x in path.read_text().split()[:2])
+        a, b = (int(x) for x in read_text(path, "write the scored frame range as 'first last' in a regular "
+                                                 "file").split()[:2])
+    except FileNotFoundError:  # a dangling symlink
+        raise BadInput("is a broken link", path, "restore it, or remove it to score every labelled frame") from None
+    except UnicodeDecodeError:
+        raise BadInput("is not text", path, "write the scored frame range as 'first last'") from None
     except ValueError:
         raise BadInput("does not hold two integers 'first last'", path, "write the scored frame range as 'first last'") from None
     return a, b

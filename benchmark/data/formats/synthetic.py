@@ -142,6 +142,9 @@ def ensure_synthetic(seed: int = 0) -> Path:
         tmp = final.with_name(f"{final.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         write_scenes(tmp, seed)
+        from bgbench.data.framecache import SYNTHETIC_MARK
+
+        (tmp / SYNTHETIC_MARK).write_text("written by bgbench: `bgbench cache clear` may delete this folder\n")
         try:
             os.replace(tmp, final)
         except OSError:  # another process won the race

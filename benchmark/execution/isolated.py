@@ -1,0 +1,213 @@
+"""Crash isolation for local runs: every task runs in a child process, so a method that kills
+its process (a native library's segfault, ``os._exit``, an OOM kill, SIGKILL) ends as a failed
+job record naming the signal, and the run goes on to write results.json, at any ``--jobs``.
+
+``ProcessExecutor(jobs)`` keeps ``jobs`` worker processes, forked from the run (so they see
+exactly what it sees: registered methods, the decoded-frame memmaps, its settings) when the
+first task is handed out, and reused task after task: a task is sent down a pipe, its records
+come back up it. A worker that dies mid-task is reaped; its task yields an ``Outcome`` whose
+error names the signal or exit status, and a fresh worker takes its place for the tasks
+left. The cost per job is the pickling of one task and its records through a pipe (measured:
+docs/robustness.md); the fork of each worker is paid once per run (and once per crash).
+
+Workers are forked (``fork`` start method) where the OS has it: a fork copies the run's
+state, never a thread, and the run forks before it starts any thread of its own. A CUDA
+context cannot cross a fork (torch refuses CUDA in a child forked after the parent asked
+CUDA anything), so a run whose ``device`` is not ``cpu`` on a machine where torch sees CUDA
+starts its workers with ``spawn`` instead: a fresh interpreter that imports each task's
+method class (by module and name; a plug-in registered at import is registered there too),
+paid once per worker (about a second). A worker exits when the run closes its pipe, and
+within 0.2 s of the run's death (``runner._watch_parent``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any, Callable, Iterable, Iterator
+
+from bgbench.execution.executors import Executor, Outcome, _guarded
+
+CLOSE_TIMEOUT = 5.0  # seconds an idle worker may take to exit before it is killed
+
+_SIGNAL_WHY = {
+    signal.SIGSEGV: "segmentation fault: a native library crashed",
+    signal.SIGBUS: "bus error: a memory-mapped file could not be backed, e.g. a full disk",
+    signal.SIGKILL: "killed: out of memory (the kernel's OOM killer) or by a user",
+    signal.SIGABRT: "aborted: a native library's assertion failed",
+    signal.SIGFPE: "arithmetic fault in native code",
+    signal.SIGILL: "illegal instruction in native code",
+    signal.SIGTERM: "terminated",
+}
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Why a worker ended without answering, as a job's ``error``: ``WorkerDied: ...``."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            sig = signal.Signals(-exitcode)
+            name, why = sig.name, _SIGNAL_WHY.get(sig, "")
+        except ValueError:
+            name, why = f"signal {-exitcode}", ""
+        return (f"WorkerDied: the job's process was killed by {name} (signal {-exitcode}"
+                + (f", {why}" if why else "") + "); the run went on without it")
+    return f"WorkerDied: the job's process exited with status {exitcode} before returning its records"
+
+
+def start_method(device: str = "cpu") -> str:
+    """``fork`` where the OS has it, unless ``device`` may be a GPU that torch sees here
+    (a CUDA context cannot cross a fork): then ``spawn``."""
+    import sys
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    if device != "cpu" and "torch" in sys.modules:
+        try:
+            if sys.modules["torch"].cuda.is_available():
+                return "spawn"
+        except Exception:  # noqa: BLE001 - no usable CUDA: fork
+            pass
+    return "fork"
+
+
+def _serve(conn, fn: Callable[[Any], Any], classes: tuple = ()) -> None:
+    """A worker: take ``(k, item)`` from the pipe, answer ``_guarded(fn, k, item)``; stop at None
+    or when the run closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle: it closes the pipes
+    del classes  # unpickled already (spawn): their modules are imported, their plug-ins registered
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if msg is None:
+            break
+        k, item = msg
+        answer = _guarded(fn, k, item)
+        try:
+            conn.send(answer)
+        except Exception as e:  # noqa: BLE001 - records that do not pickle: the task fails, the worker goes on
+            conn.send((k, None, f"{type(e).__name__}: the job's records could not be sent back ({e})",
+                       traceback.format_exc(limit=8)))
+    conn.close()
+    os._exit(0)  # no interpreter teardown in a forked copy of the run (its atexit hooks are the run's)
+
+
+def _method_classes(items: list) -> tuple:
+    """The method classes of tasks (``item.method.name``), for a spawned worker to import."""
+    from bgbench.method import method_class
+
+    names = sorted({n for it in items if isinstance(n := getattr(getattr(it, "method", None), "name", None), str)})
+    import pickle
+
+    out = []
+    for n in names:
+        try:
+            cls = method_class(n)
+            pickle.dumps(cls)  # by module and name: a class made inside a function cannot travel
+            out.append(cls)
+        except Exception:  # noqa: BLE001 - the task fails in the worker, with its own message
+            pass
+    return tuple(out)
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Any
+    task: int | None = None  # index of the item it is running
+    sent: list = field(default_factory=list)
+
+
+class ProcessExecutor(Executor):
+    """``map_unordered`` over ``jobs`` forked worker processes that outlive crashes of a task."""
+
+    name = "processes"
+
+    def __init__(self, jobs: int, start: str | None = None):
+        self.jobs = max(1, int(jobs))
+        self.start_method = start or start_method()
+        self.ctx = multiprocessing.get_context(self.start_method)
+        self.workers: list[_Worker] = []
+        self.started = 0  # worker processes started (the first ``jobs``, then one per crash)
+        self.classes: tuple = ()  # spawn: the tasks' method classes, imported in each worker first
+
+    def _start(self, fn: Callable[[Any], Any]) -> _Worker:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=_serve, args=(child, fn, self.classes), name="bgbench-job", daemon=True)
+        proc.start()
+        child.close()
+        self.started += 1
+        return _Worker(proc, parent)
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
+        items = list(items)
+        if self.start_method != "fork":
+            self.classes = _method_classes(items)
+        todo = list(range(len(items)))[::-1]  # popped from the end: items in their order
+        busy = 0
+        try:
+            while todo or busy:
+                while todo and (len(self.workers) < self.jobs or any(w.task is None for w in self.workers)):
+                    w = next((w for w in self.workers if w.task is None), None)
+                    if w is None:
+                        w = self._start(fn)
+                        self.workers.append(w)
+                    k = todo.pop()
+                    try:
+                        w.conn.send((k, items[k]))
+                    except Exception as e:  # noqa: BLE001 - an item that does not pickle, or a worker gone idle
+                        if not w.proc.is_alive():  # it died between tasks: a new worker takes the task
+                            self._drop(w)
+                            todo.append(k)
+                            continue
+                        yield Outcome(items[k], error=f"{type(e).__name__}: the task could not be sent to its "
+                                                      f"process ({e})", traceback=traceback.format_exc(limit=8))
+                        continue
+                    w.task = k
+                    busy += 1
+                ready = wait([w.conn for w in self.workers if w.task is not None]
+                             + [w.proc.sentinel for w in self.workers if w.task is not None])
+                for w in list(self.workers):
+                    if w.task is None:
+                        continue
+                    if w.conn in ready or w.proc.sentinel in ready:
+                        answer = None
+                        if w.conn.poll():
+                            try:
+                                answer = w.conn.recv()
+                            except (EOFError, OSError):
+                                answer = None
+                        k, w.task = w.task, None
+                        busy -= 1
+                        if answer is not None:
+                            _, value, error, tb = answer
+                            yield Outcome(items[k], value, error, tb)
+                            continue
+                        self._drop(w)  # died mid-task: its task fails, a new worker takes the rest
+                        yield Outcome(items[k], error=describe_exit(w.proc.exitcode))
+        finally:
+            self.close()
+
+    def _drop(self, w: _Worker) -> None:
+        w.proc.join()
+        self.workers.remove(w)
+        w.conn.close()
+
+    def close(self) -> None:
+        for w in self.workers:
+            try:
+                w.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        for w in self.workers:
+            w.proc.join(CLOSE_TIMEOUT if w.task is None else 0)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
+            w.conn.close()
+        self.workers = []
