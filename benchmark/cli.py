@@ -88,14 +88,19 @@ PROTOCOL_HELP = ("full (no training; every scored frame tested), scene-specific 
 
 
 def _protocol_options(p: argparse.ArgumentParser) -> None:
+    """One option per protocol option field (bgbench.protocols.option_specs), with each
+    protocol's help; an option no requested protocol takes is refused when the command runs."""
+    from bgbench.protocols import option_specs
+
     g = p.add_argument_group("protocol options")
-    g.add_argument("--rule", help="scene-specific: first-half | n:N | fraction:F[,val:V] (default first-half); "
-                                     "transfer: the source videos' training frames (default all)")
-    g.add_argument("--folds", type=_number(int, 2, eg="--folds 3"), help="cross-scene: number of scene-disjoint folds (default 3)")
-    g.add_argument("--exclude", type=_csv, help="cross-scene: categories left out, comma-separated (default PTZ)")
-    g.add_argument("--fraction", type=_number(float, 0, 1, True, True, eg="--fraction 0.05"), help="sampled: fraction of labelled frames that train (default 0.05)")
-    g.add_argument("--source", type=_csv, help="transfer: training datasets (default CDnet2014)")
-    g.add_argument("--target", type=_csv, help="transfer: test datasets (default SBI2015,UCSD)")
+    for name, spec in option_specs().items():
+        b = dict(spec.bounds)
+        kind = {"int": lambda: _number(int, b.get("lo"), b.get("hi"), b.get("lo_open", False), b.get("hi_open", False),
+                                       eg=spec.eg),
+                "float": lambda: _number(float, b.get("lo"), b.get("hi"), b.get("lo_open", False),
+                                         b.get("hi_open", False), eg=spec.eg),
+                "csv": lambda: _csv, "str": lambda: str}[spec.kind]()
+        g.add_argument(f"--{name}", type=kind, help=spec.help)
     g.add_argument("--seed", type=_seed_type(), default=0, help="seed for splits and methods (default 0)")
 
 
@@ -152,7 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--on-bad-data", choices=("error", "skip"),
                    help="a video that fails validation: error (default with --data) or skip it with its message "
                         "(default for the quick suite)")
-    p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default smoke; paper with --suite paper)")
+    p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default: cpu where --device resolves "
+                                    "to the CPU, paper on CUDA and with --suite paper; smoke only when asked)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
     p.add_argument("--device", default="auto", type=_device, help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs through joblib (default 1; the quick suite: every core)")
