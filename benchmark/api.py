@@ -158,8 +158,10 @@ def _protocol(name: str, cfg: RunConfig, defaults: Mapping[str, Any] | None = No
     return build_protocol(name, seed=cfg.seed, **{**(defaults or {}), **given})
 
 
-def prepare(cfg: RunConfig) -> Prepared:
-    """Check everything that needs no data: BadInput for the first problem found."""
+def prepare(cfg: RunConfig, dry_run: bool = False) -> Prepared:
+    """Check everything that needs no data: BadInput for the first problem found. ``dry_run``:
+    nothing is created or probed by writing (the run folder, the frame cache) and no executor is
+    started; the rest is checked as for a run."""
     from bgbench.execution.device import check_for
     from bgbench.execution.executors import check_executor
     from bgbench.method import method_class
@@ -220,9 +222,10 @@ def prepare(cfg: RunConfig) -> Prepared:
     data = tuple(cfg.data) if cfg.data else tuple(quick_data())
     opts = RunOptions(out=out, device=cfg.device, seed=cfg.seed, threshold=cfg.threshold, save_masks=cfg.save_masks,
                       jobs=jobs, executor=cfg.executor, scheduler=cfg.scheduler, threads=threads)
-    check_executor(opts, [d for d in data if d != "synthetic"])
-    writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
-    check_cache_writable()
+    if not dry_run:
+        check_executor(opts, [d for d in data if d != "synthetic"])
+        writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
+        check_cache_writable()
     return Prepared(cfg, classes, tuple(resolved), protocols, opts, quick, data)
 
 

@@ -180,6 +180,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report (tables, plots, leaderboard)")
     p.add_argument("--no-wait", action="store_true", help="if another bgbench run holds OUT, exit 2 naming its pid "
                                                           "instead of waiting for it")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the jobs, splits, training steps per stage and the estimated training FLOPs and "
+                        "GPU-hours, then exit: nothing runs, nothing is written")
+    p.add_argument("--sustained-tflops", type=_number(float, 0, lo_open=True, eg="--sustained-tflops 400"),
+                   default=400.0, help="with --dry-run: the sustained rate the GPU-hours assume, TFLOP/s (default 400, "
+                                       "an H100 at bf16)")
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
 
     p = sub.add_parser("report", help="tables, PR curves, plots and the HTML leaderboard of a run")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
@@ -415,6 +422,14 @@ def cmd_run(args) -> int:
                       scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
                       tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
                       wait=not args.no_wait)
+    if args.json and not args.dry_run:
+        raise BadInput("--json prints a dry run's plan", "--json", "add --dry-run, or read OUT/results.json")
+    if args.dry_run:
+        from bgbench.dryrun import dry_run, text
+
+        plan = dry_run(cfg, args.sustained_tflops, echo=_stderr)
+        print(json.dumps(plan, indent=1, default=str) if args.json else text(plan))
+        return 0
     res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
     from bgbench.reports.tables import terminal_summary
 

@@ -167,6 +167,18 @@ class CDNMedal(DeepMethod):
                 "flops": {"cdn_gm_per_background_320x240": cdn_flops, "medal_net_per_frame_320x240": medal_flops},
                 "input_size": "native (fully convolutional)"}
 
+    def training_plan(self, sizes: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
+        """Training stages for ``bgbench run --dry-run`` (bgbench.dryrun): per stage its steps
+        and the forward FLOPs of one step through trained and frozen modules, by the FLOP counter
+        of ``describe``. ``sizes``: (width, height, frames) of each training video."""
+        T, total = int(self.p["T"]), sum(n for *_, n in sizes) or 1
+        cdn = flops(self.cdn, torch.zeros(1, 3, T, device=self.device)) * int(self.p["cdn_pixels"])
+        # a MEDAL-net batch comes from one video, drawn in proportion to its training frames
+        medal = sum(n / total * flops(self.medal, torch.zeros(1, 6, h, w, device=self.device)) for w, h, n in sizes)
+        return [{"stage": "CDN-GM", "steps": int(self.p["cdn_steps"]), "trained_flops": cdn, "frozen_flops": 0},
+                {"stage": "MEDAL-net", "steps": int(self.p["medal_steps"]),
+                 "trained_flops": round(medal * int(self.p["batch_size"])), "frozen_flops": 0}]
+
     # --- background model ------------------------------------------------------------
     def _block(self, view: VideoView, block: int) -> list[int]:
         T = int(self.p["T"])
