@@ -33,7 +33,7 @@ RULE = ("training FLOPs = sum over stages of steps x (3 x forward FLOPs of one s
         "+ forward FLOPs through frozen ones); forward FLOPs by torch's counter at the method's input size")
 
 
-def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[str], None] | None = None) -> dict:
+def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The plan of ``cfg`` (a ``bgbench.api.RunConfig``) and its training estimate, as a dict."""
     from bgbench import api
     from bgbench.execution.runner import plan
@@ -44,17 +44,17 @@ def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[
     p = api.prepare(cfg, dry_run=True)
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else p.quick
     videos, skipped = api.load_videos(p.data, cfg.data_format, cfg.roi_policy, skip_bad, echo)
-    protocol_skips: list[dict] = []
+    protocol_skips: list[dict[str, Any]] = []
     tasks = plan(p.specs, p.protocols, videos, p.opts, skipped=protocol_skips)
     bad = [s for s in protocol_skips if s.get("bad_data")]
     if bad and not skip_bad:  # as the run refuses it
         raise BadInput(f"{bad[0]['reason']} (protocol {bad[0]['protocol']})", bad[0]["where"], bad[0]["fix"] or None)
 
     built: dict[str, Any] = {}
-    plans: dict[tuple, list[dict] | None] = {}
+    plans: dict[tuple[Any, ...], list[dict[str, Any]] | None] = {}
     splits, trainings = [], []
     for t in tasks:
-        frames_of = defaultdict(int)
+        frames_of: dict[str, int] = defaultdict(int)
         for vid, frames in t.split.train + t.split.val:
             frames_of[vid] += len(frames)
         row = {"method": t.method.name, "config": t.method.config, "protocol": t.protocol.key, "split": t.split.name,
@@ -102,7 +102,7 @@ def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[
     }
 
 
-def _where(row: dict) -> dict:
+def _where(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("method", "config", "protocol", "split")}
 
 
@@ -110,7 +110,7 @@ def _pflop(x: float | None) -> str:
     return "-" if x is None else f"{x / 1e15:.4g}"
 
 
-def text(d: dict) -> str:
+def text(d: dict[str, Any]) -> str:
     """The dry run as the command prints it."""
     from bgbench.reports.tables import markdown
 

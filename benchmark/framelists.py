@@ -148,7 +148,7 @@ def load(rule: str) -> FrameList:
     return FrameList(rule, str(path), key, frames, hashlib.sha256(canon.encode()).hexdigest()[:16])
 
 
-def _num_first(k: str) -> tuple:
+def _num_first(k: str) -> tuple[int, int, str]:
     return (0, int(k), k) if k.isdigit() else (1, 0, k)
 
 
