@@ -116,7 +116,10 @@ def load(rule: str) -> FrameList:
         if not key:
             raise BadInput(f"rule {rule!r} names no list", "--rule", "use fgsegnet:50 or fgsegnet:200")
     elif head == "frames":
-        file, _, key = rest.partition("#")
+        # FILE#LIST; a FILE whose own name holds '#' is taken whole when it exists
+        file, key = (rest, "") if "#" in rest and Path(rest).expanduser().is_file() else rest.rpartition("#")[::2]
+        if "#" not in rest:
+            file, key = rest, ""
         if not file:
             raise BadInput(f"rule {rule!r} names no file", "--rule", "write frames:FILE or frames:FILE#LIST, e.g. "
                                                                       "frames:my_lists.json#200")
