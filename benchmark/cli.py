@@ -142,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     _data_options(p)
     p.add_argument("--json", action="store_true", help="print the splits as JSON")
     p.add_argument("--on-bad-data", choices=("error", "skip"),
-                   help="a video that fails validation: error (default with --data) or skip it with its message "
+                   help="a video that fails validation (or that a --rule frame list cannot serve): error (default with "
+                        "--data) or skip it with its message "
                         "(default without --data), as for run")
 
     p = sub.add_parser("run", help="run methods under protocols, score, write OUT/results.json (the main job)")
@@ -155,7 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     _protocol_options(p)
     _data_options(p)
     p.add_argument("--on-bad-data", choices=("error", "skip"),
-                   help="a video that fails validation: error (default with --data) or skip it with its message "
+                   help="a video that fails validation (or that a --rule frame list cannot serve): error (default with "
+                        "--data) or skip it with its message "
                         "(default for the quick suite)")
     p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default: cpu where --device resolves "
                                     "to the CPU, paper on CUDA and with --suite paper; smoke only when asked)")
