@@ -37,8 +37,23 @@ if TYPE_CHECKING:  # the run loop is imported when a run starts, not with this m
 __all__ = ["RunConfig", "MethodSpec", "ScoreOptions", "run", "run_folder", "prepare", "splits", "score", "report", "load_videos",
            "PROTOCOL_OPTIONS"]
 
-PROTOCOL_OPTIONS = ("rule", "folds", "fraction", "exclude", "source", "target")
 Echo = Callable[[str], None]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PROTOCOL_OPTIONS":  # the protocols' own option fields (bgbench.protocols.option_specs)
+        from bgbench.protocols import option_specs
+
+        return tuple(option_specs())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def default_config(device: str) -> str:
+    """The config a deep method gets when none is asked: ``paper`` where ``device`` resolves
+    to CUDA, ``cpu`` otherwise (``smoke`` only when asked)."""
+    from bgbench.execution.device import resolve
+
+    return "paper" if resolve(device).startswith("cuda") else "cpu"
 
 
 def _log(msg: str) -> None:
@@ -58,7 +73,7 @@ class RunConfig:
 
     methods: tuple[MethodSpec, ...] = ()
     suite: str = "quick"
-    config: str | None = None  # the config asked of every method (smoke; paper for the paper suite)
+    config: str | None = None  # the config asked of every method (None: cpu on a CPU, paper on CUDA and for the paper suite)
     data: tuple[str, ...] = ()
     data_format: str = "auto"
     roi_policy: str = "error"
@@ -135,18 +150,20 @@ def run_folder(cfg: RunConfig) -> Path:
 
 
 def _protocol(name: str, cfg: RunConfig, defaults: Mapping[str, Any] | None = None):
-    from bgbench.protocols import build_protocol
+    from bgbench.protocols import build_protocol, option_specs
 
-    unknown = set(cfg.protocol_options) - set(PROTOCOL_OPTIONS)
+    unknown = set(cfg.protocol_options) - set(option_specs())
     if unknown:
         raise BadInput(f"unknown protocol option {sorted(unknown)[0]!r}", "protocol_options",
-                       f"use {', '.join(PROTOCOL_OPTIONS)}")
+                       f"use {', '.join(option_specs())}")
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.protocol_options.items() if v is not None}
     return build_protocol(name, seed=cfg.seed, **{**(defaults or {}), **given})
 
 
-def prepare(cfg: RunConfig) -> Prepared:
-    """Check everything that needs no data: BadInput for the first problem found."""
+def prepare(cfg: RunConfig, dry_run: bool = False) -> Prepared:
+    """Check everything that needs no data: BadInput for the first problem found. ``dry_run``:
+    nothing is created or probed by writing (the run folder, the frame cache) and no executor is
+    started; the rest is checked as for a run."""
     from bgbench.execution.device import check_for
     from bgbench.execution.executors import check_executor
     from bgbench.method import method_class
@@ -177,11 +194,14 @@ def prepare(cfg: RunConfig) -> Prepared:
     if cfg.on_bad_data not in (None, "skip", "error"):
         raise BadInput(f"unknown choice {cfg.on_bad_data!r}", "--on-bad-data", "use skip or error")
     classes = {s.name: method_class(s.name) for s in specs}
-    asked = cfg.config or ("paper" if cfg.suite == "paper" else "smoke")
+    asked = cfg.config or ("paper" if cfg.suite == "paper" else None)
+    if asked is None and any(classes[s.name].family == "deep" and s.config == "default" for s in specs):
+        check_for(cfg.device, classes)  # a bad --device is named before it is resolved
+        asked = default_config(cfg.device)
     resolved = []
     for s in specs:
         cls = classes[s.name]
-        config = cls.resolve(asked if s.config == "default" else s.config)[0]
+        config = cls.resolve((asked or "default") if s.config == "default" else s.config)[0]
         spec = MethodSpec(s.name, config, tuple(sorted(dict(s.overrides).items())))
         cls.check_available()  # a missing optional dependency: refused now, with the fix
         spec.resolved_params()  # so are bad parameter values (a missing weights=FILE included)
@@ -200,16 +220,21 @@ def prepare(cfg: RunConfig) -> Prepared:
             raise BadInput(f"protocol {next(k for k in keys if keys.count(k) > 1)} is given twice", "--protocol",
                            "give each protocol once")
         protocols[m] = ps
+    from bgbench.protocols import refuse_untaken
+
+    refuse_untaken([k for k, v in cfg.protocol_options.items() if v is not None],
+                   [q.name for ps in protocols.values() for q in ps])
     out = run_folder(cfg)
     data = tuple(cfg.data) if cfg.data else tuple(quick_data())
     opts = RunOptions(out=out, device=cfg.device, seed=cfg.seed, threshold=cfg.threshold, save_masks=cfg.save_masks,
                       jobs=jobs, executor=cfg.executor, scheduler=cfg.scheduler, threads=threads)
-    check_executor(opts, [d for d in data if d != "synthetic"])
-    writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
-    from bgbench.safefs import check_run_folder
+    if not dry_run:
+        check_executor(opts, [d for d in data if d != "synthetic"])
+        writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
+        from bgbench.safefs import check_run_folder
 
-    check_run_folder(out)  # a results.json or report bgbench did not write is never overwritten
-    check_cache_writable()
+        check_run_folder(out)  # a results.json or report bgbench did not write is never overwritten
+        check_cache_writable()
     return Prepared(cfg, classes, tuple(resolved), protocols, opts, quick, data, tuple(notes))
 
 
@@ -291,13 +316,18 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
     opts = p.opts
     protocol_skips: list[dict] = []
     tasks = plan(p.specs, p.protocols, good, opts, skipped=protocol_skips)
+    bad = [s for s in protocol_skips if s.get("bad_data")]
+    if bad and not skip_bad:  # a video a published frame list cannot serve is bad data, not a rule unmet
+        raise BadInput(f"{bad[0]['reason']} (protocol {bad[0]['protocol']})", bad[0]["where"], bad[0]["fix"] or None)
     check_checkpoints(tasks, opts)  # a truncated checkpoint is refused now, not found mid-run
     for s in protocol_skips:
         echo(f"bgbench: skipped under {s['protocol']} ({', '.join(s['methods'])}): {s['error']}")
     n_keys = len({q.key for ps in p.protocols.values() for q in ps})
+    configs = ", ".join(f"{s.name} {s.config}" for s in p.specs if s.config != "default")
     echo(f"bgbench: {len(p.specs)} method(s) x {n_keys} protocol(s) on {len(good)} video(s): "
          f"{sum(len(t.tests) for t in tasks)} jobs -> {p.out}" + (f" (executor {cfg.executor})"
-                                                                   if cfg.executor != "local" else ""))
+                                                                   if cfg.executor != "local" else "")
+         + (f"; configs: {configs}" if configs else ""))
     worker = _report_worker() if cfg.report else None  # the report's start-up overlaps the jobs
     try:
         records = run_tasks(tasks, opts)
@@ -379,6 +409,10 @@ def splits(cfg: RunConfig, protocol: str, echo: Echo | None = None) -> list:
     from bgbench.suites import quick_data
 
     echo = echo or _log
+    from bgbench.protocols import refuse_untaken
+
+    proto = _protocol(protocol, cfg)  # options that cannot work are refused before any data is read
+    refuse_untaken([k for k, v in cfg.protocol_options.items() if v is not None], [proto.name])
     check_cache_writable()
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else not cfg.data
     if not cfg.data and quick_data() == ["synthetic"]:
@@ -387,7 +421,10 @@ def splits(cfg: RunConfig, protocol: str, echo: Echo | None = None) -> list:
         echo(synthetic_fallback_note() or "bgbench: running on the built-in synthetic scenes")
     videos, _ = load_videos(cfg.data or quick_data(), cfg.data_format, cfg.roi_policy, skip_bad, echo)
     check_unique_content(videos)  # one scene under two names would sit on both sides of a split
-    planned = _protocol(protocol, cfg).plan(videos)
+    planned = proto.plan(videos)
+    bad = [s for s in planned.skipped if s.bad_data]
+    if bad and not skip_bad:  # a video a published frame list cannot serve is bad data, not a rule unmet
+        raise BadInput(bad[0].reason, bad[0].where, bad[0].fix or None)
     from bgbench.data.nearcopy import check_splits as check_near_copies
 
     check_near_copies(planned.splits, {v.id: v for v in videos})  # a near copy on both sides of a split: BadInput

@@ -88,14 +88,19 @@ PROTOCOL_HELP = ("full (no training; every scored frame tested), scene-specific 
 
 
 def _protocol_options(p: argparse.ArgumentParser) -> None:
+    """One option per protocol option field (bgbench.protocols.option_specs), with each
+    protocol's help; an option no requested protocol takes is refused when the command runs."""
+    from bgbench.protocols import option_specs
+
     g = p.add_argument_group("protocol options")
-    g.add_argument("--rule", help="scene-specific: first-half | n:N | fraction:F[,val:V] (default first-half); "
-                                     "transfer: the source videos' training frames (default all)")
-    g.add_argument("--folds", type=_number(int, 2, 1000, eg="--folds 3"), help="cross-scene: number of scene-disjoint folds (default 3)")
-    g.add_argument("--exclude", type=_csv, help="cross-scene: categories left out, comma-separated (default PTZ)")
-    g.add_argument("--fraction", type=_number(float, 0, 1, True, True, eg="--fraction 0.05"), help="sampled: fraction of labelled frames that train (default 0.05)")
-    g.add_argument("--source", type=_csv, help="transfer: training datasets (default CDnet2014)")
-    g.add_argument("--target", type=_csv, help="transfer: test datasets (default SBI2015,UCSD)")
+    for name, spec in option_specs().items():
+        b = dict(spec.bounds)
+        kind = {"int": lambda: _number(int, b.get("lo"), b.get("hi"), b.get("lo_open", False), b.get("hi_open", False),
+                                       eg=spec.eg),
+                "float": lambda: _number(float, b.get("lo"), b.get("hi"), b.get("lo_open", False),
+                                         b.get("hi_open", False), eg=spec.eg),
+                "csv": lambda: _csv, "str": lambda: str}[spec.kind]()
+        g.add_argument(f"--{name}", type=kind, help=spec.help)
     g.add_argument("--seed", type=_seed_type(), default=0, help="seed for splits and methods (default 0)")
 
 
@@ -137,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     _data_options(p)
     p.add_argument("--json", action="store_true", help="print the splits as JSON")
     p.add_argument("--on-bad-data", choices=("error", "skip"),
-                   help="a video that fails validation: error (default with --data) or skip it with its message "
+                   help="a video that fails validation (or that a --rule frame list cannot serve): error (default with "
+                        "--data) or skip it with its message "
                         "(default without --data), as for run")
 
     p = sub.add_parser("run", help="run methods under protocols, score, write OUT/results.json (the main job)")
@@ -153,9 +159,11 @@ def _parser() -> argparse.ArgumentParser:
     _protocol_options(p)
     _data_options(p)
     p.add_argument("--on-bad-data", choices=("error", "skip"),
-                   help="a video that fails validation: error (default with --data) or skip it with its message "
+                   help="a video that fails validation (or that a --rule frame list cannot serve): error (default with "
+                        "--data) or skip it with its message "
                         "(default for the quick suite)")
-    p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default smoke; paper with --suite paper)")
+    p.add_argument("--config", help="deep methods' config: smoke, cpu or paper (default: cpu where --device resolves "
+                                    "to the CPU, paper on CUDA and with --suite paper; smoke only when asked)")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE", help="override a method parameter")
     p.add_argument("--device", default="auto", type=_device, help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs, each task in a worker process that may crash without ending the run "
@@ -180,6 +188,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="do not write OUT/report (tables, plots, leaderboard)")
     p.add_argument("--no-wait", action="store_true", help="if another bgbench run holds OUT, exit 2 naming its pid "
                                                           "instead of waiting for it")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the jobs, splits, training steps per stage and the estimated training FLOPs and "
+                        "GPU-hours, then exit: nothing runs, nothing is written")
+    p.add_argument("--sustained-tflops", type=_number(float, 0, lo_open=True, eg="--sustained-tflops 400"),
+                   default=400.0, help="with --dry-run: the sustained rate the GPU-hours assume, TFLOP/s (default 400, "
+                                       "an H100 at bf16)")
+    p.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
 
     p = sub.add_parser("report", help="tables, PR curves, plots and the HTML leaderboard of a run")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder (holding results.json)")
@@ -457,6 +472,14 @@ def cmd_run(args) -> int:
                           scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
                           tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
                           wait=not args.no_wait)
+    if args.json and not args.dry_run:
+        raise BadInput("--json prints a dry run's plan", "--json", "add --dry-run, or read OUT/results.json")
+    if args.dry_run:
+        from bgbench.dryrun import dry_run, text
+
+        plan = dry_run(cfg, args.sustained_tflops, echo=_stderr)
+        print(json.dumps(plan, indent=1, default=str) if args.json else text(plan))
+        return 0
     res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
     from bgbench.reports.tables import terminal_summary
 

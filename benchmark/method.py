@@ -152,6 +152,14 @@ class Method:
         """Parameter count and FLOPs for deep methods; empty for classical ones."""
         return {}
 
+    def training_plan(self, sizes: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]] | None:
+        """Training stages for ``bgbench run --dry-run`` (bgbench.dryrun): one dict per stage,
+        ``stage``, ``steps``, ``trained_flops`` and ``frozen_flops`` (forward FLOPs of one step
+        through the modules the stage trains, and through those it only runs). ``sizes``:
+        (width, height, frames) of each training video. None: no estimate (classical methods
+        train nothing)."""
+        return None
+
 
 def frames_through(video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, int, np.ndarray, bool]]:
     """``(index, frame id, image, requested)`` for a video's frames in order, from its first

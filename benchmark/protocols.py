@@ -3,7 +3,9 @@
 - ``full``: no training; every video's scored frames are tested (CDnet's protocol for
   unsupervised methods).
 - ``scene-specific``: one model per video; training frames from its labelled frames by a
-  rule: ``first-half``, ``n:N`` (N random frames, seeded), ``fraction:F[,val:V]``.
+  rule: ``first-half``, ``n:N`` (N random frames, seeded), ``fraction:F[,val:V]``, or a
+  published list: ``fgsegnet:50``, ``fgsegnet:200``, ``frames:FILE[#LIST]`` (bgbench.framelists;
+  the key then carries ``frames=DIGEST``, the lists' content hash).
 - ``cross-scene``: k scene-disjoint folds balanced over categories and frame counts,
   categories excludable (``PTZ``), seeded; train on k-1 folds, test on the held-out one.
 - ``sampled``: one model trained on a random fraction of every video's labelled frames,
@@ -22,7 +24,13 @@ when the protocol is built, before any data is read. A rule that cannot be met f
 video (too few labelled frames for ``n:N``, a fraction that leaves 0 frames to train or to
 test), a cross-scene fold that would be empty, or a transfer name that matches nothing in
 the data is a ``Skip`` with its reason: ``plan`` returns the splits it can make and the
-skips; ``splits`` is the strict form and raises BadInput for the first skip.
+skips; ``splits`` is the strict form and raises BadInput for the first skip. A video that a
+published frame list cannot serve (not named in it, or lacking listed frames) is such a skip
+marked ``bad_data``: refused like bad data unless ``--on-bad-data skip`` (bgbench.api).
+
+Protocol options are the dataclass fields declared with ``option(...)`` (help, kind, bounds):
+``option_specs()`` collects them for the command line and ``bgbench.api.PROTOCOL_OPTIONS``, and
+``refuse_untaken`` refuses an option that none of the requested protocols takes.
 
 Every split is checked for leakage when built (``check_splits``); a violation raises.
 """
@@ -32,7 +40,7 @@ from __future__ import annotations
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
@@ -73,13 +81,15 @@ class Skip:
     where: str
     reason: str
     fix: str = ""
+    bad_data: bool = False  # the data cannot follow the protocol's rule (a published frame list)
 
     @property
     def message(self) -> str:
         return str(BadInput(self.reason, self.where, self.fix or None))
 
-    def to_json(self) -> dict[str, str]:
-        return {"where": self.where, "reason": self.reason, "fix": self.fix, "error": self.message}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"where": self.where, "reason": self.reason, "fix": self.fix, "error": self.message}
+        return {**out, "bad_data": True} if self.bad_data else out
 
 
 @dataclass(frozen=True)
@@ -98,9 +108,16 @@ def _rng(seed: int, key: str) -> np.random.Generator:
 class _Unmet(Exception):
     """A rule that cannot be met for one video (becomes a Skip)."""
 
-    def __init__(self, reason: str, fix: str):
+    def __init__(self, reason: str, fix: str, bad_data: bool = False):
         super().__init__(reason)
-        self.reason, self.fix = reason, fix
+        self.reason, self.fix, self.bad_data = reason, fix, bad_data
+
+
+def option(default: Any, help: str, kind: str = "str", eg: str = "", **bounds: Any) -> Any:
+    """A protocol option: a dataclass field the command line offers (``--NAME``) with its help,
+    its kind (``str``, ``int``, ``float`` or ``csv``: a comma-separated tuple) and, for
+    numbers, bounds (``lo``, ``hi``, ``lo_open``, ``hi_open``) and an example (``eg``)."""
+    return field(default=default, metadata={"option": {"help": help, "kind": kind, "eg": eg, **bounds}})
 
 
 @dataclass
@@ -138,9 +155,17 @@ class Protocol:
 
     def options(self) -> dict[str, Any]:
         """The options (dataclass fields, not class metadata); those in ``quiet_defaults`` only
-        where they differ from their default, so adding such an option keeps old keys."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if not (f.name in self.quiet_defaults and getattr(self, f.name) == f.default)}
+        where they differ from their default, so adding such an option keeps old keys. A rule
+        that is a published frame list adds ``frames``: the digest of the lists it selects."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if not (f.name in self.quiet_defaults and getattr(self, f.name) == f.default)}
+        lists = getattr(self, "_frame_list", None)
+        return {**out, "frames": lists.digest} if lists is not None else out
+
+    @classmethod
+    def takes(cls, name: str) -> bool:
+        """Whether this protocol has the option ``name`` (a field declared with ``option``)."""
+        return any(f.name == name and "option" in f.metadata for f in fields(cls))
 
     def plan(self, videos: Sequence[Video]) -> Planned:
         """The splits this protocol can make on ``videos`` and, for what it cannot serve, the skips."""
@@ -180,11 +205,19 @@ class Full(Protocol):
         return ([Split("all", test=tuple((v.id, v.eval_frames) for v in videos))] if videos else []), []
 
 
-_RULE_HELP = "use first-half, n:N (e.g. n:200) or fraction:F[,val:V] (e.g. fraction:0.3,val:0.1)"
+_RULE_HELP = ("use first-half, n:N (e.g. n:200), fraction:F[,val:V] (e.g. fraction:0.3,val:0.1), fgsegnet:50, "
+              "fgsegnet:200 or frames:FILE[#LIST]")
 
 
 def _parse_rule(rule: str, allow_all: bool = False) -> tuple[str, dict[str, float]]:
+    from bgbench import framelists
+
+    if not isinstance(rule, str):
+        raise BadInput(f"training-frame rule {rule!r} is not text", "--rule", _RULE_HELP)
     head, _, rest = rule.partition(":")
+    if framelists.is_list_rule(rule):
+        framelists.load(rule)  # BadInput naming the rule or the file
+        return "list", {}
     try:
         if head in ("first-half", "all") and not rest and (head != "all" or allow_all):
             return head, {}
@@ -209,12 +242,21 @@ def _parse_rule(rule: str, allow_all: bool = False) -> tuple[str, dict[str, floa
     raise BadInput(f"unknown training-frame rule {rule!r}", "--rule", ("all, or " if allow_all else "") + _RULE_HELP)
 
 
-def take_frames(video: Video, rule: str, seed: int) -> tuple[list[int], list[int], list[int]]:
+def take_frames(video: Video, rule: str, seed: int, lists: Any = None) -> tuple[list[int], list[int], list[int]]:
     """(train, val, test) frame ids of one video's labelled frames by a scene-specific rule;
-    raises _Unmet when the rule cannot be met for this video."""
+    raises _Unmet when the rule cannot be met for this video (``bad_data`` for a published
+    frame list the video cannot follow; ``lists``: the rule's FrameList, read once by the protocol)."""
     kind, opt = _parse_rule(rule, allow_all=True)
     ev = list(video.eval_frames)
     n = len(ev)
+    if kind == "list":
+        from bgbench import framelists
+
+        try:
+            listed = set((lists or framelists.load(rule)).train_frames(video))
+        except framelists.NotServed as e:
+            raise _Unmet(e.reason, e.fix, bad_data=True) from None
+        return [f for f in ev if f in listed], [], [f for f in ev if f not in listed]
     if kind == "all":
         if not n:
             raise _Unmet("has no labelled frame in its temporal ROI", "leave it out of --data")
@@ -250,18 +292,20 @@ def take_frames(video: Video, rule: str, seed: int) -> tuple[list[int], list[int
 @dataclass
 class SceneSpecific(Protocol):
     name: ClassVar[str] = "scene-specific"
-    rule: str = "first-half"
+    rule: str = option("first-half", "first-half | n:N | fraction:F[,val:V] | fgsegnet:50 | fgsegnet:200 | "
+                                     "frames:FILE[#LIST] (default first-half)")
 
     def validate(self) -> None:
         _parse_rule(self.rule)
+        self._frame_list = _frame_list(self.rule)
 
     def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
         out, skipped = [], []
         for v in videos:
             try:
-                train, val, test = take_frames(v, self.rule, self.seed)
+                train, val, test = take_frames(v, self.rule, self.seed, self._frame_list)
             except _Unmet as e:
-                skipped.append(Skip(v.id, e.reason, e.fix))
+                skipped.append(Skip(v.id, e.reason, e.fix, e.bad_data))
                 continue
             out.append(Split(v.id.replace("/", ":"), train=((v.id, tuple(train)),), test=((v.id, tuple(test)),),
                              val=((v.id, tuple(val)),) if val else ()))
@@ -274,8 +318,8 @@ class CrossScene(Protocol):
     name: ClassVar[str] = "cross-scene"
     trains_across_videos: ClassVar[bool] = True
     tests_each_video_once: ClassVar[bool] = True
-    folds: int = 3
-    exclude: tuple[str, ...] = ("PTZ",)
+    folds: int = option(3, "number of scene-disjoint folds (default 3)", "int", eg="--folds 3", lo=2, hi=1000)
+    exclude: tuple[str, ...] = option(("PTZ",), "categories left out, comma-separated (default PTZ)", "csv")
 
     def validate(self) -> None:
         if isinstance(self.exclude, str):
@@ -332,7 +376,8 @@ def assign_folds(videos: Sequence[Video], k: int, seed: int) -> dict[str, int]:
 @dataclass
 class Sampled(Protocol):
     name: ClassVar[str] = "sampled"
-    fraction: float = 0.05
+    fraction: float = option(0.05, "fraction of labelled frames that train (default 0.05)", "float",
+                             eg="--fraction 0.05", lo=0, hi=1, lo_open=True, hi_open=True)
 
     def validate(self) -> None:
         if not 0 < float(self.fraction) < 1:
@@ -371,9 +416,10 @@ class Transfer(Protocol):
     name: ClassVar[str] = "transfer"
     trains_across_videos: ClassVar[bool] = True
     quiet_defaults: ClassVar[tuple[str, ...]] = ("formats", "rule")
-    source: tuple[str, ...] = ("CDnet2014",)
-    target: tuple[str, ...] = ("SBI2015", "UCSD")
-    rule: str = "all"  # training frames of each source video: all, or a scene-specific rule (n:200, ...)
+    source: tuple[str, ...] = option(("CDnet2014",), "training datasets (default CDnet2014)", "csv")
+    target: tuple[str, ...] = option(("SBI2015", "UCSD"), "test datasets (default SBI2015,UCSD)", "csv")
+    # training frames of each source video: all, or a scene-specific rule (n:200, fgsegnet:200, ...)
+    rule: str = option("all", "the source videos' training frames: all or a scene-specific rule (default all)")
 
     def validate(self) -> None:
         self.source = (self.source,) if isinstance(self.source, str) else tuple(self.source)
@@ -386,6 +432,7 @@ class Transfer(Protocol):
             raise BadInput(f"source and target share the dataset {sorted(shared)[0]!r}", "--target",
                            "transfer tests on datasets it did not train on")
         _parse_rule(self.rule, allow_all=True)
+        self._frame_list = _frame_list(self.rule)
 
     def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
         loaded = sorted({v.dataset for v in videos})
@@ -408,9 +455,9 @@ class Transfer(Protocol):
         train = []
         for v in src:
             try:
-                frames = take_frames(v, self.rule, self.seed)[0]
+                frames = take_frames(v, self.rule, self.seed, self._frame_list)[0]
             except _Unmet as e:
-                skipped.append(Skip(v.id, f"cannot train the transfer: {e.reason}", e.fix))
+                skipped.append(Skip(v.id, f"cannot train the transfer: {e.reason}", e.fix, e.bad_data))
                 continue
             train.append((v.id, tuple(frames)))
         if missing or not train:
@@ -447,6 +494,71 @@ def check_splits(splits: Sequence[Split], videos: Sequence[Video], disjoint_vide
         tested = [vid for s in splits for vid, _ in s.test]
         if len(tested) != len(set(tested)):
             raise LeakageError("folds test a video more than once")
+
+
+def _frame_list(rule: str) -> Any:
+    from bgbench import framelists
+
+    return framelists.load(rule) if framelists.is_list_rule(rule) else None
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One protocol option as the command line offers it: its kind and bounds, and the help of
+    each protocol that takes it."""
+
+    name: str
+    kind: str
+    eg: str
+    bounds: tuple[tuple[str, Any], ...]
+    helps: tuple[tuple[str, str], ...]  # (protocol, help)
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return tuple(p for p, _ in self.helps)
+
+    @property
+    def help(self) -> str:
+        return "; ".join(f"{p}: {h}" for p, h in self.helps)
+
+
+def option_specs() -> dict[str, OptionSpec]:
+    """Every protocol option, from the registered protocols' own fields, in registry order."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in PROTOCOLS:
+        cls = entry.resolve()
+        for f in fields(cls):
+            meta = f.metadata.get("option")
+            if meta is None:
+                continue
+            spec = found.setdefault(f.name, {"kind": meta["kind"], "eg": meta.get("eg", ""), "helps": [],
+                                             "bounds": tuple(sorted((k, v) for k, v in meta.items()
+                                                                    if k not in ("help", "kind", "eg")))})
+            if spec["kind"] != meta["kind"]:
+                raise TypeError(f"protocol option {f.name} has two kinds ({spec['kind']}, {meta['kind']})")
+            spec["helps"].append((cls.name, meta["help"]))
+    return {k: OptionSpec(k, v["kind"], v["eg"], v["bounds"], tuple(v["helps"])) for k, v in found.items()}
+
+
+def refuse_untaken(options: Iterable[str], protocols: Sequence[str]) -> None:
+    """BadInput for options that none of ``protocols`` (names) takes, naming every such
+    option, the protocols that do take each, and the options the requested ones take."""
+    specs = option_specs()
+    classes = [PROTOCOLS.get(p) for p in dict.fromkeys(protocols)]
+    options = list(dict.fromkeys(options))
+    unknown = [o for o in options if o not in specs]
+    if unknown:
+        raise BadInput(f"unknown protocol option {unknown[0]!r}", "protocol_options", f"use {', '.join(specs)}")
+    untaken = [o for o in options if not any(c.takes(o) for c in classes)]
+    if not untaken:
+        return
+    names = ", ".join(c.name for c in classes)
+    taken = [o for o in specs if any(c.takes(o) for c in classes)]
+    opts = ", ".join(f"--{o}" for o in untaken)
+    whose = "; ".join(f"--{o} is an option of {', '.join(specs[o].protocols)}" for o in untaken)
+    raise BadInput(f"no protocol asked for ({names}) takes {opts} ({whose})", opts,
+                   f"drop {opts}; {names} take(s) " + (", ".join(f"--{o}" for o in taken) if taken else "no option")
+                   + " (or ask with --protocol for a protocol that takes them)")
 
 
 def build_protocol(name: str, **options: Any) -> Protocol:

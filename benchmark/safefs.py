@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import threading
 import stat
 import sys
 from contextlib import contextmanager
@@ -121,7 +122,7 @@ def atomic_write(path: Path | str, what: str = "a file") -> Iterator[Path]:
     """``with atomic_write(p) as tmp:`` write ``tmp``; on success it replaces ``p``. On any
     failure the temporary file is removed; a full disk raises ``DiskFull`` naming the folder."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # one per writer thread
     try:
         yield tmp
         os.replace(tmp, path)

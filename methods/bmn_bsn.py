@@ -90,6 +90,17 @@ class BMNBSN(DeepMethod):
                           "speedup_from_caching_the_background_model": (f_bmn + f_bsn) / f_bsn},
                 "input_size": f"{w}x{h}"}
 
+    def training_plan(self, sizes: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
+        """Training stages for ``bgbench run --dry-run`` (bgbench.dryrun): per stage its steps
+        and the forward FLOPs of one step through trained and frozen modules, by the FLOP counter
+        of ``describe``. ``sizes``: (width, height, frames) of each training video."""
+        d = self.describe()["flops"]
+        bs = int(self.p["batch_size"])
+        rows = sum(n for *_, n in sizes)
+        steps = int(self.p["steps"]) or max(1, int(float(self.p["epochs"]) * rows / bs))  # as fit counts them
+        return [{"stage": "BMN-BSN", "steps": steps, "trained_flops": bs * (d["bmn"] + d["bsn_per_frame"]),
+                 "frozen_flops": 0}]
+
     @staticmethod
     def _images(x: torch.Tensor) -> torch.Tensor:
         """... x h x w x 3 uint8 BGR on the device -> ... x 3 x h x w float RGB in [0, 1]."""

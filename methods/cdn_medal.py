@@ -112,11 +112,13 @@ class CDNMedal(DeepMethod):
 
     stage_steps = ("cdn_steps", "medal_steps")
     default_protocol = "scene-specific"
-    protocol_options = {"rule": "n:200"}
+    # Table III: 200 labelled frames per scene, sampled "the same as FgSegNet's" (Sec. IV): the frames
+    # FgSegNet published (bgbench.framelists)
+    protocol_options = {"rule": "fgsegnet:200"}
     # Table V: each Wallflower sequence is tested with the model of a CDnet sequence of like
-    # dynamics (Sec. IV-C), trained as in Table III (200 labelled frames), with no retraining
+    # dynamics (Sec. IV-C), trained as in Table III (FgSegNet's 200 frames), with no retraining
     paper_protocols = tuple(
-        ("transfer", {"source": (src,), "target": (f"Wallflower/-/{seq}",), "rule": "n:200"})
+        ("transfer", {"source": (src,), "target": (f"Wallflower/-/{seq}",), "rule": "fgsegnet:200"})
         for src, seq in (("CDnet2014/baseline/highway", "Bootstrap"), ("CDnet2014/shadow/copyMachine", "Camouflage"),
                          ("CDnet2014/baseline/office", "ForegroundAperture"), ("CDnet2014/shadow", "LightSwitch"),
                          ("CDnet2014/shadow/backdoor", "TimeOfDay"),
@@ -164,6 +166,18 @@ class CDNMedal(DeepMethod):
                                "total": count_params(self.cdn) + count_params(self.medal)},
                 "flops": {"cdn_gm_per_background_320x240": cdn_flops, "medal_net_per_frame_320x240": medal_flops},
                 "input_size": "native (fully convolutional)"}
+
+    def training_plan(self, sizes: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
+        """Training stages for ``bgbench run --dry-run`` (bgbench.dryrun): per stage its steps
+        and the forward FLOPs of one step through trained and frozen modules, by the FLOP counter
+        of ``describe``. ``sizes``: (width, height, frames) of each training video."""
+        T, total = int(self.p["T"]), sum(n for *_, n in sizes) or 1
+        cdn = flops(self.cdn, torch.zeros(1, 3, T, device=self.device)) * int(self.p["cdn_pixels"])
+        # a MEDAL-net batch comes from one video, drawn in proportion to its training frames
+        medal = sum(n / total * flops(self.medal, torch.zeros(1, 6, h, w, device=self.device)) for w, h, n in sizes)
+        return [{"stage": "CDN-GM", "steps": int(self.p["cdn_steps"]), "trained_flops": cdn, "frozen_flops": 0},
+                {"stage": "MEDAL-net", "steps": int(self.p["medal_steps"]),
+                 "trained_flops": round(medal * int(self.p["batch_size"])), "frozen_flops": 0}]
 
     # --- background model ------------------------------------------------------------
     def _block(self, view: VideoView, block: int) -> list[int]:

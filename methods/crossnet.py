@@ -138,6 +138,14 @@ class CrossNet(DeepMethod):
         return {"parameters": {"total": count_params(self.net)}, "flops": {"per_frame": flops(self.net, x, x)},
                 "input_size": f"{s}x{s}"}
 
+    def training_plan(self, sizes: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
+        """Training stages for ``bgbench run --dry-run`` (bgbench.dryrun): per stage its steps
+        and the forward FLOPs of one step through trained and frozen modules, by the FLOP counter
+        of ``describe``. ``sizes``: (width, height, frames) of each training video."""
+        per_frame = self.describe()["flops"]["per_frame"]
+        return [{"stage": "CrossNet", "steps": int(self.p["steps"]),
+                 "trained_flops": int(self.p["batch_size"]) * per_frame, "frozen_flops": 0}]
+
     def _motion(self, view: VideoView) -> np.ndarray:
         """The video's 3D-HOP at the input size (computed once, cached with the frames)."""
         return hop(view, self.input_size, self.p["flow"], float(self.p["flow_scale"]))

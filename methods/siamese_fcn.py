@@ -214,6 +214,19 @@ class SiameseFCN(DeepMethod):
                 "flops": {"siamese_per_frame": flops(self.branch, x), "unet_per_frame": flops(self.unet, x)},
                 "input_size": f"{w}x{h}"}
 
+    def training_plan(self, sizes: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
+        """Training stages for ``bgbench run --dry-run`` (bgbench.dryrun): per stage its steps
+        and the forward FLOPs of one step through trained and frozen modules, by the FLOP counter
+        of ``describe``. ``sizes``: (width, height, frames) of each training video."""
+        d = self.describe()["flops"]
+        bs = int(self.p["batch_size"])
+        branch, unet = d["siamese_per_frame"], d["unet_per_frame"]
+        # step 1: both images of each pair through the branch; step 2: the branch frozen, the U-Net on the targets
+        return [{"stage": "siamese step 1", "steps": int(self.p["steps1"]), "trained_flops": 2 * bs * branch,
+                 "frozen_flops": 0},
+                {"stage": "U-Net step 2", "steps": int(self.p["steps2"]), "trained_flops": bs * unet,
+                 "frozen_flops": 2 * bs * branch}]
+
     # --- the background image -------------------------------------------------------------
     def pick_background(self, frames: Sequence[int], label: np.ndarray) -> int:
         """The training frame at the ``background_quantile`` quantile of foreground area

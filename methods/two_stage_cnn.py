@@ -388,6 +388,19 @@ class TwoStageCNN(DeepMethod):
                           "stage2_per_frame": flops(self.seg, torch.zeros(1, 6, h, w, device=self.device))},
                 "input_size": f"{w}x{h}", "pretrained_tensors": self.weights_loaded}
 
+    def training_plan(self, sizes: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
+        """Training stages for ``bgbench run --dry-run`` (bgbench.dryrun): per stage its steps
+        and the forward FLOPs of one step through trained and frozen modules, by the FLOP counter
+        of ``describe``. ``sizes``: (width, height, frames) of each training video."""
+        d = self.describe()["flops"]
+        rec, seg = d["stage1_per_frame"], d["stage2_per_frame"]
+        steps = [int(v) for v in _three(self.p["steps"], "steps")]
+        bss = [int(v) for v in _three(self.p["batches"], "batches")]
+        # step 2 runs stage 1 frozen (no gradient); the joint step trains both
+        return [{"stage": "stage 1", "steps": steps[0], "trained_flops": bss[0] * rec, "frozen_flops": 0},
+                {"stage": "stage 2", "steps": steps[1], "trained_flops": bss[1] * seg, "frozen_flops": bss[1] * rec},
+                {"stage": "joint", "steps": steps[2], "trained_flops": bss[2] * (rec + seg), "frozen_flops": 0}]
+
     # --- the network -----------------------------------------------------------------------
     def _shrink(self, x: torch.Tensor) -> torch.Tensor:
         """Stage-2-size images (float32) -> stage 1's size (antialiased bilinear, float32)."""

@@ -67,10 +67,10 @@ def test_reference_protocols_are_the_methods_paper_protocols():
             assert any(p.name == r.protocol and options_match(p.options(), r.options) for p in protos), (m, r.source)
 
 
-def test_published_shown_only_under_the_same_protocol():
-    n200 = build_protocol("scene-specific", rule="n:200")
+def test_published_shown_only_under_the_same_protocol(tmp_path):
+    fg200 = build_protocol("scene-specific", rule="fgsegnet:200")
     half = build_protocol("scene-specific", rule="first-half")
-    ok = _results([_job("cdn_medal", n200.key, "CDnet2014/baseline/highway", 0.5)], [n200])
+    ok = _results([_job("cdn_medal", fg200.key, "CDnet2014/baseline/highway", 0.5)], [fg200])
     c = compare(ok, "scene-specific")
     h = c["header"]
     (f_row,) = [r for r in c["rows"] if r[h.index("metric")] == "f_measure"]
@@ -80,6 +80,21 @@ def test_published_shown_only_under_the_same_protocol():
     assert any("published overall is over 49 videos, ours over 1" in n for n in c["footnotes"])  # Table IV
     other = _results([_job("cdn_medal", half.key, "CDnet2014/baseline/highway", 0.5)], [half])
     assert compare(other, "scene-specific")["rows"] == []
+    # papers/002 trained on FgSegNet's frames: 200 frames of bgbench's own draw are not its protocol,
+    n200 = build_protocol("scene-specific", rule="n:200")
+    assert compare(_results([_job("cdn_medal", n200.key, "CDnet2014/baseline/highway", 0.5)], [n200]),
+                   "scene-specific")["rows"] == []
+    # a copy of the lists under another name is (same frames), one frame moved is not
+    from bgbench.framelists import packaged_path
+
+    doc = json.loads(packaged_path("fgsegnet_cdnet2014_train_frames.json").read_text())
+    (tmp_path / "copy.json").write_text(json.dumps(doc))
+    doc["frames"]["CDnet2014/baseline/highway"]["200"][0] += 1
+    (tmp_path / "moved.json").write_text(json.dumps(doc))
+    for name, shown in (("copy", True), ("moved", False)):
+        p = build_protocol("scene-specific", rule=f"frames:{tmp_path / name}.json#200")
+        rows = compare(_results([_job("cdn_medal", p.key, "CDnet2014/baseline/highway", 0.5)], [p]), "scene-specific")["rows"]
+        assert bool(rows) == shown, name
     # classical numbers are CDnet's full protocol: not beside a scene-specific run
     gmm = _results([_job("gmm_sg", half.key, "CDnet2014/baseline/highway", 0.5, config="default")], [half])
     assert compare(gmm, "scene-specific")["rows"] == []
@@ -144,39 +159,42 @@ def check_paper_run(out, code: int = 0) -> None:
     def videos(m, proto):
         return sorted(j["video"] for j in res["jobs"] if j["method"] == m and j["protocol"] == proto)  # by name
 
-    clips = ["CDnet2014/baseline/PETS2006", "CDnet2014/baseline/office", "CDnet2014/baseline/pedestrians",
-             "CDnet2014/intermittentObjectMotion/abandonedBox"]  # 51 labelled frames each
-    assert videos("bmn_bsn", "cross-scene") == sorted(clips + ["CDnet2014/baseline/highway",
-                                                               "CDnet2014/cameraJitter/traffic"])
+    # CDnet2014: highway, traffic and the four 51-frame clips (none is PTZ), 6 videos in 3 folds
+    cdnet = sorted(v for v in res["meta"]["videos"] if v.startswith("CDnet2014/"))
+    assert len(cdnet) == 6 and videos("bmn_bsn", "cross-scene") == cdnet
     assert videos("siamese_fcn", "transfer") == ["SBI2015/-/HighwayI"]
     assert len(videos("two_stage_cnn", "scene-specific")) == len(res["meta"]["videos"]) == 30
-    assert len(videos("crossnet", "sampled")) == 30 and len(videos("crossnet", "transfer")) == 24  # 18 UCSD + 6 SBI
+    assert len(videos("crossnet", "sampled")) == 30 and len(videos("crossnet", "transfer")) == 24
     assert videos("cdn_medal", "transfer") == []
 
     skips = res["meta"]["skipped"]
     assert all(s.get("protocol") for s in skips)  # no video failed validation here
     by = {(tuple(s["methods"]), s["protocol"].split("[")[0], s["where"]): s["reason"] for s in skips}
+    # cdn_medal trains on FgSegNet's published CDnet2014 frames: other datasets have no list, and the
+    # 51-frame CDnet2014 clips lack the listed frames (bad data, skipped as the quick data skips)
     short = {w for (m, p, w), why in by.items() if m == ("cdn_medal",) and p == "scene-specific"}
-    assert short == ({v for v in res["meta"]["videos"] if v.startswith("UCSD/")} | {"SBI2015/-/IBMtest2"}
-                     | set(clips))
-    assert all("rule n:200 needs at least 201" in by[("cdn_medal",), "scene-specific", w] for w in short)
+    clips = {f"CDnet2014/baseline/{s}" for s in ("PETS2006", "office", "pedestrians")}
+    clips.add("CDnet2014/intermittentObjectMotion/abandonedBox")
+    assert short == {v for v in res["meta"]["videos"] if not v.startswith("CDnet2014/")} | clips
+    assert all("has no entry in the frame list of --rule fgsegnet:200" in by[("cdn_medal",), "scene-specific", w]
+               for w in short - clips)
+    assert all("frames that --rule fgsegnet:200 lists" in by[("cdn_medal",), "scene-specific", w] for w in clips)
+    assert videos("cdn_medal", "scene-specific") == ["CDnet2014/baseline/highway", "CDnet2014/cameraJitter/traffic"]
     wall = {w: why for (m, p, w), why in by.items() if m == ("cdn_medal",) and p == "transfer"}
     assert set(wall) == {f"Wallflower/-/{s}" for s in ("Bootstrap", "Camouflage", "ForegroundAperture", "LightSwitch",
                                                        "TimeOfDay", "WavingTrees")}
     assert all("is not in the data" in why for why in wall.values())
-    assert not [w for (m, p, w) in by if m == ("bmn_bsn",)]  # six CDnet2014 videos fill its 3 folds
+    assert not [w for (m, p, w) in by if m == ("bmn_bsn",)]  # 6 CDnet2014 videos fill 3 folds
     assert len(skips) == len(short) + len(wall)
 
     # the published numbers beside ours, with the footnote that ours covers one video
-    # one file per protocol variant (rules n:200, fraction and first-half are not the same test pixels)
+    # one file per protocol variant (rules fgsegnet:200, fraction and first-half are not the same test pixels)
     pubs = {p.name: p.read_text() for p in (out / "report").glob("published_scene-specific_*_CDnet2014.md")}
     by_rule = {rule: next(t for n, t in pubs.items() if f"rule-{rule}" in n)
-               for rule in ("n-200", "fraction-0.3-val-0.1", "first-half")}
-    assert "papers/002 Table III" in by_rule["n-200"] and "baseline 1 of 4" in by_rule["n-200"]
+               for rule in ("fgsegnet-200", "fraction-0.3-val-0.1", "first-half")}
+    assert "papers/002 Table III" in by_rule["fgsegnet-200"] and "baseline 1 of 4" in by_rule["fgsegnet-200"]
     assert "papers/003 Tables 1-2" in by_rule["fraction-0.3-val-0.1"]
     assert "two_stage_cnn[smoke]: no published number" in by_rule["first-half"]
     assert "papers/004 Table II" in (out / "report" / "published_sampled_CDnet2014.md").read_text()
-    assert "Skipped by the protocol" not in (out / "report" / "leaderboard_cross-scene_CDnet2014.md").read_text()
-    (n200,) = [p for p in (out / "report").glob("leaderboard_scene-specific_*_CDnet2014.md") if "rule-n-200" in p.name]
-    assert "Skipped by the protocol" in n200.read_text()
-    assert all(c in n200.read_text() for c in clips)  # the clips too short for 200 training frames, named
+    (fg,) = (out / "report").glob("leaderboard_scene-specific_rule-fgsegnet-200*_CDnet2014.md")
+    assert "Skipped by the protocol" in fg.read_text() and "lacks 198 of the 200 frames" in fg.read_text()

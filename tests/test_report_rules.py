@@ -21,6 +21,7 @@ from bgbench.reports.published import compare, csv_columns, marked_rows
 
 HALF = build_protocol("scene-specific", rule="first-half")
 N200 = build_protocol("scene-specific", rule="n:200")
+FG200 = build_protocol("scene-specific", rule="fgsegnet:200")  # papers/002's protocol: FgSegNet's frames
 FULL = build_protocol("full")
 
 BINARY = _hist({255: (8, 2), 0: (2, 88)})  # a 0/255 mask
@@ -79,16 +80,16 @@ def test_two_variants_of_one_protocol_are_summarised_ranked_and_reported_apart(t
 def test_published_numbers_and_the_gate_read_the_key():
     from bgbench.check import accuracy_from, compare_accuracy
 
-    jobs = [_job("cdn_medal", N200, "CDnet2014/baseline/highway", 0.5, config="smoke"),
+    jobs = [_job("cdn_medal", FG200, "CDnet2014/baseline/highway", 0.5, config="smoke"),
             _job("cdn_medal", HALF, "CDnet2014/baseline/highway", 0.7, config="smoke")]
-    res = _results(jobs, (HALF, N200))
-    assert compare(res, HALF.key)["rows"] == []  # papers/002 used n:200: not beside first-half
-    c = compare(res, N200.key)
+    res = _results(jobs, (HALF, FG200))
+    assert compare(res, HALF.key)["rows"] == []  # papers/002 used fgsegnet:200: not beside first-half
+    c = compare(res, FG200.key)
     h = c["header"]
     (f_row,) = [r for r in c["rows"] if r[h.index("metric")] == "f_measure"]
     assert f_row[1:3] == [0.5, 0.9615]
     acc = accuracy_from(res)
-    assert acc["cdn_medal[smoke]"][N200.key]["CDnet2014"]["baseline"] == 0.5
+    assert acc["cdn_medal[smoke]"][FG200.key]["CDnet2014"]["baseline"] == 0.5
     assert acc["cdn_medal[smoke]"][HALF.key]["CDnet2014"]["baseline"] == 0.7
     # a reference written when the summary was keyed by name still finds the one key of that name
     ref = {"accuracy": {"m": {"scene-specific": {"CDnet2014": {"baseline": 0.5}}}}}
@@ -325,8 +326,8 @@ def test_failure_notes_compile(tmp_path):
 
 # --- 8: the published gap carries its mark ----------------------------------------------------
 def test_published_gap_carries_the_fewer_videos_mark():
-    res = _results([_job("cdn_medal", N200, "CDnet2014/baseline/highway", 0.5, config="smoke")], (N200,))
-    c = compare(res, N200.key)
+    res = _results([_job("cdn_medal", FG200, "CDnet2014/baseline/highway", 0.5, config="smoke")], (FG200,))
+    c = compare(res, FG200.key)
     h = c["header"]
     i = next(i for i, r in enumerate(c["rows"]) if r[h.index("metric")] == "f_measure")
     mark = c["cell_marks"][f"{i}:baseline gap"]
@@ -339,15 +340,15 @@ def test_published_gap_carries_the_fewer_videos_mark():
     j = ch.index("baseline gap")
     assert ch[j + 1] == "baseline gap note" and crows[i][j] == pytest.approx(-0.4615) and crows[i][j + 1] == "[1]"
     # the leaderboard's published F carries it too
-    board = leaderboard.leaderboard(res, N200.key, "CDnet2014")
+    board = leaderboard.leaderboard(res, FG200.key, "CDnet2014")
     (row,) = board["rows"]
     assert row["published_f"] == 0.9615 and row["published_marks"] == "[1]"
     assert leaderboard.published_gap(row) == "-0.4615 [1]"
     assert "-0.4615 [1]" in leaderboard.notes_markdown(board)
     # a whole-category comparison has no mark: four baseline videos against the paper's four
-    four = _results([_job("cdn_medal", N200, f"CDnet2014/baseline/{v}", 0.5, config="smoke")
-                     for v in ("highway", "office", "pedestrians", "PETS2006")], (N200,))
-    c4 = compare(four, N200.key)
+    four = _results([_job("cdn_medal", FG200, f"CDnet2014/baseline/{v}", 0.5, config="smoke")
+                     for v in ("highway", "office", "pedestrians", "PETS2006")], (FG200,))
+    c4 = compare(four, FG200.key)
     i4 = next(i for i, r in enumerate(c4["rows"]) if r[c4["header"].index("metric")] == "f_measure")
     assert f"{i4}:baseline gap" not in c4["cell_marks"]
 
