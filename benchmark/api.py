@@ -239,7 +239,7 @@ def prepare(cfg: RunConfig, dry_run: bool = False) -> Prepared:
 
 
 def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str = "error", skip_bad: bool = False,
-                echo: Echo | None = None) -> tuple[list, list[dict]]:
+                echo: Echo | None = None, check: bool = True) -> tuple[list, list[dict]]:
     """The usable videos under ``paths`` and the ones skipped (``skip_bad``) with their errors.
 
     The one gate between the data and every command that uses it (``run``, ``splits``): a
@@ -248,6 +248,7 @@ def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str
     (``Video.nothing_to_score``). A bad one raises BadInput, or with ``skip_bad`` is left
     out and recorded as ``{"where", "error"}`` (plus ``video``, its id, where it was read)."""
     from bgbench.data.formats import discover
+    from bgbench.safefs import DiskFull
 
     echo = echo or _log
     found, videos, skipped = [], [], []
@@ -261,6 +262,8 @@ def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str
     from bgbench.records.provenance import one_per_id
 
     found = one_per_id(found)  # one id under two roots: the same bytes once, or BadInput naming both
+    if not check:  # a dry run: the layout only, nothing decoded or written
+        return found, skipped
     for v in found:  # decode into the cache and validate every frame before any job starts
         try:
             v.check()

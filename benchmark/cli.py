@@ -169,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_number(int, 1, eg="--jobs 2"), help="parallel jobs, each task in a worker process that may crash without ending the run "
                         "(default 1; the quick suite: every core; capped at the cores, with a note)")
     p.add_argument("--executor", default="local", choices=("local", "dask"),
-                   help="local (default): this process, or joblib processes with --jobs N; dask: a Dask cluster "
+                   help="local (default): worker processes on this machine with --jobs N; dask: a Dask cluster "
                         "(--scheduler ADDRESS, else a local cluster of --jobs workers)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="with --executor dask: the scheduler, e.g. "
                                                           "tcp://127.0.0.1:8786 (start one with `dask scheduler`)")

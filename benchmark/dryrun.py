@@ -43,7 +43,7 @@ def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[
     echo = echo or (lambda m: None)
     p = api.prepare(cfg, dry_run=True)
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else p.quick
-    videos, skipped = api.load_videos(p.data, cfg.data_format, cfg.roi_policy, skip_bad, echo)
+    videos, skipped = api.load_videos(p.data, cfg.data_format, cfg.roi_policy, skip_bad, echo, check=False)
     protocol_skips: list[dict[str, Any]] = []
     tasks = plan(p.specs, p.protocols, videos, p.opts, skipped=protocol_skips)
     bad = [s for s in protocol_skips if s.get("bad_data")]

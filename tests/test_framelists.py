@@ -193,7 +193,7 @@ def test_options_are_the_protocols_fields():
     specs = option_specs()
     assert set(specs) == {"rule", "folds", "exclude", "fraction", "source", "target"} == set(api.PROTOCOL_OPTIONS)
     assert specs["rule"].protocols == ("scene-specific", "transfer") and specs["folds"].protocols == ("cross-scene",)
-    assert dict(specs["folds"].bounds) == {"lo": 2} and specs["exclude"].kind == "csv"
+    assert dict(specs["folds"].bounds) == {"lo": 2, "hi": 1000} and specs["exclude"].kind == "csv"
 
 
 def test_a_new_protocol_field_is_an_option_of_the_command(capsys):
