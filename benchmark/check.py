@@ -27,6 +27,8 @@ from bgbench.records.types import Results
 from bgbench.records.results import read_json, write_json
 
 REF_SCHEMA = "bgbench-reference/2"
+NOT_COMPARABLE = ("NOT COMPARABLE ({n} truncated job(s): training stopped by max_train_seconds; "
+                  "re-run without the cap, or with --accept-truncated)")
 
 
 def _number(v: Any) -> bool:
@@ -103,7 +105,10 @@ def _changed(ref_params: dict, now_params: dict) -> str:
 
 def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[dict[str, Any]]:
     """One row per (method, protocol, dataset, category): reference, current, delta, status
-    (ok | better | REGRESSION | REGRESSION (missing from the run)), changed parameters."""
+    (ok | better | REGRESSION | REGRESSION (missing from the run) | NOT COMPARABLE (...)),
+    changed parameters. A method whose run has truncated jobs (training stopped by
+    ``max_train_seconds`` before its steps, not accepted with ``--accept-truncated``) is not
+    comparable: its numbers depend on the machine's speed, and the gate fails on it."""
     cur, params = accuracy_from(results), params_from(results)
     rows = []
     for method, per in reference["accuracy"].items():
@@ -122,6 +127,9 @@ def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[di
                     f_now = now.get(cat)
                     delta = f_now - f_ref if _number(f_now) else None
                     status = "REGRESSION" if delta is None or delta < -f_tol else "better" if delta > f_tol else "ok"
+                    s = results.summary(method, _run_key(results, proto))
+                    if s is not None and s.jobs_truncated:
+                        status = NOT_COMPARABLE.format(n=s.jobs_truncated)
                     rows.append({"what": where, "metric": f"F {cat}", "reference": f_ref, "current": f_now,
                                  "delta": delta, "status": status, "changed": changed})
     return rows
@@ -166,4 +174,8 @@ def compare_speed(speed: dict | None, reference: dict, speed_tol: float, params:
 
 
 def update(results: Results, speed: dict | None, path: Path) -> None:
+    cut = sorted(label for (label, _), s in results.summaries.items() if s.jobs_truncated)
+    if cut:  # a reference from training cut short by the clock would gate every later run against noise
+        raise BadInput(f"has truncated jobs ({', '.join(cut)}: training stopped by max_train_seconds)", "RUN_DIR",
+                       "re-run without the cap (or with --accept-truncated) before writing a reference from it")
     write_json(path, reference_from(results, speed))

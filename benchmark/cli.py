@@ -168,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
                    help="probability threshold for the counts, in [0, 1] (default 0.5)")
     p.add_argument("--save-masks", action="store_true", help="write 0/255 masks under OUT/masks/")
+    p.add_argument("--accept-truncated", action="store_true",
+                   help="a deep method whose training a max_train_seconds cap stopped short of its steps counts as "
+                        "ok (its record says so); without it such a job is 'truncated', not ok")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the per-user store "
                                           "sqlite:///~/.local/share/bgbench/mlflow.db); logged in the background")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
@@ -408,20 +411,25 @@ def cmd_run(args) -> int:
                       threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
                       scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
                       tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
-                      wait=not args.no_wait)
+                      wait=not args.no_wait, accept_truncated=args.accept_truncated)
     res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
     from bgbench.reports.tables import terminal_summary
 
     print(terminal_summary(res))
-    failed = [j for j in res.jobs if not j.ok]
+    failed = [j for j in res.jobs if j.status == "failed"]
+    truncated = [j for j in res.jobs if j.truncated]
     for j in failed:
         print(f"bgbench: FAILED {j.key.method} {j.protocol} {j.key.split} {j.key.video}: {j.error}", file=sys.stderr)
+    for j in truncated:
+        print(f"bgbench: TRUNCATED {j.key.method} {j.protocol} {j.key.split} {j.key.video}: {j.training_note()} "
+              "(not ok: run without a max_train_seconds cap, or pass --accept-truncated)", file=sys.stderr)
     n_protocol = sum(1 for s in res.meta.skipped if "protocol" in s)
     where = api.run_folder(cfg) / "results.json"
-    print(f"\n{len(res.jobs) - len(failed)} job(s) ok, {len(failed)} failed, {len(res.meta.skipped) - n_protocol} "
+    print(f"\n{sum(j.ok for j in res.jobs)} job(s) ok, {len(truncated)} truncated, {len(failed)} failed, "
+          f"{len(res.meta.skipped) - n_protocol} "
           f"video(s) skipped, {n_protocol} protocol skip(s); "
           f"{time.perf_counter() - getattr(args, 'started', _LOADED):.1f} s; results: {where}")
-    return 1 if failed else 0
+    return 1 if failed or truncated else 0
 
 
 def _check_device(device: str, classes: dict) -> None:
@@ -638,7 +646,7 @@ def cmd_check(args) -> int:
         print(markdown(["method", "reference", "current", "change %", "status", "changed parameters"],
                        [[r["what"], r["reference"], r["current"], None if r["relative"] is None else 100 * r["relative"],
                          r["status"], r["changed"]] for r in spd]))
-    bad = [r for r in acc + spd if r["status"].startswith("REGRESSION")]
+    bad = [r for r in acc + spd if r["status"].startswith(("REGRESSION", "NOT COMPARABLE"))]
     print(f"{len(acc)} F-measures (tolerance {args.f_tol}) and {len(spd)} speeds (tolerance {args.speed_tol:.0%} or "
           f"the measured spread) compared: {len(bad)} regression(s)")
     return 1 if bad else 0

@@ -431,6 +431,8 @@ class Trainer:
         self._flush(pending, bar)
         synchronize(self.device)
         t_end = time.perf_counter()
+        # steps are the budget: a stage that ends short of them was stopped by the clock
+        self.stopped_by = "steps" if self.step >= steps else "max_train_seconds"
         seconds = t_end - t0
         bar.close()
         before = self.elapsed
@@ -439,6 +441,7 @@ class Trainer:
         timed = max(0, self.step - first - self.timing_warmup)
         timed_s = t_end - t_warm if timed else 0.0
         self.stats = {"steps": self.step - first, "seconds": seconds, "resumed_seconds": before,
+                      "steps_configured": int(steps), "steps_trained": int(self.step), "stopped_by": self.stopped_by,
                       "data_wait_seconds": wait,
                       "data_wait_fraction": wait / seconds if seconds > 0 else 0.0,
                       "timed_steps": timed, "timed_seconds": timed_s,
@@ -476,7 +479,9 @@ DEEP_PARAMS: dict[str, Any] = {
     "resident": ("auto", "training data on the device: auto (when it fits in half the free memory), on, off "
                          "(pinned host memory and a prefetching loader)", RESIDENT),
     "max_train_seconds": Param(None, "stop each training stage after this many seconds, resumes included "
-                                     "(none: no limit)", interval="(0, inf)", kind="number"),
+                                     "(none: no limit); a stage it stops short of its steps makes the job "
+                                     "'truncated', not ok, unless the run passes --accept-truncated",
+                               interval="(0, inf)", kind="number"),
     "checkpoint_every": (200, "steps between training checkpoints (0: only at the end of a stage)", "[0, inf)"),
 }
 

@@ -178,7 +178,7 @@ class SiameseFCN(DeepMethod):
         "paper": {},
         "cpu": {"width": 0.125, "unet_base": 8, "unet_depth": 3, "input_width": 160, "input_height": 120,
                 "optimizer": "adam", "weight_decay": 0.0, "lr": 1e-3, "steps1": 400, "steps2": 1200,
-                "val_every": 200, "infer_batch": 16, "max_train_seconds": 200.0},
+                "val_every": 200, "infer_batch": 16},
         "smoke": {"width": 0.0625, "unet_base": 4, "unet_depth": 2, "input_width": 64, "input_height": 48,
                   "optimizer": "adam", "weight_decay": 0.0, "lr": 1e-3, "steps1": 3, "steps2": 3, "batch_size": 2,
                   "val_every": 2, "infer_batch": 4},
@@ -374,7 +374,7 @@ class SiameseFCN(DeepMethod):
         if rec["model"] is not None:
             self.unet.load_state_dict(rec["model"])
         self.unet.eval()
-        self.train_stats[tr.tag] = {**self.train_stats[tr.tag], **total,
+        self.train_stats[tr.tag] = {**self.train_stats[tr.tag], **total, "steps_configured": steps,
                                     "data_wait_fraction": total["data_wait_seconds"] / max(total["seconds"], 1e-9),
                                     "selected_step": rec["best"]["step"] if rec["best"] else tr.step,
                                     "val_f": rec["best"]["unet_val_f"] if rec["best"] else float("nan")}

@@ -348,7 +348,7 @@ class TwoStageCNN(DeepMethod):
         "cpu": {"rec_size": 64, "rec_base": 16, "latent": 128, "width": 0.25, "fc": 128, "input_width": 160,
                 "input_height": 120, "optimizer": "adam", "weight_decay": 0.0, "clip": 5.0, "deeplab_lr_mult": False,
                 "init_std": None, "steps": (300, 3000, 400), "lrs": (2e-3, 2e-4, 5e-5), "batches": (8, 4, 4),
-                "infer_batch": 8, "max_train_seconds": 300.0},
+                "infer_batch": 8},
         "smoke": {"rec_size": 32, "rec_base": 4, "latent": 16, "width": 0.0625, "fc": 8, "input_width": 64,
                   "input_height": 48, "optimizer": "adam", "weight_decay": 0.0, "clip": 5.0, "deeplab_lr_mult": False,
                   "init_std": None, "steps": (2, 2, 2), "lrs": (1e-3, 1e-3, 1e-4), "batches": (2, 2, 1),

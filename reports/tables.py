@@ -237,9 +237,45 @@ def failures(results: Results, protocol: str, dataset: str) -> list[dict]:
 
 
 def failure_notes(results: Results, protocol: str, dataset: str) -> list[str]:
-    """One line per method with failed jobs here, for below a table."""
+    """One line per method with failed jobs here, then per method with truncated training or
+    degenerate output (``flag_notes``), for below a table."""
     return [f"{f['method']}: {FAILED if f['all_failed'] else 'partly failed'}: {f['message']}"
-            for f in failures(results, protocol, dataset)]
+            for f in failures(results, protocol, dataset)] + flag_notes(results, protocol, dataset)
+
+
+TRUNCATED = "truncated"  # a row's marker: training stopped by the clock before its steps (records.types.JobRecord)
+DEGENERATE = "degenerate"  # a row's marker: a constant map or no positive pixel (scoring.metrics.degenerate)
+
+
+def _flags(results: Results, s: Summary, dataset: str) -> tuple[list, dict[str, str]]:
+    truncated = [j for j in results.jobs_of(s.label, s.protocol_key) if j.truncated and j.key.dataset == dataset]
+    degenerate = {v: why for v, why in s.degenerate.items() if v.split("/", 1)[0] == dataset}
+    return truncated, degenerate
+
+
+def marked(results: Results, s: Summary, dataset: str) -> str:
+    """The label as tables print it: with "(truncated)" when a job's training was cut short by
+    ``max_train_seconds``, "(degenerate)" when a video's output collapsed, so neither reads as
+    a plain number."""
+    truncated, degenerate = _flags(results, s, dataset)
+    marks = [TRUNCATED] * bool(truncated) + [DEGENERATE] * bool(degenerate)
+    return f"{s.label} ({', '.join(marks)})" if marks else s.label
+
+
+def flag_notes(results: Results, protocol: str, dataset: str) -> list[str]:
+    """One line per marked method: which jobs were truncated (steps trained of configured)
+    and which videos' outputs are degenerate, and why."""
+    out = []
+    for s in results.under(protocol):
+        truncated, degenerate = _flags(results, s, dataset)
+        if truncated:
+            out.append(f"{s.label}: {TRUNCATED}: {len(truncated)} job(s) trained fewer steps than configured "
+                       f"(stopped by max_train_seconds: not comparable): "
+                       + "; ".join(f"{j.key.video} {j.training_note()}" for j in truncated[:3]))
+        if degenerate:
+            out.append(f"{s.label}: {DEGENERATE} output on {len(degenerate)} video(s): "
+                       + ", ".join(f"{v} ({why})" for v, why in list(degenerate.items())[:5]))
+    return out
 
 
 def _failed_only(results: Results, protocol: str, dataset: str) -> list[str]:
@@ -250,7 +286,7 @@ def _entries(results: Results, protocol: str, dataset: str) -> Iterator[tuple[st
     for s in results.under(protocol):
         d = s.datasets.get(dataset)
         if d:
-            yield s.label, s, d
+            yield marked(results, s, dataset), s, d
 
 
 def average_precision_cell(d: DatasetSummary) -> Any:
@@ -350,7 +386,8 @@ def leaderboard_table(board: dict, tex: bool = False) -> tuple[list[str], list[l
     rank column (its error is in ``failure_notes``); a CI that cannot be given says why."""
     from .leaderboard import ci_text
 
-    rows = [[r["method"], r["family"], _status_cell(r), r["RM"], r["f_measure"],
+    rows = [[f"{r['method']} ({r['marks']})" if r.get("marks") else r["method"], r["family"], _status_cell(r), r["RM"],
+             r["f_measure"],
              None if r.get("status") == "failed" else ci_text(r),
              BINARY_AP if r.get("binary") else r.get("average_precision"), r["fps"]]
             for r in board["rows"]]
