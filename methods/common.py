@@ -483,6 +483,8 @@ DEEP_PARAMS: dict[str, Any] = {
                                      "'truncated', not ok, unless the run passes --accept-truncated",
                                interval="(0, inf)", kind="number"),
     "checkpoint_every": (200, "steps between training checkpoints (0: only at the end of a stage)", "[0, inf)"),
+    "weights": Param(None, "a trained model of this method (its bgbench checkpoint, or a state dict by module "
+                           "name), loaded with weights_only: evaluated as is, not trained here", kind="file"),
 }
 
 
@@ -510,10 +512,18 @@ class DeepMethod(Method):
         self.timing_warmup = 0  # training steps a speed run leaves out of its timed figures
         with torch_rng(self.seed, self.device):  # the weights: a function of the seed; the caller's RNG untouched
             self.build()
+        self.model_weights_loaded: dict[str, int] | None = None
+        if self.p.get("weights"):  # a whole trained model: evaluated as is, ``fit`` is not called by the runner
+            self.model_weights_loaded = load_model_weights(self, str(self.p["weights"]))
+            self.pretrained = str(self.p["weights"])
         self._layout()
 
     def build(self) -> None:
         raise NotImplementedError
+
+    def load_extra(self, state: dict[str, Any]) -> None:
+        """Non-tensor state of a whole-model file (``weights``) that the method keeps beside its
+        modules (siamese_fcn: each video's background frame); nothing by default."""
 
     def modules(self) -> dict[str, nn.Module]:
         raise NotImplementedError
@@ -627,3 +637,60 @@ def load_vgg_weights(module: nn.Module, path: str | None) -> None:
                 break
             t.copy_(src[k])
             k += 1
+
+
+# --- a whole trained model from a file ------------------------------------------------------
+def _flat_state(state: Any, modules: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``{module.key: tensor}`` of a whole-model file in any form bgbench writes: a task
+    checkpoint (``{"state": method.state_dict(), ...}``), a method's ``state_dict()``
+    (``{module: {key: tensor}}``), or a flat state dict keyed ``module.key`` (``module.`` of
+    DataParallel stripped)."""
+    if isinstance(state, dict) and isinstance(state.get("state"), dict):
+        state = state["state"]
+    flat: dict[str, torch.Tensor] = {}
+    if not isinstance(state, dict):
+        return flat
+    for k, v in state.items():
+        if isinstance(v, dict) and k in modules:
+            flat.update({f"{k}.{kk}": t for kk, t in v.items() if torch.is_tensor(t)})
+        elif torch.is_tensor(v):
+            flat[k[len("module."):] if k.startswith("module.") else k] = v
+    return flat
+
+
+def load_model_weights(method: "DeepMethod", path: str) -> dict[str, int]:
+    """Load a whole trained model of ``method`` from ``path`` (``torch.load`` with
+    ``weights_only=True``, on the CPU, then copied): every tensor of the method's modules is
+    taken from the file by name (``module.key``) and shape. Returns ``{"loaded": k, "total":
+    n}``. BadInput naming the file when it cannot be read, when it is a VGG16 file (that is
+    ``vgg_weights``), or when no tensor matches; a file that fills only some tensors is
+    refused too (the rest would be untrained), with the first mismatches named."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a missing, foreign or unsafe file: one clear message
+        raise BadInput(f"cannot be read as a model file ({type(e).__name__}: {str(e)[:200]})", path,
+                       f"give a checkpoint bgbench wrote for {method.name} (OUT/checkpoints/...) or its state dict")
+    mods = method.modules()
+    flat = _flat_state(raw, list(mods))
+    want = {f"{name}.{k}": t for name, m in mods.items() for k, t in m.state_dict().items()}
+    if flat and all(k.startswith("features.") for k in flat) and hasattr(method, "p") and "vgg_weights" in method.p:
+        raise BadInput("is a VGG16 state dict (features.*), not a whole model", path,
+                       f"give it as {method.name}.vgg_weights=FILE (the VGG16 front), or give a whole {method.name} model")
+    matched = [k for k, t in want.items() if k in flat and tuple(flat[k].shape) == tuple(t.shape)]
+    wrong = [f"{k} {tuple(flat[k].shape)} vs {tuple(want[k].shape)}" for k in want if k in flat and k not in matched]
+    if len(matched) < len(want):
+        what = "no tensor" if not matched else f"{len(matched)} of {len(want)} tensors"
+        detail = f" (shape mismatches: {', '.join(wrong[:3])})" if wrong else \
+            f" (missing, e.g. {', '.join(k for k in want if k not in flat)[:200]})"
+        raise BadInput(f"holds {what} of {method.name}'s model under its names and shapes{detail}", path,
+                       f"give a model of {method.name} written with the same config (--config {method.config} and "
+                       "the same size parameters)")
+    with torch.no_grad():
+        for name, m in mods.items():
+            sd = m.state_dict()
+            for k, t in sd.items():
+                t.copy_(flat[f"{name}.{k}"].to(t.dtype))
+    state = raw.get("state", raw) if isinstance(raw, dict) else {}
+    if isinstance(state, dict):
+        method.load_extra(state)
+    return {"loaded": len(matched), "total": len(want)}

@@ -55,7 +55,7 @@ Deviations (METHODS.md):
   (ties: the lower validation BCE, then the earlier step). Without validation frames
   (rules ``first-half``, ``n:N``; other protocols) the last state is kept.
 - No pretrained DeepLabv2 weights by default (the paper initialises the 10 front convs
-  from them): ``weights`` takes a local VGG16 state dict. The U-Net's layer table (the
+  from them): ``vgg_weights`` takes a local VGG16 state dict. The U-Net's layer table (the
   paper's Fig. 5) is not in the text: ours is the shared U-Net (base 32, depth 4). The
   optimiser settings are given for the siamese step; the U-Net uses the same. SGD momentum
   (0.9), gradient clipping (5), the step counts, and normalising the fused image by its
@@ -172,7 +172,8 @@ class SiameseFCN(DeepMethod):
         "background_quantile": (0.9, "test background: the training frame at this quantile of foreground area "
                                      "(paper: a frame with relatively many foreground pixels)"),
         "val_every": (500, "U-Net steps between validations that select the kept state (0: no selection)"),
-        "weights": Param(None, "optional local VGG16 state dict for the front (weights_only); none by default", kind="file"),
+        "vgg_weights": Param(None, "optional local VGG16 state dict for the front (weights_only); none by default",
+                             kind="file"),
     }
     configs = {
         "paper": {},
@@ -190,7 +191,7 @@ class SiameseFCN(DeepMethod):
 
     def build(self) -> None:
         self.branch = SiameseBranch(float(self.p["width"])).to(self.device)
-        load_vgg_weights(self.branch.front, self.p["weights"])
+        load_vgg_weights(self.branch.front, self.p["vgg_weights"])
         self.unet = UNet(3, 1, int(self.p["unet_base"]), int(self.p["unet_depth"])).to(self.device)
         self.bg_frames: dict[str, int] = {}
         self._bg_cache: dict[str, torch.Tensor] = {}  # video id -> its background's features, on the device
@@ -203,6 +204,9 @@ class SiameseFCN(DeepMethod):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        self.load_extra(state)
+
+    def load_extra(self, state: dict[str, Any]) -> None:
         self.bg_frames = {k: int(v) for k, v in state.get("bg_frames", {}).items()}
         self._bg_cache.clear()
 

@@ -22,7 +22,7 @@ Deviations (METHODS.md), each with its reason:
 - Initialisation. The paper starts stage 2 from DeepLab's ImageNet weights (not available
   offline) and every other layer from N(0, 0.01). N(0, 0.01) for the 13 VGG convs is not
   a choice that trains: the output std is ~6e-10 at 961x961 and the first layer's gradient
-  ~1e-10, so SGD at 1e-3 learns "all background" only. Without ``weights`` the VGG convs
+  ~1e-10, so SGD at 1e-3 learns "all background" only. Without ``vgg_weights`` the VGG convs
   (conv1_1 included) and fc6/fc7, which stand for the pretrained layers, start from He
   (Kaiming) normal init (fan-in, ReLU gain), biases 0; the layers the paper initialises
   N(0, ``init_std``) itself, all of stage 1 and fc8, keep it (stage 1 trains from it thanks
@@ -30,8 +30,8 @@ Deviations (METHODS.md), each with its reason:
   scratch, the paper's lr 1e-3 (meant for fine-tuning) learns, but slowly: at 64x48 on 40
   highway frames the stage-2 loss falls from 0.43 to 0.12 in 500 steps (the all-background
   prior is 0.21) and held-out F is 0 up to step 300, 0.05 at 400 and 0.35 at 500
-  (tests/test_two_stage_cnn.py); give ``weights`` for the start the paper's 6k steps assume.
-- Pretrained weights. ``weights=FILE`` takes a VGG16 state dict laid out as torchvision's
+  (tests/test_two_stage_cnn.py); give ``vgg_weights`` for the start the paper's 6k steps assume.
+- Pretrained weights. ``vgg_weights=FILE`` takes a VGG16 state dict laid out as torchvision's
   (``features.0.weight`` ... ``features.28.bias``, all 26 conv tensors, loaded by name with
   ``weights_only=True``); the 6-channel conv1_1 starts from the RGB filters on both halves,
   each scaled by 0.5, so a frame equal to its background gives the pretrained response
@@ -340,7 +340,7 @@ class TwoStageCNN(DeepMethod):
         "lrs": ((1e-4, 1e-3, 1e-5), "learning rates of the three steps", "(0, 1]"),
         "batches": ((4, 2, 1), "batch sizes of the three steps", "[1, inf)"),
         "infer_batch": (4, "frames per inference batch", "[1, 4096]"),
-        "weights": Param(None, "optional local VGG16 state dict (torchvision's layout) for stage 2; none by default",
+        "vgg_weights": Param(None, "optional local VGG16 state dict (torchvision's layout) for stage 2; none by default",
                          kind="file"),
     }
     configs = {
@@ -372,7 +372,7 @@ class TwoStageCNN(DeepMethod):
         self.rec = Reconstructor(int(self.p["rec_base"]), int(self.p["rec_size"]), int(self.p["latent"])).to(self.device)
         self.seg = LargeFOV(float(self.p["width"]), int(self.p["fc"]), int(self.p["atrous"])).to(self.device)
         init_weights(self.rec, self.seg, self.p["init_std"])
-        self.weights_loaded = load_vgg16(self.seg.front, self.p["weights"]) if self.p["weights"] else 0
+        self.weights_loaded = load_vgg16(self.seg.front, self.p["vgg_weights"]) if self.p["vgg_weights"] else 0
 
     def modules(self) -> dict[str, nn.Module]:
         return {"rec": self.rec, "seg": self.seg}

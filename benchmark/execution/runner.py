@@ -151,6 +151,21 @@ def mask_dir(out: Path, method: str, protocol: str, split: str, video_id: str, f
     return out / "masks" / _safe(method) / protocol / _safe(split) / leaf
 
 
+def file_digest(path: str | Path) -> str:
+    """SHA-1 of a file's bytes (read in 1 MiB blocks), cached by path, size and mtime."""
+    st = Path(path).stat()
+    return _digest(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, size: int, mtime: int) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def fingerprint(**parts: Any) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -175,6 +190,8 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
         cls = method_class(spec.name)
         params = spec.resolved_params()
         code = code_fingerprint(cls)
+        # a file parameter (a trained model, VGG16 weights) keys the job by the file's content, not its name
+        files = {k: file_digest(params[k]) for k, p in cls.param_specs().items() if p.kind == "file" and params.get(k)}
         for proto in protocols[spec.name]:
             if proto.key not in planned:
                 planned[proto.key] = proto.plan(videos)
@@ -195,7 +212,8 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
                             split=split.name, train=split.train if trains else None, video=v.id, frames=frames,
                             threshold=opts.threshold, seed=opts.seed, device=opts.device if cls.family == "deep" else None,
                             code=code, content=content[v.id],
-                            train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None)
+                            train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None,
+                            **({"files": files} if files else {}))
                     tasks.append(task)
     if not tasks and not skips:
         taken = {p.key for ps in protocols.values() for p in ps}
@@ -278,7 +296,8 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
         method = task.method.build(opts.device, opts.seed)
         built()
         if method.pretrained:  # the whole model came from a file (weights=FILE): nothing is trained here
-            training = {"pretrained": method.pretrained, "note": "pretrained, not trained here", "stages": []}
+            training = {"pretrained": method.pretrained, "note": "pretrained, not trained here", "stages": [],
+                        "tensors": getattr(method, "model_weights_loaded", None)}
         elif task.train_videos:
             fit_seconds, training = _fit(method, task, opts)
     except Exception as e:  # noqa: BLE001 - a failed method is recorded, the run goes on
