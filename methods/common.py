@@ -616,29 +616,6 @@ def vgg_layers(cin: int, width: float, blocks: Sequence[tuple[int, int]], pools:
     return nn.Sequential(*layers)
 
 
-def load_vgg_weights(module: nn.Module, path: str | None) -> None:
-    """Optional local pretrained weights (a state dict, loaded with weights_only=True):
-    every tensor whose shape matches, in order, is copied; nothing is downloaded."""
-    if not path:
-        return
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise BadInput(f"cannot be read as a state dict ({type(e).__name__}: {e})", path,
-                       "give a torch state dict of VGG16 convolution weights") from None
-    src = [v for v in state.values() if hasattr(v, "shape")]
-    dst = [p for p in module.state_dict().values()]
-    k = 0
-    with torch.no_grad():
-        for t in dst:
-            while k < len(src) and tuple(src[k].shape) != tuple(t.shape):
-                k += 1
-            if k == len(src):
-                break
-            t.copy_(src[k])
-            k += 1
-
-
 # --- a whole trained model from a file ------------------------------------------------------
 def _flat_state(state: Any, modules: Sequence[str]) -> dict[str, torch.Tensor]:
     """``{module.key: tensor}`` of a whole-model file in any form bgbench writes: a task

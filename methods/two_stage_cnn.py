@@ -70,8 +70,7 @@ Deviations (METHODS.md), each with its reason:
   ``smoke`` are narrower and smaller and use Adam (no weight decay, no lr multipliers,
   gradient norm clipped at 5, PyTorch's default init for stage 1 and fc8).
 
-``load_vgg16`` (the VGG16 loader by layer name) lives here for now; siamese_fcn's front could
-share it from common.py.
+The VGG16 loader by layer name is ``methods/vgg.py``'s, shared with siamese_fcn.
 """
 
 from __future__ import annotations
@@ -92,13 +91,12 @@ from bgbench.method import register_method
 from bgbench.params import Param
 from bgbench.data.video import TrainingSet, VideoView
 
+from .vgg import VGG16_CONVS, load_vgg16  # noqa: F401 - VGG16_CONVS: the layout the loader maps
 from .common import (VGG16, Bank, DeepMethod, as_float, batches, code_targets, count_params, epoch_rows, flops,
                      label_codes, masked_ce, native, resize_labels, step_rng, upload)
 
 log = logging.getLogger(__name__)
 
-# torchvision's VGG16 ``features``: the indices of its 13 convolutions (ReLUs and pools between)
-VGG16_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MIN_OBJECT_PIXELS = 16  # smaller foreground components are not pasted (label noise)
@@ -193,52 +191,6 @@ def init_weights(rec: Reconstructor, seg: LargeFOV, std: float | None) -> None:
             nn.init.normal_(m.weight, 0.0, float(std))
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-
-
-def load_vgg16(front: nn.Sequential, path: str | Path) -> int:
-    """Copy a VGG16 state dict laid out as torchvision's (``features.N.weight``/``.bias`` for
-    the 13 convs; a ``module.`` prefix is accepted) into a ``largefov_front`` by layer name,
-    loaded with ``weights_only=True``. A 6-channel conv1_1 gets the RGB filters on both
-    halves, each scaled by 0.5 (a frame equal to its background gives the RGB response).
-    Returns the number of tensors copied (26 for a full VGG16); raises BadInput naming the
-    file when none matches, warns when only some do."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - one clear message for a missing, foreign or unsafe file
-        raise BadInput(f"cannot be read as a state dict ({type(e).__name__}: {e})", path,
-                       "give a torch state dict of VGG16 (torchvision's layout: features.0.weight ...)") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise BadInput(f"holds a {type(state).__name__}, not a state dict", path,
-                       "save model.state_dict() of a VGG16 (torchvision's layout)")
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-    loaded, mismatched = 0, []
-    with torch.no_grad():
-        for i in VGG16_CONVS:
-            conv = front[i]
-            for kind in ("weight", "bias"):
-                src = state.get(f"features.{i}.{kind}")
-                if not torch.is_tensor(src):
-                    continue
-                dst = getattr(conv, kind)
-                if kind == "weight" and src.ndim == 4 and dst.shape[1] == 2 * src.shape[1]:
-                    src = torch.cat([src, src], 1) * 0.5  # frame and background halves
-                if tuple(src.shape) != tuple(dst.shape):
-                    mismatched.append(f"features.{i}.{kind} {tuple(src.shape)} vs {tuple(dst.shape)}")
-                    continue
-                dst.copy_(src.to(dst.dtype))
-                loaded += 1
-    total = 2 * len(VGG16_CONVS)
-    if loaded == 0:
-        detail = f" (shape mismatches: {', '.join(mismatched[:3])})" if mismatched else ""
-        raise BadInput(f"holds no VGG16 convolution tensor under torchvision's names and shapes{detail}", path,
-                       "give a VGG16 state dict with keys features.0.weight ... features.28.bias, at width 1.0")
-    if loaded < total:
-        warnings.warn(f"{path}: loaded {loaded} of {total} VGG16 tensors; the rest keep their initial values"
-                      + (f" (shape mismatches: {', '.join(mismatched[:3])})" if mismatched else ""), stacklevel=2)
-    log.info("%s: loaded %d of %d VGG16 convolution tensors", path, loaded, total)
-    return loaded
 
 
 # --- copy-paste -----------------------------------------------------------------------------
