@@ -60,7 +60,8 @@ Deviations (METHODS.md):
   PyTorch's default init does not learn: the distance between two different frames' features
   is ~0.001 on [0, 2] and step 1's loss is the same to four decimals at lr 1e-5, 1e-3 and
   1e-2 (issue 26). So the front convs start from He (Kaiming) normal init (fan-in, ReLU gain,
-  biases 0), standing for the pretrained layers as in two_stage_cnn, and ``lr`` none means
+  biases 0; ``front_init``, the ``cpu`` and ``smoke`` configs keep PyTorch's default with
+  Adam, as they were measured), standing for the pretrained layers as in two_stage_cnn, and ``lr`` none means
   1e-5 with ``vgg_weights`` (the paper's) and 0.05 from scratch (both steps; SGD momentum
   0.9, weight decay 5e-4 kept). At smoke size on 40 real highway frames, batch 4, step 1's
   contrastive loss without the constant C(Y) falls from 0.0425 to 0.0226 (means of the first
@@ -178,6 +179,8 @@ class SiameseFCN(DeepMethod):
         "margin": (1.0, "contrastive margin m (features are unit length)"),
         "round_step": (0.1, "the distance map is rounded to multiples of this before fusion"),
         "optimizer": ("sgd", "sgd (paper) or adam"),
+        "front_init": ("he", "the front's init without vgg_weights: he (ours: SGD learns from scratch) or default "
+                             "(PyTorch's; the cpu and smoke configs, with Adam)", ("he", "default")),
         "weight_decay": (5e-4, "weight decay"),
         "lr": Param(None, "learning rate of both steps (none: the paper's 1e-5 with vgg_weights, "
                           f"{SCRATCH_LR} from scratch)", interval="(0, inf)", kind="number"),
@@ -195,10 +198,11 @@ class SiameseFCN(DeepMethod):
     configs = {
         "paper": {},
         "cpu": {"width": 0.125, "unet_base": 8, "unet_depth": 3, "input_width": 160, "input_height": 120,
-                "optimizer": "adam", "weight_decay": 0.0, "lr": 1e-3, "steps1": 400, "steps2": 1200,
+                "optimizer": "adam", "weight_decay": 0.0, "lr": 1e-3, "steps1": 400, "steps2": 1200, "front_init": "default",
                 "val_every": 200, "infer_batch": 16},
         "smoke": {"width": 0.0625, "unet_base": 4, "unet_depth": 2, "input_width": 64, "input_height": 48,
                   "optimizer": "adam", "weight_decay": 0.0, "lr": 1e-3, "steps1": 3, "steps2": 3, "batch_size": 2,
+                  "front_init": "default",
                   "val_every": 2, "infer_batch": 4},
     }
 
@@ -216,7 +220,8 @@ class SiameseFCN(DeepMethod):
     def build(self) -> None:
         self.branch = SiameseBranch(float(self.p["width"])).to(self.device)
         # the front stands for pretrained layers: He init from scratch (deviation), or the VGG16 file
-        he_init(self.branch.front)
+        if self.p["front_init"] == "he":
+            he_init(self.branch.front)
         self.vgg_loaded = load_vgg16(self.branch.front, self.p["vgg_weights"]) if self.p["vgg_weights"] else 0
         self.unet = UNet(3, 1, int(self.p["unet_base"]), int(self.p["unet_depth"])).to(self.device)
         self.bg_frames: dict[str, int] = {}
