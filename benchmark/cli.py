@@ -576,11 +576,13 @@ def _speed_train(args) -> int:
             first = k == 0
             table.append([r["method"] if first else "", r["input_size"] if first else "", r["precision"] if first else "",
                           tag, st["steps_per_s"], st["images_per_s"], 100 * st["data_wait_fraction"],
+                          100 * st["checkpoint_fraction"],
                           r["infer_fps_batch1"] if first else None,
                           f"{r['infer_fps_best']:.1f} @ {r['infer_best_batch']}" if first and r["infer_best_batch"] else "",
                           None if not first or r["peak_train_bytes"] is None else r["peak_train_bytes"] / 2**30,
                           f"{r['paper_fps']} ({r['paper_fps_where']})" if first and r["paper_fps"] else ""])
     print(markdown(["method", "input", "precision", "stage", "train steps/s", "train images/s", "data wait %",
+                    "checkpoint %",
                     "infer fps @1", "infer fps @best", "peak train GiB", "paper fps"], table))
     return 0
 

@@ -315,6 +315,74 @@ class Precision:
 
 
 # --- the trainer --------------------------------------------------------------------------
+def cpu_copy(obj: Any) -> Any:
+    """A deep copy of a (nested) state with every tensor cloned to host memory: what a
+    background writer may save while training goes on mutating the originals in place."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """Writes a trainer's rolling checkpoint off the training thread: ``submit`` hands a CPU
+    copy of the state to one background thread, which saves it to a temporary file and
+    atomically replaces the rolling file (a reader sees the old file or the new one, never a
+    partial one). A checkpoint due while the previous one is still being written is skipped
+    (``submit`` returns False; the trainer tries again at its next step), so a slow disk never
+    stalls training. ``wait`` joins the write in flight and raises its error, if any.
+    ``save`` (``torch.save``) is an attribute so a test can slow it down."""
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path, self.save = path, torch.save
+        self._thread: "threading.Thread | None" = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0  # writing time on the background thread
+        self.written = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def submit(self, state: dict[str, Any]) -> bool:
+        import threading
+
+        if self.busy:
+            return False
+        self._raise()
+        self._thread = threading.Thread(target=self._write, args=(state,), name="bgbench-checkpoint", daemon=True)
+        self._thread.start()
+        return True
+
+    def _write(self, state: dict[str, Any]) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            self.save(state, tmp)
+            os.replace(tmp, self.path)
+            self.written += 1
+        except BaseException as e:  # noqa: BLE001 - raised on the training thread by wait()/submit()
+            self._error = e
+        self.seconds += time.perf_counter() - t0
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            e, self._error = self._error, None
+            raise e
+
+    def wait(self, raise_error: bool = True) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if raise_error:
+            self._raise()
+
+
 class Trainer:
     """Runs ``steps`` optimisation steps of ``loss_fn(batch_fn(step)) -> loss tensor``.
 
@@ -324,16 +392,22 @@ class Trainer:
     sync, not one per step); the time spent waiting for batches is kept in ``stats``. The
     checkpoint holds model, optimiser, GradScaler, step, history and training seconds so
     far, so a resumed run takes exactly the uninterrupted run's steps and the
-    ``max_seconds`` budget counts the time before the interruption too.
+    ``max_seconds`` budget counts the time before the interruption too. Checkpoints go to one
+    rolling file per stage (``path``), every ``checkpoint_seconds`` of training and/or every
+    ``checkpoint_every`` steps, and at the end of the stage: the training thread only copies
+    the state to host memory, a ``CheckpointWriter`` thread writes it (atomic replace).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, seed: int, device: str,
                  precision: Precision | None = None, clip: float = 5.0, checkpoint_dir: Path | None = None,
-                 checkpoint_every: int = 200, tag: str = "train", config: dict | None = None,
-                 max_seconds: float | None = None, log_every: int = 50, timing_warmup: int = 0):
+                 checkpoint_every: int = 0, tag: str = "train", config: dict | None = None,
+                 max_seconds: float | None = None, log_every: int = 50, timing_warmup: int = 0,
+                 checkpoint_seconds: float | None = None):
         self.model, self.opt, self.seed, self.device = model, optimizer, seed, device
         self.timing_warmup = max(0, int(timing_warmup))  # steps left out of the "timed" figures
         self.clip, self.dir, self.every, self.tag = clip, checkpoint_dir, checkpoint_every, tag
+        self.every_seconds = float(checkpoint_seconds) if checkpoint_seconds else None
+        self.writer = CheckpointWriter(self.path) if self.path is not None else None
         self.config_hash = config_hash(config or {})
         self.max_seconds = max_seconds
         self.precision = precision or Precision(device)
@@ -348,15 +422,24 @@ class Trainer:
     def path(self) -> Path | None:
         return self.dir / f"{self.tag}_last.pt" if self.dir else None
 
-    def save(self, elapsed: float) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                    "scaler": self.scaler.state_dict(), "step": self.step, "history": self.history,
-                    "elapsed": float(elapsed), "config_hash": self.config_hash}, tmp)
-        os.replace(tmp, self.path)
+    def snapshot(self, elapsed: float) -> dict[str, Any]:
+        """The checkpoint's content, copied to host memory (the one sync a checkpoint costs the
+        training thread)."""
+        return cpu_copy({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                         "scaler": self.scaler.state_dict(), "step": self.step, "history": list(self.history),
+                         "elapsed": float(elapsed), "config_hash": self.config_hash})
+
+    def save(self, elapsed: float, wait: bool = True) -> bool:
+        """Hand a snapshot to the background writer (the one rolling file ``path``); ``wait``:
+        until it is on disk (the end of a stage). False when a write was still in flight."""
+        if self.writer is None:
+            return False
+        if wait:
+            self.writer.wait()
+        ok = self.writer.submit(self.snapshot(elapsed))
+        if wait:
+            self.writer.wait()
+        return ok
 
     def resume(self) -> bool:
         if self.path is None or not self.path.exists():
@@ -391,6 +474,8 @@ class Trainer:
         bar = progress_bar(total=steps, initial=self.step, desc=desc, unit="step", disable=None, leave=False)
         pending: list[torch.Tensor] = []
         wait = 0.0
+        ckpt = 0.0  # seconds the training thread spent on checkpoints (snapshots to host memory)
+        last_ckpt = t0
         # one fork of torch's global random state around the loop (the steps' seeding and dropout
         # draw from it), so the caller's state is as it was after training
         with torch_rng(device=self.device):
@@ -421,13 +506,21 @@ class Trainer:
                     if self.step - first == self.timing_warmup and self.timing_warmup:
                         synchronize(self.device)
                         t_warm, wait_warm = time.perf_counter(), wait
-                    if len(pending) >= self.log_every or (self.every and self.step % self.every == 0):
+                    now = time.perf_counter()
+                    due = self.writer is not None and (
+                        (self.every and self.step % self.every == 0)
+                        or (self.every_seconds is not None and now - last_ckpt >= self.every_seconds))
+                    if len(pending) >= self.log_every or due:
                         self._flush(pending, bar)
-                    if self.every and self.step % self.every == 0:
-                        self.save(self.elapsed + time.perf_counter() - t0)
+                    if due and not self.writer.busy:  # a write in flight: try again next step
+                        self.save(self.elapsed + now - t0, wait=False)
+                        last_ckpt = time.perf_counter()
+                        ckpt += last_ckpt - now
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
+                if self.writer is not None:  # a write in flight finishes (its file whole) before we go on
+                    self.writer.wait(raise_error=False)
         self._flush(pending, bar)
         synchronize(self.device)
         t_end = time.perf_counter()
@@ -437,13 +530,20 @@ class Trainer:
         bar.close()
         before = self.elapsed
         self.elapsed += seconds  # a later run() of this trainer, checkpointed or not, counts this time too
+        t_save = time.perf_counter()
         self.save(self.elapsed)
+        final = time.perf_counter() - t_save
+        ckpt += final
         timed = max(0, self.step - first - self.timing_warmup)
         timed_s = t_end - t_warm if timed else 0.0
         self.stats = {"steps": self.step - first, "seconds": seconds, "resumed_seconds": before,
                       "steps_configured": int(steps), "steps_trained": int(self.step), "stopped_by": self.stopped_by,
                       "data_wait_seconds": wait,
                       "data_wait_fraction": wait / seconds if seconds > 0 else 0.0,
+                      "checkpoint_seconds": ckpt,  # snapshots in the loop and the stage's final save
+                      "checkpoint_fraction": ckpt / (seconds + final) if seconds + final > 0 else 0.0,
+                      "checkpoints_written": self.writer.written if self.writer else 0,
+                      "checkpoint_write_seconds": self.writer.seconds if self.writer else 0.0,
                       "timed_steps": timed, "timed_seconds": timed_s,
                       "timed_data_wait_fraction": (wait - wait_warm) / timed_s if timed_s > 0 else 0.0}
         self.model.eval()
@@ -482,7 +582,9 @@ DEEP_PARAMS: dict[str, Any] = {
                                      "(none: no limit); a stage it stops short of its steps makes the job "
                                      "'truncated', not ok, unless the run passes --accept-truncated",
                                interval="(0, inf)", kind="number"),
-    "checkpoint_every": (200, "steps between training checkpoints (0: only at the end of a stage)", "[0, inf)"),
+    "checkpoint_minutes": (10.0, "minutes of training between checkpoints into each stage's one rolling file, "
+                                 "written off the training thread (0: only at the end of a stage)", "[0, inf)"),
+    "checkpoint_every": (0, "also checkpoint every this many steps (0: by time only)", "[0, inf)"),
     "weights": Param(None, "a trained model of this method (its bgbench checkpoint, or a state dict by module "
                            "name), loaded with weights_only: evaluated as is, not trained here", kind="file"),
 }
@@ -558,6 +660,7 @@ class DeepMethod(Method):
         return Trainer(model, opt, seed=self.seed, device=self.device, precision=self.amp, tag=tag, config=self.p,
                        checkpoint_dir=Path(self.workdir) if self.workdir else None,
                        checkpoint_every=int(self.p["checkpoint_every"]),
+                       checkpoint_seconds=60.0 * float(self.p["checkpoint_minutes"]) or None,
                        max_seconds=self.p["max_train_seconds"], timing_warmup=self.timing_warmup, **kw)
 
     def train_stage(self, tr: Trainer, steps: int, loss_fn: Callable[[Any], torch.Tensor], desc: str,
