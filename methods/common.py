@@ -258,7 +258,11 @@ class Bank:
             elif cuda:
                 t = t.pin_memory()
             self.t[k] = t
-        self._stream = torch.cuda.Stream(device) if cuda and not self.resident else None
+        self._stream = self._side_stream() if cuda and not self.resident else None
+
+    def _side_stream(self):
+        """The CUDA stream the host-to-device copies run on (a test stubs it on the CPU)."""
+        return torch.cuda.Stream(self.device)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.t[name]
@@ -288,7 +292,7 @@ class Bank:
 
 # --- mixed precision ------------------------------------------------------------------------
 AMP = ("auto", "on", "off")
-AMP_DTYPES = ("float16", "bfloat16")
+AMP_DTYPES = ("auto", "float16", "bfloat16")
 
 
 class Precision:
@@ -296,12 +300,14 @@ class Precision:
     asked (``amp=on``: the CPU emulation of CUDA autocast that the tests run). ``name`` is
     what the records say, and it is what ran: training and inference use the same policy."""
 
-    def __init__(self, device: str, amp: str = "auto", dtype: str = "float16"):
+    def __init__(self, device: str, amp: str = "auto", dtype: str = "auto"):
         if amp not in AMP:
             raise BadInput(f"unknown value {amp!r}", "amp", f"use one of {', '.join(AMP)}")
         if dtype not in AMP_DTYPES:
             raise BadInput(f"unknown value {dtype!r}", "amp_dtype", f"use one of {', '.join(AMP_DTYPES)}")
         self.device_type = "cuda" if device.startswith("cuda") else "cpu"
+        if dtype == "auto":  # bf16 where the GPU has it: fp32's range, so no loss scaler and no per-step sync
+            dtype = "bfloat16" if self.device_type == "cuda" and torch.cuda.is_bf16_supported() else "float16"
         self.enabled = amp == "on" or (amp == "auto" and self.device_type == "cuda")
         self.dtype = getattr(torch, dtype)
         self.name = f"amp-{'fp16' if dtype == 'float16' else 'bf16'}" if self.enabled else "float32"
@@ -575,7 +581,8 @@ def config_hash(config: dict) -> str:
 DEEP_PARAMS: dict[str, Any] = {
     "infer_batch": (8, "frames per inference batch (separate from the training batch)", "[1, 4096]"),
     "amp": ("auto", "mixed precision: auto (on with CUDA), on (also on the CPU), off", AMP),
-    "amp_dtype": ("float16", "autocast dtype: float16 (with loss scaling) or bfloat16", AMP_DTYPES),
+    "amp_dtype": ("auto", "autocast dtype: auto (bfloat16 on a GPU that supports it, else float16), float16 (with "
+                          "loss scaling: one host sync per step) or bfloat16 (no scaler)", AMP_DTYPES),
     "resident": ("auto", "training data on the device: auto (when it fits in half the free memory), on, off "
                          "(pinned host memory and a prefetching loader)", RESIDENT),
     "max_train_seconds": Param(None, "stop each training stage after this many seconds, resumes included "
