@@ -592,6 +592,9 @@ DEEP_PARAMS: dict[str, Any] = {
     "checkpoint_minutes": (10.0, "minutes of training between checkpoints into each stage's one rolling file, "
                                  "written off the training thread (0: only at the end of a stage)", "[0, inf)"),
     "checkpoint_every": (0, "also checkpoint every this many steps (0: by time only)", "[0, inf)"),
+    "compile": ("off", "torch.compile the training step's forward and loss with this backend: off, inductor (CUDA: "
+                       "fewer launches for launch-bound methods), cudagraphs, or aot_eager (no code generation; the "
+                       "CPU test's)", ("off", "inductor", "cudagraphs", "aot_eager")),
     "weights": Param(None, "a trained model of this method (its bgbench checkpoint, or a state dict by module "
                            "name), loaded with weights_only: evaluated as is, not trained here", kind="file"),
 }
@@ -674,6 +677,8 @@ class DeepMethod(Method):
                     batch_fn: Callable[[int], Any] | None = None, bank: Bank | None = None,
                     images_per_step: int = 1) -> list[dict[str, float]]:
         """Run one training stage and keep its throughput figures in ``train_stats``."""
+        if self.p.get("compile", "off") != "off":  # one graph per stage; the optimiser step stays eager
+            loss_fn = torch.compile(loss_fn, backend=str(self.p["compile"]), dynamic=False)
         hist = tr.run(steps, loss_fn, desc, batch_fn=batch_fn, prefetch=bool(bank and bank.prefetch))
         self.train_stats[tr.tag] = {**tr.stats, "images_per_step": images_per_step,
                                     "resident": bool(bank.resident) if bank else True,
