@@ -106,6 +106,7 @@ def test_resume_from_the_rolling_file_equals_the_uninterrupted_run(tmp_path):
 
 
 @needs_data
+@pytest.mark.slow
 def test_a_method_resumed_from_its_rolling_file_segments_as_the_uninterrupted_one(highway, tmp_path, monkeypatch):
     """crossnet smoke, 6 steps, checkpoint every 2 steps; a crash at step 5; a fresh method
     on the same folder resumes and segments exactly as the uninterrupted one."""

@@ -21,7 +21,7 @@ DEEP = ["bmn_bsn", "cdn_medal", "crossnet", "siamese_fcn", "two_stage_cnn"]
 
 
 @needs_data
-@pytest.mark.parametrize("name", DEEP)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "cdn_medal" else n for n in DEEP])
 def test_a_bgbench_checkpoint_loads_as_the_whole_model(name, highway, tmp_path):
     from bgbench.execution import checkpoint
 
