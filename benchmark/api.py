@@ -95,6 +95,7 @@ class RunConfig:
     tracking_uri: str | None = None
     wait: bool = True  # another run holds ``out``: wait for it (False: BadInput naming its pid)
     experiment: Mapping[str, Any] | None = None  # the experiment file it came from ({file, sha1, text}): meta.experiment
+    accept_truncated: bool = False  # a training stage stopped by max_train_seconds: job ok, said in its record
 
     @classmethod
     def of(cls, methods: Sequence[str] | str = (), config: str | None = None,
@@ -227,7 +228,8 @@ def prepare(cfg: RunConfig, dry_run: bool = False) -> Prepared:
     out = run_folder(cfg)
     data = tuple(cfg.data) if cfg.data else tuple(quick_data())
     opts = RunOptions(out=out, device=cfg.device, seed=cfg.seed, threshold=cfg.threshold, save_masks=cfg.save_masks,
-                      jobs=jobs, executor=cfg.executor, scheduler=cfg.scheduler, threads=threads)
+                      jobs=jobs, executor=cfg.executor, scheduler=cfg.scheduler, threads=threads,
+                      accept_truncated=cfg.accept_truncated)
     if not dry_run:
         check_executor(opts, [d for d in data if d != "synthetic"])
         writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job

@@ -28,6 +28,8 @@ from bgbench.records.types import Results
 from bgbench.records.results import read_json, write_json
 
 REF_SCHEMA = "bgbench-reference/2"
+NOT_COMPARABLE = ("NOT COMPARABLE ({n} truncated job(s): training stopped by max_train_seconds; "
+                  "re-run without the cap, or with --accept-truncated)")
 
 
 def _number(v: Any) -> bool:
@@ -116,8 +118,11 @@ def _f_items(f_ref_all: dict) -> list[tuple[str, str]]:
 def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[dict[str, Any]]:
     """One row per (method, protocol, dataset, category; a dataset of one category: its
     overall only): reference, current, delta, status (ok | better | REGRESSION | REGRESSION
-    (missing from the run)), changed parameters; ``method``, ``protocol``, ``dataset`` and
-    ``category`` apart too, for machines."""
+    (missing from the run) | NOT COMPARABLE (...)), changed parameters; ``method``,
+    ``protocol``, ``dataset`` and ``category`` apart too, for machines. A method whose run has
+    truncated jobs (training stopped by ``max_train_seconds`` before its steps, not accepted
+    with ``--accept-truncated``) is not comparable: its numbers depend on the machine's speed,
+    and the gate fails on it."""
     cur, params = accuracy_from(results), params_from(results)
     rows = []
     for method, per in reference["accuracy"].items():
@@ -139,6 +144,9 @@ def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[di
                     f_now = now.get(cat)
                     delta = f_now - f_ref if _number(f_now) else None
                     status = "REGRESSION" if delta is None or delta < -f_tol else "better" if delta > f_tol else "ok"
+                    s = results.summary(method, _run_key(results, proto))
+                    if s is not None and s.jobs_truncated:
+                        status = NOT_COMPARABLE.format(n=s.jobs_truncated)
                     rows.append({"what": where, "metric": name, "reference": f_ref, "current": f_now,
                                  "delta": delta, "status": status, "changed": changed, **ids, "category": cat})
     return rows
@@ -213,4 +221,8 @@ def check_reference_target(path: Path, run_dir: Path) -> None:
 
 
 def update(results: Results, speed: dict | None, path: Path) -> None:
+    cut = sorted(label for (label, _), s in results.summaries.items() if s.jobs_truncated)
+    if cut:  # a reference from training cut short by the clock would gate every later run against noise
+        raise BadInput(f"has truncated jobs ({', '.join(cut)}: training stopped by max_train_seconds)", "RUN_DIR",
+                       "re-run without the cap (or with --accept-truncated) before writing a reference from it")
     write_json(path, reference_from(results, speed))

@@ -27,7 +27,7 @@ SCHEMA = "bgbench-check/1"
 
 
 def regression(row: dict) -> bool:
-    return str(row.get("status", "")).startswith("REGRESSION")
+    return str(row.get("status", "")).startswith(("REGRESSION", "NOT COMPARABLE"))
 
 
 def _num(v: Any, spec: str = ".4f") -> str:

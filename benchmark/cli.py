@@ -182,6 +182,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--save-masks", action="store_true",
                    help="write 0/255 masks as OUT/masks/METHOD/PROTOCOL/DATASET/CATEGORY/SCENE/bin%%06d.png (the CDnet "
                         "results layout: `bgbench score --data` and the masks method read it)")
+    p.add_argument("--accept-truncated", action="store_true",
+                   help="a deep method whose training a max_train_seconds cap stopped short of its steps counts as "
+                        "ok (its record says so); without it such a job is 'truncated', not ok")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI, else the per-user store "
                                           "sqlite:///~/.local/share/bgbench/mlflow.db); logged in the background")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
@@ -471,7 +474,11 @@ def cmd_run(args) -> int:
                           threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
                           scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
                           tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
-                          wait=not args.no_wait)
+                          wait=not args.no_wait, accept_truncated=args.accept_truncated)
+    if args.accept_truncated and not cfg.accept_truncated:  # the flag given on top of an experiment file
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, accept_truncated=True)
     if args.json and not args.dry_run:
         raise BadInput("--json prints a dry run's plan", "--json", "add --dry-run, or read OUT/results.json")
     if args.dry_run:
@@ -484,15 +491,20 @@ def cmd_run(args) -> int:
     from bgbench.reports.tables import terminal_summary
 
     print(terminal_summary(res))
-    failed = [j for j in res.jobs if not j.ok]
+    failed = [j for j in res.jobs if j.status == "failed"]
+    truncated = [j for j in res.jobs if j.truncated]
     for j in failed:
         print(f"bgbench: FAILED {j.key.method} {j.protocol} {j.key.split} {j.key.video}: {j.error}", file=sys.stderr)
+    for j in truncated:
+        print(f"bgbench: TRUNCATED {j.key.method} {j.protocol} {j.key.split} {j.key.video}: {j.training_note()} "
+              "(not ok: run without a max_train_seconds cap, or pass --accept-truncated)", file=sys.stderr)
     n_protocol = sum(1 for s in res.meta.skipped if "protocol" in s)
     where = api.run_folder(cfg) / "results.json"
-    print(f"\n{len(res.jobs) - len(failed)} job(s) ok, {len(failed)} failed, {len(res.meta.skipped) - n_protocol} "
+    print(f"\n{sum(j.ok for j in res.jobs)} job(s) ok, {len(truncated)} truncated, {len(failed)} failed, "
+          f"{len(res.meta.skipped) - n_protocol} "
           f"video(s) skipped, {n_protocol} protocol skip(s); "
           f"{time.perf_counter() - getattr(args, 'started', _LOADED):.1f} s; results: {where}")
-    return 1 if failed else 0
+    return 1 if failed or truncated else 0
 
 
 # `run` options -> RunConfig fields, for options given explicitly beside --experiment
@@ -696,11 +708,13 @@ def _speed_train(args) -> int:
             first = k == 0
             table.append([r["method"] if first else "", r["input_size"] if first else "", r["precision"] if first else "",
                           tag, st["steps_per_s"], st["images_per_s"], 100 * st["data_wait_fraction"],
+                          100 * st["checkpoint_fraction"],
                           r["infer_fps_batch1"] if first else None,
                           f"{r['infer_fps_best']:.1f} @ {r['infer_best_batch']}" if first and r["infer_best_batch"] else "",
                           None if not first or r["peak_train_bytes"] is None else r["peak_train_bytes"] / 2**30,
                           f"{r['paper_fps']} ({r['paper_fps_where']})" if first and r["paper_fps"] else ""])
     print(markdown(["method", "input", "precision", "stage", "train steps/s", "train images/s", "data wait %",
+                    "checkpoint %",
                     "infer fps @1", "infer fps @best", "peak train GiB", "paper fps"], table))
     return 0
 
@@ -794,7 +808,7 @@ def cmd_check(args) -> int:
         print(markdown(["method", f"reference ({unit})", f"current ({unit})", "change %", "status", "changed parameters"],
                        [[r["what"], r["reference"], r["current"], None if r["relative"] is None else 100 * r["relative"],
                          r["status"], r["changed"]] for r in spd]))
-    bad = [r for r in acc + spd if r["status"].startswith("REGRESSION")]
+    bad = [r for r in acc + spd if r["status"].startswith(("REGRESSION", "NOT COMPARABLE"))]
     if outputs:
         from bgbench import check_output
 

@@ -127,6 +127,7 @@ class Method:
         self.workdir = None  # the run sets a folder for the method's own checkpoints
         self.history: list[dict[str, float]] = []  # training losses, kept in the results
         self.train_stats: dict[str, dict[str, float]] = {}  # per training stage: throughput, resumed_seconds
+        self.pretrained: str | None = None  # set when the whole model was loaded from a file: not trained here
 
     @classmethod
     def check_available(cls) -> None:
@@ -147,6 +148,15 @@ class Method:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+    def training_record(self) -> dict[str, Any] | None:
+        """What training did, for the job record (``training``): per stage its name, the
+        steps its config asks for, the steps trained and what stopped it (``steps``, or
+        ``max_train_seconds`` when the clock ran out first); None for a method that did not
+        train here."""
+        stages = [{"name": tag, "steps_configured": int(s["steps_configured"]), "steps_trained": int(s["steps_trained"]),
+                   "stopped_by": str(s["stopped_by"])} for tag, s in self.train_stats.items() if "steps_configured" in s]
+        return {"stages": stages} if stages else None
 
     def describe(self) -> dict[str, Any]:
         """Parameter count and FLOPs for deep methods; empty for classical ones."""

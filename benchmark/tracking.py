@@ -284,11 +284,12 @@ def _finite(v: Any) -> bool:
 def metric_sources(summary: Summary) -> dict[str, tuple[str, ...]]:
     """Every metric name a nested run may carry and where its number is in ``summary``:
     ``(dataset, "categories", category, metric)``, ``(dataset, "overall", metric)``,
-    ``(dataset, "average_precision")``, ``(dataset, "fps_median")`` or ``("jobs_failed",)``.
+    ``(dataset, "average_precision")``, ``(dataset, "fps_median")``, ``("jobs_failed",)`` or
+    ``("jobs_truncated",)``.
     The names are the report's: ``<metric>/<dataset>/<category>`` and
     ``<metric>/<dataset>/overall`` (the dataset's overall as the tables print it: the mean
     of its category means), ``average_precision/<dataset>`` (none for a binary method: the
-    tables' "n/a (binary)"), ``fps/<dataset>``, ``jobs_failed``. Nothing is averaged across
+    tables' "n/a (binary)"), ``fps/<dataset>``, ``jobs_failed``, ``jobs_truncated``. Nothing is averaged across
     datasets. Two numbers that would share a name (a category called "overall", names that
     differ only in characters MLflow refuses) are a ValueError, never one hiding the other."""
     out: dict[str, tuple[str, ...]] = {}
@@ -312,6 +313,7 @@ def metric_sources(summary: Summary) -> dict[str, tuple[str, ...]]:
             put(f"average_precision/{dn}", (ds, "average_precision"))
         put(f"fps/{dn}", (ds, "fps_median"))
     put("jobs_failed", ("jobs_failed",))
+    put("jobs_truncated", ("jobs_truncated",))
     return out
 
 
@@ -319,6 +321,8 @@ def summary_value(summary: Summary, source: tuple[str, ...]) -> Any:
     """The number of ``summary`` at ``source`` (a value of ``metric_sources``)."""
     if source == ("jobs_failed",):
         return summary.jobs_failed
+    if source == ("jobs_truncated",):
+        return summary.jobs_truncated
     d = summary.datasets[source[0]]
     if source[1] == "categories":
         return d.categories[source[2]].get(source[3])
@@ -481,7 +485,11 @@ def child_tags(summary: Summary, family: str, rid: str, parent_run_id: str) -> d
     return {"mlflow.parentRunId": parent_run_id, "bgbench.run_id": rid, "bgbench.kind": _CHILD,
             "bgbench.key": f"{summary.label}|{summary.protocol_key}", "bgbench.label": summary.label,
             "bgbench.method": summary.method, "bgbench.config": summary.config, "bgbench.family": family,
-            "bgbench.protocol": summary.protocol, "bgbench.protocol_key": summary.protocol_key}
+            "bgbench.protocol": summary.protocol, "bgbench.protocol_key": summary.protocol_key,
+            # truncated training (max_train_seconds) and collapsed outputs are said on the run itself
+            "bgbench.status": "truncated" if summary.jobs_truncated else "ok" if summary.jobs_ok else "failed",
+            **({"bgbench.degenerate": "; ".join(f"{v}: {why}" for v, why in summary.degenerate.items())[:5000]}
+               if summary.degenerate else {})}
 
 
 # --- logging ------------------------------------------------------------------------------

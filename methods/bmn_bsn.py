@@ -61,7 +61,7 @@ class BMNBSN(DeepMethod):
     configs = {
         "paper": {},
         "cpu": {"N": 6, "M": 6, "K": 8, "depth": 3, "width": 160, "height": 120, "lr": 1e-3, "batch_size": 4,
-                "steps": 1500, "infer_batch": 8, "max_train_seconds": 480.0},
+                "steps": 1500, "infer_batch": 8},
         "smoke": {"N": 2, "M": 2, "K": 4, "depth": 2, "width": 64, "height": 48, "lr": 1e-3, "steps": 3,
                   "infer_batch": 2},
     }

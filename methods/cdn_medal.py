@@ -138,7 +138,7 @@ class CDNMedal(DeepMethod):
     configs = {
         "paper": {},
         "cpu": {"T": 49, "cdn_steps": 300, "cdn_pixels": 2048, "medal_steps": 1500, "batch_size": 4,
-                "infer_batch": 8, "max_train_seconds": 420.0},
+                "infer_batch": 8},
         "smoke": {"T": 49, "cdn_steps": 3, "cdn_pixels": 256, "medal_steps": 3, "batch_size": 2,
                   "infer_batch": 2},
     }

@@ -257,7 +257,11 @@ class Bank:
             elif cuda:
                 t = t.pin_memory()
             self.t[k] = t
-        self._stream = torch.cuda.Stream(device) if cuda and not self.resident else None
+        self._stream = self._side_stream() if cuda and not self.resident else None
+
+    def _side_stream(self):
+        """The CUDA stream the host-to-device copies run on (a test stubs it on the CPU)."""
+        return torch.cuda.Stream(self.device)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.t[name]
@@ -287,7 +291,7 @@ class Bank:
 
 # --- mixed precision ------------------------------------------------------------------------
 AMP = ("auto", "on", "off")
-AMP_DTYPES = ("float16", "bfloat16")
+AMP_DTYPES = ("auto", "float16", "bfloat16")
 
 
 class Precision:
@@ -295,12 +299,14 @@ class Precision:
     asked (``amp=on``: the CPU emulation of CUDA autocast that the tests run). ``name`` is
     what the records say, and it is what ran: training and inference use the same policy."""
 
-    def __init__(self, device: str, amp: str = "auto", dtype: str = "float16"):
+    def __init__(self, device: str, amp: str = "auto", dtype: str = "auto"):
         if amp not in AMP:
             raise BadInput(f"unknown value {amp!r}", "amp", f"use one of {', '.join(AMP)}")
         if dtype not in AMP_DTYPES:
             raise BadInput(f"unknown value {dtype!r}", "amp_dtype", f"use one of {', '.join(AMP_DTYPES)}")
         self.device_type = "cuda" if device.startswith("cuda") else "cpu"
+        if dtype == "auto":  # bf16 where the GPU has it: fp32's range, so no loss scaler and no per-step sync
+            dtype = "bfloat16" if self.device_type == "cuda" and torch.cuda.is_bf16_supported() else "float16"
         self.enabled = amp == "on" or (amp == "auto" and self.device_type == "cuda")
         self.dtype = getattr(torch, dtype)
         self.name = f"amp-{'fp16' if dtype == 'float16' else 'bf16'}" if self.enabled else "float32"
@@ -314,6 +320,75 @@ class Precision:
 
 
 # --- the trainer --------------------------------------------------------------------------
+def cpu_copy(obj: Any) -> Any:
+    """A deep copy of a (nested) state with every tensor cloned to host memory: what a
+    background writer may save while training goes on mutating the originals in place."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """Writes a trainer's rolling checkpoint off the training thread: ``submit`` hands a CPU
+    copy of the state to one background thread, which saves it to a temporary file and
+    atomically replaces the rolling file (a reader sees the old file or the new one, never a
+    partial one). A checkpoint due while the previous one is still being written is skipped
+    (``submit`` returns False; the trainer tries again at its next step), so a slow disk never
+    stalls training. ``wait`` joins the write in flight and raises its error, if any.
+    ``save`` (``torch.save``) is an attribute so a test can slow it down."""
+
+    def __init__(self, path: Path):
+        import threading
+
+        self.path, self.save = path, torch.save
+        self._thread: "threading.Thread | None" = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0  # writing time on the background thread
+        self.written = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def submit(self, state: dict[str, Any]) -> bool:
+        import threading
+
+        if self.busy:
+            return False
+        self._raise()
+        self._thread = threading.Thread(target=self._write, args=(state,), name="bgbench-checkpoint", daemon=True)
+        self._thread.start()
+        return True
+
+    def _write(self, state: dict[str, Any]) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            from bgbench.safefs import atomic_write
+
+            with atomic_write(self.path, "a mid-training checkpoint") as tmp:  # a full disk: DiskFull, no tmp left
+                self.save(state, tmp)
+            self.written += 1
+        except BaseException as e:  # noqa: BLE001 - raised on the training thread by wait()/submit()
+            self._error = e
+        self.seconds += time.perf_counter() - t0
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            e, self._error = self._error, None
+            raise e
+
+    def wait(self, raise_error: bool = True) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if raise_error:
+            self._raise()
+
+
 class Trainer:
     """Runs ``steps`` optimisation steps of ``loss_fn(batch_fn(step)) -> loss tensor``.
 
@@ -323,16 +398,22 @@ class Trainer:
     sync, not one per step); the time spent waiting for batches is kept in ``stats``. The
     checkpoint holds model, optimiser, GradScaler, step, history and training seconds so
     far, so a resumed run takes exactly the uninterrupted run's steps and the
-    ``max_seconds`` budget counts the time before the interruption too.
+    ``max_seconds`` budget counts the time before the interruption too. Checkpoints go to one
+    rolling file per stage (``path``), every ``checkpoint_seconds`` of training and/or every
+    ``checkpoint_every`` steps, and at the end of the stage: the training thread only copies
+    the state to host memory, a ``CheckpointWriter`` thread writes it (atomic replace).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, seed: int, device: str,
                  precision: Precision | None = None, clip: float = 5.0, checkpoint_dir: Path | None = None,
-                 checkpoint_every: int = 200, tag: str = "train", config: dict | None = None,
-                 max_seconds: float | None = None, log_every: int = 50, timing_warmup: int = 0):
+                 checkpoint_every: int = 0, tag: str = "train", config: dict | None = None,
+                 max_seconds: float | None = None, log_every: int = 50, timing_warmup: int = 0,
+                 checkpoint_seconds: float | None = None):
         self.model, self.opt, self.seed, self.device = model, optimizer, seed, device
         self.timing_warmup = max(0, int(timing_warmup))  # steps left out of the "timed" figures
         self.clip, self.dir, self.every, self.tag = clip, checkpoint_dir, checkpoint_every, tag
+        self.every_seconds = float(checkpoint_seconds) if checkpoint_seconds else None
+        self.writer = CheckpointWriter(self.path) if self.path is not None else None
         self.config_hash = config_hash(config or {})
         self.max_seconds = max_seconds
         self.precision = precision or Precision(device)
@@ -347,16 +428,24 @@ class Trainer:
     def path(self) -> Path | None:
         return self.dir / f"{self.tag}_last.pt" if self.dir else None
 
-    def save(self, elapsed: float) -> None:
-        if self.path is None:
-            return
-        from bgbench.safefs import atomic_write
+    def snapshot(self, elapsed: float) -> dict[str, Any]:
+        """The checkpoint's content, copied to host memory (the one sync a checkpoint costs the
+        training thread)."""
+        return cpu_copy({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                         "scaler": self.scaler.state_dict(), "step": self.step, "history": list(self.history),
+                         "elapsed": float(elapsed), "config_hash": self.config_hash})
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(self.path, "a mid-training checkpoint") as tmp:  # a full disk: DiskFull, no tmp left
-            torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                        "scaler": self.scaler.state_dict(), "step": self.step, "history": self.history,
-                        "elapsed": float(elapsed), "config_hash": self.config_hash}, tmp)
+    def save(self, elapsed: float, wait: bool = True) -> bool:
+        """Hand a snapshot to the background writer (the one rolling file ``path``); ``wait``:
+        until it is on disk (the end of a stage). False when a write was still in flight."""
+        if self.writer is None:
+            return False
+        if wait:
+            self.writer.wait()
+        ok = self.writer.submit(self.snapshot(elapsed))
+        if wait:
+            self.writer.wait()
+        return ok
 
     def resume(self) -> bool:
         if self.path is None or not self.path.exists():
@@ -391,6 +480,8 @@ class Trainer:
         bar = progress_bar(total=steps, initial=self.step, desc=desc, unit="step", disable=None, leave=False)
         pending: list[torch.Tensor] = []
         wait = 0.0
+        ckpt = 0.0  # seconds the training thread spent on checkpoints (snapshots to host memory)
+        last_ckpt = t0
         # one fork of torch's global random state around the loop (the steps' seeding and dropout
         # draw from it), so the caller's state is as it was after training
         with torch_rng(device=self.device):
@@ -421,26 +512,44 @@ class Trainer:
                     if self.step - first == self.timing_warmup and self.timing_warmup:
                         synchronize(self.device)
                         t_warm, wait_warm = time.perf_counter(), wait
-                    if len(pending) >= self.log_every or (self.every and self.step % self.every == 0):
+                    now = time.perf_counter()
+                    due = self.writer is not None and (
+                        (self.every and self.step % self.every == 0)
+                        or (self.every_seconds is not None and now - last_ckpt >= self.every_seconds))
+                    if len(pending) >= self.log_every or due:
                         self._flush(pending, bar)
-                    if self.every and self.step % self.every == 0:
-                        self.save(self.elapsed + time.perf_counter() - t0)
+                    if due and not self.writer.busy:  # a write in flight: try again next step
+                        self.save(self.elapsed + now - t0, wait=False)
+                        last_ckpt = time.perf_counter()
+                        ckpt += last_ckpt - now
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
+                if self.writer is not None:  # a write in flight finishes (its file whole) before we go on
+                    self.writer.wait(raise_error=False)
         self._flush(pending, bar)
         synchronize(self.device)
         t_end = time.perf_counter()
+        # steps are the budget: a stage that ends short of them was stopped by the clock
+        self.stopped_by = "steps" if self.step >= steps else "max_train_seconds"
         seconds = t_end - t0
         bar.close()
         before = self.elapsed
         self.elapsed += seconds  # a later run() of this trainer, checkpointed or not, counts this time too
+        t_save = time.perf_counter()
         self.save(self.elapsed)
+        final = time.perf_counter() - t_save
+        ckpt += final
         timed = max(0, self.step - first - self.timing_warmup)
         timed_s = t_end - t_warm if timed else 0.0
         self.stats = {"steps": self.step - first, "seconds": seconds, "resumed_seconds": before,
+                      "steps_configured": int(steps), "steps_trained": int(self.step), "stopped_by": self.stopped_by,
                       "data_wait_seconds": wait,
                       "data_wait_fraction": wait / seconds if seconds > 0 else 0.0,
+                      "checkpoint_seconds": ckpt,  # snapshots in the loop and the stage's final save
+                      "checkpoint_fraction": ckpt / (seconds + final) if seconds + final > 0 else 0.0,
+                      "checkpoints_written": self.writer.written if self.writer else 0,
+                      "checkpoint_write_seconds": self.writer.seconds if self.writer else 0.0,
                       "timed_steps": timed, "timed_seconds": timed_s,
                       "timed_data_wait_fraction": (wait - wait_warm) / timed_s if timed_s > 0 else 0.0}
         self.model.eval()
@@ -472,12 +581,22 @@ def config_hash(config: dict) -> str:
 DEEP_PARAMS: dict[str, Any] = {
     "infer_batch": (8, "frames per inference batch (separate from the training batch)", "[1, 4096]"),
     "amp": ("auto", "mixed precision: auto (on with CUDA), on (also on the CPU), off", AMP),
-    "amp_dtype": ("float16", "autocast dtype: float16 (with loss scaling) or bfloat16", AMP_DTYPES),
+    "amp_dtype": ("auto", "autocast dtype: auto (bfloat16 on a GPU that supports it, else float16), float16 (with "
+                          "loss scaling: one host sync per step) or bfloat16 (no scaler)", AMP_DTYPES),
     "resident": ("auto", "training data on the device: auto (when it fits in half the free memory), on, off "
                          "(pinned host memory and a prefetching loader)", RESIDENT),
     "max_train_seconds": Param(None, "stop each training stage after this many seconds, resumes included "
-                                     "(none: no limit)", interval="(0, inf)", kind="number"),
-    "checkpoint_every": (200, "steps between training checkpoints (0: only at the end of a stage)", "[0, inf)"),
+                                     "(none: no limit); a stage it stops short of its steps makes the job "
+                                     "'truncated', not ok, unless the run passes --accept-truncated",
+                               interval="(0, inf)", kind="number"),
+    "checkpoint_minutes": (10.0, "minutes of training between checkpoints into each stage's one rolling file, "
+                                 "written off the training thread (0: only at the end of a stage)", "[0, inf)"),
+    "checkpoint_every": (0, "also checkpoint every this many steps (0: by time only)", "[0, inf)"),
+    "compile": ("off", "torch.compile the training step's forward and loss with this backend: off, inductor (CUDA: "
+                       "fewer launches for launch-bound methods), cudagraphs, or aot_eager (no code generation; the "
+                       "CPU test's)", ("off", "inductor", "cudagraphs", "aot_eager")),
+    "weights": Param(None, "a trained model of this method (its bgbench checkpoint, or a state dict by module "
+                           "name), loaded with weights_only: evaluated as is, not trained here", kind="weights"),
 }
 
 
@@ -505,10 +624,18 @@ class DeepMethod(Method):
         self.timing_warmup = 0  # training steps a speed run leaves out of its timed figures
         with torch_rng(self.seed, self.device):  # the weights: a function of the seed; the caller's RNG untouched
             self.build()
+        self.model_weights_loaded: dict[str, int] | None = None
+        if self.p.get("weights"):  # a whole trained model: evaluated as is, ``fit`` is not called by the runner
+            self.model_weights_loaded = load_model_weights(self, str(self.p["weights"]))
+            self.pretrained = str(self.p["weights"])
         self._layout()
 
     def build(self) -> None:
         raise NotImplementedError
+
+    def load_extra(self, state: dict[str, Any]) -> None:
+        """Non-tensor state of a whole-model file (``weights``) that the method keeps beside its
+        modules (siamese_fcn: each video's background frame); nothing by default."""
 
     def modules(self) -> dict[str, nn.Module]:
         raise NotImplementedError
@@ -543,12 +670,15 @@ class DeepMethod(Method):
         return Trainer(model, opt, seed=self.seed, device=self.device, precision=self.amp, tag=tag, config=self.p,
                        checkpoint_dir=Path(self.workdir) if self.workdir else None,
                        checkpoint_every=int(self.p["checkpoint_every"]),
+                       checkpoint_seconds=60.0 * float(self.p["checkpoint_minutes"]) or None,
                        max_seconds=self.p["max_train_seconds"], timing_warmup=self.timing_warmup, **kw)
 
     def train_stage(self, tr: Trainer, steps: int, loss_fn: Callable[[Any], torch.Tensor], desc: str,
                     batch_fn: Callable[[int], Any] | None = None, bank: Bank | None = None,
                     images_per_step: int = 1) -> list[dict[str, float]]:
         """Run one training stage and keep its throughput figures in ``train_stats``."""
+        if self.p.get("compile", "off") != "off":  # one graph per stage; the optimiser step stays eager
+            loss_fn = torch.compile(loss_fn, backend=str(self.p["compile"]), dynamic=False)
         hist = tr.run(steps, loss_fn, desc, batch_fn=batch_fn, prefetch=bool(bank and bank.prefetch))
         self.train_stats[tr.tag] = {**tr.stats, "images_per_step": images_per_step,
                                     "resident": bool(bank.resident) if bank else True,
@@ -603,24 +733,58 @@ def vgg_layers(cin: int, width: float, blocks: Sequence[tuple[int, int]], pools:
     return nn.Sequential(*layers)
 
 
-def load_vgg_weights(module: nn.Module, path: str | None) -> None:
-    """Optional local pretrained weights (a state dict, loaded with weights_only=True):
-    every tensor whose shape matches, in order, is copied; nothing is downloaded."""
-    if not path:
-        return
+# --- a whole trained model from a file ------------------------------------------------------
+def _flat_state(state: Any, modules: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``{module.key: tensor}`` of a whole-model file in any form bgbench writes: a task
+    checkpoint (``{"state": method.state_dict(), ...}``), a method's ``state_dict()``
+    (``{module: {key: tensor}}``), or a flat state dict keyed ``module.key`` (``module.`` of
+    DataParallel stripped)."""
+    if isinstance(state, dict) and isinstance(state.get("state"), dict):
+        state = state["state"]
+    flat: dict[str, torch.Tensor] = {}
+    if not isinstance(state, dict):
+        return flat
+    for k, v in state.items():
+        if isinstance(v, dict) and k in modules:
+            flat.update({f"{k}.{kk}": t for kk, t in v.items() if torch.is_tensor(t)})
+        elif torch.is_tensor(v):
+            flat[k[len("module."):] if k.startswith("module.") else k] = v
+    return flat
+
+
+def load_model_weights(method: "DeepMethod", path: str) -> dict[str, int]:
+    """Load a whole trained model of ``method`` from ``path`` (``torch.load`` with
+    ``weights_only=True``, on the CPU, then copied): every tensor of the method's modules is
+    taken from the file by name (``module.key``) and shape. Returns ``{"loaded": k, "total":
+    n}``. BadInput naming the file when it cannot be read, when it is a VGG16 file (that is
+    ``vgg_weights``), or when no tensor matches; a file that fills only some tensors is
+    refused too (the rest would be untrained), with the first mismatches named."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise BadInput(f"cannot be read as a state dict ({type(e).__name__}: {e})", path,
-                       "give a torch state dict of VGG16 convolution weights") from None
-    src = [v for v in state.values() if hasattr(v, "shape")]
-    dst = [p for p in module.state_dict().values()]
-    k = 0
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a missing, foreign or unsafe file: one clear message
+        raise BadInput(f"cannot be read as a model file ({type(e).__name__}: {str(e)[:200]})", path,
+                       f"give a checkpoint bgbench wrote for {method.name} (OUT/checkpoints/...) or its state dict")
+    mods = method.modules()
+    flat = _flat_state(raw, list(mods))
+    want = {f"{name}.{k}": t for name, m in mods.items() for k, t in m.state_dict().items()}
+    if flat and all(k.startswith("features.") for k in flat) and hasattr(method, "p") and "vgg_weights" in method.p:
+        raise BadInput("is a VGG16 state dict (features.*), not a whole model", path,
+                       f"give it as {method.name}.vgg_weights=FILE (the VGG16 front), or give a whole {method.name} model")
+    matched = [k for k, t in want.items() if k in flat and tuple(flat[k].shape) == tuple(t.shape)]
+    wrong = [f"{k} {tuple(flat[k].shape)} vs {tuple(want[k].shape)}" for k in want if k in flat and k not in matched]
+    if len(matched) < len(want):
+        what = "no tensor" if not matched else f"{len(matched)} of {len(want)} tensors"
+        detail = f" (shape mismatches: {', '.join(wrong[:3])})" if wrong else \
+            f" (missing, e.g. {', '.join(k for k in want if k not in flat)[:200]})"
+        raise BadInput(f"holds {what} of {method.name}'s model under its names and shapes{detail}", path,
+                       f"give a model of {method.name} written with the same config (--config {method.config} and "
+                       "the same size parameters)")
     with torch.no_grad():
-        for t in dst:
-            while k < len(src) and tuple(src[k].shape) != tuple(t.shape):
-                k += 1
-            if k == len(src):
-                break
-            t.copy_(src[k])
-            k += 1
+        for name, m in mods.items():
+            sd = m.state_dict()
+            for k, t in sd.items():
+                t.copy_(flat[f"{name}.{k}"].to(t.dtype))
+    state = raw.get("state", raw) if isinstance(raw, dict) else {}
+    if isinstance(state, dict):
+        method.load_extra(state)
+    return {"loaded": len(matched), "total": len(want)}

@@ -116,7 +116,7 @@ class CrossNet(DeepMethod):
     configs = {
         "paper": {},
         "cpu": {"size": 128, "channels": (16, 32, 48, 64, 64, 96), "lr": 1e-3, "steps": 1500, "batch_size": 8,
-                "infer_batch": 8, "max_train_seconds": 420.0},
+                "infer_batch": 8},
         "smoke": {"size": 64, "channels": (4, 8, 8, 16), "lr": 1e-3, "steps": 3, "batch_size": 2,
                   "infer_batch": 2},
     }

@@ -22,7 +22,7 @@ Deviations (METHODS.md), each with its reason:
 - Initialisation. The paper starts stage 2 from DeepLab's ImageNet weights (not available
   offline) and every other layer from N(0, 0.01). N(0, 0.01) for the 13 VGG convs is not
   a choice that trains: the output std is ~6e-10 at 961x961 and the first layer's gradient
-  ~1e-10, so SGD at 1e-3 learns "all background" only. Without ``weights`` the VGG convs
+  ~1e-10, so SGD at 1e-3 learns "all background" only. Without ``vgg_weights`` the VGG convs
   (conv1_1 included) and fc6/fc7, which stand for the pretrained layers, start from He
   (Kaiming) normal init (fan-in, ReLU gain), biases 0; the layers the paper initialises
   N(0, ``init_std``) itself, all of stage 1 and fc8, keep it (stage 1 trains from it thanks
@@ -30,8 +30,8 @@ Deviations (METHODS.md), each with its reason:
   scratch, the paper's lr 1e-3 (meant for fine-tuning) learns, but slowly: at 64x48 on 40
   highway frames the stage-2 loss falls from 0.43 to 0.12 in 500 steps (the all-background
   prior is 0.21) and held-out F is 0 up to step 300, 0.05 at 400 and 0.35 at 500
-  (tests/test_two_stage_cnn.py); give ``weights`` for the start the paper's 6k steps assume.
-- Pretrained weights. ``weights=FILE`` takes a VGG16 state dict laid out as torchvision's
+  (tests/test_two_stage_cnn.py); give ``vgg_weights`` for the start the paper's 6k steps assume.
+- Pretrained weights. ``vgg_weights=FILE`` takes a VGG16 state dict laid out as torchvision's
   (``features.0.weight`` ... ``features.28.bias``, all 26 conv tensors, loaded by name with
   ``weights_only=True``); the 6-channel conv1_1 starts from the RGB filters on both halves,
   each scaled by 0.5, so a frame equal to its background gives the pretrained response
@@ -70,8 +70,7 @@ Deviations (METHODS.md), each with its reason:
   ``smoke`` are narrower and smaller and use Adam (no weight decay, no lr multipliers,
   gradient norm clipped at 5, PyTorch's default init for stage 1 and fc8).
 
-``load_vgg16`` (the VGG16 loader by layer name) lives here for now; siamese_fcn's front could
-share it from common.py.
+The VGG16 loader by layer name is ``methods/vgg.py``'s, shared with siamese_fcn.
 """
 
 from __future__ import annotations
@@ -92,13 +91,12 @@ from bgbench.method import register_method
 from bgbench.params import Param
 from bgbench.data.video import TrainingSet, VideoView
 
+from .vgg import VGG16_CONVS, load_vgg16  # noqa: F401 - VGG16_CONVS: the layout the loader maps
 from .common import (VGG16, Bank, DeepMethod, as_float, batches, code_targets, count_params, epoch_rows, flops,
                      label_codes, masked_ce, native, resize_labels, step_rng, upload)
 
 log = logging.getLogger(__name__)
 
-# torchvision's VGG16 ``features``: the indices of its 13 convolutions (ReLUs and pools between)
-VGG16_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MIN_OBJECT_PIXELS = 16  # smaller foreground components are not pasted (label noise)
@@ -193,52 +191,6 @@ def init_weights(rec: Reconstructor, seg: LargeFOV, std: float | None) -> None:
             nn.init.normal_(m.weight, 0.0, float(std))
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-
-
-def load_vgg16(front: nn.Sequential, path: str | Path) -> int:
-    """Copy a VGG16 state dict laid out as torchvision's (``features.N.weight``/``.bias`` for
-    the 13 convs; a ``module.`` prefix is accepted) into a ``largefov_front`` by layer name,
-    loaded with ``weights_only=True``. A 6-channel conv1_1 gets the RGB filters on both
-    halves, each scaled by 0.5 (a frame equal to its background gives the RGB response).
-    Returns the number of tensors copied (26 for a full VGG16); raises BadInput naming the
-    file when none matches, warns when only some do."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - one clear message for a missing, foreign or unsafe file
-        raise BadInput(f"cannot be read as a state dict ({type(e).__name__}: {e})", path,
-                       "give a torch state dict of VGG16 (torchvision's layout: features.0.weight ...)") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise BadInput(f"holds a {type(state).__name__}, not a state dict", path,
-                       "save model.state_dict() of a VGG16 (torchvision's layout)")
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-    loaded, mismatched = 0, []
-    with torch.no_grad():
-        for i in VGG16_CONVS:
-            conv = front[i]
-            for kind in ("weight", "bias"):
-                src = state.get(f"features.{i}.{kind}")
-                if not torch.is_tensor(src):
-                    continue
-                dst = getattr(conv, kind)
-                if kind == "weight" and src.ndim == 4 and dst.shape[1] == 2 * src.shape[1]:
-                    src = torch.cat([src, src], 1) * 0.5  # frame and background halves
-                if tuple(src.shape) != tuple(dst.shape):
-                    mismatched.append(f"features.{i}.{kind} {tuple(src.shape)} vs {tuple(dst.shape)}")
-                    continue
-                dst.copy_(src.to(dst.dtype))
-                loaded += 1
-    total = 2 * len(VGG16_CONVS)
-    if loaded == 0:
-        detail = f" (shape mismatches: {', '.join(mismatched[:3])})" if mismatched else ""
-        raise BadInput(f"holds no VGG16 convolution tensor under torchvision's names and shapes{detail}", path,
-                       "give a VGG16 state dict with keys features.0.weight ... features.28.bias, at width 1.0")
-    if loaded < total:
-        warnings.warn(f"{path}: loaded {loaded} of {total} VGG16 tensors; the rest keep their initial values"
-                      + (f" (shape mismatches: {', '.join(mismatched[:3])})" if mismatched else ""), stacklevel=2)
-    log.info("%s: loaded %d of %d VGG16 convolution tensors", path, loaded, total)
-    return loaded
 
 
 # --- copy-paste -----------------------------------------------------------------------------
@@ -340,7 +292,7 @@ class TwoStageCNN(DeepMethod):
         "lrs": ((1e-4, 1e-3, 1e-5), "learning rates of the three steps", "(0, 1]"),
         "batches": ((4, 2, 1), "batch sizes of the three steps", "[1, inf)"),
         "infer_batch": (4, "frames per inference batch", "[1, 4096]"),
-        "weights": Param(None, "optional local VGG16 state dict (torchvision's layout) for stage 2; none by default",
+        "vgg_weights": Param(None, "optional local VGG16 state dict (torchvision's layout) for stage 2; none by default",
                          kind="weights"),
     }
     configs = {
@@ -348,7 +300,7 @@ class TwoStageCNN(DeepMethod):
         "cpu": {"rec_size": 64, "rec_base": 16, "latent": 128, "width": 0.25, "fc": 128, "input_width": 160,
                 "input_height": 120, "optimizer": "adam", "weight_decay": 0.0, "clip": 5.0, "deeplab_lr_mult": False,
                 "init_std": None, "steps": (300, 3000, 400), "lrs": (2e-3, 2e-4, 5e-5), "batches": (8, 4, 4),
-                "infer_batch": 8, "max_train_seconds": 300.0},
+                "infer_batch": 8},
         "smoke": {"rec_size": 32, "rec_base": 4, "latent": 16, "width": 0.0625, "fc": 8, "input_width": 64,
                   "input_height": 48, "optimizer": "adam", "weight_decay": 0.0, "clip": 5.0, "deeplab_lr_mult": False,
                   "init_std": None, "steps": (2, 2, 2), "lrs": (1e-3, 1e-3, 1e-4), "batches": (2, 2, 1),
@@ -372,7 +324,7 @@ class TwoStageCNN(DeepMethod):
         self.rec = Reconstructor(int(self.p["rec_base"]), int(self.p["rec_size"]), int(self.p["latent"])).to(self.device)
         self.seg = LargeFOV(float(self.p["width"]), int(self.p["fc"]), int(self.p["atrous"])).to(self.device)
         init_weights(self.rec, self.seg, self.p["init_std"])
-        self.weights_loaded = load_vgg16(self.seg.front, self.p["weights"]) if self.p["weights"] else 0
+        self.weights_loaded = load_vgg16(self.seg.front, self.p["vgg_weights"]) if self.p["vgg_weights"] else 0
 
     def modules(self) -> dict[str, nn.Module]:
         return {"rec": self.rec, "seg": self.seg}

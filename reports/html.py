@@ -120,6 +120,8 @@ def _cell(key: str, kind: str, row: dict) -> str:
         text = "-" if failed else ci_text(row)
     elif key == "RC" and failed:
         text = FAILED
+    elif key == "method" and row.get("marks"):  # truncated training, degenerate output: said in the row
+        text = f"{v} ({row['marks']})"
     elif key == "average_precision" and row.get("binary"):
         text = BINARY_AP
     elif key == "fps" and row.get("fps_na"):
@@ -212,7 +214,8 @@ def page(results: Results, boards: list[dict], figures: dict[tuple[str, str], li
             parts.append(_row(r))
         parts.append("</tbody></table>")
         for note in failure_text(b):
-            parts.append(f"<p class='note'><b>Failed</b>: {html.escape(note)}</p>")
+            what = "Flagged" if note in b.get("flags", ()) else "Failed"  # truncated training, degenerate output
+            parts.append(f"<p class='note'><b>{what}</b>: {html.escape(note)}</p>")
         for note in b.get("coverage", []):  # what the means leave out (bgbench.scoring.coverage)
             parts.append(f"<p class='note'>{html.escape(note)}</p>")
         for note in statistics_text(b):

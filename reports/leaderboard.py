@@ -224,6 +224,8 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
     from bgbench.timing.untimed import untimed_labels
 
     untimed = untimed_labels(results)  # their FPS reads "n/a" (no speed to report)
+    from .tables import DEGENERATE, TRUNCATED, _flags, flag_notes
+
     rows = []
     for m in methods:
         vf = _video_f(results, m, key, dataset)
@@ -231,7 +233,10 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
         units = _ci_units(vf)
         o = ds[m].overall
         fl = failed.get(m)
-        rows.append({"method": m, "family": entries[m].family, "status": "partial" if fl else "ok",
+        truncated, degenerate = _flags(results, entries[m], dataset)
+        marks = ", ".join([TRUNCATED] * bool(truncated) + [DEGENERATE] * bool(degenerate))
+        rows.append({"method": m, "family": entries[m].family,
+                     "status": "partial" if fl else TRUNCATED if truncated else "ok", "marks": marks,
                      "error": fl["message"] if fl else "", "RM": rm[m], "RC": rc_sum[m] / len(cats) if cats else None,
                      "f_measure": o.get("f_measure"), "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                      "ci_note": "" if ci else f"{TOO_SMALL} ({units} video{'s' if units != 1 else ''})",
@@ -267,7 +272,7 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
     by_f = [r["method"] for r in sorted((r for r in rows if not _nan(r["f_measure"])), key=lambda r: -r["f_measure"])]
     return {"protocol": key, "protocol_display": protocol_display(key, results), "dataset": dataset, "rows": rows,
             "seed": seed, "paired_tests": paired_tests(results, key, dataset, by_f, reference, seed),
-            "failures": list(failed.values()), "footnotes": comp["footnotes"],
+            "failures": list(failed.values()), "flags": flag_notes(results, key, dataset), "footnotes": comp["footnotes"],
             "skipped": skipped_here(results, key, dataset), "coverage": coverage_notes(results, key, dataset)}
 
 
@@ -295,7 +300,7 @@ def notes_markdown(board: dict) -> str:
     """Below a leaderboard: failures, the statistics, the published F beside ours, its
     footnotes, and the skips."""
     parts = []
-    if board.get("failures"):
+    if board.get("failures") or board.get("flags"):
         parts.append("Failed jobs (a method with every job failed is listed with \"failed\"; one with some failed is "
                      "ranked on the rest):\n" + "\n".join(f"- {t}" for t in failure_text(board)))
     stats = statistics_text(board)

@@ -248,13 +248,50 @@ def failures(results: Results, protocol: str, dataset: str) -> list[dict]:
 
 
 def failure_notes(results: Results, protocol: str, dataset: str) -> list[str]:
-    """One line per method with failed jobs here, for below a table; then what the means
-    leave out (bgbench.scoring.coverage: undefined F or precision, rows over different
-    video sets, videos skipped as bad data)."""
+    """One line per method with failed jobs here, then per method with truncated training or
+    degenerate output (``flag_notes``), for below a table; then what the means leave out
+    (bgbench.scoring.coverage: undefined F or precision, rows over different video sets, videos
+    skipped as bad data)."""
     from bgbench.scoring.coverage import coverage_notes
 
-    return [f"{f['method']}: {FAILED if f['all_failed'] else 'partly failed'}: {f['message']}"
-            for f in failures(results, protocol, dataset)] + coverage_notes(results, protocol, dataset)
+    return ([f"{f['method']}: {FAILED if f['all_failed'] else 'partly failed'}: {f['message']}"
+             for f in failures(results, protocol, dataset)] + flag_notes(results, protocol, dataset)
+            + coverage_notes(results, protocol, dataset))
+
+
+TRUNCATED = "truncated"  # a row's marker: training stopped by the clock before its steps (records.types.JobRecord)
+DEGENERATE = "degenerate"  # a row's marker: a constant map or no positive pixel (scoring.metrics.degenerate)
+
+
+def _flags(results: Results, s: Summary, dataset: str) -> tuple[list, dict[str, str]]:
+    truncated = [j for j in results.jobs_of(s.label, s.protocol_key) if j.truncated and j.key.dataset == dataset]
+    degenerate = {v: why for v, why in s.degenerate.items() if v.split("/", 1)[0] == dataset}
+    return truncated, degenerate
+
+
+def marked(results: Results, s: Summary, dataset: str) -> str:
+    """The label as tables print it: with "(truncated)" when a job's training was cut short by
+    ``max_train_seconds``, "(degenerate)" when a video's output collapsed, so neither reads as
+    a plain number."""
+    truncated, degenerate = _flags(results, s, dataset)
+    marks = [TRUNCATED] * bool(truncated) + [DEGENERATE] * bool(degenerate)
+    return f"{s.label} ({', '.join(marks)})" if marks else s.label
+
+
+def flag_notes(results: Results, protocol: str, dataset: str) -> list[str]:
+    """One line per marked method: which jobs were truncated (steps trained of configured)
+    and which videos' outputs are degenerate, and why."""
+    out = []
+    for s in results.under(protocol):
+        truncated, degenerate = _flags(results, s, dataset)
+        if truncated:
+            out.append(f"{s.label}: {TRUNCATED}: {len(truncated)} job(s) trained fewer steps than configured "
+                       f"(stopped by max_train_seconds: not comparable): "
+                       + "; ".join(f"{j.key.video} {j.training_note()}" for j in truncated[:3]))
+        if degenerate:
+            out.append(f"{s.label}: {DEGENERATE} output on {len(degenerate)} video(s): "
+                       + ", ".join(f"{v} ({why})" for v, why in list(degenerate.items())[:5]))
+    return out
 
 
 def _failed_only(results: Results, protocol: str, dataset: str) -> list[str]:
@@ -265,7 +302,7 @@ def _entries(results: Results, protocol: str, dataset: str) -> Iterator[tuple[st
     for s in results.under(protocol):
         d = s.datasets.get(dataset)
         if d:
-            yield s.label, s, d
+            yield marked(results, s, dataset), s, d
 
 
 def average_precision_cell(d: DatasetSummary) -> Any:
@@ -388,14 +425,14 @@ def ci_text(r: dict) -> str:
 def failure_text(board: dict) -> list[str]:
     """A leaderboard's failed methods, one line each."""
     return [f"{f['method']}: {'failed' if f['all_failed'] else 'partly failed'}: {f['message']}"
-            for f in board.get("failures", [])]
+            for f in board.get("failures", [])] + list(board.get("flags", []))
 
 
 # A leaderboard's columns: (header, header in LaTeX or None where LaTeX leaves it out,
 # higher is better (None: not ranked), kind, the cell of a row (a dict of
 # ``bgbench.reports.leaderboard.leaderboard``))
 _LB_COLUMNS: tuple[tuple[str, str | None, bool | None, str, Any], ...] = (
-    ("method", "method", None, "text", lambda r: r["method"]),
+    ("method", "method", None, "text", lambda r: f"{r['method']} ({r['marks']})" if r.get("marks") else r["method"]),
     ("family", None, None, "text", lambda r: r["family"]),
     ("avg rank (categories)", "RC", False, "rank", _status_cell),
     ("avg rank (metrics)", "RM", False, "rank", lambda r: r["RM"]),

@@ -48,10 +48,10 @@ CASES = {
     "run --set bad value": (RUN + ["--set", "temporal_median.window=abc"], "temporal_median.window"),
     "run --set unknown parameter": (RUN + ["--set", "temporal_median.bogus=1"], "--set"),
     "run two_stage_cnn weights missing": (DEEP[:3] + ["--methods", "two_stage_cnn", "--set",
-                                                      "two_stage_cnn.weights={tmp}/vgg16.pt", "--out", "{out}"],
+                                                      "two_stage_cnn.vgg_weights={tmp}/vgg16.pt", "--out", "{out}"],
                                           "vgg16.pt"),
     "run siamese_fcn weights missing": (DEEP[:3] + ["--methods", "siamese_fcn", "--set",
-                                                    "siamese_fcn.weights={tmp}/vgg16.pt", "--out", "{out}"], "vgg16.pt"),
+                                                    "siamese_fcn.vgg_weights={tmp}/vgg16.pt", "--out", "{out}"], "vgg16.pt"),
     "run --config bogus": (RUN + ["--config", "bogus"], "--config"),
     # run: devices
     "run --device tpu": (RUN + ["--device", "tpu"], "--device"),

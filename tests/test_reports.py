@@ -374,7 +374,7 @@ def _malformed(raw: dict, how: str) -> dict:
 @pytest.mark.parametrize("how, words", [
     ("missing field", ["jobs[0]", "'video'"]), ("wrong type", ["jobs[1]", "'frames' is a str, not a int"]),
     ("meta wrong type", ["meta", "'seed' is a str"]), ("summary missing field", ["summary.", "'jobs_ok'"]),
-    ("schema 1", ["schema 1", "reads schema 2"]), ("not an object", ["schema None"])])
+    ("schema 1", ["schema 1", "reads schema 3"]), ("not an object", ["schema None"])])
 def test_a_malformed_results_json_names_the_file_and_the_field(run, tmp_path, how, words):
     from bgbench.errors import BadInput
 

@@ -41,7 +41,7 @@ def test_run_on_synthetic_writes_the_record(tmp_path, capsys):
     code = main(["run", "--data", "synthetic", "--methods", "gmm_zivkovic,temporal_median", "--out", str(out)])
     assert code == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["schema_version"] == 2
+    assert res["schema_version"] == 3
     assert {"git", "versions", "machine", "seed", "protocols", "videos", "families", "threads"} <= set(res["meta"])
     assert len(res["jobs"]) == 12
     job = res["jobs"][0]

@@ -159,6 +159,8 @@ def _number_at(summary, name: str):
     parts = name.split("/")
     if parts == ["jobs_failed"]:
         return summary.jobs_failed
+    if parts == ["jobs_truncated"]:
+        return summary.jobs_truncated
     if parts[0] == "average_precision":
         return summary.datasets[parts[1]].average_precision
     if parts[0] == "fps":
@@ -322,7 +324,7 @@ def test_logged_figures_are_the_reports(tmp_path, scene, capsys):
     expected = _report_figures(out / "report")
     for ch in children:
         method = ch.data.tags["bgbench.label"]
-        logged = {k: v for k, v in ch.data.metrics.items() if k != "jobs_failed"}
+        logged = {k: v for k, v in ch.data.metrics.items() if k not in ("jobs_failed", "jobs_truncated")}
         assert set(logged) == set(expected[method])
         for k, v in expected[method].items():
             assert logged[k] == pytest.approx(v, rel=1e-12, abs=1e-15), (method, k)

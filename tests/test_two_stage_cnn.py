@@ -52,7 +52,7 @@ def test_vgg16_state_dict_loads_by_name_with_both_halves_of_conv1(tmp_path):
     rgb = torch.nn.functional.conv2d(x, state["features.0.weight"], state["features.0.bias"], padding=1)
     assert torch.allclose(seg.front[0](torch.cat([x, x], 1)), rgb, atol=1e-5)
     # through the method's parameter (the model's own front, at the paper's widths)
-    m = build_method("two_stage_cnn", config="smoke", width=1.0, fc=16, weights=str(path))
+    m = build_method("two_stage_cnn", config="smoke", width=1.0, fc=16, vgg_weights=str(path))
     assert m.weights_loaded == 26 and torch.equal(m.seg.front[28].weight.detach(), state["features.28.weight"])
 
 

@@ -52,13 +52,28 @@ from bgbench.protocols import Planned, Protocol, Split
 from bgbench.records.provenance import code_fingerprint
 from bgbench.records.types import MethodSpec  # noqa: F401 - re-exported: plan() takes MethodSpecs
 from bgbench.scoring.device import is_tensor
-from bgbench.scoring.metrics import VideoScore, metrics, quantize, threshold_bin
+from bgbench.scoring.metrics import VideoScore, degenerate, metrics, quantize, threshold_bin
 from bgbench.data.video import LabelledFrames, TrainingSet, Video
 
 SCORE_BATCH = 32
 # Torch maps on a CPU are scored as NumPy arrays (no copy): bgbench.scoring.device's bincount
 # costs ~10x the NumPy path there. Tests set this to score CPU tensors the device's way.
 DEVICE_SCORING_ON_CPU = False
+SCORED = ("ok", "truncated")  # the statuses of a job that was scored (``truncated``: see ``with_training``)
+
+
+def with_training(rec: dict, training: dict | None, accept_truncated: bool) -> dict:
+    """``rec`` (a scored job) with its ``training`` record and the status it implies: steps are
+    the budget, so a job whose model has a stage stopped by ``max_train_seconds`` is
+    ``truncated`` (not ok: its numbers depend on the machine's speed), unless the run accepts
+    truncation (``--accept-truncated``), which the record says (``training.truncation_accepted``).
+    A reused record is judged again under this run's choice."""
+    if not training:
+        return rec
+    stages = training.get("stages") or ()
+    truncated = any(st.get("stopped_by") != "steps" for st in stages)
+    training = {**training, "truncated": truncated, "truncation_accepted": bool(truncated and accept_truncated)}
+    return {**rec, "training": training, "status": "truncated" if truncated and not accept_truncated else "ok"}
 
 
 @dataclass
@@ -84,6 +99,7 @@ class RunOptions:
     threads: int = 1  # OpenCV/torch intra-op threads per job (0: leave the libraries' defaults)
     parent_pid: int | None = None  # set in worker processes: a job whose run is gone writes nothing
     isolate: bool = True  # local: every task in a child process (a crash fails its jobs, not the run); False: in process
+    accept_truncated: bool = False  # a training stage stopped by max_train_seconds leaves the job ok (said in its record)
 
 
 def _stop_if_orphaned(opts: RunOptions) -> None:
@@ -178,6 +194,7 @@ def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], vi
         params = spec.resolved_params()
         files = param_digests(params)  # a replaced weights file (any file a parameter names) re-runs
         code = code_fingerprint(cls)
+        # a file parameter (a trained model, VGG16 weights) keys the job by the file's content, not its name
         for proto in protocols[spec.name]:
             if proto.key not in planned:
                 planned[proto.key] = proto.plan(videos)
@@ -232,9 +249,9 @@ def finished(task: Task, opts: RunOptions) -> dict[str, dict]:
                 rec = json.loads(p.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
-            if rec.get("status") == "ok" and rec.get("fingerprint") == task.fingerprints[v.id] and (
+            if rec.get("status") in SCORED and rec.get("fingerprint") == task.fingerprints[v.id] and (
                     not opts.save_masks or (isinstance(rec.get("masks"), str) and _in_run(opts.out, rec["masks"]))):
-                done[v.id] = rec
+                done[v.id] = with_training(rec, rec.get("training"), opts.accept_truncated)
     return done
 
 
@@ -294,12 +311,15 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
     records = [done[v.id] for v, _ in task.tests if v.id in done]
     if not pending:
         return records
-    fit_seconds = None
+    fit_seconds, training = None, None
     try:
         method = task.method.build(opts.device, opts.seed)
         built()
-        if task.train_videos:
-            fit_seconds = _fit(method, task, opts)
+        if method.pretrained:  # the whole model came from a file (weights=FILE): nothing is trained here
+            training = {"pretrained": method.pretrained, "note": "pretrained, not trained here", "stages": [],
+                        "tensors": getattr(method, "model_weights_loaded", None)}
+        elif task.train_videos:
+            fit_seconds, training = _fit(method, task, opts)
     except Exception as e:  # noqa: BLE001 - a failed method is recorded, the run goes on
         if is_disk_full(e):
             raise
@@ -319,6 +339,7 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
                 rec["timing"]["fit_seconds"] = fit_seconds
             if method.history:
                 rec["loss_history"] = method.history
+            rec = with_training(rec, training, opts.accept_truncated)
         except Exception as e:  # noqa: BLE001
             if is_disk_full(e):  # not the method's fault: the run stops with one line naming the folder
                 raise
@@ -411,7 +432,9 @@ def _workdir(ckpt: Path) -> Path:
     return ckpt.with_suffix("")
 
 
-def _fit(method: Method, task: Task, opts: RunOptions) -> float:
+def _fit(method: Method, task: Task, opts: RunOptions) -> tuple[float, dict | None]:
+    """Train (or load the task's trained model); return the training seconds and the
+    ``training`` record (steps configured and trained per stage), kept in the checkpoint."""
     from bgbench.execution import checkpoint
 
     fp = fingerprint(fps=sorted(task.fingerprints.values()))
@@ -421,7 +444,8 @@ def _fit(method: Method, task: Task, opts: RunOptions) -> float:
         state = checkpoint.load(ckpt, expect=fp)
         method.load_state_dict(state["state"])
         method.history = state.get("history", [])
-        return float(state.get("fit_seconds", 0.0))  # the training time of the run that made it
+        # the training time and steps of the run that made it
+        return float(state.get("fit_seconds", 0.0)), state.get("training")
     train = TrainingSet(
         train=tuple(LabelledFrames(task.train_videos[vid], fr) for vid, fr in task.split.train),
         val=tuple(LabelledFrames(task.train_videos[vid], fr) for vid, fr in task.split.val),
@@ -432,9 +456,10 @@ def _fit(method: Method, task: Task, opts: RunOptions) -> float:
     before = sum(s.get("resumed_seconds", 0.0) for s in method.train_stats.values())
     seconds = time.perf_counter() - t0 + before
     _stop_if_orphaned(opts)
+    training = method.training_record()
     checkpoint.save(ckpt, {"state": method.state_dict(), "history": method.history,
-                           "fit_seconds": seconds}, fp)
-    return seconds
+                           "fit_seconds": seconds, "training": training}, fp)
+    return seconds, training
 
 
 def _segment_device_maps(method: Method, view, frames: list[int]):
@@ -511,7 +536,10 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
 
                 q = to_host_levels(prob)
         else:
-            q = quantize(prob, out=qbuf[len(ids)])
+            try:
+                q = quantize(prob, out=qbuf[len(ids)])
+            except ValueError as e:  # NaN: refused, never scored as some level
+                raise RuntimeError(f"segment yielded an unusable map for frame {fid}: {e} (a diverged model?)") from None
         ids.append(fid)
         if mdir is not None:
             from bgbench.data.imageio import write_mask
@@ -537,6 +565,9 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     rec = score.to_dict()
     rec["metrics"] = metrics(rec["counts"], rec["dice"])
     untimed = getattr(method, "untimed", None)  # e.g. masks read from disk: reading PNGs is no method's speed
+    flag = degenerate(score.hist, rec["counts"])
+    if flag:
+        rec["degenerate"] = flag
     rec["timing"] = {
         "frames": n_frames, "seconds": seconds,
         "fps": None if untimed else n_frames / seconds if seconds > 0 else None,

@@ -8,7 +8,9 @@ reading checks the schema version and the fields, naming the file and the field 
 wrong. Everything is keyed by the protocol's full key (name and options), never its name:
 two variants of one protocol test different pixels.
 
-Schema history: 1 had untyped dicts and no ``family``/``label`` in jobs; 2 is this module.
+Schema history: 1 had untyped dicts and no ``family``/``label`` in jobs; 2 is this module;
+3 adds the job status ``truncated``, the jobs' ``training`` and ``degenerate`` fields and the
+summaries' ``jobs_truncated`` and ``degenerate``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any, Iterator, Mapping
 
 from bgbench.errors import BadInput
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (2, 3)  # 3 only adds fields (optional) and a status, so a schema-2 record reads as is
+STATUSES = ("ok", "truncated", "failed")  # a job's status; the first two were scored
 
 
 def _need(d: Any, name: str, kind: type | tuple[type, ...], where: str, optional: bool = False) -> Any:
@@ -84,10 +88,17 @@ class JobKey:
 
 @dataclass(frozen=True)
 class JobRecord:
-    """One job's outcome. ``status`` is "ok" (counts, metrics, histograms, timing set) or
-    "failed" (``error`` set). ``family`` is the method's family at run time; ``masks`` the
-    run-folder-relative folder of its saved masks (``--save-masks``), ``examples`` the
-    frame and ground-truth files of the frames a report may show."""
+    """One job's outcome. ``status`` is "ok" (counts, metrics, histograms, timing set),
+    "truncated" (scored like ok, but a training stage of its model was stopped by
+    ``max_train_seconds`` before its steps: not ok, its numbers depend on the machine's
+    speed) or "failed" (``error`` set). ``family`` is the method's family at run time;
+    ``masks`` the run-folder-relative folder of its saved masks (``--save-masks``),
+    ``examples`` the frame and ground-truth files of the frames a report may show.
+    ``training`` (methods that train, or load a whole model): ``stages`` [{name,
+    steps_configured, steps_trained, stopped_by: "steps" | "max_train_seconds"}],
+    ``truncated``, ``truncation_accepted`` (``--accept-truncated``), or ``pretrained`` (the
+    file) and ``note`` "pretrained, not trained here". ``degenerate``: why the output is
+    degenerate ("constant map", "no positive pixel"; ``scoring.metrics.degenerate``), else None."""
 
     key: JobKey
     protocol: str  # the protocol's name (``key.protocol_key`` carries its options)
@@ -107,10 +118,31 @@ class JobRecord:
     masks: str | None = None
     examples: Mapping[str, Any] | None = None
     loss_history: tuple[Mapping[str, float], ...] = ()
+    training: Mapping[str, Any] | None = None
+    degenerate: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def truncated(self) -> bool:
+        return self.status == "truncated"
+
+    @property
+    def scored(self) -> bool:
+        """Counts, metrics and histograms are set (ok or truncated)."""
+        return self.status in ("ok", "truncated")
+
+    def training_note(self) -> str:
+        """One line on training: its stages cut short ("unet: 46 of 1500 steps, stopped by
+        max_train_seconds"), the pretrained file, or "" (every stage trained its steps)."""
+        t = self.training or {}
+        if t.get("pretrained"):
+            return f"{t.get('note', 'pretrained, not trained here')}: {t['pretrained']}"
+        short = [st for st in t.get("stages") or () if st.get("stopped_by") != "steps"]
+        return "; ".join(f"{st.get('name')}: {st.get('steps_trained')} of {st.get('steps_configured')} steps, "
+                         f"stopped by {st.get('stopped_by')}" for st in short)
 
     @property
     def fps(self) -> float | None:
@@ -122,7 +154,8 @@ class JobRecord:
              "protocol_key": self.key.protocol_key, "split": self.key.split, "video": self.key.video,
              "fingerprint": self.fingerprint, "frames": self.frames, "code": dict(self.code),
              "status": self.status, "error": self.error}
-        for name in ("traceback", "counts", "dice", "histograms", "metrics", "timing", "masks", "examples"):
+        for name in ("traceback", "counts", "dice", "histograms", "metrics", "timing", "masks", "examples",
+                     "training", "degenerate"):
             v = getattr(self, name)
             if v is not None:
                 d[name] = dict(v) if isinstance(v, Mapping) else v
@@ -134,11 +167,11 @@ class JobRecord:
     def from_json(cls, d: Any, where: str = "job record") -> "JobRecord":
         s = lambda n, opt=False: _need(d, n, str, where, opt)  # noqa: E731
         status = s("status")
-        if status not in ("ok", "failed"):
-            raise BadInput(f"{where}: status {status!r} is neither 'ok' nor 'failed'", where, "re-run the job")
+        if status not in STATUSES:
+            raise BadInput(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}", where, "re-run the job")
         key = JobKey(s("method"), s("config"), _need(d, "protocol_key", str, where, True) or s("protocol"),
                      s("split"), s("video"))
-        ok = status == "ok"
+        ok = status in ("ok", "truncated")  # scored
         rec = cls(
             key=key, protocol=s("protocol"), status=status, fingerprint=s("fingerprint", True) or "",
             family=s("family", True) or "", frames=_need(d, "frames", int, where, True) or 0,
@@ -149,6 +182,7 @@ class JobRecord:
             timing=_need(d, "timing", dict, where, not ok), masks=s("masks", True),
             examples=_need(d, "examples", dict, where, True),
             loss_history=tuple(_need(d, "loss_history", list, where, True) or ()),
+            training=_need(d, "training", dict, where, True), degenerate=s("degenerate", True),
         )
         if ok:
             for k in ("tp", "fp", "tn", "fn"):
@@ -217,13 +251,16 @@ class Summary:
     fps_median: float | None
     jobs_ok: int
     jobs_failed: int
+    jobs_truncated: int = 0  # scored, in the numbers, but their training was cut short by the clock
+    degenerate: Mapping[str, str] = field(default_factory=dict)  # video -> why its output is degenerate
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "method": self.method, "config": self.config, "family": self.family,
                 "protocol": self.protocol, "protocol_key": self.protocol_key,
                 "datasets": {k: v.to_json() for k, v in self.datasets.items()},
                 "failures": {k: [dict(f) for f in v] for k, v in self.failures.items()},
-                "fps_median": self.fps_median, "jobs_ok": self.jobs_ok, "jobs_failed": self.jobs_failed}
+                "fps_median": self.fps_median, "jobs_ok": self.jobs_ok, "jobs_failed": self.jobs_failed,
+                "jobs_truncated": self.jobs_truncated, "degenerate": dict(self.degenerate)}
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> "Summary":
@@ -235,7 +272,9 @@ class Summary:
                    datasets={k: DatasetSummary.from_json(v, f"{where}.datasets.{k}") for k, v in ds.items()},
                    failures={k: tuple(v) for k, v in fails.items()},
                    fps_median=_need(d, "fps_median", (int, float), where, True),
-                   jobs_ok=_need(d, "jobs_ok", int, where), jobs_failed=_need(d, "jobs_failed", int, where))
+                   jobs_ok=_need(d, "jobs_ok", int, where), jobs_failed=_need(d, "jobs_failed", int, where),
+                   jobs_truncated=_need(d, "jobs_truncated", int, where, True) or 0,
+                   degenerate=_need(d, "degenerate", dict, where, True) or {})
 
 
 @dataclass(frozen=True)
@@ -356,7 +395,7 @@ class Results:
     def from_json(cls, d: Any, where: str | Path = "results.json") -> "Results":
         where = str(where)
         version = d.get("schema_version") if isinstance(d, dict) else None
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_SCHEMAS:
             raise BadInput(f"is a results record of schema {version!r}; this bgbench reads schema {SCHEMA_VERSION}",
                            where, "re-run with this bgbench version (job files are reused: only new work is computed)")
         jobs = tuple(JobRecord.from_json(j, f"{where}: jobs[{i}]") for i, j in enumerate(_need(d, "jobs", list, where)))

@@ -132,9 +132,9 @@ def summarize(jobs: Sequence[JobRecord]) -> dict[tuple[str, str], Summary]:
         groups[(j.key.label, j.key.protocol_key)].append(j)
     out: dict[tuple[str, str], Summary] = {}
     for (label, key), js in sorted(groups.items()):
-        ok = [j for j in js if j.ok]
+        ok = [j for j in js if j.scored]  # truncated jobs are in the numbers, counted and marked apart
         failures: dict[str, list[dict]] = defaultdict(list)
-        for j in sorted((j for j in js if not j.ok), key=lambda j: (j.key.video, j.key.split)):
+        for j in sorted((j for j in js if not j.scored), key=lambda j: (j.key.video, j.key.split)):
             failures[j.key.dataset].append(_failure(j))
         by_ds: dict[str, list[JobRecord]] = defaultdict(list)
         for j in ok:
@@ -146,5 +146,7 @@ def summarize(jobs: Sequence[JobRecord]) -> dict[tuple[str, str], Summary]:
             family=next((j.family for j in js if j.family), ""), protocol=first.protocol, protocol_key=key,
             datasets={ds: _dataset_summary(dj) for ds, dj in sorted(by_ds.items())},
             failures={ds: tuple(f) for ds, f in sorted(failures.items())},
-            fps_median=statistics.median(fps) if fps else None, jobs_ok=len(ok), jobs_failed=len(js) - len(ok))
+            fps_median=statistics.median(fps) if fps else None, jobs_ok=sum(j.ok for j in ok),
+            jobs_failed=len(js) - len(ok), jobs_truncated=sum(j.truncated for j in ok),
+            degenerate={j.key.video: j.degenerate for j in sorted(ok, key=lambda j: j.key.video) if j.degenerate})
     return out

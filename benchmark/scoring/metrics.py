@@ -500,6 +500,21 @@ class VideoScore:
         }
 
 
+def degenerate(hist: np.ndarray, counts: Mapping[str, int]) -> str | None:
+    """Why a video's output is degenerate, from what scoring already holds (no pass over the
+    maps): "constant map" when every scored pixel fell in one of the 256 levels (one
+    non-empty histogram bin over the negative, shadow and positive rows), "no positive pixel"
+    when nothing reached the threshold although the frames hold foreground (tp + fp = 0 <
+    tp + fn); None otherwise. A collapsed model thus reads as such, never just "F 0".
+    (A NaN in a map never gets here: ``quantize`` refuses it and the job fails.)"""
+    per_level = np.asarray(hist).sum(axis=0)
+    if per_level.sum() > 0 and np.count_nonzero(per_level) == 1:
+        return "constant map"
+    if counts["tp"] + counts["fp"] == 0 and counts["tp"] + counts["fn"] > 0:
+        return "no positive pixel"
+    return None
+
+
 def _div(a: float, b: float) -> float:
     return a / b if b else float("nan")
 

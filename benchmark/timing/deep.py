@@ -7,7 +7,11 @@ its best batch (whole batches after a warm-up batch, device-synchronised by the 
 of each batch), and peak GPU memory. Training runs the method's own ``fit`` on a real
 labelled scene (its first ``train_frames`` ground-truth frames), every stage shortened to
 ``warmup + steps`` steps; inference runs ``segment`` on the same scene's frames, decoded
-before the clock starts. ``cudnn.benchmark`` is on for these runs (and only these).
+before the clock starts. It is the program ``bgbench run`` runs: the config's checkpoint
+settings (rolling checkpoints written off the training thread into a temporary folder, and
+each stage's final one) and the same cuDNN settings (``cudnn.benchmark`` left as run leaves
+it: off, whose algorithm choice does not depend on timing). Per stage it reports the share
+of the stage's time spent waiting for data and on checkpoints.
 """
 
 from __future__ import annotations
@@ -82,14 +86,17 @@ def profile(name: str, video, config: str = "paper", device: str = "auto", steps
     cls = method_class(name)
     if not cls.stage_steps:
         raise BadInput(f"{name} does not train", "--methods", "--train times deep methods only")
-    kw = {**_stage_overrides(cls, warmup + steps), "checkpoint_every": 0, "max_train_seconds": None,
-          **(overrides or {})}
+    kw = {**_stage_overrides(cls, warmup + steps), "max_train_seconds": None, **(overrides or {})}
     m = build_method(name, config=config, device=device, **kw)
+    import tempfile
+
+    workdir = tempfile.TemporaryDirectory(prefix="bgbench-speed-")
+    m.workdir = Path(workdir.name)  # checkpoints are written as in a run, then deleted
     m.timing_warmup = warmup
     cuda = m.device.startswith("cuda")
     labelled = list(video.eval_frames)
     train = TrainingSet(train=(LabelledFrames(video, labelled[:train_frames]),))
-    with _cudnn_benchmark(cuda):
+    with workdir:
         if cuda:
             torch.cuda.reset_peak_memory_stats(m.device)
         m.fit(train)
@@ -99,6 +106,8 @@ def profile(name: str, video, config: str = "paper", device: str = "auto", steps
             sps = s["timed_steps"] / s["timed_seconds"] if s["timed_seconds"] else None
             stages[tag] = {"steps_per_s": sps, "images_per_s": sps * s["images_per_step"] if sps else None,
                            "data_wait_fraction": s["timed_data_wait_fraction"], "resident": s["resident"],
+                           "checkpoint_fraction": s["checkpoint_fraction"],
+                           "checkpoints_written": s["checkpoints_written"],
                            "timed_steps": s["timed_steps"]}
         test = list(video.frame_ids)
         fps: dict[int, float] = {}
