@@ -118,7 +118,8 @@ def test_truncated_jobs_are_counted_apart_and_marked_in_tables_and_leaderboards(
     h, rows = tables.category_table(res, "full", "CDnet2014")
     assert [r[0] for r in rows] == ["crossnet[cpu] (truncated)", "gmm_sg"]
     notes = tables.failure_notes(res, "full", "CDnet2014")
-    assert len(notes) == 1 and "1 job(s) trained fewer steps" in notes[0] and "46 of 1500" in notes[0]
+    flagged = [n for n in notes if ": truncated: " in n]  # (a coverage note may follow: the fixture's gmm_sg lacks a video)
+    assert len(flagged) == 1 and "1 job(s) trained fewer steps" in flagged[0] and "46 of 1500" in flagged[0]
     board = leaderboard(res, "full", "CDnet2014")
     row = next(r for r in board["rows"] if r["method"] == "crossnet[cpu]")
     assert row["status"] == "truncated" and row["marks"] == "truncated"

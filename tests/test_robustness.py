@@ -570,3 +570,27 @@ def test_a_worker_that_dies_while_idle_is_replaced_before_its_next_task():
     rest = list(outs)
     assert [o.value for o in [first, *rest]] == [1, 2, 3] and all(o.error is None for o in rest)
     assert ex.started == 2
+
+
+def test_workers_are_forked_with_opencvs_thread_pool_stopped():
+    """A fork while one of OpenCV's pool threads holds the pool's lock leaves the child waiting
+    for ever (seen: a worker stuck in cv2.reduce). Each fork happens with the pool joined, and
+    the run's thread count is back after it."""
+    import cv2
+
+    from bgbench.execution.isolated import _opencv_pool_stopped
+
+    def tasks() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    old = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        img = np.zeros((480, 640), np.uint8)
+        cv2.GaussianBlur(img, (31, 31), 0)  # starts the pool's worker thread
+        with_pool = tasks()
+        with _opencv_pool_stopped(True):
+            assert tasks() < with_pool and cv2.getNumThreads() == 1
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(old)

@@ -11,7 +11,10 @@ left. The cost per job is the pickling of one task and its records through a pip
 docs/robustness.md); the fork of each worker is paid once per run (and once per crash).
 
 Workers are forked (``fork`` start method) where the OS has it: a fork copies the run's
-state, never a thread, and the run forks before it starts any thread of its own. A CUDA
+state, never a thread. A thread that held a lock at the fork leaves the child waiting on it
+for ever: OpenCV's own thread pool, alive in the run after it decoded and checked the videos,
+did so (a worker stuck in ``cv2.reduce``), so each fork happens with that pool stopped
+(``_opencv_pool_stopped``: one thread, then the run's count again). A CUDA
 context cannot cross a fork (torch refuses CUDA in a child forked after the parent asked
 CUDA anything), so a run whose ``device`` is not ``cpu`` on a machine where torch sees CUDA
 starts its workers with ``spawn`` instead: a fresh interpreter that imports each task's
@@ -22,9 +25,11 @@ within 0.2 s of the run's death (``runner._watch_parent``).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -115,6 +120,22 @@ def _method_classes(items: list) -> tuple:
     return tuple(out)
 
 
+@contextlib.contextmanager
+def _opencv_pool_stopped(forking: bool) -> Iterator[None]:
+    """For a fork: OpenCV's worker threads joined first (``setNumThreads(1)`` stops them), so
+    none can hold the pool's lock in the child; the run's thread count is set again after."""
+    cv2 = sys.modules.get("cv2") if forking else None
+    if cv2 is None:
+        yield
+        return
+    n = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(n)
+
+
 @dataclass
 class _Worker:
     proc: Any
@@ -139,7 +160,8 @@ class ProcessExecutor(Executor):
     def _start(self, fn: Callable[[Any], Any]) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(target=_serve, args=(child, fn, self.classes), name="bgbench-job", daemon=True)
-        proc.start()
+        with _opencv_pool_stopped(self.start_method == "fork"):
+            proc.start()
         child.close()
         self.started += 1
         return _Worker(proc, parent)

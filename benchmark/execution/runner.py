@@ -106,16 +106,32 @@ def _stop_if_orphaned(opts: RunOptions) -> None:
     """In a worker process, exit at once if the run that asked for the job is gone (killed,
     even with SIGKILL): it is checked per job and before every write, so a killed run's
     workers never go on writing into its folder."""
-    if opts.parent_pid is not None and os.getppid() != opts.parent_pid:
+    if opts.parent_pid is not None and not _alive(opts.parent_pid):
         os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    """The run process ``pid`` still exists (a worker's parent may be a fork server, not the
+    run: the run's own pid is what is watched)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, under another user: not ours, but alive
+        return True
+    try:  # a zombie (killed, not yet reaped) is gone for our purposes
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return True
 
 
 _watched_parent: int | None = None
 
 
 def _watch_parent(parent: int) -> None:
-    """Once per worker process: a daemon thread that ends the worker within 0.2 s of its
-    parent's death, so a long fit stops too. (Not PR_SET_PDEATHSIG: that fires when the
+    """Once per worker process: a daemon thread that ends the worker within 0.2 s of the run's
+    death, so a long fit stops too. (Not PR_SET_PDEATHSIG: that fires when the
     parent's spawning *thread* ends, and joblib's loky spawns workers from a helper thread.)"""
     global _watched_parent
     if _watched_parent == parent:
@@ -123,7 +139,7 @@ def _watch_parent(parent: int) -> None:
     _watched_parent = parent
 
     def loop() -> None:
-        while os.getppid() == parent:
+        while _alive(parent):
             time.sleep(0.2)
         os._exit(0)
 

@@ -24,6 +24,25 @@ def interleaved(variants: Mapping[str, Callable[[], float]], repeats: int, rotat
     return out
 
 
+def interleaved_times(fns: Mapping[str, Callable[[], object]], repeats: int, clock: Callable[[], float] | None = None,
+                      rotate: bool = False) -> dict[str, list[float]]:
+    """``interleaved`` of plain callables, each round's value the ``clock`` time (default
+    ``time.perf_counter``) one call took."""
+    import time
+
+    tick = clock or time.perf_counter
+
+    def timed(fn: Callable[[], object]) -> Callable[[], float]:
+        def f() -> float:
+            t0 = tick()
+            fn()
+            return tick() - t0
+
+        return f
+
+    return interleaved({k: timed(fn) for k, fn in fns.items()}, repeats, rotate=rotate)
+
+
 def median_spread(values: Sequence[float]) -> tuple[float, float | None]:
     """(median, (max - min) / median); the spread is None for a zero median."""
     med = statistics.median(values)

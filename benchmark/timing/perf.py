@@ -40,14 +40,10 @@ def median_time(fn: Callable[[], object], repeats: int = 3) -> float:
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int, clock: Callable[[], float] = time.perf_counter
                 ) -> dict[str, list[float]]:
     """Seconds of every ``fn`` per repeat, taking turns (a, b, c, a, b, c, ...), so a change
-    in machine load hits all of them alike."""
-    out: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = clock()
-            fn()
-            out[k].append(clock() - t0)
-    return out
+    in machine load hits all of them alike (``bgbench.timing.interleave``, the one loop)."""
+    from bgbench.timing.interleave import interleaved_times
+
+    return interleaved_times(fns, repeats, clock)
 
 
 def reference_workload_seconds(repeats: int = 3) -> float:

@@ -73,7 +73,7 @@ def measure(method, clip: Clip, repeats: int = 5) -> dict[str, Any]:
     on both; the overhead of a repeat is ``1 - bgbench fps / raw fps`` over whole passes,
     and the record keeps its median and range over the repeats."""
     n = len(clip.frames_bgr)
-    ours, steady, raw, overhead = [], [], [], []
+    ours, steady, raw = [], [], []
     has_raw = hasattr(method, "raw_loop")
 
     def ours_pass():
@@ -86,13 +86,11 @@ def measure(method, clip: Clip, repeats: int = 5) -> dict[str, Any]:
         method.raw_loop(clip.frames_bgr)
         raw.append(n / (time.perf_counter() - t0))
 
-    for r in range(repeats):
-        order = (ours_pass, raw_pass) if r % 2 == 0 else (raw_pass, ours_pass)
-        for fn in order:
-            if fn is ours_pass or has_raw:
-                fn()
-        if has_raw:
-            overhead.append(1.0 - ours[-1] / raw[-1])
+    from bgbench.timing.interleave import interleaved_times
+
+    # bgbench's pass and the raw library loop take turns, the order rotated each round
+    interleaved_times({"ours": ours_pass, **({"raw": raw_pass} if has_raw else {})}, repeats, rotate=True)
+    overhead = [1.0 - o / r for o, r in zip(ours, raw)]
     out = {"method": method.name, "device": method.device, "frames": n, "size": f"{clip.shape[1]}x{clip.shape[0]}",
            "repeats": repeats, "fps": statistics.median(steady), "fps_whole_pass": statistics.median(ours),
            "raw_fps": statistics.median(raw) if raw else None,
