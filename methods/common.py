@@ -522,6 +522,9 @@ class Trainer:
                         self.save(self.elapsed + now - t0, wait=False)
                         last_ckpt = time.perf_counter()
                         ckpt += last_ckpt - now
+            except BaseException:
+                bar.close()  # a failed or interrupted stage leaves no progress line printing on
+                raise
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True, cancel_futures=True)
