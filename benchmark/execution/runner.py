@@ -40,7 +40,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -171,7 +171,7 @@ def fingerprint(**parts: Any) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], videos: Sequence[Video], opts: RunOptions,
+def plan(methods: Sequence[MethodSpec], protocols: Mapping[str, list[Protocol]], videos: Sequence[Video], opts: RunOptions,
          skipped: list[dict] | None = None) -> list[Task]:
     """The tasks of a run. ``protocols`` maps each method name to its protocols.
 
