@@ -31,7 +31,6 @@ from bgbench.errors import BadInput
 if TYPE_CHECKING:
     from bgbench.records.types import MethodSpec
 
-
 DEFAULT_TFLOPS = 400.0
 RULE = ("training FLOPs = sum over stages of steps x (3 x forward FLOPs of one step through the trained modules "
         "+ forward FLOPs through frozen ones); forward FLOPs by torch's counter at the method's input size")
@@ -55,7 +54,6 @@ def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[
         raise BadInput(f"{bad[0]['reason']} (protocol {bad[0]['protocol']})", bad[0]["where"], bad[0]["fix"] or None)
 
     built: dict[MethodSpec, Any] = {}
-
     plans: dict[tuple[Any, ...], list[dict[str, Any]] | None] = {}
     splits, trainings = [], []
     for t in tasks:
@@ -93,7 +91,6 @@ def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[
         bm["flops"] = None if bm["flops"] is None or tr["flops"] is None else bm["flops"] + tr["flops"]
     for bm in by_method.values():
         bm["gpu_hours"] = None if bm["flops"] is None else bm["flops"] / rate / 3600
-
     known = [tr["flops"] for tr in trainings if tr["flops"] is not None]
     total = sum(known)
     return {

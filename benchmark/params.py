@@ -162,7 +162,6 @@ def _inside(v: Any, interval: str) -> bool:
     m = _INTERVAL.match(interval)
     assert m is not None  # intervals are checked when a Param is made
     lo_b, lo, hi, hi_b = m.groups()
-
     lo, hi = float(lo), float(hi)
     try:
         x = float(v)

@@ -358,7 +358,6 @@ def assign_folds(videos: Sequence[Video], k: int, seed: int) -> dict[str, int]:
     for v in sorted(videos, key=lambda v: v.id):
         by_cat[v.category or "-"].append(v)
     n_cat: defaultdict[str, np.ndarray] = defaultdict(lambda: np.zeros(k, int))
-
     frames = np.zeros(k, int)
     fold_of: dict[str, int] = {}
     for cat in sorted(by_cat, key=lambda c: (-len(by_cat[c]), c)):

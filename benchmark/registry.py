@@ -72,7 +72,6 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         return cast(T, self.entry(name).resolve())
 
-
     def names(self) -> list[str]:
         return sorted(self._entries)
 

@@ -119,7 +119,6 @@ def paired_test(a: dict[str, float | None], b: dict[str, float | None], n: int =
     for i, v in enumerate(shared):
         by_cat[category_of(v)].append(i)
     d = np.array([cast(float, a[v]) - cast(float, b[v]) for v in shared], float)  # shared: defined in both
-
     w = np.zeros(len(shared))
     for idx in by_cat.values():
         w[idx] = 1.0 / (len(by_cat) * len(idx))
@@ -231,7 +230,6 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
     rows: list[dict[str, Any]] = []
     for m in methods:
         vf = _video_f(results, m, key, dataset)
-
         ci = bootstrap_ci(vf, seed=seed)
         units = _ci_units(vf)
         o = ds[m].overall

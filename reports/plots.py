@@ -460,7 +460,6 @@ def mosaic_figure(rows: list, methods: list[str]):
             scene = vid.rsplit("/", 1)[-1]
             axes[r, 0].set_ylabel(f"{scene} #{fid}", fontsize=8, labelpad=2)
         key = [Patch(facecolor=np.array(COLORS[k]) / 255, edgecolor="0.4", linewidth=0.5, label=COLOR_NAMES[k])  # type: ignore[arg-type]  # RGB array
-
                for k in ("tp", "fp", "fn", "tn", "ignored")]
         fig.legend(handles=key, loc="outside lower center", ncol=5, handlelength=1.2, handleheight=1.0,
                    columnspacing=1.0, handletextpad=0.4)

@@ -304,7 +304,6 @@ def compare(results: Results, protocol: str, dataset: str = "CDnet2014") -> dict
 
     rows: list[list[Any]] = []
     cell_marks: dict[str, str] = {}
-
     for label, ref, d, present in matched:
         pub = ref.values
         row: list = [label]

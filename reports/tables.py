@@ -465,7 +465,6 @@ def leaderboard_table(board: dict, tex: bool = False) -> tuple[list[str], list[l
     return [cast(str, c[1]) if tex else c[0] for c in cols], rows, [c[2] for c in cols]  # tex: c[1] is not None
 
 
-
 def leaderboard_kinds(tex: bool = False) -> list[str]:
     return [c[3] for c in _LB_COLUMNS if not tex or c[1] is not None]
 

@@ -141,7 +141,6 @@ def main() -> int:
         if warm.is_alive():  # asked before it is done: back to normal priority where allowed (root)
             try:
                 os.setpriority(os.PRIO_PROCESS, warm.native_id, 0)  # type: ignore[arg-type]  # None: TypeError, below
-
             except (AttributeError, OSError, TypeError):
                 pass
         warm.join()  # imports are done (a failed warm-up shows again in the build)

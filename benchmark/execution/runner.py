@@ -311,7 +311,8 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
     records = [done[v.id] for v, _ in task.tests if v.id in done]
     if not pending:
         return records
-    fit_seconds, training = None, None
+    fit_seconds: float | None = None
+    training: dict[str, Any] | None = None
     try:
         method = task.method.build(opts.device, opts.seed)
         built()
@@ -580,7 +581,9 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     if mdir is not None:
         rec["masks"] = mdir.relative_to(opts.out).as_posix()
     if example_pred is not None:
-        rec["examples"] = write_examples(video, example, example_pred,
+        assert task is not None and example is not None  # an example is kept for a task's frame only
+        rec["examples"] = write_examples(
+video, example, example_pred,
                                          examples_dir(opts.out, task.method.name, task.protocol.key, video), opts.out)
     return rec
 

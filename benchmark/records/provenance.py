@@ -287,7 +287,6 @@ def one_per_id(videos: Iterable[Any]) -> list[Any]:
 
 
 def check_unique_content(videos: Iterable[Any]) -> dict[str, str]:
-
     """{video id: content id}; the same content under two names is BadInput naming both."""
     from bgbench.errors import BadInput
 

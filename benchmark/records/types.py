@@ -377,7 +377,6 @@ class Results:
                 yield j
 
     def frame(self) -> pandas.DataFrame:
-
         """One pandas row per job: label, method, config, family, protocol, protocol key,
         dataset, category, video, split, status, error, frames, every metric, fps
         (``bgbench.records.frame``; pandas is imported only here)."""

@@ -139,7 +139,6 @@ def summarize(jobs: Sequence[JobRecord]) -> dict[tuple[str, str], Summary]:
     for (label, key), js in sorted(groups.items()):
         ok = [j for j in js if j.scored]  # truncated jobs are in the numbers, counted and marked apart
         failures: dict[str, list[dict[str, Any]]] = defaultdict(list)
-
         for j in sorted((j for j in js if not j.scored), key=lambda j: (j.key.video, j.key.split)):
             failures[j.key.dataset].append(_failure(j))
         by_ds: dict[str, list[JobRecord]] = defaultdict(list)

@@ -42,7 +42,6 @@ def coverage_notes(results: "Results", protocol: str, dataset: str) -> list[str]
     undefined, precision undefined per method, rows that average different video sets, and
     the videos skipped as bad data. Empty when every row averages every video."""
     rows: dict[str, dict[str, Mapping[str, float | None]]] = {}
-
     failed: dict[str, set[str]] = {}
     for s in results.under(protocol):
         d = s.datasets.get(dataset)

@@ -95,7 +95,6 @@ def score_device(probs: Sequence[Tensor] | Tensor, gt: np.ndarray, roi: np.ndarr
 
 
 def to_host_levels(prob: Tensor) -> np.ndarray:
-
     """One tensor map as ``metrics.quantize`` gives it on the host (uint8), for what needs
     the levels there (saved masks, the reports' example frame)."""
     q = quantize(prob)

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from bgbench.data.video import Video
 
 
-
 @dataclass(frozen=True)
 class ScoreOptions:
     data_format: str = "auto"  # the layout of the scene(s) holding the ground truth
@@ -184,7 +183,6 @@ def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, A
 
     with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
         def submit(c: int) -> list[Future[None]]:
-
             return [pool.submit(fill, bufs[c % 3], r, i) for r, i in enumerate(chunks[c])]
 
         ahead = deque(submit(c) for c in range(min(2, len(chunks))))

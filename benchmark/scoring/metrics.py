@@ -622,7 +622,6 @@ def sum_counts(records: Iterable[Mapping[str, int]]) -> dict[str, int]:
 
 
 def score_video(video: Video, preds: Mapping[int, np.ndarray], threshold: float = 0.5, batch: int = 64) -> VideoScore:
-
     """Score predictions {frame id: probability or uint8 map} on a Video's eval frames."""
     score = VideoScore(threshold)
     ids = [i for i in video.eval_frames if i in preds]

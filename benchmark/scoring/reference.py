@@ -54,7 +54,6 @@ def foreground(m: np.ndarray, tbin: int) -> np.ndarray:
     return cast(np.ndarray, np.rint(m * np.float32(255.0)) >= tbin)
 
 
-
 def map_counts(maps: Iterable[np.ndarray], gt: Iterable[np.ndarray], roi: np.ndarray, tbin: int) -> dict[str, int]:
     """``reference_counts`` of maps (uint8 levels or float probabilities) at level ``tbin``."""
     return reference_counts((foreground(m, tbin) for m in maps), gt, roi)
