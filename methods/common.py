@@ -518,7 +518,7 @@ class Trainer:
                         or (self.every_seconds is not None and now - last_ckpt >= self.every_seconds))
                     if len(pending) >= self.log_every or due:
                         self._flush(pending, bar)
-                    if due and not self.writer.busy:  # type: ignore[union-attr]  # due: a writer  # a write in flight: try again next step
+                    if due and not self.writer.busy:  # type: ignore[union-attr]  # due: a writer; a write in flight: try again next step
                         self.save(self.elapsed + now - t0, wait=False)
                         last_ckpt = time.perf_counter()
                         ckpt += last_ckpt - now
