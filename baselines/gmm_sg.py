@@ -298,7 +298,7 @@ def frame_function(xp, *, k: int, alpha: float, t_bg: float, t_sigma: float, rho
 # by dividing by 0-dim tensors (``constants``); sqrt is correctly rounded in both (tl.sqrt_rn,
 # std::sqrt / _mm*_sqrt_pd); x / y of float64 in Triton is IEEE division (div.full, the
 # approximate one, exists for float32 only).
-EXACT_INDUCTOR_OPTIONS = {
+EXACT_INDUCTOR_OPTIONS: dict[str, Any] = {
     "emulate_precision_casts": True,
     "cpp.enable_floating_point_contract_flag": "off",
     "cpp.enable_unsafe_math_opt_flag": False,

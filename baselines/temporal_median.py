@@ -39,5 +39,5 @@ class TemporalMedian(Method):
                     buf.pop(0)
                 bg = np.median(np.stack(buf), axis=0).astype(np.float32)
             if wanted:
-                d = np.abs(img.astype(np.float32) - bg).max(axis=2)
+                d = np.abs(img.astype(np.float32) - bg).max(axis=2)  # type: ignore[operator]  # frame 0 sets bg
                 yield fid, np.minimum(d * scale, 1.0)

@@ -33,6 +33,7 @@ from bgbench.scoring.files import ScoreOptions
 
 if TYPE_CHECKING:  # the run loop is imported when a run starts, not with this module
     from bgbench.execution.runner import RunOptions
+    from bgbench.method import Method
 
 __all__ = ["RunConfig", "MethodSpec", "ScoreOptions", "run", "run_folder", "prepare", "splits", "score", "report", "load_videos",
            "PROTOCOL_OPTIONS"]
@@ -124,7 +125,7 @@ class Prepared:
     the job and thread counts)."""
 
     config: RunConfig
-    classes: Mapping[str, type]
+    classes: Mapping[str, type[Method]]
     specs: tuple[MethodSpec, ...]
     protocols: Mapping[str, list]
     opts: RunOptions
@@ -453,7 +454,7 @@ def score(pred: str | Path, video: str | Path | None = None, data: str | Path | 
                        "score one scene's masks with --video, or a results tree laid out like a dataset with --data")
     if data is not None:
         return score_tree(Path(pred), Path(data), options)
-    return score_scene(Path(video), Path(pred), options)
+    return score_scene(Path(video), Path(pred), options)  # type: ignore[arg-type]  # exactly one of video, data given
 
 
 def report(run_dir: str | Path, out: str | Path | None = None) -> dict[str, list[Path]]:

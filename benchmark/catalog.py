@@ -377,7 +377,7 @@ class MethodEntry(Entry):
         extra = self.__dict__.get("_extra", {})
         if self.obj is not None:
             return {**class_meta(self.obj), **extra}
-        return {**read_meta(self.target, self.resolve), **extra}
+        return {**read_meta(self.target, self.resolve), **extra}  # type: ignore[arg-type]  # no object: a target
 
     @meta.setter
     def meta(self, value: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from bgbench.errors import BadInput, LeakageError
 
@@ -31,6 +31,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with bgbench's error form: exit 2 and one line on stderr that names the
     option and the fix (argparse's own prints the usage block first)."""
 
+    commands: Mapping[str, argparse.ArgumentParser]  # the subcommands' parsers (set by _parser)
+
     def error(self, message: str):
         fix = "" if " -- fix: " in message else f" -- fix: see '{self.prog} -h'"
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())}{fix}\n")
@@ -51,7 +53,7 @@ def _number(kind: type, lo: float | None = None, hi: float | None = None, lo_ope
     elif lo is not None:
         rule = f"{'>' if lo_open else '>='} {n(lo)}"
     else:
-        rule = f"{'<' if hi_open else '<='} {n(hi)}"
+        rule = f"{'<' if hi_open else '<='} {n(hi)}"  # type: ignore[arg-type]  # one bound at least is given
 
     def parse(text: str):
         try:
@@ -115,7 +117,7 @@ def _data_options(p: argparse.ArgumentParser, required: bool = False) -> None:
                         "does not mark 85")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> _Parser:
     from bgbench import __version__
     from bgbench.suites import SUITES
 
@@ -361,7 +363,7 @@ def cmd_list(args) -> int:
                 "configs": list(m.get("configs", ())), "summary": m.get("summary", "")}
 
     methods = [describe(e) for e in METHODS]
-    data = {"methods": methods, "formats": FORMATS.names(), "protocols": PROTOCOLS.names()}
+    data: dict[str, Any] = {"methods": methods, "formats": FORMATS.names(), "protocols": PROTOCOLS.names()}
     if args.json:
         print(json.dumps(data, indent=1))
         return 0
@@ -792,6 +794,7 @@ def cmd_check(args) -> int:
         check.update(res, speed, args.reference)
         print(f"reference written to {args.reference}")
         return 0
+    assert ref is not None  # loaded unless --update, which returned above
     acc = check.compare_accuracy(res, ref, args.f_tol)
     spd = [] if args.no_speed else check.compare_speed(speed, ref, args.speed_tol, check.params_from(res))
     if not acc and not spd:
@@ -855,7 +858,7 @@ def cmd_cache(args) -> int:
     found = framecache.entries(root)
     total = sum(e.bytes for e in found)
     known = [e for e in found if e.source_bytes]
-    ratio = sum(e.bytes for e in known) / sum(e.source_bytes for e in known) if known else None
+    ratio = sum(e.bytes for e in known) / sum(e.source_bytes for e in known) if known else None  # type: ignore[misc]  # known: set
     if args.json:
         print(json.dumps({"root": str(root), "max_bytes": cap, "total_bytes": total, "x_source": ratio,
                           "entries": [{"name": e.name, "kind": e.kind, "file": e.path.name, "bytes": e.bytes,

@@ -24,9 +24,12 @@ such as cdn_medal's reach far less, so read their hours as a lower bound).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from bgbench.errors import BadInput
+
+if TYPE_CHECKING:
+    from bgbench.records.types import MethodSpec
 
 DEFAULT_TFLOPS = 400.0
 RULE = ("training FLOPs = sum over stages of steps x (3 x forward FLOPs of one step through the trained modules "
@@ -50,7 +53,7 @@ def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[
     if bad and not skip_bad:  # as the run refuses it
         raise BadInput(f"{bad[0]['reason']} (protocol {bad[0]['protocol']})", bad[0]["where"], bad[0]["fix"] or None)
 
-    built: dict[str, Any] = {}
+    built: dict[MethodSpec, Any] = {}
     plans: dict[tuple[Any, ...], list[dict[str, Any]] | None] = {}
     splits, trainings = [], []
     for t in tasks:
@@ -70,7 +73,7 @@ def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[
             if t.method not in built:
                 m = built[t.method] = t.method.build("cpu", p.opts.seed)  # FLOPs do not depend on the device
                 described = m.describe()  # counted once per method (a forward pass per module on the CPU)
-                m.describe = lambda d=described: d
+                m.describe = lambda d=described: d  # type: ignore[method-assign,misc]  # describe once, then reuse
             plans[key] = built[t.method].training_plan(list(sizes))
         stages = plans[key]
         if stages is None:
@@ -83,11 +86,11 @@ def dry_run(cfg: Any, sustained_tflops: float = DEFAULT_TFLOPS, echo: Callable[[
     rate = sustained_tflops * 1e12
     by_method: dict[str, dict[str, Any]] = {}
     for tr in trainings:
-        m = by_method.setdefault(tr["method"], {"config": tr["config"], "trainings": 0, "flops": 0})
-        m["trainings"] += 1
-        m["flops"] = None if m["flops"] is None or tr["flops"] is None else m["flops"] + tr["flops"]
-    for m in by_method.values():
-        m["gpu_hours"] = None if m["flops"] is None else m["flops"] / rate / 3600
+        bm = by_method.setdefault(tr["method"], {"config": tr["config"], "trainings": 0, "flops": 0})
+        bm["trainings"] += 1
+        bm["flops"] = None if bm["flops"] is None or tr["flops"] is None else bm["flops"] + tr["flops"]
+    for bm in by_method.values():
+        bm["gpu_hours"] = None if bm["flops"] is None else bm["flops"] / rate / 3600
     known = [tr["flops"] for tr in trainings if tr["flops"] is not None]
     total = sum(known)
     return {

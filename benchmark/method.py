@@ -15,6 +15,7 @@ methods imports neither torch nor OpenCV.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Iterator, Sequence
 
 import numpy as np
@@ -51,7 +52,7 @@ class Method:
     trains: ClassVar[bool] = False
     input_size: ClassVar[tuple[int, int] | None] = None  # (width, height) it works at; None: native
     temporal_context: ClassVar[int] = 0  # earlier frames it needs before the first requested one
-    warmup_frames: ClassVar[int] = 1  # yields excluded from the speed figure
+    warmup_frames: int = 1  # yields excluded from the speed figure (an instance may set its own)
     infer_batch: int = 1  # frames per segment batch (deep methods: their ``infer_batch`` parameter)
     precision: str = "float32"  # what segment computes in (deep methods: e.g. amp-fp16 under CUDA autocast)
     stage_steps: ClassVar[tuple[str, ...]] = ()  # parameters setting each training stage's steps (deep methods)
@@ -124,7 +125,7 @@ class Method:
         else:
             device = "cpu"
         self.config, self.device, self.seed, self.p = config, device, seed, values
-        self.workdir = None  # the run sets a folder for the method's own checkpoints
+        self.workdir: Path | None = None  # the run sets a folder for the method's own checkpoints
         self.history: list[dict[str, float]] = []  # training losses, kept in the results
         self.train_stats: dict[str, dict[str, float]] = {}  # per training stage: throughput, resumed_seconds
         self.pretrained: str | None = None  # set when the whole model was loaded from a file: not trained here

@@ -29,13 +29,13 @@ KINDS = ("int", "float", "number", "str", "file", "weights")
 class Param:
     default: Any
     help: str
-    choices: tuple | None = None
+    choices: tuple[Any, ...] | None = None
     interval: str | None = None  # e.g. "(0, 1]", "[1, inf)"
     kind: str | None = None  # for a default of None: int, float, number, str, file (an existing regular file) or
     # weights (a torch file that loads with weights_only=True: checked when parameters resolve, before any job)
     optional: bool = False  # None allowed too (always so when the default is None)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.interval is not None and not _INTERVAL.match(self.interval):
             raise ValueError(f"bad interval {self.interval!r}: write e.g. '(0, 1]' or '[1, inf)'")
         if self.kind is not None and self.kind not in KINDS:
@@ -56,7 +56,8 @@ class Param:
     def allowed(self) -> str:
         """What a value may be, in words (``bgbench info`` shows it)."""
         base = self._base()
-        what = {bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(base, "a value")
+        what = ({bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(base, "a value")
+                if base is not None else "a value")
         if self.kind == "file":
             what = "an existing file"
         elif self.kind == "weights":
@@ -158,7 +159,9 @@ def _coerce(value: Any, base: type | None, kind: str | None) -> Any:
 
 
 def _inside(v: Any, interval: str) -> bool:
-    lo_b, lo, hi, hi_b = _INTERVAL.match(interval).groups()
+    m = _INTERVAL.match(interval)
+    assert m is not None  # intervals are checked when a Param is made
+    lo_b, lo, hi, hi_b = m.groups()
     lo, hi = float(lo), float(hi)
     try:
         x = float(v)

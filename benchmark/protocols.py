@@ -49,7 +49,7 @@ from bgbench.params import MAX_SEED
 from bgbench.registry import Registry
 from bgbench.data.video import Video
 
-PROTOCOLS: Registry = Registry("protocol")
+PROTOCOLS: Registry[type[Protocol]] = Registry("protocol")
 Part = tuple[tuple[str, tuple[int, ...]], ...]  # ((video id, frame ids), ...)
 
 
@@ -357,7 +357,7 @@ def assign_folds(videos: Sequence[Video], k: int, seed: int) -> dict[str, int]:
     by_cat: dict[str, list[Video]] = defaultdict(list)
     for v in sorted(videos, key=lambda v: v.id):
         by_cat[v.category or "-"].append(v)
-    n_cat = defaultdict(lambda: np.zeros(k, int))
+    n_cat: defaultdict[str, np.ndarray] = defaultdict(lambda: np.zeros(k, int))
     frames = np.zeros(k, int)
     fold_of: dict[str, int] = {}
     for cat in sorted(by_cat, key=lambda c: (-len(by_cat[c]), c)):

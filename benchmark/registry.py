@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterator, TypeVar, cast
 
 from bgbench.errors import BadInput
 
@@ -25,6 +25,7 @@ class Entry:
 
     def resolve(self) -> Any:
         if self.obj is None:
+            assert self.target is not None  # an entry is built with a target or an object
             module, _, attr = self.target.partition(":")
             obj = importlib.import_module(module)
             for part in attr.split("."):
@@ -48,7 +49,7 @@ class Registry(Generic[T]):
 
         def deco(obj: T) -> T:
             entry = self._entries.get(name)
-            where = f"{obj.__module__}:{obj.__qualname__}"
+            where = f"{obj.__module__}:{cast(Any, obj).__qualname__}"  # classes and functions
             if entry is not None and not (entry.obj is None and entry.target == where):
                 raise ValueError(f"{self.kind} {name!r} is registered twice ({entry.target or entry.obj} and {where})")
             if entry is None:
@@ -69,7 +70,7 @@ class Registry(Generic[T]):
             raise BadInput(f"unknown {self.kind} {name!r}", fix=hint) from None
 
     def get(self, name: str) -> T:
-        return self.entry(name).resolve()
+        return cast(T, self.entry(name).resolve())
 
     def names(self) -> list[str]:
         return sorted(self._entries)

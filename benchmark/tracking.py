@@ -590,7 +590,7 @@ def log_run(results: Results, run_dir: Path, uri: str | None = None, report_dir:
                 client.log_artifact(pid, str(Path(tmp) / "experiment.toml"))
         if report_dir is not None and Path(report_dir).is_dir():
             client.log_artifacts(pid, str(report_dir), artifact_path="report")
-        children = {}
+        children: dict[Any, list[Any]] = {}
         for r in _search(client, exp_id, rid, _CHILD):
             children.setdefault(r.data.tags.get("bgbench.key"), []).append(r)
         wanted = set()
@@ -687,7 +687,7 @@ def log_folder(run_dir: Path, uri: str | None = None, token: str | None = None, 
             with _locked(db.with_name(db.name + ".lock")) if db is not None else contextlib.nullcontext():
                 pid = log_run(res, run_dir, uri, report_dir, progress=progress)
         except Exception as e:  # noqa: BLE001 - any tracking failure leaves the results intact
-            st = {"state": "failed", "uri": uri, "parent_run_id": progress.get("parent_run_id"),
+            st: dict[str, Any] = {"state": "failed", "uri": uri, "parent_run_id": progress.get("parent_run_id"),
                   "error": f"{type(e).__name__}: {e}"[:2000], "started": t0, "seconds": round(time.time() - t0, 3),
                   "retry": retry_command(run_dir, uri)}
         else:

@@ -132,14 +132,14 @@ class BMNBSN(DeepMethod):
         def batch(step: int):
             rows = epoch_rows(self.seed, step, bs, rows_total, "bmn-bsn")
             rng = step_rng(self.seed, step, "bmn-bsn-refs")
-            refs = []
+            refs: list[torch.Tensor] = []
             for r in rows:  # each target frame with references of its own scene
                 k = int(video_of[r])
                 m = len(pools[k])
                 refs.append(data.take(f"r{k}", rng.choice(m, n, replace=m < n)))  # N x h x w x 3
-            refs = self._images(torch.stack(refs))  # B x N x 3 x h x w
+            stacked = self._images(torch.stack(refs))  # B x N x 3 x h x w
             x = self._images(data.take("frames", rows))
-            return refs.flatten(1, 2), x, *code_targets(data.take("codes", rows), ignore_shadow=True)
+            return stacked.flatten(1, 2), x, *code_targets(data.take("codes", rows), ignore_shadow=True)
 
         def loss(b) -> torch.Tensor:
             refs, x, target, valid = b

@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -266,11 +266,11 @@ class Bank:
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.t[name]
 
-    def take(self, name: str, rows: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def take(self, name: str, rows: np.ndarray | torch.Tensor | Sequence[int]) -> torch.Tensor:
         """Rows of an array, on the device."""
         return self.gather(name, rows)
 
-    def gather(self, name: str, *index: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def gather(self, name: str, *index: np.ndarray | torch.Tensor | Sequence[int]) -> torch.Tensor:
         """``array[index]`` (advanced indexing, one index array per leading dimension), on
         the device: indexed there when resident, else on the host and copied over on a
         side stream from pinned memory."""
@@ -422,7 +422,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (from the checkpoint)
-        self.stats: dict[str, float] = {}
+        self.stats: dict[str, Any] = {}
 
     @property
     def path(self) -> Path | None:
@@ -492,7 +492,7 @@ class Trainer:
                 while self.step < steps and (budget is None or time.perf_counter() - t0 < budget):
                     tw = time.perf_counter()
                     if pool is not None:
-                        batch = nxt.result()
+                        batch = nxt.result()  # type: ignore[union-attr]  # with a pool, the next batch is submitted
                         nxt = pool.submit(batch_fn, self.step + 1) if self.step + 1 < steps else None
                     else:
                         batch = batch_fn(self.step)
@@ -518,7 +518,7 @@ class Trainer:
                         or (self.every_seconds is not None and now - last_ckpt >= self.every_seconds))
                     if len(pending) >= self.log_every or due:
                         self._flush(pending, bar)
-                    if due and not self.writer.busy:  # a write in flight: try again next step
+                    if due and not self.writer.busy:  # type: ignore[union-attr]  # due: a writer; a write in flight: try again next step
                         self.save(self.elapsed + now - t0, wait=False)
                         last_ckpt = time.perf_counter()
                         ckpt += last_ckpt - now
@@ -611,7 +611,7 @@ class DeepMethod(Method):
     trains = True
     gpu_capable = True
     requires = "torch: pip install torch==2.13.0 (the CPU wheel; README, 'Two commands')"
-    stage_steps: tuple[str, ...] = ()  # the parameters that set each training stage's steps
+    stage_steps: ClassVar[tuple[str, ...]] = ()  # the parameters that set each training stage's steps
 
     def __init_subclass__(cls, **kw: Any):
         super().__init_subclass__(**kw)
@@ -648,7 +648,7 @@ class DeepMethod(Method):
         after loading a checkpoint alike."""
         if self.device.startswith("cuda"):
             for m in self.modules().values():
-                m.to(memory_format=torch.channels_last)
+                m.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
 
     def state_dict(self) -> dict[str, Any]:
         return {"config": self.config, "config_hash": config_hash(self.p),
@@ -667,7 +667,8 @@ class DeepMethod(Method):
         config's weight decay) where ``optimizer`` is ``sgd``."""
         params = list(model.parameters()) if params is None else params
         if self.p.get("optimizer", "adam") == "sgd":
-            opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=float(self.p.get("weight_decay", 0.0)))
+            opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9,
+                                                         weight_decay=float(self.p.get("weight_decay", 0.0)))
         else:
             opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=float(self.p.get("weight_decay", 0.0)))
         return Trainer(model, opt, seed=self.seed, device=self.device, precision=self.amp, tag=tag, config=self.p,

@@ -22,10 +22,10 @@ def flow_magnitude(a: np.ndarray, b: np.ndarray, backend: str = "dis") -> np.nda
     import cv2
 
     if backend == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]  # not in cv2's stubs
         f = dis.calc(a, b, None)
     elif backend == "farneback":
-        f = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        f = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]  # None: allocated
     else:
         raise ValueError(f"unknown flow backend {backend!r}; use one of {BACKENDS}")
     return np.sqrt(f[..., 0] ** 2 + f[..., 1] ** 2)

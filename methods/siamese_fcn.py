@@ -106,7 +106,7 @@ class SiameseBranch(nn.Module):
         self.head = nn.Conv2d(3 * c, c, 1, groups=c)
         with torch.no_grad():
             self.head.weight.fill_(1.0 / 3.0)
-            self.head.bias.zero_()
+            self.head.bias.zero_()  # type: ignore[union-attr]  # a Conv2d with bias (the default)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """N x 3 x H x W in [0, 1] -> N x c x H/4 x W/4 unit-length float32 features."""
@@ -143,7 +143,7 @@ def contrastive(d: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, margin: f
     return (per * valid).sum() / (2 * valid.sum().clamp(min=1))
 
 
-def draw_pairs(seed: int, step: int, counts: Sequence[int], n: int, salt: str) -> tuple[np.ndarray, np.ndarray]:
+def draw_pairs(seed: int, step: int, counts: Sequence[int] | np.ndarray, n: int, salt: str) -> tuple[np.ndarray, np.ndarray]:
     """Step ``step``'s ``n`` pairs (background row, target row) of a bank that holds the
     videos' training frames one after another (``counts`` per video): a video drawn in
     proportion to its frames, then two different frames of it, both at random."""

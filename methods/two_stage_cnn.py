@@ -180,7 +180,7 @@ def init_weights(rec: Reconstructor, seg: LargeFOV, std: float | None) -> None:
     """He init for the layers the paper takes from DeepLab (VGG convs, fc6, fc7); N(0, std)
     for those it initialises so itself (stage 1, fc8); biases 0. ``std`` None: PyTorch's
     default for the latter."""
-    pretrained_like = [m for m in seg.front if isinstance(m, nn.Conv2d)] + [seg.fc[0], seg.fc[3]]
+    pretrained_like: list[Any] = [m for m in seg.front if isinstance(m, nn.Conv2d)] + [seg.fc[0], seg.fc[3]]  # convs
     for m in pretrained_like:
         nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
         nn.init.zeros_(m.bias)
@@ -215,13 +215,13 @@ def find_objects(codes_stack: np.ndarray, min_pixels: int = MIN_OBJECT_PIXELS) -
     return labels, np.asarray(table, np.int64).reshape(-1, 6)
 
 
-def draw_pastes(rng: np.random.Generator, targets: Sequence[int], table: np.ndarray, shape: tuple[int, int]
+def draw_pastes(rng: np.random.Generator, targets: Sequence[int] | np.ndarray, table: np.ndarray, shape: tuple[int, int]
                 ) -> list[tuple[int, int, int, int]]:
     """The pastes of one batch (host side: indices only): for each batch position in
     ``targets``, 1 or 2 distinct objects of ``table``, each with a shift (dy, dx) that keeps
     its box inside an H x W frame. Returns (batch position, object, dy, dx) tuples."""
     H, W = shape
-    out = []
+    out: list[tuple[int, int, int, int]] = []
     if not len(table):
         return out
     for pos in targets:

@@ -65,7 +65,8 @@ def compare_runs(a: Results, b: Results) -> dict[str, Any]:
         s = sa or sb
         va, vb = _overall(da), _overall(db)
         metrics = {k: {"a": va[k], "b": vb[k],
-                       "delta": None if _nan(va[k]) or _nan(vb[k]) else vb[k] - va[k]} for k in KEYS}
+                       "delta": None if _nan(va[k]) or _nan(vb[k]) else vb[k] - va[k]}  # type: ignore[operator]  # _nan: not None
+                   for k in KEYS}
         fa = {v: m.get("f_measure") for v, m in (da.videos.items() if da else ())}
         fb = {v: m.get("f_measure") for v, m in (db.videos.items() if db else ())}
         status = "both" if sa and sb else "only in A" if sa else "only in B"

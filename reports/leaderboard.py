@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
+from typing import Any, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -56,22 +56,22 @@ RANDOM_FLIPS = 20000
 TOO_SMALL = "n too small"
 
 
-def _rank(values: list[float], higher_better: bool) -> list[float]:
+def _rank(values: Sequence[Any], higher_better: bool) -> list[float]:
     """Competition ranks (1 = best, ties share the lower rank); undefined values rank last."""
     keyed = [(-v if higher_better else v) if not _nan(v) else math.inf for v in values]
     return [1 + sum(1 for o in keyed if o < k) for k in keyed]
 
 
-def _avg_rank(metric_rows: dict[str, dict]) -> dict[str, float]:
+def _avg_rank(metric_rows: dict[str, Mapping[str, float | None]]) -> dict[str, float]:
     methods = list(metric_rows)
-    total = defaultdict(float)
+    total: defaultdict[str, float] = defaultdict(float)
     for key, hb in SEVEN:
         for m, r in zip(methods, _rank([metric_rows[m].get(key) for m in methods], hb)):
             total[m] += r
     return {m: total[m] / len(SEVEN) for m in methods}
 
 
-def _video_f(results: Results, label: str, protocol: str, dataset: str) -> dict[str, float]:
+def _video_f(results: Results, label: str, protocol: str, dataset: str) -> dict[str, float | None]:
     d = results.summaries[(label, protocol)].datasets[dataset]
     return {v: m.get("f_measure") for v, m in d.videos.items()}
 
@@ -81,14 +81,14 @@ def run_seed(results: Results) -> int:
     return results.meta.seed
 
 
-def bootstrap_ci(video_f: dict[str, float], n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_ci(video_f: dict[str, float | None], n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float] | None:
     """The two-stage bootstrap 95% CI of overall F (mean of category means) from per-video
     F (``dataset/category/video`` ids), or None with fewer than ``MIN_UNITS`` videos of
     defined F: a resampled mean of one or two values is no interval."""
     by_cat: dict[str, list[float]] = defaultdict(list)
     for vid, f in sorted(video_f.items()):  # by id: the same draws whatever the dict's order
         if not _nan(f):
-            by_cat[category_of(vid)].append(f)
+            by_cat[category_of(vid)].append(f)  # type: ignore[arg-type]  # _nan: not None
     if sum(len(fs) for fs in by_cat.values()) < MIN_UNITS:
         return None
     rng = np.random.default_rng(seed)
@@ -100,11 +100,12 @@ def bootstrap_ci(video_f: dict[str, float], n: int = BOOTSTRAP, seed: int = 0) -
     return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
 
 
-def _ci_units(video_f: dict[str, float]) -> int:
+def _ci_units(video_f: dict[str, float | None]) -> int:
     return sum(1 for f in video_f.values() if not _nan(f))
 
 
-def paired_test(a: dict[str, float], b: dict[str, float], n: int = RANDOM_FLIPS, seed: int = 0) -> dict[str, Any]:
+def paired_test(a: dict[str, float | None], b: dict[str, float | None], n: int = RANDOM_FLIPS, seed: int = 0
+                ) -> dict[str, Any]:
     """Two-sided sign-flip test of overall F(a) - overall F(b) on the videos both scored.
 
     The statistic weights videos as overall F does: d_v = F_a(v) - F_b(v), averaged within
@@ -117,7 +118,7 @@ def paired_test(a: dict[str, float], b: dict[str, float], n: int = RANDOM_FLIPS,
     by_cat: dict[str, list[int]] = defaultdict(list)
     for i, v in enumerate(shared):
         by_cat[category_of(v)].append(i)
-    d = np.array([a[v] - b[v] for v in shared], float)
+    d = np.array([cast(float, a[v]) - cast(float, b[v]) for v in shared], float)  # shared: defined in both
     w = np.zeros(len(shared))
     for idx in by_cat.values():
         w[idx] = 1.0 / (len(by_cat) * len(idx))
@@ -143,11 +144,11 @@ def paired_test(a: dict[str, float], b: dict[str, float], n: int = RANDOM_FLIPS,
 
 def holm(p_values: list[float | None]) -> list[float | None]:
     """Holm's step-down adjustment of the defined p-values (None stays None)."""
-    idx = sorted((i for i, p in enumerate(p_values) if p is not None), key=lambda i: p_values[i])
+    idx = sorted((i for i, p in enumerate(p_values) if p is not None), key=lambda i: cast(float, p_values[i]))
     out: list[float | None] = [None] * len(p_values)
     running = 0.0
     for rank, i in enumerate(idx):
-        running = max(running, min(1.0, (len(idx) - rank) * p_values[i]))
+        running = max(running, min(1.0, (len(idx) - rank) * cast(float, p_values[i])))  # idx: the defined ones
         out[i] = running
     return out
 
@@ -159,7 +160,7 @@ def paired_tests(results: Results, protocol: str, dataset: str, methods: list[st
     if len(methods) < 2:
         return None
     declared = reference is not None and reference in methods
-    ref = reference if declared else methods[0]
+    ref = reference if declared and reference is not None else methods[0]
     tests = [{"a": ref, "b": m, **paired_test(_video_f(results, ref, protocol, dataset),
                                               _video_f(results, m, protocol, dataset), seed=seed)}
              for m in methods if m != ref]
@@ -215,18 +216,18 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
     methods = list(ds)
     rm = _avg_rank({m: ds[m].overall for m in methods})
     cats = sorted({c for m in methods for c in ds[m].categories})
-    rc_sum = defaultdict(float)
+    rc_sum: defaultdict[str, float] = defaultdict(float)
     for c in cats:
         avg = _avg_rank({m: ds[m].categories.get(c, {}) for m in methods})
-        for m, r in zip(methods, _rank([avg[m] for m in methods], higher_better=False)):
-            rc_sum[m] += r
+        for m, rank in zip(methods, _rank([avg[m] for m in methods], higher_better=False)):
+            rc_sum[m] += rank
     failed = {f["method"]: f for f in failures(results, key, dataset)}
     from bgbench.timing.untimed import untimed_labels
 
     untimed = untimed_labels(results)  # their FPS reads "n/a" (no speed to report)
     from .tables import DEGENERATE, TRUNCATED, _flags, flag_notes
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in methods:
         vf = _video_f(results, m, key, dataset)
         ci = bootstrap_ci(vf, seed=seed)

@@ -177,7 +177,7 @@ def _title(text: str, width: int = 56) -> str:
 def _pooled_hist(results: Results, label: str, protocol: str, dataset: str) -> np.ndarray | None:
     """The histograms of every ok job of ``label`` under protocol key ``protocol`` on
     ``dataset``, summed: the pixels the dataset's PR curve and AP pool."""
-    hs = [[j.histograms["negative"], j.histograms["shadow"], j.histograms["positive"]]
+    hs = [[j.histograms["negative"], j.histograms["shadow"], j.histograms["positive"]]  # type: ignore[index]  # ok: set
           for j in results.jobs_of(label, protocol, ok=True) if j.key.dataset == dataset]
     return np.sum(hs, axis=0) if hs else None
 
@@ -185,7 +185,7 @@ def _pooled_hist(results: Results, label: str, protocol: str, dataset: str) -> n
 TABLE_POINT = "markers: overall Re, Pr as tabled (per-video means); curves: pooled pixels"
 
 
-def pr_points(results: Results, protocol: str, dataset: str) -> dict[str, tuple[float, float]]:
+def pr_points(results: Results, protocol: str, dataset: str) -> dict[str, tuple[float | None, float | None]]:
     """label -> (recall, precision) as the tables print them: the dataset's ``overall`` (the
     mean of the category means of per-video values), the point each method is marked at."""
     out = {}
@@ -289,7 +289,7 @@ def _log_axis(ax, lo: float, hi: float) -> None:
     ax.set_xlim(lo, hi)
     ax.xaxis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
-    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=30))
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=30))  # type: ignore[arg-type]  # an array of multiples works
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
@@ -304,9 +304,9 @@ def speed_accuracy_figure(results: Results, protocol: str, dataset: str):
         d = s.datasets.get(dataset)
         if not d or not d.fps_median or d.overall.get("f_measure") is None:
             continue
-        points.append((s.label, s.family, float(d.fps_median), float(d.overall["f_measure"])))
-        devices |= {j.timing["device"] for j in results.jobs_of(s.label, protocol, ok=True)
-                    if j.key.dataset == dataset and j.timing.get("device")}
+        points.append((s.label, s.family, float(d.fps_median), float(d.overall["f_measure"])))  # type: ignore[arg-type]  # not None: checked above
+        devices |= {j.timing["device"] for j in results.jobs_of(s.label, protocol, ok=True)  # type: ignore[index]  # ok: set
+                    if j.key.dataset == dataset and j.timing.get("device")}  # type: ignore[union-attr]  # ok: set
     fams = sorted({f for _, f, _, _ in points})
     labels = [m for m, _, _, _ in points] + (fams if len(fams) > 1 else [])
     title = _title(f"Speed and accuracy, {dataset}, protocol {protocol_display(protocol, results)}")
@@ -407,7 +407,7 @@ def _mosaic_rows(results: Results, run_dir: Path, per_video: int, max_videos: in
         if pair is None:  # the run folder lost them: no row rather than a wrong one
             continue
         inp, gt = pair
-        tiles = [inp, gt]
+        tiles: list[np.ndarray | None] = [inp, gt]
         for m in methods:
             tiles.append(_read_rgb(run_dir, per[m].get("overlay")) if m in per else None)
         rows.append((vid, fid, tiles))
@@ -459,7 +459,7 @@ def mosaic_figure(rows: list, methods: list[str]):
                     ax.set_title(_wrap(headers[c], int(tile_w / 0.075)), fontsize=8, pad=3)
             scene = vid.rsplit("/", 1)[-1]
             axes[r, 0].set_ylabel(f"{scene} #{fid}", fontsize=8, labelpad=2)
-        key = [Patch(facecolor=np.array(COLORS[k]) / 255, edgecolor="0.4", linewidth=0.5, label=COLOR_NAMES[k])
+        key = [Patch(facecolor=np.array(COLORS[k]) / 255, edgecolor="0.4", linewidth=0.5, label=COLOR_NAMES[k])  # type: ignore[arg-type]  # RGB array
                for k in ("tp", "fp", "fn", "tn", "ignored")]
         fig.legend(handles=key, loc="outside lower center", ncol=5, handlelength=1.2, handleheight=1.0,
                    columnspacing=1.0, handletextpad=0.4)

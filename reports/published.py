@@ -21,7 +21,7 @@ Chinese), 004 CrossNet/HOFAM.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from bgbench.scoring.aggregate import category_of, protocol_name, resolve_protocol
 from bgbench.records.types import DatasetSummary, Results, Summary
@@ -78,19 +78,19 @@ def _videos(cats) -> int:
     return sum(CDNET2014_VIDEOS[c] for c in cats)
 
 
-_FULL = dict(dataset="CDnet2014", protocol="full", overall_videos=_videos(_TEN))
-_BMN = dict(dataset="CDnet2014", protocol="cross-scene", per="category", overall_videos=_videos(_TEN),
+_FULL: dict[str, Any] = dict(dataset="CDnet2014", protocol="full", overall_videos=_videos(_TEN))
+_BMN: dict[str, Any] = dict(dataset="CDnet2014", protocol="cross-scene", per="category", overall_videos=_videos(_TEN),
             options=(("folds", 3), ("exclude", ("PTZ",)), ("formats", ("cdnet2014", "cdnet2012"))))
 # papers/002 trains on 200 labelled frames per scene sampled as FgSegNet did (Sec. IV): FgSegNet's published lists
-_MEDAL = dict(dataset="CDnet2014", protocol="scene-specific", options=(("rule", "fgsegnet:200"),))
+_MEDAL: dict[str, Any] = dict(dataset="CDnet2014", protocol="scene-specific", options=(("rule", "fgsegnet:200"),))
 # papers/003 Table 1 rows: Baseline, Dynamic background, Shadow, Bad weather, Low frame rate,
 # Night videos, PTZ, Camera jitter, Intermittent (nine categories), then Overall
 _SIAMESE_CATS = ("baseline", "dynamicBackground", "shadow", "badWeather", "lowFramerate", "nightVideos", "PTZ",
                  "cameraJitter", "intermittentObjectMotion")
-_SIAMESE = dict(dataset="CDnet2014", protocol="scene-specific", options=(("rule", "fraction:0.3,val:0.1"),),
+_SIAMESE: dict[str, Any] = dict(dataset="CDnet2014", protocol="scene-specific", options=(("rule", "fraction:0.3,val:0.1"),),
                 aggregation="as-printed", overall_videos=_videos(_SIAMESE_CATS),
                 note="papers/003 does not say how its overall is formed")
-_CROSSNET = dict(dataset="CDnet2014", protocol="sampled", options=(("fraction", 0.05),), aggregation="pooled",
+_CROSSNET: dict[str, Any] = dict(dataset="CDnet2014", protocol="sampled", options=(("fraction", 0.05),), aggregation="pooled",
                  overall_videos=sum(CDNET2014_VIDEOS.values()),
                  note="its overall sums the counts of every test frame of CDnet2014 (Sec. IV-A; 5% of each video "
                       "trains), and ours is pooled the same way")
@@ -210,7 +210,7 @@ def _norm(v: Any) -> Any:
     return tuple(str(x) for x in v) if isinstance(v, (list, tuple)) else str(v)
 
 
-def options_match(run_options: dict[str, Any] | None, required: tuple[tuple[str, Any], ...]) -> bool:
+def options_match(run_options: Mapping[str, Any] | None, required: tuple[tuple[str, Any], ...]) -> bool:
     if not required:
         return True
     if run_options is None:
@@ -225,7 +225,7 @@ def _is_list_rule(rule: Any) -> bool:
     return isinstance(rule, str) and is_list_rule(rule)
 
 
-def _frames_match(run_options: dict[str, Any], rule: str) -> bool:
+def _frames_match(run_options: Mapping[str, Any], rule: str) -> bool:
     """Whether the run trained on exactly the frames of the published list ``rule``."""
     from bgbench.framelists import load
 
@@ -302,7 +302,7 @@ def compare(results: Results, protocol: str, dataset: str = "CDnet2014") -> dict
             notes.append(text)
         return f"[{notes.index(text) + 1}]"
 
-    rows = []
+    rows: list[list[Any]] = []
     cell_marks: dict[str, str] = {}
     for label, ref, d, present in matched:
         pub = ref.values

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import re
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, TypeGuard, cast
 
 from bgbench.records.types import DatasetSummary, Results, Summary
 from bgbench.timing.untimed import NA, fps_cell, untimed_labels
@@ -35,7 +35,7 @@ def _nan(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _number(v: Any) -> bool:
+def _number(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
 
 
@@ -145,7 +145,7 @@ def latex_tabular(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_b
     """The lines of one booktabs tabular, shrunk to the line width if it is wider; per
     column (``higher_better`` not None) the best value bold, the second underlined."""
     kinds = list(kinds) if kinds is not None else column_kinds(header)
-    cols = list(zip(*rows)) if rows else [[] for _ in header]
+    cols: list[Sequence[Any]] = list(zip(*rows)) if rows else [[] for _ in header]
     marks = [ranks_in_column(c, hb) if hb is not None else [None] * len(c) for c, hb in zip(cols, higher_better)]
     align = "".join("l" if k == "text" else "r" for k in kinds)
     decimals = [TEX_DECIMALS.get(h, 3) for h in header]
@@ -216,7 +216,7 @@ def latex(header: Sequence[str], rows: Sequence[Sequence[Any]], higher_better: S
 
 def protocols_and_datasets(results: Results) -> list[tuple[str, str]]:
     """Every (protocol key, dataset) of the record, a dataset where a method only failed too."""
-    seen = set()
+    seen: set[tuple[str, str]] = set()
     for s in results.summaries.values():
         seen.update((s.protocol_key, ds) for ds in s.datasets)
         seen.update((s.protocol_key, ds) for ds in s.failures)
@@ -462,7 +462,7 @@ def leaderboard_table(board: dict, tex: bool = False) -> tuple[list[str], list[l
         if tex:
             cells["95% CI"] = _tex_ci(r, cells["95% CI"])
         rows.append([cells[c[0]] for c in cols])
-    return [c[1] if tex else c[0] for c in cols], rows, [c[2] for c in cols]
+    return [cast(str, c[1]) if tex else c[0] for c in cols], rows, [c[2] for c in cols]  # tex: c[1] is not None
 
 
 def leaderboard_kinds(tex: bool = False) -> list[str]:

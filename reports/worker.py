@@ -53,6 +53,7 @@ class ReportWorker:
         import select
 
         request = {"run_dir": str(Path(run_dir).resolve()), "out": str(Path(out).resolve())}
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # started with pipes
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
@@ -77,6 +78,7 @@ class ReportWorker:
         return {kind: [Path(p) for p in files] for kind, files in reply["files"].items()}
 
     def close(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # started with pipes
         try:
             self.proc.stdin.close()
             self.proc.wait(timeout=5)
@@ -138,7 +140,7 @@ def main() -> int:
             break
         if warm.is_alive():  # asked before it is done: back to normal priority where allowed (root)
             try:
-                os.setpriority(os.PRIO_PROCESS, warm.native_id, 0)
+                os.setpriority(os.PRIO_PROCESS, warm.native_id, 0)  # type: ignore[arg-type]  # None: TypeError, below
             except (AttributeError, OSError, TypeError):
                 pass
         warm.join()  # imports are done (a failed warm-up shows again in the build)

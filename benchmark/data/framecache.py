@@ -45,7 +45,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 
@@ -214,7 +214,7 @@ def cached_stack(
 def release(arrays: Sequence[np.ndarray]) -> None:
     """The caller drops these memmaps from ``cached_stack``: their entries may be evicted
     again (a mapping still held elsewhere keeps reading its file, which POSIX keeps until unmapped)."""
-    names = {os.path.abspath(a.filename) for a in arrays if getattr(a, "filename", None)}
+    names = {os.path.abspath(cast(Any, a).filename) for a in arrays if getattr(a, "filename", None)}
     for p in [p for p in _open if os.path.abspath(p) in names]:
         _open.discard(p)
 
@@ -335,7 +335,7 @@ def entries(root: Path | None = None) -> list[Entry]:
             if not (m and p.is_file()):
                 continue
             st = p.stat()
-            meta = {}
+            meta: Any = {}
             try:
                 meta = json.loads(_meta_path(p).read_text())
             except (OSError, ValueError):

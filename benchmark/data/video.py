@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class FrameSource:
     def _stack(self, size: tuple[int, int] | None) -> np.ndarray:
         """The cached memmap at ``size``, opened once per process (the cache key stats
         every source file, which must not happen per call)."""
-        key = None if size is None else tuple(size)
+        key = None if size is None else cast("tuple[int, int]", tuple(size))
         if key not in self._stacks:
             self._stacks[key] = self._open_stack(key)
         return self._stacks[key]
@@ -140,8 +140,9 @@ class VideoView:
     __slots__ = ("id", "dataset", "category", "name", "frame_ids", "eval_frames", "unlabelled_frames",
                  "temporal_roi", "shape", "roi", "_source", "walked")
 
-    def __init__(self, video: "Video"):
-        self.walked = 0  # frames handed out by method.frames_through (nonzero: the method walks the video; FPS)
+    def __init__(self, video: "Video | Clip"):
+        self.walked = 0
+  # frames handed out by method.frames_through (nonzero: the method walks the video; FPS)
         self.id, self.dataset, self.category, self.name = video.id, video.dataset, video.category, video.name
         self.frame_ids, self.eval_frames = video.frame_ids, video.eval_frames
         self.unlabelled_frames, self.temporal_roi = video.unlabelled_frames, video.temporal_roi

@@ -127,7 +127,7 @@ class DaskExecutor(Executor):
         """BadInput unless every worker sees every one of ``paths`` (the data, at the same paths)."""
         if self.cluster is not None or not paths:
             return
-        _check_workers(self.client, self.address, [str(p) for p in paths], cluster=False)
+        _check_workers(self.client, self.address, [str(p) for p in paths], cluster=False)  # type: ignore[arg-type]  # no cluster: an address
 
     def _workers(self) -> int:
         try:
@@ -166,7 +166,7 @@ class DaskExecutor(Executor):
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
         items = list(items)
         futures = {self.client.submit(fn, item, pure=False, priority=-k): item for k, item in enumerate(items)}
-        self.abandoned: set = set()
+        self.abandoned = set()
         try:
             for fut in self._completed(futures, NO_WORKER_TIMEOUT):
                 item = futures[fut]
@@ -269,7 +269,7 @@ def _connect(address: str):
                        "e.g. --scheduler tcp://127.0.0.1:8786 (what `dask scheduler` prints)") from None
     if host is not None:  # refused at once rather than retried until the timeout
         try:
-            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()  # type: ignore[arg-type]  # host: port too
         except OSError as e:
             raise _unreachable(address, e.strerror or type(e).__name__) from None
     try:

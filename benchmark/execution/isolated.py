@@ -152,7 +152,7 @@ class ProcessExecutor(Executor):
     def __init__(self, jobs: int, start: str | None = None):
         self.jobs = max(1, int(jobs))
         self.start_method = start or start_method()
-        self.ctx = multiprocessing.get_context(self.start_method)
+        self.ctx: Any = multiprocessing.get_context(self.start_method)  # spawn, fork or forkserver: all have Process
         self.workers: list[_Worker] = []
         self.started = 0  # worker processes started (the first ``jobs``, then one per crash)
         self.classes: tuple = ()  # spawn: the tasks' method classes, imported in each worker first

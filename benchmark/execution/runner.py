@@ -40,7 +40,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -187,7 +187,7 @@ def fingerprint(**parts: Any) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def plan(methods: Sequence[MethodSpec], protocols: dict[str, list[Protocol]], videos: Sequence[Video], opts: RunOptions,
+def plan(methods: Sequence[MethodSpec], protocols: Mapping[str, list[Protocol]], videos: Sequence[Video], opts: RunOptions,
          skipped: list[dict] | None = None) -> list[Task]:
     """The tasks of a run. ``protocols`` maps each method name to its protocols.
 
@@ -327,7 +327,8 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
     records = [done[v.id] for v, _ in task.tests if v.id in done]
     if not pending:
         return records
-    fit_seconds, training = None, None
+    fit_seconds: float | None = None
+    training: dict[str, Any] | None = None
     try:
         method = task.method.build(opts.device, opts.seed)
         built()
@@ -596,7 +597,9 @@ def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOpti
     if mdir is not None:
         rec["masks"] = mdir.relative_to(opts.out).as_posix()
     if example_pred is not None:
-        rec["examples"] = write_examples(video, example, example_pred,
+        assert task is not None and example is not None  # an example is kept for a task's frame only
+        rec["examples"] = write_examples(
+video, example, example_pred,
                                          examples_dir(opts.out, task.method.name, task.protocol.key, video), opts.out)
     return rec
 

@@ -29,6 +29,7 @@ import inspect
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -76,7 +77,7 @@ def _module_level_imports(path: Path, module: str) -> set[str]:
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     out: set[str] = set()
 
-    def visit(nodes) -> None:
+    def visit(nodes: Iterable[ast.AST]) -> None:
         for node in nodes:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
                 continue
@@ -128,7 +129,7 @@ def _is_module(name: str) -> bool:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError, AttributeError):
         return False
-    return spec is not None and bool(spec.origin) and spec.origin.endswith(".py")
+    return spec is not None and spec.origin is not None and spec.origin.endswith(".py")
 
 
 @lru_cache(maxsize=None)
@@ -148,7 +149,7 @@ def source_files(module: str) -> tuple[Path, ...]:
     return tuple(sorted(seen.values()))
 
 
-def _hash_files(paths) -> str:
+def _hash_files(paths: Iterable[Path]) -> str:
     h = hashlib.sha1()
     for p in sorted(set(paths)):
         h.update(p.name.encode())
@@ -161,7 +162,9 @@ def harness_fingerprint() -> str:
     h = hashlib.sha1()
     for m in harness_modules():
         h.update(f"{m}\n".encode())
-        h.update(_module_file(m).read_bytes())
+        path = _module_file(m)
+        assert path is not None  # harness_modules lists only modules with a file
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -170,7 +173,7 @@ def method_source_fingerprint(module: str) -> str:
     return _hash_files(source_files(module))
 
 
-def code_fingerprint(cls) -> dict[str, str]:
+def code_fingerprint(cls: type) -> dict[str, str]:
     """{"bgbench": version, "method": hash of its sources, "harness": hash of the counting code}."""
     from bgbench import __version__
 
@@ -185,7 +188,7 @@ def code_fingerprint(cls) -> dict[str, str]:
     return {"bgbench": __version__, "method": method, "harness": harness_fingerprint()}
 
 
-def data_digest(video) -> str:
+def data_digest(video: Any) -> str:  # a Video or a Clip (duck-typed: files are looked up with getattr)
     """A hash of every byte the video's counts depend on (see the module docstring): its
     frame, mask and ROI files and every file directly in its folder, hashed whole, with
     their ids and the adapter's reading of them. A clip without files: its pixels."""
@@ -205,7 +208,7 @@ def data_digest(video) -> str:
     return filehash.tree_digest([*frames, *(f for _, f in gts), *([roi] if roi else []), *side], described)
 
 
-def param_digests(params: dict) -> dict[str, str]:
+def param_digests(params: Mapping[str, Any]) -> dict[str, str]:
     """{parameter: content hash} for every parameter value that names an existing file
     (a ``kind="file"`` parameter, or any text value that is a path to a file), or a
     folder given as a path with a separator in it (all files below it are hashed)."""
@@ -231,10 +234,10 @@ def param_digests(params: dict) -> dict[str, str]:
     return out
 
 
-_CONTENT: dict[tuple, str] = {}
+_CONTENT: dict[tuple[Any, ...], str] = {}
 
 
-def content_id(video) -> str:
+def content_id(video: Any) -> str:  # a Video or a Clip
     """A hash of what a video is: size, frame count, ``SAMPLES`` frames spread evenly over it
     and as many ground-truth masks, decoded from their files (as the run reads them; a clip
     without files: its in-memory frames). Kept per process, keyed by the sampled files'
@@ -251,7 +254,8 @@ def content_id(video) -> str:
     if files and key in _CONTENT:
         return _CONTENT[key]
     h = hashlib.sha1(f"{tuple(video.shape)}|{len(ids)}".encode())
-    for k, f in zip(picks, files or [None] * len(picks)):
+    nofiles: list[Path | None] = [None] * len(picks)
+    for k, f in zip(picks, files or nofiles):
         h.update(np.ascontiguousarray(read_bgr(f) if f is not None else video.frames([ids[k]])[0]).tobytes())
     for f in gfiles:
         h.update(np.ascontiguousarray(video._decode_gt(f)).tobytes())
@@ -261,7 +265,7 @@ def content_id(video) -> str:
     return cid
 
 
-def one_per_id(videos) -> list:
+def one_per_id(videos: Iterable[Any]) -> list[Any]:
     """The videos with each id once. One id found under two --data roots is the same video
     given twice (one kept) only if every byte is the same (``data_digest``); with different
     content it is BadInput naming both folders, never one dropped and the other scored twice."""
@@ -282,7 +286,7 @@ def one_per_id(videos) -> list:
     return out
 
 
-def check_unique_content(videos) -> dict[str, str]:
+def check_unique_content(videos: Iterable[Any]) -> dict[str, str]:
     """{video id: content id}; the same content under two names is BadInput naming both."""
     from bgbench.errors import BadInput
 

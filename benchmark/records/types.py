@@ -18,7 +18,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+
+if TYPE_CHECKING:
+    import pandas
+
+    from bgbench.method import Method
 
 from bgbench.errors import BadInput
 
@@ -63,7 +68,7 @@ class MethodSpec:
 
         return method_class(self.name).resolve(self.config, **dict(self.overrides))[1]
 
-    def build(self, device: str, seed: int):
+    def build(self, device: str, seed: int) -> Method:
         from bgbench.method import build_method
 
         return build_method(self.name, self.config, device=device, seed=seed, **dict(self.overrides))
@@ -112,7 +117,7 @@ class JobRecord:
     traceback: str | None = None
     counts: Mapping[str, int] | None = None
     dice: Mapping[str, float] | None = None
-    histograms: Mapping[str, list] | None = None
+    histograms: Mapping[str, list[Any]] | None = None
     metrics: Mapping[str, float | None] | None = None
     timing: Mapping[str, Any] | None = None
     masks: str | None = None
@@ -165,7 +170,7 @@ class JobRecord:
 
     @classmethod
     def from_json(cls, d: Any, where: str = "job record") -> "JobRecord":
-        s = lambda n, opt=False: _need(d, n, str, where, opt)  # noqa: E731
+        s: Callable[..., Any] = lambda n, opt=False: _need(d, n, str, where, opt)  # noqa: E731
         status = s("status")
         if status not in STATUSES:
             raise BadInput(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}", where, "re-run the job")
@@ -185,6 +190,7 @@ class JobRecord:
             training=_need(d, "training", dict, where, True), degenerate=s("degenerate", True),
         )
         if ok:
+            assert rec.counts is not None and rec.histograms is not None  # _need refuses them missing when ok
             for k in ("tp", "fp", "tn", "fn"):
                 if not isinstance(rec.counts.get(k), int):
                     raise BadInput(f"{where}: counts.{k} is missing or not an integer", where, "re-run the job")
@@ -226,8 +232,8 @@ class DatasetSummary:
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> "DatasetSummary":
-        m = lambda n: _need(d, n, dict, where)  # noqa: E731
-        num = lambda n: _need(d, n, (int, float), where, True)  # noqa: E731
+        m: Callable[..., Any] = lambda n: _need(d, n, dict, where)  # noqa: E731
+        num: Callable[..., Any] = lambda n: _need(d, n, (int, float), where, True)  # noqa: E731
         return cls(videos=m("videos"), categories=m("categories"), overall=m("overall"), pooled=m("pooled"),
                    counts=m("counts"), average_precision=num("average_precision"),
                    best_threshold=num("best_threshold"), best_f=num("best_f"),
@@ -264,7 +270,7 @@ class Summary:
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> "Summary":
-        s = lambda n: _need(d, n, str, where)  # noqa: E731
+        s: Callable[..., Any] = lambda n: _need(d, n, str, where)  # noqa: E731
         ds = _need(d, "datasets", dict, where)
         fails = _need(d, "failures", dict, where)
         return cls(label=s("label"), method=s("method"), config=s("config"), family=_need(d, "family", str, where, True) or "",
@@ -322,7 +328,7 @@ class RunMeta:
 
     @classmethod
     def from_json(cls, d: Any, where: str = "meta") -> "RunMeta":
-        need = lambda n, k, opt=False: _need(d, n, k, where, opt)  # noqa: E731
+        need: Callable[..., Any] = lambda n, k, opt=False: _need(d, n, k, where, opt)  # noqa: E731
         kw: dict[str, Any] = dict(
             created=need("created", str), run_id=need("run_id", str), device=need("device", str),
             seed=need("seed", int), threshold=need("threshold", float), methods=need("methods", dict),
@@ -370,7 +376,7 @@ class Results:
                     and (ok is None or j.ok == ok)):
                 yield j
 
-    def frame(self):
+    def frame(self) -> pandas.DataFrame:
         """One pandas row per job: label, method, config, family, protocol, protocol key,
         dataset, category, video, split, status, error, frames, every metric, fps
         (``bgbench.records.frame``; pandas is imported only here)."""

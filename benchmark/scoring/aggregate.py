@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -95,10 +95,11 @@ def _failure(j: JobRecord) -> dict[str, Any]:
     return {"video": j.key.video, "split": j.key.split, "error": j.error or "failed (no error recorded)"}
 
 
-def category_means(videos: dict[str, dict]) -> tuple[dict[str, dict], dict[str, float]]:
+def category_means(videos: Mapping[str, Mapping[str, float | None]]
+                   ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """(categories, overall) from ``{video id: metrics}``: a category is the mean of its
     videos' metrics (each on its own), overall the mean of the category means (CDnet's rule)."""
-    cats: dict[str, list[dict]] = defaultdict(list)
+    cats: dict[str, list[Mapping[str, float | None]]] = defaultdict(list)
     for vid, m in sorted(videos.items()):
         cats[category_of(vid)].append(m)
     categories = {c: {k: _mean(m.get(k) for m in ms) for k in ALL_KEYS} for c, ms in sorted(cats.items())}
@@ -107,12 +108,16 @@ def category_means(videos: dict[str, dict]) -> tuple[dict[str, dict], dict[str, 
 
 def _dataset_summary(jobs: Sequence[JobRecord]) -> DatasetSummary:
     """The numbers of one label's ok jobs on one dataset under one protocol key."""
-    videos = {j.key.video: dict(j.metrics) for j in sorted(jobs, key=lambda j: j.key.video)}
+    # scored jobs (the only ones given) have metrics, counts, dice and histograms (JobRecord: None otherwise)
+    videos = {j.key.video: dict(cast("Mapping[str, float | None]", j.metrics))
+              for j in sorted(jobs, key=lambda j: j.key.video)}
     categories, overall = category_means(videos)
-    counts = sum_counts(j.counts for j in jobs)
-    dice = {"sum": sum(j.dice["sum"] for j in jobs), "frames": sum(j.dice["frames"] for j in jobs)}
+    counts = sum_counts(cast("Mapping[str, int]", j.counts) for j in jobs)
+    dices = [cast("Mapping[str, float]", j.dice) for j in jobs]
+    dice = {"sum": sum(d["sum"] for d in dices), "frames": sum(d["frames"] for d in dices)}
     # the PR curve and AP pool the pixels of every video of the dataset
-    hist = np.sum([[j.histograms["negative"], j.histograms["shadow"], j.histograms["positive"]] for j in jobs], axis=0)
+    hists = [cast("Mapping[str, list[Any]]", j.histograms) for j in jobs]
+    hist = np.sum([[h["negative"], h["shadow"], h["positive"]] for h in hists], axis=0)
     pr = pr_curve(hist)
     fps = [j.fps for j in jobs if j.fps]
     return DatasetSummary(videos=videos, categories=categories, overall=overall, pooled=metrics(counts, dice),
@@ -133,7 +138,7 @@ def summarize(jobs: Sequence[JobRecord]) -> dict[tuple[str, str], Summary]:
     out: dict[tuple[str, str], Summary] = {}
     for (label, key), js in sorted(groups.items()):
         ok = [j for j in js if j.scored]  # truncated jobs are in the numbers, counted and marked apart
-        failures: dict[str, list[dict]] = defaultdict(list)
+        failures: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for j in sorted((j for j in js if not j.scored), key=lambda j: (j.key.video, j.key.split)):
             failures[j.key.dataset].append(_failure(j))
         by_ds: dict[str, list[JobRecord]] = defaultdict(list)

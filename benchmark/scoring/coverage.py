@@ -12,7 +12,7 @@ says the same.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     from bgbench.records.types import Results
@@ -22,12 +22,12 @@ def _undefined(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def data_skips(results: "Results") -> list[dict]:
+def data_skips(results: "Results") -> list[dict[str, Any]]:
     """The run's videos skipped as bad data (not a protocol's skips), as recorded."""
     return [dict(s) for s in results.meta.skipped if not s.get("protocol")]
 
 
-def _why(s: dict) -> str:
+def _why(s: dict[str, Any]) -> str:
     where, error = str(s.get("where", "")), str(s.get("error", ""))
     return error[len(where) + 2:] if where and error.startswith(where + ": ") else error
 
@@ -41,7 +41,7 @@ def coverage_notes(results: "Results", protocol: str, dataset: str) -> list[str]
     """Lines for below the ``dataset`` table under ``protocol`` (a key): videos with F
     undefined, precision undefined per method, rows that average different video sets, and
     the videos skipped as bad data. Empty when every row averages every video."""
-    rows: dict[str, dict[str, dict]] = {}
+    rows: dict[str, dict[str, Mapping[str, float | None]]] = {}
     failed: dict[str, set[str]] = {}
     for s in results.under(protocol):
         d = s.datasets.get(dataset)

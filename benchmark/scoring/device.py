@@ -18,25 +18,29 @@ the device), its classes are looked up there.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Sequence, TypeGuard, cast
 
 import numpy as np
 
 from bgbench.scoring import metrics as _m
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 NBINS = _m.NBINS
 
 
-def is_tensor(x) -> bool:
+def is_tensor(x: object) -> TypeGuard[Tensor]:
     """Whether ``x`` is a torch tensor (without importing torch where nobody has)."""
     return type(x).__module__.startswith("torch") and hasattr(x, "device") and hasattr(x, "dtype")
 
 
-def _tables(torch, device):
-    return torch.as_tensor(_m._CLASS_LUT.astype(np.int32), device=device)
+def _tables(torch: ModuleType, device: Any) -> Tensor:
+    return cast("Tensor", torch.as_tensor(_m._CLASS_LUT.astype(np.int32), device=device))
 
 
-def quantize(p):
+def quantize(p: Tensor) -> Tensor:
     """A tensor of probabilities (any float dtype, read as float32) or uint8 levels -> int32
     levels 0..255 with ``metrics.quantize``'s rule; NaN becomes -1 (counted, then refused)."""
     import torch
@@ -48,7 +52,7 @@ def quantize(p):
     return torch.where(torch.isnan(p), -1.0, q).to(torch.int32)
 
 
-def score_device(probs: Sequence, gt: np.ndarray, roi: np.ndarray, tbin: int
+def score_device(probs: Sequence[Tensor] | Tensor, gt: np.ndarray, roi: np.ndarray, tbin: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``metrics.score_batch`` of maps that are torch tensors on one device: ``probs`` a
     sequence of H x W tensors (or one N x H x W tensor), ``gt`` N x H x W uint8 (host),
@@ -62,7 +66,7 @@ def score_device(probs: Sequence, gt: np.ndarray, roi: np.ndarray, tbin: int
         raise ValueError(f"maps {tuple(p.shape)} and gt {gt.shape} must be N x H x W and roi {roi.shape} H x W")
     hist = np.zeros((3, NBINS), np.int64)
     if n == 0 or p[0].numel() == 0:
-        return hist, *(np.zeros(n, np.int64) for _ in range(3))
+        return hist, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     dev = p.device
     q = quantize(p)
     nan = q < 0
@@ -90,7 +94,7 @@ def score_device(probs: Sequence, gt: np.ndarray, roi: np.ndarray, tbin: int
     return hist, packed[k:k + n].copy(), packed[k + n:k + 2 * n].copy(), packed[k + 2 * n:k + 3 * n].copy()
 
 
-def to_host_levels(prob) -> np.ndarray:
+def to_host_levels(prob: Tensor) -> np.ndarray:
     """One tensor map as ``metrics.quantize`` gives it on the host (uint8), for what needs
     the levels there (saved masks, the reports' example frame)."""
     q = quantize(prob)

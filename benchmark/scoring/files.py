@@ -10,11 +10,16 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bgbench.errors import BadInput
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from bgbench.data.video import Video
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any
     if not scored:
         raise BadInput("holds no mask folder for any scene under --data", pred_root,
                        "lay masks out like the dataset: CATEGORY/SCENE/bin%06d.png")
-    tables: dict[str, dict] = {}
+    tables: dict[str, dict[str, Any]] = {}
     for ds in sorted({dataset_of(r["video"]) for r in scored}):
         rows = [r for r in scored if dataset_of(r["video"]) == ds]
         categories, overall = category_means({r["video"]: r["metrics"] for r in rows})
@@ -100,7 +105,7 @@ def read_video_mask(path: Path, shape: tuple[int, int], probabilities: bool = Fa
     return m
 
 
-def mask_folder_candidates(root: Path, video) -> list[Path]:
+def mask_folder_candidates(root: Path, video: Video) -> list[Path]:
     """Where a results tree rooted at ``root`` may hold ``video``'s masks, most specific first:
     ``ROOT/DATASET/CATEGORY/SCENE`` (a tree of datasets, as ``--save-masks`` writes it under
     ``OUT/masks/METHOD/PROTOCOL``), ``ROOT/CATEGORY/SCENE`` (one dataset's tree, the CDnet
@@ -119,7 +124,7 @@ def _holds_masks(folder: Path) -> bool:
     return folder.is_dir() and any(e.name.startswith("bin") and e.name.endswith(".png") for e in os.scandir(folder))
 
 
-def find_mask_folder(root: Path, video) -> Path:
+def find_mask_folder(root: Path, video: Video) -> Path:
     """The first of ``mask_folder_candidates`` that exists (``root`` itself only if it holds
     masks directly), else BadInput naming where it looked."""
     cands = mask_folder_candidates(root, video)
@@ -135,7 +140,7 @@ def find_mask_folder(root: Path, video) -> Path:
                    "lay masks out as CATEGORY/SCENE/bin%06d.png (or DATASET/CATEGORY/SCENE, or SCENE) under it")
 
 
-def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
+def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
     """One loaded video's masks in ``pred_dir`` scored against its ground truth."""
     from bgbench.data.imageio import decode_workers
     from bgbench.execution.scoped import opencv_threads
@@ -177,7 +182,7 @@ def score_masks(video, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
         buf[row] = read(i)
 
     with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
-        def submit(c: int) -> list:
+        def submit(c: int) -> list[Future[None]]:
             return [pool.submit(fill, bufs[c % 3], r, i) for r, i in enumerate(chunks[c])]
 
         ahead = deque(submit(c) for c in range(min(2, len(chunks))))

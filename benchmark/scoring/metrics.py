@@ -36,11 +36,14 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 
 from bgbench.data import codes
+
+if TYPE_CHECKING:
+    from bgbench.data.video import Video
 
 NBINS = 256
 NEG, SHADOW, POS, IGNORED = 0, 1, 2, 3  # pixel classes
@@ -107,7 +110,7 @@ def quantize(prob: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return out
     if np.isnan(p).any():
         raise ValueError("probability map holds NaN")
-    q = np.rint(np.clip(p, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+    q: np.ndarray = np.rint(np.clip(p, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
     if out is None:
         return q
     np.copyto(out, q)
@@ -135,7 +138,7 @@ def _chunk_frames(hw: int) -> int:
     return min(_KEY_FRAMES, max(1, _BATCH_PIXELS // max(hw, 1)))
 
 
-def _outside_masks(roi: np.ndarray):
+def _outside_masks(roi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The two masks that fold the ROI into the ground truth, None when every pixel is in it."""
     roi = np.asarray(roi, bool)
     if roi.all():
@@ -159,7 +162,7 @@ class Gathered:
     cls: np.ndarray
 
 
-def gather(g: np.ndarray, outside) -> Gathered:
+def gather(g: np.ndarray, outside: tuple[np.ndarray, np.ndarray] | None) -> Gathered:
     """``g``: F x H x W uint8 ground truth (F <= _KEY_FRAMES); ``outside``: ``_outside_masks``."""
     import cv2
 
@@ -171,7 +174,7 @@ def gather(g: np.ndarray, outside) -> Gathered:
     else:
         g = np.ascontiguousarray(g)
     b, block = _block(hw)
-    gb = g.reshape(-1).view(block)
+    gb: np.ndarray = g.reshape(-1).view(block)
     idx = np.flatnonzero(gb != 0)
     blocks = np.diff(np.searchsorted(idx, np.arange(f + 1) * (hw // b)))  # each frame's gathered blocks
     cls = cv2.LUT(gb.take(idx, mode="clip").view(np.uint8).reshape(1, -1), _CLASS_LUT).reshape(-1) if idx.size \
@@ -259,7 +262,7 @@ class TruthIndex:
                         blocks[0] if one else np.concatenate(blocks), cls[0] if one else np.concatenate(cls))
 
 
-def _checked(q: np.ndarray, gt: np.ndarray, roi: np.ndarray):
+def _checked(q: np.ndarray, gt: np.ndarray, roi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``q`` and ``gt`` as contiguous N x H x W uint8, and the ROI as bool."""
     q, gt, roi = np.asarray(q), np.asarray(gt), np.asarray(roi, bool)
     if q.dtype != np.uint8 or gt.dtype != np.uint8:
@@ -322,7 +325,9 @@ def _calc_hist(images: list[np.ndarray], sizes: list[int], ranges: list[int]) ->
     else:
         band = _EXACT // cols
         cuts = [(slice(r, r + band), slice(None)) for r in range(0, rows, band)]
-    return sum(cv2.calcHist([im[c] for im in images], channels, None, sizes, ranges).astype(np.int64) for c in cuts)
+    # cuts is never empty, so the sum is an array (sum's start, 0, only types as int)
+    return cast(np.ndarray, sum(cv2.calcHist([im[c] for im in images], channels, None, sizes, ranges).astype(np.int64)
+                                for c in cuts))
 
 
 def _gathered_histograms(q: np.ndarray, t: Gathered) -> np.ndarray:
@@ -427,7 +432,7 @@ def score_gathered(q: np.ndarray, truth: Sequence[Gathered], tbin: int
     n, h, w = q.shape
     hist = np.zeros((3, NBINS), np.int64)
     if n == 0 or h * w == 0:
-        return hist, *(np.zeros(n, np.int64) for _ in range(3))
+        return hist, np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     ks = np.cumsum([0] + [t.frames for t in truth])
     m = np.concatenate([_gathered_histograms(q[k:k + t.frames], t) for k, t in zip(ks, truth)])
     total, above = _totals(q, tbin)
@@ -490,7 +495,7 @@ class VideoScore:
     def counts(self) -> dict[str, int]:
         return {k: int(v) for k, v in counts_at(self.hist, threshold_bin(self.threshold)).items()}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "frames": self.frames,
             "counts": self.counts(),
@@ -560,7 +565,7 @@ def metrics(c: Mapping[str, int], dice: Mapping[str, float] | None = None) -> di
 MIN_PR_LEVELS = 3  # fewer distinct output levels than this: one operating point, no curve, no AP
 
 
-def pr_curve(hist: Mapping[str, Iterable[int]] | np.ndarray) -> dict:
+def pr_curve(hist: Mapping[str, Iterable[int]] | np.ndarray) -> dict[str, Any]:
     """Precision/recall at every threshold bin, average precision and the best-F threshold.
 
     ``hist``: 3 x 256 (negative, shadow, positive) or the ``histograms`` dict of a record.
@@ -616,7 +621,7 @@ def sum_counts(records: Iterable[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
-def score_video(video, preds: Mapping[int, np.ndarray], threshold: float = 0.5, batch: int = 64) -> VideoScore:
+def score_video(video: Video, preds: Mapping[int, np.ndarray], threshold: float = 0.5, batch: int = 64) -> VideoScore:
     """Score predictions {frame id: probability or uint8 map} on a Video's eval frames."""
     score = VideoScore(threshold)
     ids = [i for i in video.eval_frames if i in preds]

@@ -15,14 +15,14 @@ shadow pixel predicted positive is a false positive and a shadow error.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, cast
 
 import numpy as np
 
 KEYS = ("tp", "fp", "tn", "fn", "shadow_errors", "shadow_pixels")
 
 
-def frame_counts(pred, g, roi):
+def frame_counts(pred: np.ndarray, g: np.ndarray, roi: np.ndarray) -> tuple[np.intp, ...]:
     """(tp, fp, tn, fn, shadow_errors, shadow_pixels) of one frame: ``pred`` H x W bool
     (foreground), ``g`` H x W uint8 ground truth, ``roi`` H x W bool."""
     pos = (g == 255) & roi
@@ -50,8 +50,8 @@ def foreground(m: np.ndarray, tbin: int) -> np.ndarray:
     probabilities ``round(255 m) >= tbin`` (float32 product, ties to even), so that NaN-free
     maps in [0, 1] give the same pixels as bgbench's 8-bit levels."""
     if m.dtype == np.uint8:
-        return m >= tbin
-    return np.rint(m * np.float32(255.0)) >= tbin
+        return cast(np.ndarray, m >= tbin)  # numpy's stubs type comparisons of untyped arrays as Any
+    return cast(np.ndarray, np.rint(m * np.float32(255.0)) >= tbin)
 
 
 def map_counts(maps: Iterable[np.ndarray], gt: Iterable[np.ndarray], roi: np.ndarray, tbin: int) -> dict[str, int]:

@@ -64,7 +64,7 @@ def inference_fps(method, video, frames: Sequence[int], batch: int, warmup_batch
             t_start = time.perf_counter()
     synchronize(method.device)
     timed = len(frames) - warmup_batches * batch
-    return timed / (time.perf_counter() - t_start)
+    return timed / (time.perf_counter() - t_start)  # type: ignore[operator]  # set after the warm-up batches
 
 
 def _stage_overrides(cls, steps: int) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def profile(name: str, video, config: str = "paper", device: str = "auto", steps
 
     workdir = tempfile.TemporaryDirectory(prefix="bgbench-speed-")
     m.workdir = Path(workdir.name)  # checkpoints are written as in a run, then deleted
-    m.timing_warmup = warmup
+    m.timing_warmup = warmup  # type: ignore[attr-defined]  # read by a deep method's trainer
     cuda = m.device.startswith("cuda")
     labelled = list(video.eval_frames)
     train = TrainingSet(train=(LabelledFrames(video, labelled[:train_frames]),))
@@ -123,7 +123,7 @@ def profile(name: str, video, config: str = "paper", device: str = "auto", steps
                 torch.cuda.empty_cache()
                 break
         peak_infer = torch.cuda.max_memory_allocated(m.device) if cuda else None
-    best = max(fps, key=fps.get) if fps else None
+    best = max(fps, key=fps.__getitem__) if fps else None
     gpu = torch.cuda.get_device_name(m.device) if cuda else None
     paper = PAPER_FPS.get(name)
     return {"method": name, "config": config, "device": m.device, "gpu": gpu, "precision": m.precision,

@@ -142,7 +142,7 @@ def run_doctor(scene: Path, out: Path, methods: Sequence[str] | None = None, con
     checks: list[tuple[str, Callable[[], dict[str, Any]]]] = [("environment", lambda: environment(device))]
     for name in methods:
         if name != "gmm_sg":
-            checks.append((f"deep:{name}", lambda n=name: deep_check(n, video, config, device, steps, warmup, batches)))
+            checks.append((f"deep:{name}", lambda n=name: deep_check(n, video, config, device, steps, warmup, batches)))  # type: ignore[misc]  # the default binds the loop variable
     if "gmm_sg" in methods or not methods or set(methods) == set(deep):
         checks.append(("gmm_sg", lambda: gmm_sg_check(video, device, videos, gmm_frames)))
     report: dict[str, Any] = {"command": "bgbench doctor", "scene": str(scene), "device": device, "config": config,

@@ -135,10 +135,10 @@ def scoring_speed(video, repeats: int = 5, batch: int = 32, maps: str = "detecto
         return s.counts()
 
     warm = scoring.TruthIndex(gt, roi)
-    fns = {}
+    fns: dict[str, Callable[[], object]] = {}
     for label, mod in impls.items():
-        fns[f"{label}masks"] = lambda mod=mod: ours(mod, masks)
-        fns[f"{label}probabilities"] = lambda mod=mod: ours(mod, probs)
+        fns[f"{label}masks"] = lambda mod=mod: ours(mod, masks)  # type: ignore[misc]  # the default binds the loop variable
+        fns[f"{label}probabilities"] = lambda mod=mod: ours(mod, probs)  # type: ignore[misc]  # the default binds the loop variable
     fns["indexed_masks"] = lambda: ours(scoring, masks, warm)
     fns["indexed_probabilities"] = lambda: ours(scoring, probs, warm)
     fns["comparator_masks"] = lambda: comparator_counts(masks, gt, roi, tbin)

@@ -28,7 +28,7 @@ def load_clip(path: Path, size: tuple[int, int] | None = None, max_frames: int |
 
     regular_file(path, "give a video file OpenCV reads (e.g. .avi)")  # a FIFO would block the decoder
     cap = cv2.VideoCapture(str(path))
-    frames = []
+    frames: list[np.ndarray] = []
     while max_frames is None or len(frames) < max_frames:
         ok, f = cap.read()
         if not ok:

@@ -113,10 +113,10 @@ def _walk(path: Path, fmt: str, roi_policy: str, on_error, out: list[Video], dep
         return
     lacking = why_not_scene(path)
     if lacking is not None:  # a scene with a folder missing is refused, never passed over in silence
-        e = BadInput(lacking, path, NOT_A_SCENE_FIX)
+        err = BadInput(lacking, path, NOT_A_SCENE_FIX)
         if on_error is None:
-            raise e
-        on_error(e)
+            raise err
+        on_error(err)
         return
     if depth >= 3:
         return

@@ -94,7 +94,8 @@ def check_contiguous(ids: dict[int, Path] | Numbered, name_of: Callable[[int], P
                      what: str = "a frame") -> None:
     """Raise on the first gap in the numbering, naming the missing file."""
     if isinstance(ids, Numbered):
-        ids, name_of = ids.files, name_of or ids.name_of
+        name_of = name_of or ids.name_of
+        ids = ids.files
     keys = list(ids)
     if keys[-1] - keys[0] + 1 != len(keys):
         have = set(keys)
@@ -102,7 +103,7 @@ def check_contiguous(ids: dict[int, Path] | Numbered, name_of: Callable[[int], P
         n_missing = keys[-1] - keys[0] + 1 - len(keys)
         raise BadInput(
             f"{what} is missing ({n_missing} missing between {keys[0]} and {keys[-1]}): the numbering has a gap",
-            name_of(missing),
+            name_of(missing),  # type: ignore[misc]  # a plain dict comes with name_of
             "restore the missing files from the dataset's archive",
         )
 
