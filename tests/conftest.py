@@ -70,3 +70,13 @@ def cli_error(capsys, *argv) -> str:
     assert code == 2, err
     assert len(err.splitlines()) == 1 and err.startswith("bgbench: error: ")
     return err
+
+
+@pytest.fixture
+def fork_workers(monkeypatch):
+    """Job workers forked from this process (a run's own are started by a fork server): for
+    tests that inject a fault into this process (a monkeypatched method or writer) that its
+    jobs must see. Forks happen with OpenCV's pool stopped; keep torch work out of such tests."""
+    from bgbench.execution import isolated
+
+    monkeypatch.setattr(isolated, "start_method", lambda device="cpu": "fork")

@@ -77,7 +77,7 @@ def test_changing_one_methods_code_recomputes_that_method_only(tmp_path, monkeyp
 
 
 @needs_data
-def test_a_failed_recompute_keeps_the_old_record(tmp_path, monkeypatch):
+def test_a_failed_recompute_keeps_the_old_record(tmp_path, monkeypatch, fork_workers):
     from bgbench.baselines.frame_difference import FrameDifference
 
     scene, out = _scene(tmp_path), tmp_path / "run"

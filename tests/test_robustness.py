@@ -19,8 +19,8 @@ import pytest
 from bgbench.cli import main
 from bgbench.method import METHODS, Method, register_method
 
-# how test_crasher ends its process on the shadow scene (set per test; the forked job sees it)
-CRASH = {"how": "segv"}
+# how test_crasher ends its process on the shadow scene: its parameter ``how`` (a worker
+# process imports this module afresh, so the choice travels with the job, not in a global)
 
 if "test_crasher" not in METHODS:
 
@@ -28,9 +28,11 @@ if "test_crasher" not in METHODS:
     class Crasher(Method):
         """Kills its own process on the shadow scene, predicts nothing elsewhere"""
 
+        params = {"how": ("segv", "how it ends its process: segv, kill or exit", ["segv", "kill", "exit"])}
+
         def segment(self, video, frames):
             if video.name == "shadow":
-                how = CRASH["how"]
+                how = self.p["how"]
                 if how == "segv":
                     os.kill(os.getpid(), signal.SIGSEGV)
                 elif how == "kill":
@@ -55,7 +57,7 @@ def data(tmp_path_factory):
 
 
 def _run(data: Path, out: Path, *extra: str, methods: str = "temporal_median") -> int:
-    # --device cpu: forked workers wherever the tests run (the test methods and CRASH are this process's)
+    # --device cpu: the same run wherever the tests run
     return main(["run", "--data", str(data), "--methods", methods, "--no-tracking", "--device", "cpu", "--out",
                  str(out), *extra])
 
@@ -194,9 +196,9 @@ def test_scenes_hw1_and_hw_bracket_1_both_keep_their_records_across_reruns(data,
                                             ("exit", "2", "exited with status 3")])
 def test_a_job_that_kills_its_process_is_a_failed_record_and_the_run_goes_on(data, tmp_path, capsys, monkeypatch,
                                                                               how, jobs, named):
-    monkeypatch.setitem(CRASH, "how", how)
     out = tmp_path / "run"
-    code = _run(data, out, "--jobs", jobs, "--no-report", methods="test_crasher,frame_difference")
+    code = _run(data, out, "--jobs", jobs, "--no-report", "--set", f"test_crasher.how={how}",
+                methods="test_crasher,frame_difference")
     assert code == 1
     res = json.loads((out / "results.json").read_text())
     by = {(j["method"], j["video"].rsplit("/", 1)[-1]): j for j in res["jobs"]}
@@ -207,7 +209,8 @@ def test_a_job_that_kills_its_process_is_a_failed_record_and_the_run_goes_on(dat
     err = capsys.readouterr().err
     assert f"FAILED test_crasher" in err and named in err
     # a re-run recomputes only the crashed job, and fails it again the same way
-    assert _run(data, out, "--jobs", jobs, "--no-report", methods="test_crasher,frame_difference") == 1
+    assert _run(data, out, "--jobs", jobs, "--no-report", "--set", f"test_crasher.how={how}",
+                methods="test_crasher,frame_difference") == 1
     res2 = json.loads((out / "results.json").read_text())
     assert [j["status"] for j in res2["jobs"]] == [j["status"] for j in res["jobs"]]
 
@@ -280,8 +283,11 @@ def test_a_full_cache_disk_ends_in_exit_2_naming_the_folder_and_resumes_exactly(
 
 
 def test_a_full_out_disk_ends_in_exit_2_naming_the_folder_and_resumes_exactly(data, tmp_path, monkeypatch, capsys):
+    from bgbench.execution import isolated
     from bgbench.records import results
 
+    # the fault is injected into this process: its workers must be forks of it to share it
+    monkeypatch.setattr(isolated, "start_method", lambda device="cpu": "fork")
     out = tmp_path / "run"
     calls = {"n": 0}
     real_fsync = os.fsync

@@ -10,11 +10,17 @@ error names the signal or exit status, and a fresh worker takes its place for th
 left. The cost per job is the pickling of one task and its records through a pipe (measured:
 docs/robustness.md); the fork of each worker is paid once per run (and once per crash).
 
-Workers are forked (``fork`` start method) where the OS has it: a fork copies the run's
-state, never a thread. A thread that held a lock at the fork leaves the child waiting on it
-for ever: OpenCV's own thread pool, alive in the run after it decoded and checked the videos,
-did so (a worker stuck in ``cv2.reduce``), so each fork happens with that pool stopped
-(``_opencv_pool_stopped``: one thread, then the run's count again). A CUDA
+Workers come from a fork server (``forkserver``; ``spawn`` where the OS has none): a clean
+process, started once, that imported the run loop and forks each worker. Never a fork of the
+run itself: by then the run has threads (OpenCV's pool after decoding, torch's OpenMP team
+after any tensor work in the caller, a CUDA context), and a child forked while one of them
+held a lock waits on it for ever (seen here: a worker stuck in ``cv2.reduce``, another in a
+convolution). Tasks and their method classes travel pickled (by module and name, so a
+plug-in registered at import is registered in the worker too). A method class that cannot
+travel (made at run time, e.g. in a notebook) runs its tasks in the run's own process,
+without crash isolation, and the run says so. ``fork`` stays available to tests that inject
+faults into the run's process (``ProcessExecutor(jobs, "fork")``), with OpenCV's pool
+stopped around each fork (``_opencv_pool_stopped``). A CUDA
 context cannot cross a fork (torch refuses CUDA in a child forked after the parent asked
 CUDA anything), so a run whose ``device`` is not ``cpu`` on a machine where torch sees CUDA
 starts its workers with ``spawn`` instead: a fresh interpreter that imports each task's
@@ -63,20 +69,14 @@ def describe_exit(exitcode: int | None) -> str:
     return f"WorkerDied: the job's process exited with status {exitcode} before returning its records"
 
 
-def start_method(device: str = "cpu") -> str:
-    """``fork`` where the OS has it, unless ``device`` may be a GPU that torch sees here
-    (a CUDA context cannot cross a fork): then ``spawn``."""
-    import sys
+PRELOAD = ["bgbench.execution.runner", "bgbench.execution.isolated"]  # imported once, by the fork server
 
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return "spawn"
-    if device != "cpu" and "torch" in sys.modules:
-        try:
-            if sys.modules["torch"].cuda.is_available():
-                return "spawn"
-        except Exception:  # noqa: BLE001 - no usable CUDA: fork
-            pass
-    return "fork"
+
+def start_method(device: str = "cpu") -> str:
+    """``forkserver`` where the OS has it, else ``spawn``, for every device: never a fork of
+    the run itself (see the module's docstring)."""
+    del device  # a fork server never touched CUDA, OpenMP or OpenCV's pool, whatever the device
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def _serve(conn, fn: Callable[[Any], Any], classes: tuple = ()) -> None:
@@ -102,22 +102,29 @@ def _serve(conn, fn: Callable[[Any], Any], classes: tuple = ()) -> None:
     os._exit(0)  # no interpreter teardown in a forked copy of the run (its atexit hooks are the run's)
 
 
-def _method_classes(items: list) -> tuple:
-    """The method classes of tasks (``item.method.name``), for a spawned worker to import."""
+def _method_classes(items: list) -> tuple[tuple, list[str]]:
+    """The method classes of tasks (``item.method.name``), for a worker to import, and the
+    names of those that cannot travel (made at run time: not importable by module and name)."""
+    import pickle
+
     from bgbench.method import method_class
 
     names = sorted({n for it in items if isinstance(n := getattr(getattr(it, "method", None), "name", None), str)})
-    import pickle
-
-    out = []
+    out, stay = [], []
     for n in names:
         try:
             cls = method_class(n)
-            pickle.dumps(cls)  # by module and name: a class made inside a function cannot travel
-            out.append(cls)
         except Exception:  # noqa: BLE001 - the task fails in the worker, with its own message
-            pass
-    return tuple(out)
+            continue
+        try:
+            if pickle.loads(pickle.dumps(cls)) is not cls:  # by module and name, the same class
+                stay.append(n)
+                continue
+        except Exception:  # noqa: BLE001 - a class made inside a function cannot travel
+            stay.append(n)
+            continue
+        out.append(cls)
+    return tuple(out), stay
 
 
 @contextlib.contextmanager
@@ -169,7 +176,15 @@ class ProcessExecutor(Executor):
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
         items = list(items)
         if self.start_method != "fork":
-            self.classes = _method_classes(items)
+            self.classes, stay = _method_classes(items)
+            if stay:
+                print(f"bgbench: note: {', '.join(stay)} cannot be imported by a worker process (defined at run time, "
+                      "e.g. in a notebook): the run's jobs run in this process, without crash isolation",
+                      file=sys.stderr)
+                for k, item in enumerate(items):
+                    _, value, error, tb = _guarded(fn, k, item)
+                    yield Outcome(item, value, error, tb)
+                return
         todo = list(range(len(items)))[::-1]  # popped from the end: items in their order
         busy = 0
         try:

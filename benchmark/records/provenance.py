@@ -54,22 +54,26 @@ def _local_imports(path: Path, module: str) -> set[str]:
     package = module.rsplit(".", 1)[0] if "." in module else module
     out = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            names = [target] + [f"{target}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        else:
-            continue
-        for n in names:
+        for n in _imported(node, package) or ():
             if n.split(".")[0] == top and _is_module(n):
                 out.add(n)
     return out
+
+
+def _imported(node: ast.AST, package: str) -> list[str] | None:
+    """The dotted names an import statement may bring in (``from a import b``: ``a`` and
+    ``a.b``; relative ones resolved against ``package``); None for any other node."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            base = package.split(".")
+            base = base[: len(base) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+        else:
+            target = node.module or ""
+        return [target] + [f"{target}.{a.name}" for a in node.names]
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    return None
 
 
 def _module_level_imports(path: Path, module: str) -> set[str]:
@@ -81,17 +85,8 @@ def _module_level_imports(path: Path, module: str) -> set[str]:
         for node in nodes:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
                 continue
-            if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[: len(base) - node.level + 1]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
-                names = [target] + [f"{target}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
+            names = _imported(node, package)
+            if names is None:
                 visit(ast.iter_child_nodes(node))
                 continue
             out.update(n for n in names if n.split(".")[0] == "bgbench" and _is_module(n))
