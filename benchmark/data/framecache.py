@@ -136,6 +136,17 @@ def _stat_sig(path: Path) -> tuple:
     return st.st_ino, st.st_size, st.st_ctime_ns
 
 
+def verified() -> dict[Path, tuple]:
+    """The entries this process has verified, with the stat they had then: a job process of
+    the run (``bgbench.execution.isolated``) takes them over (``trust``) instead of hashing
+    every entry again; an entry changed since (another stat) is verified again."""
+    return dict(_verified)
+
+
+def trust(entries: dict[Path, tuple]) -> None:
+    _verified.update(entries)
+
+
 def _verify(path: Path, files: Sequence[Path]) -> bool:
     """Whether the entry's bytes and its sources are what its sidecar says they were
     written from; checked once per process (again if the file changes meanwhile)."""

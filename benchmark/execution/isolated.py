@@ -69,7 +69,9 @@ def describe_exit(exitcode: int | None) -> str:
     return f"WorkerDied: the job's process exited with status {exitcode} before returning its records"
 
 
-PRELOAD = ["bgbench.execution.runner", "bgbench.execution.isolated"]  # imported once, by the fork server
+# imported once, by the fork server: what every job needs (a worker forks with them loaded)
+PRELOAD = ["numpy", "cv2", "bgbench.execution.runner", "bgbench.execution.isolated", "bgbench.scoring.metrics",
+           "bgbench.data.framecache", "bgbench.data.video", "bgbench.method"]
 
 
 def start_method(device: str = "cpu") -> str:
@@ -79,11 +81,16 @@ def start_method(device: str = "cpu") -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _serve(conn, fn: Callable[[Any], Any], classes: tuple = ()) -> None:
+def _serve(conn, fn: Callable[[Any], Any], classes: tuple = (), verified: dict | None = None) -> None:
     """A worker: take ``(k, item)`` from the pipe, answer ``_guarded(fn, k, item)``; stop at None
-    or when the run closes the pipe."""
+    or when the run closes the pipe. ``verified``: the frame-cache entries the run verified
+    (not hashed again here while their stat is unchanged)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle: it closes the pipes
     del classes  # unpickled already (spawn): their modules are imported, their plug-ins registered
+    if verified:
+        from bgbench.data import framecache
+
+        framecache.trust(verified)
     while True:
         try:
             msg = conn.recv()
@@ -166,7 +173,10 @@ class ProcessExecutor(Executor):
 
     def _start(self, fn: Callable[[Any], Any]) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
-        proc = self.ctx.Process(target=_serve, args=(child, fn, self.classes), name="bgbench-job", daemon=True)
+        from bgbench.data import framecache
+
+        proc = self.ctx.Process(target=_serve, args=(child, fn, self.classes, framecache.verified()),
+                                name="bgbench-job", daemon=True)
         with _opencv_pool_stopped(self.start_method == "fork"):
             proc.start()
         child.close()

@@ -1,13 +1,13 @@
-"""What crash isolation costs: the same tasks run in process and in forked worker processes.
+"""What crash isolation costs: the same tasks run in process and in worker processes (from the fork server).
 
     python -m tests.perf.bench_isolation [--frames 12] [--scenes 6] [--repeats 5] [--jobs 1]
 
 Runs ``frame_difference`` under the full protocol on ``--scenes`` synthetic scenes of
 ``--frames`` frames (one task per scene), ``run_tasks`` with ``isolate=False`` (this process,
-``--jobs 1``) and ``isolate=True`` (``ProcessExecutor``: ``--jobs`` forked workers),
+``--jobs 1``) and ``isolate=True`` (``ProcessExecutor``: ``--jobs`` workers from the fork server),
 interleaved over ``--repeats`` passes, each into a fresh run folder (nothing reused), with
 the frame cache warm. Prints the median wall time of each and the difference per job, and
-the time to start and stop one idle worker (fork, pipe, join). Small clips keep the work per
+the time to start and stop one idle worker (from the fork server, pipe, join). Small clips keep the work per
 job small, so the difference is the isolation's overhead; the counts of both paths are
 checked to be equal. Other load on the machine skews every figure: compare rows of one
 invocation only.
@@ -70,7 +70,7 @@ def main() -> None:
     print(f"  in process:            {a * 1000:8.1f} ms  ({a / jobs * 1000:.1f} ms/job)")
     print(f"  isolated (--jobs {args.jobs}):    {b * 1000:8.1f} ms  ({b / jobs * 1000:.1f} ms/job)")
     print(f"  overhead:              {(b - a) / jobs * 1000:+8.1f} ms/job")
-    print(f"  one worker, one trivial task (fork + pipe + join): {statistics.median(start) * 1000:.1f} ms")
+    print(f"  one worker, one trivial task (start from the fork server + pipe + join): {statistics.median(start) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
