@@ -344,8 +344,10 @@ def test_logged_figures_are_the_reports(tmp_path, scene, capsys):
         assert cfg["params"] == meta.methods[method] and cfg["threshold"] == 0.5
         assert cfg["protocol_options"] == meta.protocols["full"]
         own = {a.path for a in c.list_artifacts(ch.info.run_id, "report")}
-        assert {"report/f_measure_CDnet2014.csv", "report/metrics_UCSD.csv", "report/pr_CDnet2014.png",
-                "report/categories.csv"} <= own
+        assert {"report/f_measure_CDnet2014.csv", "report/metrics_UCSD.csv", "report/categories.csv"} <= own
+        # a PR figure where there is a curve: a binary method alone (gmm_zivkovic's 0/255 masks)
+        # has one operating point, already a table row, and its report draws none
+        assert ("report/pr_CDnet2014.png" in own) == (method == "frame_difference"), (method, sorted(own))
         table = Path(c.download_artifacts(ch.info.run_id, "report/categories.csv", str(tmp_path))).read_text()
         assert {r.split(",")[0] for r in table.splitlines()[1:]} == {method}  # its own rows only
 
@@ -355,8 +357,10 @@ def test_logged_figures_are_the_reports(tmp_path, scene, capsys):
     assert end < st["started"]  # the record was finished before the logger began
     for ch in children:
         assert start - 1 <= ch.info.start_time / 1000 < ch.info.end_time / 1000 <= end + 1
-    first, second = sorted(children, key=lambda ch: ch.info.start_time)  # one job at a time: each its own span
-    assert first.info.end_time <= second.info.start_time + 100
+    # one job at a time: each its own span (a span's start is estimated from its records' write
+    # times less their timed seconds, which leave out a worker's start-up: up to a second)
+    first, second = sorted(children, key=lambda ch: ch.info.start_time)
+    assert first.info.end_time <= second.info.start_time + 1000
     assert parent.data.params["seed"] == "0" and parent.data.tags["bgbench.run_id"] == meta.run_id
     pid = parent.info.run_id
     arts = {a.path for a in c.list_artifacts(pid)} | {a.path for a in c.list_artifacts(pid, "report")}
