@@ -130,6 +130,7 @@ def test_gmm_sg_numpy_and_torch_take_identical_decisions(highway):
     assert sum(int((a[f] >= 0.5).sum()) for f in ids[50:]) > 1000
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("name", ["gmm_sg", "frame_difference", "temporal_median"])
 def test_continuous_scores_give_real_pr_curves(name, tmp_path):

@@ -27,6 +27,7 @@ def gate(tmp_path_factory):
     return root, ref
 
 
+@pytest.mark.slow
 @needs_data
 def test_reference_records_accuracy_speed_and_parameters(gate):
     root, ref = gate
@@ -93,6 +94,7 @@ def _bad_references():
     yield "not an object", [1, 2]
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("case", [c for c, _ in _bad_references()])
 def test_malformed_reference_is_bad_input_not_a_regression(case, gate, tmp_path, capsys):

@@ -62,6 +62,7 @@ def test_checkpoint_round_trip(name, highway, tmp_path):
         checkpoint.load(tmp_path / "m.pt", expect="other")
 
 
+@pytest.mark.slow
 @needs_data
 @pytest.mark.parametrize("name", DEEP)
 def test_resume_gives_the_identical_next_step_loss(name, highway, tmp_path, monkeypatch):

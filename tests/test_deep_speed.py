@@ -53,6 +53,7 @@ def test_speed_refuses_a_clip_of_one_batch():
         measure(m, clip, repeats=1)
 
 
+@pytest.mark.slow
 @needs_data
 def test_speed_train_cli_json():
     out = subprocess.run([sys.executable, "-m", "bgbench.cli", "speed", "--train", "--config", "smoke", "--device", "cpu",

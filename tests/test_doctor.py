@@ -52,7 +52,7 @@ def test_a_check_past_the_budget_is_stopped_and_said(tmp_path, monkeypatch):
     monkeypatch.setattr(doctor, "deep_check", slow)
     t0 = time.monotonic()
     rep = doctor.run_doctor(OFFICE, tmp_path, methods=["crossnet", "bmn_bsn"], config="smoke", device="cpu",
-                            steps=3, warmup=1, budget=8.0, echo=lambda s: None)
+                            steps=3, warmup=1, budget=5.0, echo=lambda s: None)
     assert time.monotonic() - t0 < 20
     status = {c["check"]: c["status"] for c in rep["checks"]}
     assert status == {"environment": "ok", "deep:crossnet": "budget", "deep:bmn_bsn": "budget"}

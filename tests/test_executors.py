@@ -166,6 +166,7 @@ def test_a_task_failing_on_a_dask_worker_becomes_failed_records(videos, cluster,
     assert sorted(r["status"] for r in written) == ["failed", "failed", "ok", "ok"]
 
 
+@pytest.mark.slow
 @needs_data
 def test_joblib_and_a_dask_local_cluster_give_the_records_of_one_process(videos, tmp_path):
     local = _run(videos, tmp_path / "local")

@@ -69,6 +69,7 @@ def test_failed_job_is_recorded_and_the_rest_go_on(tmp_path, capsys):
     assert res["summary"]["test_flaky"]["full"]["jobs_failed"] == 1
 
 
+@pytest.mark.slow
 def test_resume_after_kill_recomputes_nothing_finished(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -201,6 +202,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 def test_two_runs_into_one_folder_never_collide(tmp_path):
     """A second run into a busy OUT exits 2 naming the holder's pid with --no-wait, or waits

@@ -207,6 +207,7 @@ def test_pr_curve_average_precision_matches_brute_force():
     assert pr["best_threshold"] == pytest.approx(int(np.argmax(fs)) / 255)
 
 
+@pytest.mark.slow
 @needs_data
 def test_agrees_with_reference_on_real_highway(highway):
     """Every scored highway frame: a frame-difference detector's counts from the histogram
