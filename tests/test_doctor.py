@@ -41,6 +41,7 @@ def test_doctor_from_the_source_tree_without_mlflow_or_dask(tmp_path):
     assert "| deep:bmn_bsn | ok |" in (out / "doctor.md").read_text()
 
 
+@pytest.mark.slow
 @needs_data
 def test_a_check_past_the_budget_is_stopped_and_said(tmp_path, monkeypatch):
     from bgbench.timing import doctor

@@ -116,6 +116,7 @@ def cluster(tmp_path_factory):
         log.close()
 
 
+@pytest.mark.slow
 @needs_data
 def test_dask_cluster_gives_the_records_of_a_local_run(videos, cluster, tmp_path):
     from bgbench.execution.executors import check_executor

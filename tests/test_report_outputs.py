@@ -393,6 +393,7 @@ def test_citation_cff_and_license_match_pyproject():
     assert (root / "LICENSE").read_text().startswith("MIT License\n")
 
 
+@pytest.mark.slow
 @needs_data
 def test_real_run_per_video_tables_frame_and_compare(tmp_path, capsys):
     """A real run (frame_difference on CDnet2014 highway): `bgbench report` writes the

@@ -277,6 +277,7 @@ console.log(JSON.stringify(out));
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup installs it)")
 def test_html_leaderboard_in_headless_chromium(run, tmp_path):
     out, res = run
@@ -474,6 +475,7 @@ def test_families_come_from_the_records_not_the_registry(tmp_path):
     assert re.search(r"^\| my_plugin\[fast\] +\| +plugin \|", md, re.M)
 
 
+@pytest.mark.slow
 def test_the_report_worker_writes_the_report_of_the_process_byte_for_byte(run, tmp_path):
     """`bgbench run` has its report built by a worker started before the jobs
     (bgbench.reports.worker): the very files the report command writes in process."""
@@ -499,6 +501,7 @@ def test_the_report_worker_writes_the_report_of_the_process_byte_for_byte(run, t
     assert worker.proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_a_failed_or_dead_report_worker_loses_no_report(run, tmp_path):
     from bgbench.api import _build_report
     from bgbench.reports.worker import ReportWorker, WorkerFailed
