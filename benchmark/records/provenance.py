@@ -29,7 +29,7 @@ import inspect
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -106,17 +106,7 @@ def harness_modules() -> tuple[str, ...]:
         todo.append(root)
         if spec is not None and spec.submodule_search_locations:
             todo += [m.name for m in pkgutil.walk_packages(list(spec.submodule_search_locations), root + ".")]
-    seen: dict[str, Path] = {}
-    while todo:
-        name = todo.pop()
-        if name in seen or not _is_module(name):
-            continue
-        path = _module_file(name)
-        if path is None:
-            continue
-        seen[name] = path
-        todo.extend(_module_level_imports(path, name) - set(seen))
-    return tuple(sorted(seen))
+    return tuple(sorted(_closure(todo, _module_level_imports)))
 
 
 def _is_module(name: str) -> bool:
@@ -130,8 +120,13 @@ def _is_module(name: str) -> bool:
 @lru_cache(maxsize=None)
 def source_files(module: str) -> tuple[Path, ...]:
     """The module's file and those of the same-package modules it imports, transitively."""
+    return tuple(sorted(_closure([module], _local_imports).values()))
+
+
+def _closure(start: Iterable[str], imports: Callable[[Path, str], set[str]]) -> dict[str, Path]:
+    """{module: its file} for ``start`` and every module ``imports(file, module)`` reaches."""
     seen: dict[str, Path] = {}
-    todo = [module]
+    todo = list(start)
     while todo:
         name = todo.pop()
         if name in seen or not _is_module(name):
@@ -140,8 +135,8 @@ def source_files(module: str) -> tuple[Path, ...]:
         if path is None:
             continue
         seen[name] = path
-        todo.extend(_local_imports(path, name) - set(seen))
-    return tuple(sorted(seen.values()))
+        todo.extend(imports(path, name) - set(seen))
+    return seen
 
 
 def _hash_files(paths: Iterable[Path]) -> str:
