@@ -27,6 +27,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from bgbench.timing.interleave import interleaved_times
+
 
 def median_time(fn: Callable[[], object], repeats: int = 3) -> float:
     times = []
@@ -35,15 +37,6 @@ def median_time(fn: Callable[[], object], repeats: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int, clock: Callable[[], float] = time.perf_counter
-                ) -> dict[str, list[float]]:
-    """Seconds of every ``fn`` per repeat, taking turns (a, b, c, a, b, c, ...), so a change
-    in machine load hits all of them alike (``bgbench.timing.interleave``, the one loop)."""
-    from bgbench.timing.interleave import interleaved_times
-
-    return interleaved_times(fns, repeats, clock)
 
 
 def reference_workload_seconds(repeats: int = 3) -> float:
@@ -149,7 +142,7 @@ def scoring_speed(video, repeats: int = 5, batch: int = 32, maps: str = "detecto
             if any(ours(mod, m, i) != comparator_counts(m, gt, roi, tbin)
                    for mod, i in [*((mod, None) for mod in impls.values()), (scoring, warm)]):
                 raise AssertionError("scoring and the comparator disagree")
-        t = interleaved(fns, repeats, time.thread_time)
+        t = interleaved_times(fns, repeats, time.thread_time)
     med = {k: statistics.median(v) for k, v in t.items()}
     pixels = gt.size
     out = {"frames": len(ids), "pixels": pixels, "repeats": repeats, "maps": maps, "others": {},
@@ -282,7 +275,7 @@ def score_command_vs_comparator(pred_dir: Path, scene: Path, repeats: int = 7) -
         cold = time.perf_counter() - t0
         if first["counts"] != run(theirs):
             raise AssertionError("bgbench score and the comparator script disagree")
-        t = interleaved({"bgbench_score": lambda: run(ours, "bgbench_score"),
+        t = interleaved_times({"bgbench_score": lambda: run(ours, "bgbench_score"),
                          "comparator": lambda: run(theirs, "comparator")}, repeats)
     med = {k: statistics.median(v) for k, v in t.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
