@@ -185,6 +185,13 @@ class GMMState:
         tri = np.tril(np.ones((k, k), dtype=bool), -1)[:, :, None, None]
         self.lower = tri if xp is np else xp.from_numpy(tri).to(device)
 
+    def fit_batch(self, x: Any) -> None:
+        """A batch of videos (leading axis) whose last videos have ended: keep the first
+        ``len(x)`` videos' state (views of a prefix, no copy)."""
+        n = x.shape[0]
+        if x.ndim == 4 and self.w.ndim == 4 and n < self.w.shape[0]:
+            self.w, self.mu, self.var = self.w[:n], self.mu[:n], self.var[:n]
+
 
 def update(xp, w, mu, var, x, c, lower, *, k: int, alpha: float, t_bg: float, t_sigma: float, rho_rule: str,
            min_var: float, weight_rule: str, w_init: float, var_init: float):
@@ -338,6 +345,7 @@ class GMMStaufferGrimson(Method):
     """Stauffer & Grimson adaptive mixture of Gaussians (1999), NumPy or torch, GPU-batchable"""
 
     gpu_capable = True
+    batches_videos = True
     params = {
         "k": (3, "Gaussians per pixel (the paper used 3 to 5)", "[1, 10]"),
         "alpha": (0.01, "learning rate alpha", "(0, 1]"),
@@ -424,6 +432,7 @@ class GMMStaufferGrimson(Method):
                 x = np.asarray(img, dtype=np.uint8)
                 if state is None:
                     state = GMMState(x, int(p["k"]), float(p["var_init"]), float(p["w_init"]), xp)
+                state.fit_batch(x)
                 state.w, state.mu, state.var, prob = f(state.w, state.mu, state.var, x, c, state.lower)
                 yield prob
             return
@@ -433,21 +442,23 @@ class GMMStaufferGrimson(Method):
         cuda = dev.type == "cuda"
         it = iter(frames_iter)
         while True:
-            block = list(itertools.islice(it, chunk))
+            block = [np.asarray(b, dtype=np.uint8) for b in itertools.islice(it, chunk)]
             if not block:
                 return
-            host = torch.from_numpy(np.ascontiguousarray(np.stack([np.asarray(b, dtype=np.uint8) for b in block])))
-            frames = (host.pin_memory() if cuda else host).to(dev, non_blocking=True)
-            maps = []
-            for x in frames:
-                if state is None:
-                    state = GMMState(x, int(p["k"]), float(p["var_init"]), float(p["w_init"]), xp)
-                state.w, state.mu, state.var, prob = f(state.w, state.mu, state.var, x, c, state.lower)
-                maps.append(prob)
-            if device_maps:
-                yield from maps
-            else:
-                yield from torch.stack(maps).cpu().numpy()
+            for _, part in itertools.groupby(block, key=lambda b: b.shape):  # a batch that shrank: one stack per size
+                host = torch.from_numpy(np.ascontiguousarray(np.stack(list(part))))
+                frames = (host.pin_memory() if cuda else host).to(dev, non_blocking=True)
+                maps = []
+                for x in frames:
+                    if state is None:
+                        state = GMMState(x, int(p["k"]), float(p["var_init"]), float(p["w_init"]), xp)
+                    state.fit_batch(x)
+                    state.w, state.mu, state.var, prob = f(state.w, state.mu, state.var, x, c, state.lower)
+                    maps.append(prob)
+                if device_maps:
+                    yield from maps
+                else:
+                    yield from torch.stack(maps).cpu().numpy()
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         walk = list(frames_through(video, frames))
@@ -455,3 +466,29 @@ class GMMStaufferGrimson(Method):
         for (_, fid, _, wanted), prob in zip(walk, maps):
             if wanted:
                 yield fid, prob
+
+    def segment_videos(self, videos: Sequence[VideoView], frames: Sequence[Sequence[int]]
+                       ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Several videos of one shape as one batch: the update runs over a leading video axis
+        (one launch per frame for all of them on a GPU), each pixel's arithmetic that of
+        ``segment`` on its own video, so every map is the same bits. The videos are ordered
+        longest first and a video that has ended leaves the batch (its state is a prefix: no
+        copy); fused (compiled for one shape), the batch keeps its size instead, a video that
+        has ended is fed its last frame again and those maps are dropped."""
+        walks = [list(frames_through(v, f)) for v, f in zip(videos, frames)]
+        order = sorted(range(len(walks)), key=lambda i: -len(walks[i]))
+        steps = len(walks[order[0]])
+        pad = self.fused()
+
+        def stacked() -> Iterator[np.ndarray]:
+            for t in range(steps):
+                live = [walks[i] for i in order if pad or t < len(walks[i])]
+                yield np.stack([w[min(t, len(w) - 1)][2] for w in live])
+
+        for t, probs in enumerate(self.run(stacked(), device_maps=self.device_maps)):
+            for j, i in enumerate(order):
+                w = walks[i]
+                if t >= len(w):
+                    break  # the rest are shorter still
+                if w[t][3]:
+                    yield i, w[t][1], probs[j]

@@ -97,6 +97,7 @@ class RunConfig:
     wait: bool = True  # another run holds ``out``: wait for it (False: BadInput naming its pid)
     experiment: Mapping[str, Any] | None = None  # the experiment file it came from ({file, sha1, text}): meta.experiment
     accept_truncated: bool = False  # a training stage stopped by max_train_seconds: job ok, said in its record
+    video_batch: int | None = None  # videos a video-batching method (gmm_sg) segments at once; None: 8 on CUDA, else 1
 
     @classmethod
     def of(cls, methods: Sequence[str] | str = (), config: str | None = None,
@@ -230,7 +231,7 @@ def prepare(cfg: RunConfig, dry_run: bool = False) -> Prepared:
     data = tuple(cfg.data) if cfg.data else tuple(quick_data())
     opts = RunOptions(out=out, device=cfg.device, seed=cfg.seed, threshold=cfg.threshold, save_masks=cfg.save_masks,
                       jobs=jobs, executor=cfg.executor, scheduler=cfg.scheduler, threads=threads,
-                      accept_truncated=cfg.accept_truncated)
+                      accept_truncated=cfg.accept_truncated, video_batch=cfg.video_batch or 0)
     if not dry_run:
         check_executor(opts, [d for d in data if d != "synthetic"])
         writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job

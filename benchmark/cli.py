@@ -178,6 +178,10 @@ def _parser() -> _Parser:
     p.add_argument("--threads", type=_number(int, 1, eg="--threads 1"),
                    help="OpenCV/torch threads per job (default: the cores shared among the jobs, e.g. 1 with "
                         "--jobs 2 on 2 cores; capped at the cores, with a note; recorded in results.json)")
+    p.add_argument("--video-batch", type=_number(int, 1, eg="--video-batch 8"), metavar="N",
+                   help="test videos of one size that a method which batches videos (gmm_sg) segments as one batch "
+                        "(default: 8 on CUDA, 1 on a CPU, where batching saves nothing); each video keeps its own "
+                        "record, the same counts; its fps is the batch's throughput")
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
                    help="probability threshold for the counts, in [0, 1] (default 0.5)")
@@ -474,7 +478,8 @@ def cmd_run(args) -> int:
         cfg = _run_config(args, methods, _overrides(args.set, methods), suite=args.suite,
                           protocols=tuple(args.protocol or ()), out=args.out, device=args.device,
                           threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
-                          scheduler=args.scheduler, threads=args.threads, report=not args.no_report,
+                          scheduler=args.scheduler, threads=args.threads, video_batch=args.video_batch,
+                          report=not args.no_report,
                           tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
                           wait=not args.no_wait, accept_truncated=args.accept_truncated)
     if args.accept_truncated and not cfg.accept_truncated:  # the flag given on top of an experiment file
@@ -512,7 +517,7 @@ def cmd_run(args) -> int:
 # `run` options -> RunConfig fields, for options given explicitly beside --experiment
 _RUN_FIELDS = {"suite": "suite", "config": "config", "format": "data_format", "roi_policy": "roi_policy",
                "on_bad_data": "on_bad_data", "seed": "seed", "device": "device", "jobs": "jobs", "executor": "executor",
-               "scheduler": "scheduler", "threads": "threads", "out": "out", "threshold": "threshold",
+               "scheduler": "scheduler", "threads": "threads", "video_batch": "video_batch", "out": "out", "threshold": "threshold",
                "save_masks": "save_masks", "tracking_uri": "tracking_uri"}
 
 

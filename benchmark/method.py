@@ -68,6 +68,11 @@ class Method:
     # the method may then yield torch tensors on its device, which are scored there
     # (bgbench.scoring.device); every other caller gets NumPy maps. Methods may ignore it.
     device_maps: bool = False
+    # True: ``segment_videos`` runs several videos of one shape as one batch (e.g. gmm_sg's update
+    # over a leading video axis), and ``bgbench run --video-batch N`` hands it up to N test videos
+    # of a split at once (bgbench.execution.videorun.run_videos); each video's record is the one
+    # ``segment`` alone would give, counts bit for bit.
+    batches_videos: ClassVar[bool] = False
     requires: ClassVar[str] = ""  # how to install an optional dependency it imports (said when missing)
     # why its frames/s means nothing (e.g. masks read from disk): its jobs record fps None with this
     # note, and tables, plots and the CI gate read "n/a" / leave it out; None: segment is timed
@@ -143,6 +148,16 @@ class Method:
 
     def segment(self, video: VideoView, frames: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
         raise NotImplementedError
+
+    def segment_videos(self, videos: Sequence[VideoView], frames: Sequence[Sequence[int]]
+                       ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """``(video index, frame id, map)`` for several videos of one shape (``frames[i]``: the
+        frames requested from ``videos[i]``), each video's maps in its frame order, the videos
+        interleaved as the method likes. This default runs them one after another; a method
+        that sets ``batches_videos`` overrides it to run them as one batch."""
+        for i, (video, wanted) in enumerate(zip(videos, frames)):
+            for fid, prob in self.segment(video, wanted):
+                yield i, fid, prob
 
     def state_dict(self) -> dict[str, Any]:
         return {}

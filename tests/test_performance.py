@@ -128,7 +128,7 @@ def test_run_loop_scores_tensor_maps_on_their_device(tmp_path, monkeypatch, devi
     """A method that yields torch tensors when the run loop allows it (``device_maps``) gets
     the record a NumPy-yielding run gets (CPU tensors: scored as NumPy arrays, or, as on a
     GPU, by bgbench.scoring.device)."""
-    from bgbench.execution import runner
+    from bgbench.execution import videorun as runner
     from bgbench.scoring import device
 
     monkeypatch.setattr(runner, "DEVICE_SCORING_ON_CPU", device_scoring)
@@ -179,7 +179,7 @@ def test_run_loop_scores_torch_maps_like_numpy_maps(tmp_path, monkeypatch):
     bgbench.scoring.device: the record equals CPU scoring of the NumPy maps that segment
     yields to any other caller."""
     from bgbench.data.formats import discover
-    from bgbench.execution import runner
+    from bgbench.execution import videorun as runner
     from bgbench.execution.runner import SCORE_BATCH, RunOptions, run_video
     from bgbench.method import build_method
 

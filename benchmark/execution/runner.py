@@ -23,8 +23,10 @@ Every job runs with OpenCV and torch at ``RunOptions.threads`` intra-op threads 
 so parallel jobs do not oversubscribe the cores. A video's decoded frames (memmaps) are released
 after the last task of this process that uses it, and reopened lazily if needed again.
 
-Speed is frames/s of ``segment`` alone: only the time spent inside the generator counts
-(decoding comes from the frame cache, scoring happens outside it), after warm-up yields.
+A method that batches videos (``Method.batches_videos``, e.g. gmm_sg) gets up to
+``RunOptions.video_batch`` test videos of one shape as one task and segments them at once
+(``videorun.run_videos``); each video still ends as its own record. Segmenting and scoring one
+video, and its speed figure, are ``bgbench.execution.videorun``'s.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 
 from bgbench.records import results
 from bgbench.errors import BadInput
@@ -51,14 +52,10 @@ from bgbench.method import Method, method_class
 from bgbench.protocols import Planned, Protocol, Split
 from bgbench.records.provenance import code_fingerprint
 from bgbench.records.types import MethodSpec  # noqa: F401 - re-exported: plan() takes MethodSpecs
-from bgbench.scoring.device import is_tensor
-from bgbench.scoring.metrics import VideoScore, degenerate, metrics, quantize, threshold_bin
+from bgbench.execution.videorun import SCORE_BATCH, fps_frames, run_video, run_videos  # noqa: F401 - re-exported
+from bgbench.execution.videorun import safe_name as _safe
 from bgbench.data.video import LabelledFrames, TrainingSet, Video
 
-SCORE_BATCH = 32
-# Torch maps on a CPU are scored as NumPy arrays (no copy): bgbench.scoring.device's bincount
-# costs ~10x the NumPy path there. Tests set this to score CPU tensors the device's way.
-DEVICE_SCORING_ON_CPU = False
 SCORED = ("ok", "truncated")  # the statuses of a job that was scored (``truncated``: see ``with_training``)
 
 
@@ -100,6 +97,37 @@ class RunOptions:
     parent_pid: int | None = None  # set in worker processes: a job whose run is gone writes nothing
     isolate: bool = True  # local: every task in a child process (a crash fails its jobs, not the run); False: in process
     accept_truncated: bool = False  # a training stage stopped by max_train_seconds leaves the job ok (said in its record)
+    # test videos of one shape a method that batches videos (Method.batches_videos) segments at
+    # once; 0: auto, VIDEO_BATCH_CUDA on CUDA and 1 (each video alone) on the CPU. Not in any
+    # fingerprint: a video's counts are the same bits batched or not (tests/test_video_batch.py)
+    video_batch: int = 0
+
+
+VIDEO_BATCH_CUDA = 8
+
+
+def videos_per_batch(opts: RunOptions) -> int:
+    """``opts.video_batch``, with auto (0) resolved: VIDEO_BATCH_CUDA where the run's device is
+    CUDA (the GPU's launches and copies are shared by the videos), else 1: on a CPU a batch
+    saves nothing and one video's crash would take its batch with it."""
+    if opts.video_batch > 0:
+        return opts.video_batch
+    from bgbench.execution.device import resolve
+
+    return VIDEO_BATCH_CUDA if resolve(opts.device).startswith("cuda") else 1
+
+
+def video_batches(tests: Sequence[tuple[Video, tuple[int, ...]]], size: int) -> list[list[tuple[Video, tuple[int, ...]]]]:
+    """``tests`` in batches of at most ``size`` videos of one frame shape, videos of like length
+    together (a batch runs as long as its longest video), in a fixed order."""
+    order = sorted(tests, key=lambda t: (t[0].shape, -len(t[0].frame_ids), t[0].id))
+    batches: list[list[tuple[Video, tuple[int, ...]]]] = []
+    for t in order:
+        if batches and len(batches[-1]) < size and batches[-1][0][0].shape == t[0].shape:
+            batches[-1].append(t)
+        else:
+            batches.append([t])
+    return batches
 
 
 def _stop_if_orphaned(opts: RunOptions) -> None:
@@ -154,33 +182,12 @@ def _execute_in_worker(task: "Task", opts: RunOptions, write: bool = True) -> li
     return execute(task, opts, write=write)
 
 
-def _safe(name: str) -> str:
-    return name.replace("/", "__").replace(":", "_")
-
-
 def job_path(out: Path, method: str, protocol: str, split: str, video_id: str, fp: str | None = None) -> Path:
     """Where a job's record lives. The name carries the job's fingerprint, so a job whose
     code, parameters or data changed gets a new file and the old record stays beside it
     until the new one is written (``_write`` then removes it)."""
     stem = video_id.replace("/", "__")
     return out / "jobs" / _safe(method) / protocol / _safe(split) / (f"{stem}.{fp}.json" if fp else f"{stem}.json")
-
-
-def mask_dir(out: Path, method: str, protocol_key: str, video: Video) -> Path:
-    """Where ``--save-masks`` writes a job's masks: ``OUT/masks/METHOD/PROTOCOL/`` and below it
-    the video's place in its dataset, ``DATASET/CATEGORY/SCENE/`` (``DATASET/SCENE/`` for a
-    dataset without categories), holding only ``bin%06d.png``: the CDnet results layout, which
-    ``bgbench score PRED --data ROOT`` and the ``masks`` method read and changedetection.net's
-    uploader takes. A video is tested once per protocol key, so one folder per job; the record
-    holds the path (``masks``): readers take it from there, never rebuild it."""
-    place = [video.dataset] + ([video.category] if video.category else []) + [video.name]
-    return out / "masks" / _safe(method) / _safe(protocol_key) / Path(*place)
-
-
-def examples_dir(out: Path, method: str, protocol_key: str, video: Video) -> Path:
-    """Where a job's example overlay goes (``OUT/examples/jobs/METHOD/PROTOCOL/VIDEO``); the input
-    frame and ground truth, the same for every method, go to ``OUT/examples/frames/VIDEO``."""
-    return out / "examples" / "jobs" / _safe(method) / _safe(protocol_key) / video.id.replace("/", "__")
 
 
 def fingerprint(**parts: Any) -> str:
@@ -204,6 +211,7 @@ def plan(methods: Sequence[MethodSpec], protocols: Mapping[str, list[Protocol]],
     content = {v.id: data_digest(v) for v in videos}  # every byte each video's counts depend on
     tasks: list[Task] = []
     planned: dict[str, Planned] = {}
+    batch_size = videos_per_batch(opts) if any(method_class(m.name).batches_videos for m in methods) else 1
     skips: dict[tuple[str, str], dict] = {}
     for spec in methods:
         cls = method_class(spec.name)
@@ -222,7 +230,12 @@ def plan(methods: Sequence[MethodSpec], protocols: Mapping[str, list[Protocol]],
             for split in planned[proto.key].splits:
                 tests = [(by_id[vid], frames) for vid, frames in split.test]
                 trains = cls.trains and bool(split.train)
-                groups = [tests] if trains else [[t] for t in tests]
+                if trains:
+                    groups = [tests]  # one fit, then every test video
+                elif cls.batches_videos and batch_size > 1:
+                    groups = video_batches(tests, batch_size)  # one task per batch of like videos
+                else:
+                    groups = [[t] for t in tests]
                 for group in groups:
                     task = Task(spec, proto, split, group,
                                 {vid: by_id[vid] for vid, _ in split.train + split.val} if trains else {})
@@ -347,23 +360,33 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
                 _write(task, v, rec, opts)
             records.append(rec)
         return records
-    for v, frames in pending:
+    size = videos_per_batch(opts) if method.batches_videos else 1
+    for batch in (video_batches(pending, size) if size > 1 else [[t] for t in pending]):
         _stop_if_orphaned(opts)
-        rec = _base_record(task, v, frames)
-        try:
-            rec.update(run_video(method, v, frames, opts, task), status="ok")
-            if fit_seconds is not None:
-                rec["timing"]["fit_seconds"] = fit_seconds
-            if method.history:
-                rec["loss_history"] = method.history
-            rec = with_training(rec, training, opts.accept_truncated)
-        except Exception as e:  # noqa: BLE001
-            if is_disk_full(e):  # not the method's fault: the run stops with one line naming the folder
-                raise
-            rec.update(error=_describe(e), traceback=traceback.format_exc(limit=8))
-        if write:
-            _write(task, v, rec, opts)
-        records.append(rec)
+        if len(batch) == 1:
+            v, frames = batch[0]
+            try:
+                outcomes: list[dict | BaseException] = [run_video(method, v, frames, opts, task)]
+            except Exception as e:  # noqa: BLE001
+                outcomes = [e]
+        else:
+            outcomes = run_videos(method, batch, opts, task)
+        for (v, frames), got in zip(batch, outcomes):
+            rec = _base_record(task, v, frames)
+            if isinstance(got, BaseException):
+                if is_disk_full(got):  # not the method's fault: the run stops with one line naming the folder
+                    raise got
+                rec.update(error=_describe(got), traceback="".join(traceback.format_exception(got, limit=8)))
+            else:
+                rec.update(got, status="ok")
+                if fit_seconds is not None:
+                    rec["timing"]["fit_seconds"] = fit_seconds
+                if method.history:
+                    rec["loss_history"] = method.history
+                rec = with_training(rec, training, opts.accept_truncated)
+            if write:
+                _write(task, v, rec, opts)
+            records.append(rec)
     return records
 
 
@@ -477,144 +500,6 @@ def _fit(method: Method, task: Task, opts: RunOptions) -> tuple[float, dict | No
     checkpoint.save(ckpt, {"state": method.state_dict(), "history": method.history,
                            "fit_seconds": seconds, "training": training}, fp)
     return seconds, training
-
-
-def _segment_device_maps(method: Method, view, frames: list[int]):
-    """``method.segment`` with ``device_maps`` set while it runs: torch maps may stay on the
-    device, where ``run_video`` scores them (bgbench.scoring.device)."""
-    method.device_maps = True
-    try:
-        yield from method.segment(view, frames)
-    finally:
-        method.device_maps = False
-
-
-def run_video(method: Method, video: Video, frames: Sequence[int], opts: RunOptions, task: Task | None = None) -> dict:
-    """Segment and score one video's test frames; return counts, metrics, timing."""
-    view = video.view()
-    view.all_frames()  # decoded before the clock starts
-    _ = video.truth_index  # ground truth and ROI opened (and checked) before the clock starts
-    score = VideoScore(opts.threshold)
-    tbin = threshold_bin(opts.threshold)
-    wanted, seen = set(frames), set()
-    mdir = mask_dir(opts.out, task.method.name, task.protocol.key, video) if (opts.save_masks and task) else None
-    if mdir is not None and mdir.is_dir():  # masks of an earlier variant of this job: replaced, never mixed
-        for old in mdir.glob("bin*.png"):
-            old.unlink()
-    times: list[float] = []
-    processed: list[int] = []  # frames the method had processed when it yielded each map (fps_frames)
-    ids: list[int] = []
-    qbuf = np.empty((SCORE_BATCH, *video.shape), np.uint8)  # quantised maps land here: no stacking
-    score_seconds = 0.0
-    from bgbench.execution.examples import example_frame, write_examples
-
-    # the frame reports show (input, truth, mask against truth): recorded for every job, masks saved or not
-    example = example_frame(frames) if task is not None else None
-    example_pred: np.ndarray | None = None
-
-    on_device: list = []  # maps that are torch tensors: scored where they are (bgbench.scoring.device)
-
-    def flush() -> None:
-        if on_device:
-            from bgbench.scoring.device import score_device
-
-            score.add_scored(*score_device(on_device, video.gts(ids), video.roi, tbin))
-            on_device.clear()
-        else:
-            score.add(qbuf[:len(ids)], video.truth(ids))
-        ids.clear()
-
-    gen = _segment_device_maps(method, view, list(frames))
-    t_prev = time.perf_counter()
-    for fid, prob in gen:
-        t_got = time.perf_counter()
-        times.append(t_got - t_prev)
-        if fid not in wanted or fid in seen:
-            raise RuntimeError(f"segment yielded frame {fid}, which was {'yielded twice' if fid in seen else 'not requested'}")
-        # a method that walks the video (frames_through, from its first frame) has processed every
-        # frame up to the one it yields, however far ahead it fetched them; any other, its yields
-        done = view.position(fid) + 1 if view.walked else len(times)
-        processed.append(max(done, processed[-1] + 1 if processed else 1))
-        tensor = is_tensor(prob)
-        if tensor and prob.device.type == "cpu" and not DEVICE_SCORING_ON_CPU:
-            prob, tensor = prob.detach(), False  # NumPy scores faster than torch on a CPU
-            prob = (prob.float() if str(prob.dtype) == "torch.bfloat16" else prob).numpy()  # no copy but bfloat16's
-        if not tensor:
-            prob = np.asarray(prob)
-        if tuple(prob.shape) != video.shape:
-            raise RuntimeError(f"segment yielded a {tuple(prob.shape)} map for frame {fid}; the video is {video.shape}")
-        seen.add(fid)
-        if ids and tensor != bool(on_device):  # a batch holds maps of one kind
-            flush()
-        if tensor:
-            on_device.append(prob)
-            if mdir is not None:  # the levels come to the host only where masks are saved
-                from bgbench.scoring.device import to_host_levels
-
-                q = to_host_levels(prob)
-        else:
-            try:
-                q = quantize(prob, out=qbuf[len(ids)])
-            except ValueError as e:  # NaN: refused, never scored as some level
-                raise RuntimeError(f"segment yielded an unusable map for frame {fid}: {e} (a diverged model?)") from None
-        ids.append(fid)
-        if mdir is not None:
-            from bgbench.data.imageio import write_mask
-
-            write_mask(mdir / f"bin{fid:06d}.png", np.where(q >= tbin, 255, 0).astype(np.uint8))
-        if fid == example:
-            example_pred = q >= tbin
-        if len(ids) == SCORE_BATCH:
-            flush()
-        score_seconds += time.perf_counter() - t_got
-        t_prev = time.perf_counter()
-    if ids:
-        t0 = time.perf_counter()
-        flush()
-        score_seconds += time.perf_counter() - t0
-    if len(seen) != len(wanted):
-        missing = sorted(wanted - seen)
-        raise RuntimeError(f"segment yielded {len(seen)} of {len(wanted)} frames (first missing: {missing[0]})")
-    warm = min(method.warmup_frames, len(times) - 1)
-    timed = times[warm:]
-    seconds = float(sum(timed))
-    n_frames = fps_frames(processed, warm)
-    rec = score.to_dict()
-    rec["metrics"] = metrics(rec["counts"], rec["dice"])
-    untimed = getattr(method, "untimed", None)  # e.g. masks read from disk: reading PNGs is no method's speed
-    flag = degenerate(score.hist, rec["counts"])
-    if flag:
-        rec["degenerate"] = flag
-    rec["timing"] = {
-        "frames": n_frames, "seconds": seconds,
-        "fps": None if untimed else n_frames / seconds if seconds > 0 else None,
-        **({"fps_note": untimed} if untimed else {}),
-        "yields": len(timed),
-        "device": method.device, "warmup_frames": warm, "segment_seconds_total": float(sum(times)),
-        "scoring_seconds": score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
-        "batch": method.infer_batch, "precision": method.precision, "threads": opts.threads,
-    }
-    if mdir is not None:
-        rec["masks"] = mdir.relative_to(opts.out).as_posix()
-    if example_pred is not None:
-        assert task is not None and example is not None  # an example is kept for a task's frame only
-        rec["examples"] = write_examples(
-video, example, example_pred,
-                                         examples_dir(opts.out, task.method.name, task.protocol.key, video), opts.out)
-    return rec
-
-
-def fps_frames(processed: Sequence[int], warm: int) -> int:
-    """The frames the timed part of a segment() call processed: ``processed[k]`` is how many
-    frames the method had processed when it yielded its k-th map (for a method that walks the
-    video, every frame up to the yielded one, warm-up and unscored frames included; else the
-    maps yielded so far), and the first
-    ``warm`` yields are left out of the clock, so their frames are left out here too.
-    FPS = this / the seconds of the timed yields, the same rule under every protocol
-    (docs/scoring.md, "FPS")."""
-    if not processed:
-        return 0
-    return processed[-1] - (processed[warm - 1] if warm > 0 else 0)
 
 
 def run_tasks(tasks: list[Task], opts: RunOptions, progress: Callable[[dict], None] | None = None) -> list[dict]:

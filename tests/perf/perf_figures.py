@@ -248,7 +248,7 @@ def _gmm_sg_host(repeats: int, frames: int = 8) -> dict:
         (video,) = discover(scene)
         t: dict[str, list[float]] = {"tensors": [], "numpy": []}
         counts = {}
-        from bgbench.execution import runner
+        from bgbench.execution import videorun as runner
 
         runner.DEVICE_SCORING_ON_CPU = True  # CPU tensors scored the device's way, as on a GPU
         with threads(1):
