@@ -70,8 +70,8 @@ def test_size_cap_evicts_least_recently_used(cache, tmp_path, monkeypatch):
     _stack("v/a-bgr", a, shape=(100, 100))  # each entry about 40 kB
     _stack("v/b-bgr", b, shape=(100, 100))
     first, second = sorted(framecache.entries(), key=lambda e: e.name)
-    os.utime(first.path, (1, 1_000_000))  # a used long ago, b recently
-    os.utime(second.path, (1, 2_000_000))
+    os.utime(framecache._meta_path(first.path), (1, 1_000_000))  # a used long ago, b recently (use: the sidecar)
+    os.utime(framecache._meta_path(second.path), (1, 2_000_000))
     framecache._open.clear()  # as if another process had built them
     monkeypatch.setenv(framecache.MAX_GB_ENV, "0.0001")  # 100 kB: room for two entries
     _stack("v/c-bgr", c, shape=(100, 100))
@@ -86,7 +86,7 @@ def test_opening_marks_an_entry_used(cache, tmp_path):
     files = _sources(tmp_path / "a", 2)
     _stack("v/a-bgr", files)
     (e,) = framecache.entries()
-    os.utime(e.path, (1, 1_000_000))
+    os.utime(framecache._meta_path(e.path), (1, 1_000_000))
     _stack("v/a-bgr", files)
     assert framecache.entries()[0].last_used > 1_000_000
 

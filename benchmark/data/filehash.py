@@ -12,19 +12,29 @@
 - ``tree_digest(paths)``: one hash over several files' digests, in the given order.
 - ``path_digest(path)``: a file's digest, or for a folder one over every file below it
   (relative names and digests, sorted), so a replaced file inside the folder changes it.
+
+The memo also lives on disk, in the frame cache's folder (``$BGBENCH_CACHE/digests/``, one
+file per source folder), by the same stat key and under the same rule (settled files only), as
+git keeps stat data in its index: a new process (a later run, `bgbench score`, a job's worker)
+takes a digest from it only for a file whose (device, inode, size, mtime_ns, ctime_ns) is what
+it was when hashed, so it reads the bytes again after any change, and a damaged or missing
+memo file only costs the hashing. ``clear_memo`` forgets both.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
+import uuid
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
 
 _memo: dict[tuple, str] = {}
+_loaded: set[str] = set()  # folders whose memo file this process has read
 _guard = threading.Lock()
 _CHUNK = 1 << 22
 RACY_NS = 2_000_000_000
@@ -52,22 +62,68 @@ def _settled(key: tuple, now_ns: int) -> bool:
     return now_ns - max(key[3], key[4]) > RACY_NS
 
 
+def _store() -> Path:
+    from bgbench.data.framecache import cache_root
+
+    return cache_root() / "digests"
+
+
+def _memo_file(folder: str) -> Path:
+    return _store() / (hashlib.blake2b(folder.encode(), digest_size=10).hexdigest() + ".json")
+
+
+def _read_memo(folder: str) -> list[list]:
+    try:
+        d = json.loads(_memo_file(folder).read_text())
+    except (OSError, ValueError):
+        return []
+    rows = d.get("files") if isinstance(d, dict) and d.get("folder") == folder else None
+    return [r for r in rows if isinstance(r, list) and len(r) == 6] if isinstance(rows, list) else []
+
+
+def _load(folders: Iterable[str]) -> None:
+    """The disk memo of these folders into ``_memo`` (once per folder and process)."""
+    for folder in set(folders) - _loaded:
+        rows = _read_memo(folder)
+        with _guard:
+            _loaded.add(folder)
+            for *key, digest in rows:
+                _memo.setdefault(tuple(key), digest)
+
+
+def _save(fresh: dict[tuple, tuple[str, str]]) -> None:
+    """Settled digests just computed (key -> (path, digest)) added to their folders' memo
+    files, merged with what another process may have written meanwhile; atomic replace; a
+    cache folder that cannot be written only loses the memo."""
+    by_folder: dict[str, dict[tuple, str]] = {}
+    for key, (path, digest) in fresh.items():
+        by_folder.setdefault(os.path.dirname(os.path.abspath(path)), {})[key] = digest
+    from bgbench.data.framecache import WRITTEN_BY
+
+    for folder, new in by_folder.items():
+        rows = {tuple(r[:5]): r[5] for r in _read_memo(folder)}
+        rows.update(new)
+        target = _memo_file(folder)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"written_by": WRITTEN_BY, "folder": folder,
+                                       "files": [[*k, d] for k, d in rows.items()]}))
+            os.replace(tmp, target)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """BLAKE2b-128 of the file's bytes (hex), memoised while the file's stat is unchanged."""
-    real, key = _stat_key(path)
-    got = _memo.get(key)
-    if got is None:
-        now = time.time_ns()
-        got = _hash_file(real)
-        if _settled(key, now):
-            with _guard:
-                _memo[key] = got
-    return got
+    return digests([path])[0]
 
 
 def digests(paths: Sequence[str | os.PathLike]) -> list[str]:
     """``file_digest`` of every path, in order; files not seen before are hashed on threads."""
     keys = [_stat_key(p) for p in paths]
+    if any(key not in _memo for _, key in keys):
+        _load(os.path.dirname(os.path.abspath(real)) for real, key in keys if key not in _memo)
     first: dict[tuple, str] = {}
     for real, key in keys:
         if key not in _memo:
@@ -80,8 +136,11 @@ def digests(paths: Sequence[str | os.PathLike]) -> list[str]:
     else:
         done = {real: _hash_file(real) for real in todo}
     fresh = {key: done[real] for key, real in first.items()}
+    settled = {key: d for key, d in fresh.items() if _settled(key, now)}
     with _guard:
-        _memo.update((key, d) for key, d in fresh.items() if _settled(key, now))
+        _memo.update(settled)
+    if settled:
+        _save({key: (first[key], d) for key, d in settled.items()})
     return [fresh[key] if key in fresh else _memo[key] for _, key in keys]
 
 
@@ -109,6 +168,11 @@ def path_digest(path: str | os.PathLike) -> str:
 
 
 def clear_memo() -> None:
-    """Forget the memoised digests (tests; a long-lived process that wants to re-read all)."""
+    """Forget the memoised digests, in this process and on disk (tests; a long-lived process
+    that wants every file read again)."""
     with _guard:
         _memo.clear()
+        _loaded.clear()
+    store = _store()
+    for f in store.glob("*.json") if store.is_dir() else ():
+        f.unlink(missing_ok=True)

@@ -39,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -59,7 +60,7 @@ _locks_guard = threading.Lock()
 _open: set[Path] = set()  # entries this process has mapped: never evicted under it
 _KEY = re.compile(r"^(?P<name>.+)-(?P<key>[0-9a-f]{20})\.npy$")
 _STALE_TMP_S = 3600  # `cache clear` leaves younger temporary files: a build may be writing them
-_verified: dict[Path, tuple] = {}  # entries this process checked: path -> their (inode, size, ctime_ns) then
+_verified: dict[Path, tuple] = {}  # entries this process checked: path -> their _stat_sig then
 _OUR_TMP = re.compile(r"^(.+-[0-9a-f]{20}\.npy\.\d+\.[0-9a-f]+(\.json)?\.tmp|synthetic-v\d+-seed\d+\.\d+\.tmp)$")
 _SYNTHETIC = re.compile(r"^synthetic-v\d+-seed\d+$")
 SYNTHETIC_MARK = ".bgbench-synthetic"  # in a generated dataset folder of the cache
@@ -97,9 +98,19 @@ def max_bytes() -> int | None:
 def _source_stats(files: Sequence[Path], *extra: object) -> tuple[str, int]:
     h = hashlib.sha1(f"v{CACHE_VERSION}|{extra!r}".encode())
     size = 0
+    folders: dict[str, str] = {}
     for f in files:
-        real = os.path.realpath(f)  # a link and its target: one key
-        st = os.stat(real)
+        # a link and its target: one key. realpath walks every component of the path; the
+        # folder is resolved once and a file that is no link sits in it as named
+        folder, name = os.path.split(os.fspath(f))
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        st = os.lstat(f)
+        if stat.S_ISLNK(st.st_mode):
+            real = os.path.realpath(f)
+            st = os.stat(real)
+        else:
+            real = os.path.join(folders[folder], name)
         size += st.st_size
         h.update(f"{real}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:20], size
@@ -133,7 +144,7 @@ def _sources_hash(files: Sequence[Path]) -> str:
 
 def _stat_sig(path: Path) -> tuple:
     st = os.stat(path)
-    return st.st_ino, st.st_size, st.st_ctime_ns
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def verified() -> dict[Path, tuple]:
@@ -149,18 +160,33 @@ def trust(entries: dict[Path, tuple]) -> None:
 
 def _verify(path: Path, files: Sequence[Path]) -> bool:
     """Whether the entry's bytes and its sources are what its sidecar says they were
-    written from; checked once per process (again if the file changes meanwhile)."""
+    written from; checked once per process (again if the file changes meanwhile).
+
+    The entry's bytes are hashed unless its sidecar records (``verified``) that an earlier
+    check found them whole while the entry had the stat it has now (device, inode, size,
+    mtime_ns, ctime_ns): an entry is never written after it is built (use is marked on the
+    sidecar), so any later write changes its ctime, which cannot be set back; the stat is
+    recorded only once the entry's last change is older than filehash.RACY_NS, so a write in
+    the same clock tick cannot hide either. The sources are hashed through filehash's memo
+    (on disk too: stat-keyed the same way)."""
+    from bgbench.data.filehash import RACY_NS
+
     try:
         sig = _stat_sig(path)
         if _verified.get(path) == sig:
             return True
         meta = json.loads(_meta_path(path).read_text())
-        ok = (meta.get("blake2b") == _entry_hash(path) and meta.get("sources_blake2b") == _sources_hash(files))
+        if meta.get("sources_blake2b") != _sources_hash(files):
+            return False
+        if meta.get("verified") != list(sig):
+            if meta.get("blake2b") != _entry_hash(path):
+                return False
+            if time.time_ns() - max(sig[3], sig[4]) > RACY_NS:
+                _write_meta(path, {**meta, "verified": list(sig)})
     except (OSError, ValueError):
         return False
-    if ok:
-        _verified[path] = sig
-    return ok
+    _verified[path] = sig
+    return True
 
 
 def _find(root: Path, safe: str, key: str) -> Path:
@@ -204,8 +230,7 @@ def cached_stack(
                 arr = None
             if arr is not None and arr.shape == (len(files), *shape) and _verify(path, files):
                 _open.add(path)
-                _touch(path)
-                _verified[path] = _stat_sig(path)  # our own touch is no change
+                _touch(_meta_path(path))  # used: marked on the sidecar, so the entry's stat stays its build's
                 return arr
             arr = None  # damaged, or its sources changed in place: built again, never read
         meta = {"name": name, "frames": len(files), "shape": list(shape), "source_bytes": source_bytes,
@@ -235,6 +260,13 @@ def _touch(path: Path) -> None:
         os.utime(path)
     except OSError:  # a read-only cache still serves
         pass
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _meta_path(path: Path) -> Path:
@@ -356,7 +388,8 @@ def entries(root: Path | None = None) -> list[Entry]:
             shape = meta.get("shape")
             # a sidecar with bgbench's marker, or (written before markers) with every field bgbench writes
             owned = meta.get("written_by") == WRITTEN_BY or {"name", "frames", "shape", "source_bytes"} <= set(meta)
-            out.append(Entry(p, meta.get("name", m.group("name")), "stack", st.st_size + _meta_bytes(p), st.st_mtime,
+            used = _mtime(_meta_path(p)) or st.st_mtime  # use is marked on the sidecar (if there is one)
+            out.append(Entry(p, meta.get("name", m.group("name")), "stack", st.st_size + _meta_bytes(p), used,
                              meta.get("frames"), tuple(shape) if shape else None, meta.get("source_bytes"), owned))
         except FileNotFoundError:  # removed while we looked
             continue
@@ -422,6 +455,14 @@ def clear(root: Path | None = None) -> tuple[int, int, list[Path]]:
                 if isinstance(meta, dict) and meta.get("written_by") == WRITTEN_BY:
                     p.unlink(missing_ok=True)
         now = time.time()
+        store = root / "digests"  # filehash's stored digests: bgbench's own, rebuilt on demand
+        if store.is_dir() and not store.is_symlink():
+            for f in store.iterdir():
+                if f.is_file() and (f.name.endswith(".json") or (
+                        f.name.endswith(".tmp") and now - f.stat().st_mtime > _STALE_TMP_S)):
+                    f.unlink(missing_ok=True)
+            if not any(store.iterdir()):
+                store.rmdir()
         for p in root.iterdir():
             if not _OUR_TMP.match(p.name):
                 continue
