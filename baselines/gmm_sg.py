@@ -71,6 +71,14 @@ no division by a Python scalar, no reciprocal and no scalar-to-tensor runs on th
 Their speed against MOG2 (the issue asks 50x) is unmeasured: ``python -m
 perf.bench_gmm_sg --device cuda --batch 8`` measures it and checks the maps.
 
+``cuda_graph`` (auto: on CUDA; off) replays each frame's update, fused or not, from one
+captured CUDA graph (``GraphedFrame``): one launch per frame instead of one per kernel, the
+state in static buffers the graph updates in place, the map copied out per frame. A replay
+runs the captured kernels, so the bits are the un-graphed path's; the plumbing (in-place
+state, recapture when a batch shrinks, the fallback when capture fails) is tested on the CPU
+with the graph calls stubbed (tests/test_video_batch.py). Its speed is unmeasured until run on
+a GPU (``bgbench doctor`` times the batch with and without the graph).
+
 What float64 costs: the state is 40 bytes per pixel and component (w, 3 means, var), so a
 fused frame at k=3 moves at least 247 bytes a pixel (19 MB at 320x240; float32 would halve
 it); H100s run float64 at half float32's rate, consumer GPUs at 1/32-1/64, where the
@@ -340,6 +348,90 @@ def compile_frame_function(f, options: dict[str, Any] | None = None):
     return torch.compile(f, fullgraph=True, dynamic=False, options=dict(EXACT_INDUCTOR_OPTIONS, **(options or {})))
 
 
+class CudaGraphs:
+    """torch.cuda's graph capture, as ``GraphedFrame`` uses it (tests put a CPU stand-in in its
+    place): ``capture(step, warm, buffers)`` runs ``warm`` (the pure update) once on a side
+    stream (allocations, compiled kernels' first launch) and records ``step`` (the update and
+    its copies into the static buffers) into one graph; returns (step's output, replay)."""
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+
+    def capture(self, step, warm, buffers):
+        import torch
+
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            warm()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = step()
+        return out, graph.replay
+
+
+class GraphedFrame:
+    """A frame function ``f(w, mu, var, x, c, lower) -> (w, mu, var, map)`` replayed from one
+    captured CUDA graph per shape: one launch per frame instead of one per kernel (the eager
+    update is ~50-100 kernels; compiled, a few). The state lives in static buffers that the
+    graph updates in place (a call that passes them back copies nothing), the frame is copied
+    into its static buffer, and each map is copied out of the graph's (the next replay
+    overwrites it). The graph replays the very kernels ``f`` launches, so the bits are ``f``'s.
+    A new state or frame shape is captured again."""
+
+    def __init__(self, f, graphs: Any) -> None:
+        self.f, self.graphs, self.key = f, graphs, None
+
+    def __call__(self, w, mu, var, x, c, lower):
+        key = (tuple(w.shape), tuple(mu.shape), tuple(x.shape), x.dtype)
+        if key != self.key:
+            self.key = None
+            self.w, self.mu, self.var, self.x = w.clone(), mu.clone(), var.clone(), x.clone()
+            f = self.f
+
+            def warm():
+                return f(self.w, self.mu, self.var, self.x, c, lower)
+
+            def step():
+                w2, mu2, var2, prob = warm()
+                self.w.copy_(w2)
+                self.mu.copy_(mu2)
+                self.var.copy_(var2)
+                return prob
+
+            self.map, self.replay = self.graphs.capture(step, warm, (self.w, self.mu, self.var))
+            self.key = key
+        else:
+            for static, given in ((self.w, w), (self.mu, mu), (self.var, var)):
+                if given is not static:
+                    static.copy_(given)
+        self.x.copy_(x)
+        self.replay()
+        return self.w, self.mu, self.var, self.map.clone()
+
+
+def _ungraphed_if_it_fails(graphed: GraphedFrame, plain):
+    """cuda_graph=auto: ``graphed``, or ``plain`` from the first call whose capture fails
+    (said once). A failed capture changed no state (its buffers are clones)."""
+    current = [graphed]
+
+    def f(*args):
+        try:
+            return current[0](*args)
+        except Exception as e:  # noqa: BLE001 - an error of the update itself raises again from plain
+            if current[0] is plain or graphed.key is not None:
+                raise
+            import warnings
+
+            warnings.warn(f"gmm_sg: CUDA graph capture failed ({type(e).__name__}: {e}); running the update "
+                          "without a graph", RuntimeWarning, stacklevel=2)
+            current[0] = plain
+            return plain(*args)
+
+    return f
+
+
 @register_method("gmm_sg")
 class GMMStaufferGrimson(Method):
     """Stauffer & Grimson adaptive mixture of Gaussians (1999), NumPy or torch, GPU-batchable"""
@@ -361,6 +453,9 @@ class GMMStaufferGrimson(Method):
                     ("auto", "numpy", "torch")),
         "fuse": ("auto", "torch.compile the per-frame update (FMA contraction off) on CUDA (auto), always (on: "
                          "torch on any device) or never (off)", ("auto", "on", "off")),
+        "cuda_graph": ("auto", "replay each frame's update (fused or not) from one captured CUDA graph: one launch "
+                               "per frame; auto: on CUDA (falls back, said once, if capture fails); off",
+                       ("auto", "off")),
     }
 
     @classmethod
@@ -388,8 +483,14 @@ class GMMStaufferGrimson(Method):
             return False
         return self.p["fuse"] == "on" or dev.type == "cuda"
 
+    def graphed(self) -> bool:
+        """Whether ``run`` replays the frame from a CUDA graph: cuda_graph=auto on CUDA (torch)."""
+        xp, dev = self._xp()
+        return xp is not np and dev.type == "cuda" and self.p["cuda_graph"] == "auto"
+
     def frame_function(self):
-        """The per-frame function ``run`` calls (compiled when ``fused()``) and its constants."""
+        """The per-frame function ``run`` calls (compiled when ``fused()``, replayed from a CUDA
+        graph when ``graphed()``) and its constants."""
         xp, dev = self._xp()
         p = self.p
         f = frame_function(xp, k=int(p["k"]), alpha=float(p["alpha"]), t_bg=float(p["t_bg"]),
@@ -397,10 +498,12 @@ class GMMStaufferGrimson(Method):
                            weight_rule=p["weight_rule"], w_init=float(p["w_init"]), var_init=float(p["var_init"]))
         c = constants(xp, dev, int(p["k"]), (float(p["alpha"]), 2.0 * float(p["t_sigma"]), float(p["w_init"]),
                                               float(p["var_init"])))
-        if not self.fused():
-            return f, c
-        g = compile_frame_function(f)
-        return (g if p["fuse"] == "on" else _eager_if_it_fails(g, f)), c
+        if self.fused():
+            g = compile_frame_function(f)
+            f = g if p["fuse"] == "on" else _eager_if_it_fails(g, f)
+        if self.graphed():
+            f = _ungraphed_if_it_fails(GraphedFrame(f, CudaGraphs(dev)), f)
+        return f, c
 
     @functools.cached_property
     def _frame(self):
@@ -473,12 +576,12 @@ class GMMStaufferGrimson(Method):
         (one launch per frame for all of them on a GPU), each pixel's arithmetic that of
         ``segment`` on its own video, so every map is the same bits. The videos are ordered
         longest first and a video that has ended leaves the batch (its state is a prefix: no
-        copy); fused (compiled for one shape), the batch keeps its size instead, a video that
-        has ended is fed its last frame again and those maps are dropped."""
+        copy); fused or graphed (compiled or captured for one shape), the batch keeps its size
+        instead, a video that has ended is fed its last frame again and those maps are dropped."""
         walks = [list(frames_through(v, f)) for v, f in zip(videos, frames)]
         order = sorted(range(len(walks)), key=lambda i: -len(walks[i]))
         steps = len(walks[order[0]])
-        pad = self.fused()
+        pad = self.fused() or self.graphed()  # one shape: compiled or captured once
 
         def stacked() -> Iterator[np.ndarray]:
             for t in range(steps):

@@ -129,3 +129,68 @@ def test_a_fused_batch_keeps_its_size_and_the_bits(ucsd, tmp_path):
     """Compiled for one shape (fuse=on), the batch is padded rather than shrunk: same counts."""
     alone, batched = _alone_and_batched(lambda: build_method("gmm_sg", backend="torch", fuse="on"), ucsd, tmp_path)
     assert [b["counts"] for b in batched] == [a["counts"] for a in alone]
+
+
+class _ReplayStub:
+    """CUDA graph capture's semantics on the CPU: capturing records ``step`` but leaves nothing
+    computed (the static buffers are put back, the captured output is poisoned with NaN), and
+    each replay runs the recorded step, writing its output into the captured tensor."""
+
+    def __init__(self, fail: bool = False):
+        self.fail, self.captures, self.replays = fail, 0, 0
+
+    def capture(self, step, warm, buffers):
+        if self.fail:
+            raise RuntimeError("capture unsupported here")
+        self.captures += 1
+        warm()
+        saved = [b.clone() for b in buffers]
+        out = step()
+        for b, v in zip(buffers, saved):
+            b.copy_(v)
+        out.fill_(float("nan"))
+
+        def replay():
+            self.replays += 1
+            out.copy_(step())
+
+        return out, replay
+
+
+def _graphed(stub, **params):
+    from bgbench.baselines.gmm_sg import GraphedFrame, _ungraphed_if_it_fails
+
+    m = build_method("gmm_sg", backend="torch", fuse="off", **params)
+    f, c = m.frame_function()
+    m.__dict__["_frame"] = (_ungraphed_if_it_fails(GraphedFrame(f, stub), f), c)  # as graphed() does on CUDA
+    return m
+
+
+def test_the_cuda_graph_path_replays_the_same_bits(ucsd, tmp_path):
+    """The graph plumbing (static state updated in place, frame copied in, map copied out,
+    captured again when a batch shrinks) with the stream and graph calls stubbed."""
+    clip = np.ascontiguousarray(ucsd[2].frames(list(ucsd[2].frame_ids)))
+    stub = _ReplayStub()
+    want = list(build_method("gmm_sg").run(iter(clip)))
+    got = list(_graphed(stub).run(iter(clip)))
+    assert stub.captures == 1 and stub.replays == len(clip) == len(got) == 81
+    assert all(np.array_equal(a, b) for a, b in zip(want, got))
+    # three videos of unequal length, the batch shrinking twice: captured once per batch size
+    stub = _ReplayStub()
+    alone = [run_video(build_method("gmm_sg"), v, tuple(v.eval_frames), RunOptions(out=tmp_path / "a")) for v in ucsd]
+    batched = run_videos(_graphed(stub), [(v, tuple(v.eval_frames)) for v in ucsd], RunOptions(out=tmp_path / "b"))
+    assert [b["counts"] for b in batched] == [a["counts"] for a in alone]
+    assert stub.captures == 3 and stub.replays == 81
+
+
+def test_a_failed_capture_falls_back_once_and_keeps_the_bits(ucsd):
+    clip = np.ascontiguousarray(ucsd[0].frames(list(ucsd[0].frame_ids[:20])))
+    want = list(build_method("gmm_sg").run(iter(clip)))
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture failed"):
+        got = list(_graphed(_ReplayStub(fail=True)).run(iter(clip)))
+    assert all(np.array_equal(a, b) for a, b in zip(want, got))
+
+
+def test_graphs_only_where_cuda_runs_the_update():
+    assert not build_method("gmm_sg", backend="torch").graphed()  # a CPU: nothing to capture
+    assert not build_method("gmm_sg", backend="torch", cuda_graph="off").graphed()
