@@ -627,7 +627,7 @@ class DeepMethod(Method):
         self.timing_warmup = 0  # training steps a speed run leaves out of its timed figures
         with torch_rng(self.seed, self.device):  # the weights: a function of the seed; the caller's RNG untouched
             self.build()
-        self.model_weights_loaded: dict[str, int] | None = None
+        self.model_weights_loaded: dict[str, Any] | None = None
         if self.p.get("weights"):  # a whole trained model: evaluated as is, ``fit`` is not called by the runner
             self.model_weights_loaded = load_model_weights(self, str(self.p["weights"]))
             self.pretrained = str(self.p["weights"])
@@ -635,6 +635,15 @@ class DeepMethod(Method):
 
     def build(self) -> None:
         raise NotImplementedError
+
+    def foreign_weights(self, flat: dict[str, torch.Tensor], path: str
+                        ) -> tuple[str, dict[str, torch.Tensor]] | None:
+        """A whole-model file written in another layout (an author's released checkpoint,
+        converted to ``{name: tensor}``): (the layout's name, the tensors under this method's
+        ``module.key`` names and layouts); None when ``flat`` is not such a layout (it is then
+        read as bgbench's own). Nothing by default; crossnet maps the HOFAM authors' TensorFlow
+        names."""
+        return None
 
     def load_extra(self, state: dict[str, Any]) -> None:
         """Non-tensor state of a whole-model file (``weights``) that the method keeps beside its
@@ -756,7 +765,7 @@ def _flat_state(state: Any, modules: Sequence[str]) -> dict[str, torch.Tensor]:
     return flat
 
 
-def load_model_weights(method: "DeepMethod", path: str) -> dict[str, int]:
+def load_model_weights(method: "DeepMethod", path: str) -> dict[str, Any]:
     """Load a whole trained model of ``method`` from ``path`` (``torch.load`` with
     ``weights_only=True``, on the CPU, then copied): every tensor of the method's modules is
     taken from the file by name (``module.key``) and shape. Returns ``{"loaded": k, "total":
@@ -770,6 +779,9 @@ def load_model_weights(method: "DeepMethod", path: str) -> dict[str, int]:
                        f"give a checkpoint bgbench wrote for {method.name} (OUT/checkpoints/...) or its state dict")
     mods = method.modules()
     flat = _flat_state(raw, list(mods))
+    mapped = method.foreign_weights(flat, path)
+    if mapped is not None:
+        flat = mapped[1]
     want = {f"{name}.{k}": t for name, m in mods.items() for k, t in m.state_dict().items()}
     if flat and all(k.startswith("features.") for k in flat) and hasattr(method, "p") and "vgg_weights" in method.p:
         raise BadInput("is a VGG16 state dict (features.*), not a whole model", path,
@@ -791,4 +803,4 @@ def load_model_weights(method: "DeepMethod", path: str) -> dict[str, int]:
     state = raw.get("state", raw) if isinstance(raw, dict) else {}
     if isinstance(state, dict):
         method.load_extra(state)
-    return {"loaded": len(matched), "total": len(want)}
+    return {"loaded": len(matched), "total": len(want), **({"mapped_from": mapped[0]} if mapped is not None else {})}
