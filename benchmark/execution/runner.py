@@ -81,6 +81,7 @@ class Task:
     tests: list[tuple[Video, tuple[int, ...]]]
     train_videos: dict[str, Video] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)  # video id -> fingerprint
+    video_batch: int = 1  # test videos of one shape segmented at once (a method that batches videos)
 
 
 @dataclass
@@ -238,7 +239,8 @@ def plan(methods: Sequence[MethodSpec], protocols: Mapping[str, list[Protocol]],
                     groups = [[t] for t in tests]
                 for group in groups:
                     task = Task(spec, proto, split, group,
-                                {vid: by_id[vid] for vid, _ in split.train + split.val} if trains else {})
+                                {vid: by_id[vid] for vid, _ in split.train + split.val} if trains else {},
+                                video_batch=batch_size if cls.batches_videos else 1)
                     for v, frames in group:
                         inputs = cls.job_inputs(params, v, frames)  # e.g. the masks method: its files' content
                         task.fingerprints[v.id] = fingerprint(
@@ -360,7 +362,7 @@ def _execute(task: Task, opts: RunOptions, write: bool, built: Callable[[], None
                 _write(task, v, rec, opts)
             records.append(rec)
         return records
-    size = videos_per_batch(opts) if method.batches_videos else 1
+    size = task.video_batch if method.batches_videos else 1
     for batch in (video_batches(pending, size) if size > 1 else [[t] for t in pending]):
         _stop_if_orphaned(opts)
         if len(batch) == 1:
