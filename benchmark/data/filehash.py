@@ -27,8 +27,8 @@ import hashlib
 import json
 import os
 import threading
-import uuid
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -101,7 +101,8 @@ def _save(fresh: dict[tuple, tuple[str, str]]) -> None:
     from bgbench.data.framecache import WRITTEN_BY
 
     for folder, new in by_folder.items():
-        rows = {tuple(r[:5]): r[5] for r in _read_memo(folder)}
+        changed = {k[:2] for k in new}  # (device, inode) hashed again: their older rows are stale
+        rows = {key: r[5] for r in _read_memo(folder) if (key := tuple(r[:5]))[:2] not in changed}
         rows.update(new)
         target = _memo_file(folder)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
