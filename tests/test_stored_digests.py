@@ -107,3 +107,16 @@ def test_a_verified_entry_is_not_hashed_again_until_it_changes(fresh, monkeypatc
         f.write(bytes(range(64)))
     assert not np.array_equal(np.load(entry), good)
     assert np.array_equal(_stack(files), good)
+
+
+def test_cache_clear_removes_the_stored_digests_bgbench_wrote_only(fresh):
+    f = fresh / "a.bin"
+    f.write_bytes(b"a" * 10)
+    time.sleep(0.05)
+    filehash.digests([f])
+    store = fresh / "cache" / "digests"
+    (theirs,) = list(store.glob("*.json"))
+    mine = store / "notes.json"
+    mine.write_text('{"mine": true}')
+    framecache.clear()
+    assert not theirs.exists() and mine.exists()

@@ -262,6 +262,18 @@ def _touch(path: Path) -> None:
         pass
 
 
+_OUR_TMP_DIGESTS = re.compile(r"^[0-9a-f]{20}\.json\.\d+\.[0-9a-f]{8}\.tmp$")
+
+
+def _ours(path: Path) -> bool:
+    """A JSON file bgbench wrote (its ``written_by`` marker)."""
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(d, dict) and d.get("written_by") == WRITTEN_BY
+
+
 def _mtime(path: Path) -> float:
     try:
         return path.stat().st_mtime
@@ -455,11 +467,11 @@ def clear(root: Path | None = None) -> tuple[int, int, list[Path]]:
                 if isinstance(meta, dict) and meta.get("written_by") == WRITTEN_BY:
                     p.unlink(missing_ok=True)
         now = time.time()
-        store = root / "digests"  # filehash's stored digests: bgbench's own, rebuilt on demand
+        store = root / "digests"  # filehash's stored digests (rebuilt on demand): those bgbench wrote
         if store.is_dir() and not store.is_symlink():
             for f in store.iterdir():
-                if f.is_file() and (f.name.endswith(".json") or (
-                        f.name.endswith(".tmp") and now - f.stat().st_mtime > _STALE_TMP_S)):
+                if f.is_file() and not f.is_symlink() and (_ours(f) if f.name.endswith(".json") else (
+                        _OUR_TMP_DIGESTS.match(f.name) is not None and now - f.stat().st_mtime > _STALE_TMP_S)):
                     f.unlink(missing_ok=True)
             if not any(store.iterdir()):
                 store.rmdir()
