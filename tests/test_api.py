@@ -27,6 +27,7 @@ def scene(tmp_path_factory):
     return root / "baseline" / "highway"
 
 
+@pytest.mark.slow  # several seconds: the fast lane stays under 3 minutes; CI runs it
 def test_run_from_python_equals_the_command_line(scene, tmp_path):
     cfg = api.RunConfig.of("frame_difference,temporal_median", data=[scene], out=tmp_path / "py", report=False,
                            tracking=False, overrides={"frame_difference": {"gap": 2}})

@@ -241,6 +241,7 @@ def test_jobs_run_at_the_threads_asked_and_the_setting_is_restored(videos, tmp_p
 
 
 @needs_data
+@pytest.mark.slow  # several seconds: the fast lane stays under 3 minutes; CI runs it
 def test_the_run_command_on_a_dask_cluster_equals_a_local_run(videos, cluster, tmp_path, capsys):
     """`bgbench run --executor dask --scheduler ADDRESS` end to end: the same job counts and
     summary as the local run, the executor recorded."""

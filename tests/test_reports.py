@@ -586,6 +586,7 @@ def test_a_pdf_child_that_fails_or_hangs_leaves_the_pdf_to_the_parent(tmp_path, 
             os.waitpid(pid, os.WNOHANG)
 
 
+@pytest.mark.slow  # several seconds: the fast lane stays under 3 minutes; CI runs it
 def test_forked_pdfs_overlap_the_figures_after_them_and_a_failed_report_leaves_none_behind(run, tmp_path,
                                                                                            monkeypatch):
     """Each figure's PDF child runs on while the report draws the next figures; the

@@ -106,6 +106,7 @@ def test_cache_clear_deletes_only_what_bgbench_wrote(tmp_path, monkeypatch, caps
     assert "1 entry deleted" in out and f"5 file(s) or folder(s) bgbench did not write (or still in use) left in {cache}" in out
 
 
+@pytest.mark.slow  # several seconds: the fast lane stays under 3 minutes; CI runs it
 def test_out_never_overwrites_a_results_json_or_report_bgbench_did_not_write(data, tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()

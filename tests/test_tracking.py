@@ -238,6 +238,7 @@ def test_labels_method_config_and_family_come_from_the_record():
                                                                      ("train/s0/loss", 0.5, 1)]
 
 
+@pytest.mark.slow  # several seconds: the fast lane stays under 3 minutes; CI runs it
 def test_log_run_nests_each_label_and_protocol_key(tmp_path):
     """A hand-made record into a SQLite store: one parent, one FINISHED child per (label,
     protocol key), tagged and parametrised from the record, its metrics the summary's;
