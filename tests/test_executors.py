@@ -260,3 +260,62 @@ def test_the_run_command_on_a_dask_cluster_equals_a_local_run(videos, cluster, t
     for key, s in local.summaries.items():
         assert {d: x.overall for d, x in on_dask.summaries[key].datasets.items()} == \
             {d: x.overall for d, x in s.datasets.items()}
+
+
+class _GoneProc:
+    """A worker process that is gone but not yet reaped: its pipe is closed, is_alive() still
+    says True (the race seen when workers cannot start)."""
+
+    exitcode, sentinel = 1, None
+
+    def is_alive(self):
+        return True
+
+    def join(self, timeout=None):
+        pass
+
+    def kill(self):
+        pass
+
+
+class _ClosedPipe:
+    def send(self, msg):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def close(self):
+        pass
+
+
+def test_workers_that_cannot_start_fail_the_tasks_and_never_hang(monkeypatch):
+    """A closed pipe is a dead worker, even before it is reaped: the task goes to a new worker,
+    and after START_FAILURES such workers in a row it fails, saying why, instead of the loop
+    waiting for ever on no worker (the hang this guards against)."""
+    import threading
+
+    from bgbench.execution import isolated
+
+    ex = isolated.ProcessExecutor(1, "fork")
+    started = []
+    monkeypatch.setattr(ex, "_start", lambda fn: started.append(1) or isolated._Worker(_GoneProc(), _ClosedPipe()))
+    got: list = []
+    t = threading.Thread(target=lambda: got.extend(ex.map_unordered(abs, [-1, -2])), daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "map_unordered hung"
+    assert [o.item for o in got] == [-1, -2] and all(o.value is None for o in got)
+    assert all("cannot start here" in o.error and "standard input" in o.error for o in got)
+    assert len(started) == 2 * isolated.START_FAILURES
+
+
+@needs_data
+def test_a_run_from_a_script_on_standard_input_runs_its_jobs_in_process(tmp_path):
+    """Workers re-read the run's main script, which ``python -`` has none of: the run says so and
+    runs its jobs in its own process (before: every job failed and the run waited for ever)."""
+    script = ("import bgbench\n"
+              f"res = bgbench.run(bgbench.RunConfig.of(['frame_difference'], data=[{str(DATA / 'CDnet2014' / 'baseline' / 'office')!r}],"
+              f" out={str(tmp_path / 'run')!r}, tracking=False, report=False))\n"
+              "print('STATUS', [j.status for j in res.jobs])\n")
+    r = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "STATUS ['ok']" in r.stdout
+    assert "cannot be read by a worker process" in r.stderr and "without crash isolation" in r.stderr

@@ -44,6 +44,7 @@ from typing import Any, Callable, Iterable, Iterator
 from bgbench.execution.executors import Executor, Outcome, _guarded
 
 CLOSE_TIMEOUT = 5.0  # seconds an idle worker may take to exit before it is killed
+START_FAILURES = 3  # workers in a row that die before answering anything: the workers cannot start
 
 _SIGNAL_WHY = {
     signal.SIGSEGV: "segmentation fault: a native library crashed",
@@ -54,6 +55,24 @@ _SIGNAL_WHY = {
     signal.SIGILL: "illegal instruction in native code",
     signal.SIGTERM: "terminated",
 }
+
+
+def _unimportable_main() -> str | None:
+    """The run's ``__main__`` file when a worker started by ``forkserver`` or ``spawn`` could not
+    read it (multiprocessing runs the main script again in each worker: a script piped to
+    ``python -`` is ``<stdin>``, which no worker can open), else None."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or getattr(sys, "frozen", False):
+        return None
+    return None if os.path.exists(path) else str(path)
+
+
+def describe_start_failure(exitcode: int | None) -> str:
+    """Why a task failed whose worker processes all died before answering anything."""
+    return (f"WorkerDied: {START_FAILURES} worker processes in a row exited (last status {exitcode}) before taking "
+            "a task: they cannot start here (their traceback is on stderr); e.g. a run started from a script read "
+            "from standard input, which a worker process cannot import -- fix: run the script from a file")
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -156,6 +175,7 @@ class _Worker:
     conn: Any
     task: int | None = None  # index of the item it is running
     sent: list = field(default_factory=list)
+    answered: int = 0  # tasks it answered: a worker that dies before any may not have started at all
 
 
 class ProcessExecutor(Executor):
@@ -187,9 +207,12 @@ class ProcessExecutor(Executor):
         items = list(items)
         if self.start_method != "fork":
             self.classes, stay = _method_classes(items)
-            if stay:
-                print(f"bgbench: note: {', '.join(stay)} cannot be imported by a worker process (defined at run time, "
-                      "e.g. in a notebook): the run's jobs run in this process, without crash isolation",
+            main = _unimportable_main()
+            if stay or main:
+                why = (f"{', '.join(stay)} cannot be imported by a worker process (defined at run time, e.g. in a "
+                       "notebook)" if stay else f"the run's main script ({main}) cannot be read by a worker process "
+                       "(a script on standard input?)")
+                print(f"bgbench: note: {why}: the run's jobs run in this process, without crash isolation",
                       file=sys.stderr)
                 for k, item in enumerate(items):
                     _, value, error, tb = _guarded(fn, k, item)
@@ -197,6 +220,7 @@ class ProcessExecutor(Executor):
                 return
         todo = list(range(len(items)))[::-1]  # popped from the end: items in their order
         busy = 0
+        unstarted = 0  # workers in a row that died before answering anything
         try:
             while todo or busy:
                 while todo and (len(self.workers) < self.jobs or any(w.task is None for w in self.workers)):
@@ -207,16 +231,24 @@ class ProcessExecutor(Executor):
                     k = todo.pop()
                     try:
                         w.conn.send((k, items[k]))
-                    except Exception as e:  # noqa: BLE001 - an item that does not pickle, or a worker gone idle
-                        if not w.proc.is_alive():  # it died between tasks: a new worker takes the task
+                    except Exception as e:  # noqa: BLE001 - an item that does not pickle, or a worker gone
+                        # a closed pipe is a worker that is gone, even if not yet reaped: never the task's fault
+                        if isinstance(e, OSError) or not w.proc.is_alive():
                             self._drop(w)
-                            todo.append(k)
+                            unstarted = unstarted + 1 if not w.answered else 0
+                            if unstarted >= START_FAILURES:  # no worker can start: the task fails, said why
+                                yield Outcome(items[k], error=describe_start_failure(w.proc.exitcode))
+                                unstarted = 0
+                                continue
+                            todo.append(k)  # a new worker takes the task
                             continue
                         yield Outcome(items[k], error=f"{type(e).__name__}: the task could not be sent to its "
                                                       f"process ({e})", traceback=traceback.format_exc(limit=8))
                         continue
                     w.task = k
                     busy += 1
+                if not busy:  # every task left was settled without a worker: nothing to wait for
+                    continue
                 ready = wait([w.conn for w in self.workers if w.task is not None]
                              + [w.proc.sentinel for w in self.workers if w.task is not None])
                 for w in list(self.workers):
@@ -232,11 +264,15 @@ class ProcessExecutor(Executor):
                         k, w.task = w.task, None
                         busy -= 1
                         if answer is not None:
+                            w.answered += 1
+                            unstarted = 0
                             _, value, error, tb = answer
                             yield Outcome(items[k], value, error, tb)
                             continue
                         self._drop(w)  # died mid-task: its task fails, a new worker takes the rest
-                        yield Outcome(items[k], error=describe_exit(w.proc.exitcode))
+                        unstarted = unstarted + 1 if not w.answered else 0
+                        yield Outcome(items[k], error=describe_start_failure(w.proc.exitcode)
+                                      if unstarted >= START_FAILURES else describe_exit(w.proc.exitcode))
         finally:
             self.close()
 
