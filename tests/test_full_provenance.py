@@ -163,13 +163,19 @@ def _bgr_entries(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("*-bgr-*.npy"))
 
 
-@needs_data
-def test_a_damaged_cache_entry_is_rebuilt_never_read(tmp_path, monkeypatch):
-    from bgbench.data.formats import discover
-
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A frame cache of this test's own, with nothing verified or open in this process yet."""
     monkeypatch.setenv("BGBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(framecache, "_verified", {})
     monkeypatch.setattr(framecache, "_open", set())
+    return tmp_path / "cache"
+
+
+@needs_data
+def test_a_damaged_cache_entry_is_rebuilt_never_read(tmp_path, private_cache):
+    from bgbench.data.formats import discover
+
     scene = copy_scene(OFFICE, tmp_path / "d" / "CDnet2014" / "baseline" / "office", range(600, 621))
     (v,) = discover(scene)
     good = np.array(v.frames(v.frame_ids))
@@ -191,9 +197,7 @@ def test_a_damaged_cache_entry_is_rebuilt_never_read(tmp_path, monkeypatch):
 
 
 @needs_data
-def test_a_damaged_cache_entry_gives_a_run_the_fresh_counts(tmp_path, monkeypatch):
-    monkeypatch.setenv("BGBENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(framecache, "_verified", {})
+def test_a_damaged_cache_entry_gives_a_run_the_fresh_counts(tmp_path, private_cache):
     scene = copy_scene(OFFICE, tmp_path / "d" / "CDnet2014" / "baseline" / "office", range(600, 631))
     _, fresh = _run(scene, tmp_path / "a")
     entries = [p for p in framecache.cache_root().glob("*office-gt-*.npy")]
@@ -209,12 +213,9 @@ def test_a_damaged_cache_entry_gives_a_run_the_fresh_counts(tmp_path, monkeypatc
 
 
 @needs_data
-def test_a_scene_through_a_symlink_shares_its_targets_cache_entry(tmp_path, monkeypatch):
+def test_a_scene_through_a_symlink_shares_its_targets_cache_entry(tmp_path, private_cache):
     from bgbench.data.formats import discover
 
-    monkeypatch.setenv("BGBENCH_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(framecache, "_verified", {})
-    monkeypatch.setattr(framecache, "_open", set())
     scene = copy_scene(OFFICE, tmp_path / "d" / "CDnet2014" / "baseline" / "office", range(600, 611))
     same_name = tmp_path / "l1" / "CDnet2014" / "baseline" / "office"
     other_name = tmp_path / "l2" / "Mirror" / "baseline" / "workroom"

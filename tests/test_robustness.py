@@ -261,6 +261,14 @@ def _enospc(*a, **k):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
+def _resumes_like_a_clean_run(data: Path, out: Path, clean: Path) -> None:
+    """Re-running into ``out`` finishes (exit 0) with the counts of a run into an empty folder."""
+    assert _run(data, out, "--no-report") == 0
+    assert _run(data, clean, "--no-report") == 0
+    a, b = (json.loads((d / "results.json").read_text()) for d in (out, clean))
+    assert [j["counts"] for j in a["jobs"]] == [j["counts"] for j in b["jobs"]]
+
+
 def _leftovers(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name)
 
@@ -276,11 +284,7 @@ def test_a_full_cache_disk_ends_in_exit_2_naming_the_folder_and_resumes_exactly(
     assert _leftovers(cache) == [] and not (out / "results.json").exists()
     monkeypatch.undo()
     monkeypatch.setenv("BGBENCH_CACHE", str(cache))
-    assert _run(data, out, "--no-report") == 0
-    clean = tmp_path / "clean"
-    assert _run(data, clean, "--no-report") == 0
-    a, b = (json.loads((d / "results.json").read_text()) for d in (out, clean))
-    assert [j["counts"] for j in a["jobs"]] == [j["counts"] for j in b["jobs"]]
+    _resumes_like_a_clean_run(data, out, tmp_path / "clean")
 
 
 def test_a_full_out_disk_ends_in_exit_2_naming_the_folder_and_resumes_exactly(data, tmp_path, monkeypatch, capsys):
@@ -307,11 +311,7 @@ def test_a_full_out_disk_ends_in_exit_2_naming_the_folder_and_resumes_exactly(da
     kept = sorted(p.name for p in (out / "jobs").rglob("*.json"))
     assert len(kept) == 1  # the job finished before the disk filled is kept
     monkeypatch.undo()
-    assert _run(data, out, "--no-report") == 0
-    clean = tmp_path / "clean"
-    assert _run(data, clean, "--no-report") == 0
-    a, b = (json.loads((d / "results.json").read_text()) for d in (out, clean))
-    assert [j["counts"] for j in a["jobs"]] == [j["counts"] for j in b["jobs"]]
+    _resumes_like_a_clean_run(data, out, tmp_path / "clean")
 
 
 def test_a_full_disk_while_writing_the_report_leaves_no_temporary_file(data, tmp_path, monkeypatch, capsys):
