@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: dict[str, dict[str, list[float]]] = {m: {"wall": [], "method": [], "harness": []} for m in ("alone", "batch")}
     counts: dict[str, list] = {}
+    frames = sum(len(v.frame_ids) for v in videos)  # every frame is processed (a video is walked from its start)
     load0 = os.getloadavg()[0]
     with threads(1), tempfile.TemporaryDirectory() as tmp:
         for r in range(a.repeats):
@@ -64,14 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                 bad = [x for x in recs if not isinstance(x, dict)]
                 if bad:
                     raise SystemExit(f"{mode}: {bad[0]!r}")
-                frames = sum(len(v.frame_ids) for v in videos)
                 inside = sum(x["timing"]["segment_seconds_total"] for x in recs)  # batched: the batch's total
                 rows[mode]["wall"].append(wall)
                 rows[mode]["method"].append(inside / frames)
                 rows[mode]["harness"].append((wall - inside) / frames)
                 counts.setdefault(mode, [x["counts"] for x in recs])
     same = counts["alone"] == counts["batch"]
-    frames = sum(len(v.frame_ids) for v in videos)
     print(f"gmm_sg backend={a.backend} device={a.device}: {len(videos)} videos {videos[0].shape[1]}x{videos[0].shape[0]}, "
           f"{frames} frames; medians of {a.repeats}; load {load0:.1f} -> {os.getloadavg()[0]:.1f}")
     print(f"{'mode':<8}{'wall s':>9}{'frames/s':>10}{'method us/frame':>17}{'harness us/frame':>18}")
