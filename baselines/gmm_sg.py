@@ -146,6 +146,11 @@ def _unbind(a, axis: int, xp):
     return a.unbind(axis) if xp is not np else list(np.moveaxis(a, axis, 0))
 
 
+def _lead_shape(frames: Any) -> tuple[int, ...]:
+    """The shape of one step's input to ``run``: an array, or a tuple of videos' frames."""
+    return (len(frames), *frames[0].shape) if isinstance(frames, tuple) else tuple(frames.shape)
+
+
 def _sqrt(a, xp):
     """Correctly rounded sqrt. torch's CPU kernel is MKL VML's vdSqrt (VML_HA), which is not:
     about 1% of float64 results are one ulp off IEEE sqrt, so eager CPU tensors take NumPy's
@@ -518,7 +523,8 @@ class GMMStaufferGrimson(Method):
 
     def run(self, frames_iter, chunk: int = 32, device_maps: bool = False) -> Iterator[np.ndarray]:
         """Yield the probability map (..., H, W float32) for every frame batch from an
-        iterator of uint8 (..., H, W, 3) arrays (a leading axis batches videos).
+        iterator of uint8 (..., H, W, 3) arrays (a leading axis batches videos), or of tuples of
+        several videos' (H, W, 3) frames, which are stacked in the one host copy made anyway.
 
         On torch, ``chunk`` frames at a time are uploaded as uint8 (an eighth of float64's
         bytes; pinned on CUDA) and converted on the device by the update itself, and their maps stay on
@@ -545,11 +551,11 @@ class GMMStaufferGrimson(Method):
         cuda = dev.type == "cuda"
         it = iter(frames_iter)
         while True:
-            block = [np.asarray(b, dtype=np.uint8) for b in itertools.islice(it, chunk)]
+            block = list(itertools.islice(it, chunk))
             if not block:
                 return
-            for _, part in itertools.groupby(block, key=lambda b: b.shape):  # a batch that shrank: one stack per size
-                host = torch.from_numpy(np.ascontiguousarray(np.stack(list(part))))
+            for _, part in itertools.groupby(block, key=_lead_shape):  # a batch that shrank: one copy per size
+                host = torch.from_numpy(np.array(list(part), dtype=np.uint8))  # the chunk's one host copy
                 frames = (host.pin_memory() if cuda else host).to(dev, non_blocking=True)
                 maps = []
                 for x in frames:
@@ -583,10 +589,10 @@ class GMMStaufferGrimson(Method):
         steps = len(walks[order[0]])
         pad = self.fused() or self.graphed()  # one shape: compiled or captured once
 
-        def stacked() -> Iterator[np.ndarray]:
+        def stacked() -> Iterator[tuple[np.ndarray, ...]]:  # one step's frames, copied once by ``run``
             for t in range(steps):
                 live = [walks[i] for i in order if pad or t < len(walks[i])]
-                yield np.stack([w[min(t, len(w) - 1)][2] for w in live])
+                yield tuple(w[min(t, len(w) - 1)][2] for w in live)
 
         for t, probs in enumerate(self.run(stacked(), device_maps=self.device_maps)):
             for j, i in enumerate(order):
