@@ -70,8 +70,12 @@ def read_bytes(path: Path | str, fix: str | None = None) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise not_regular(path, st.st_mode, fix)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read()
+        # os.read, no file object: the whole file in one read, then the empty read at its end
+        # (more when it grew since fstat, or is over the 2 GiB one read returns)
+        parts = [os.read(fd, st.st_size + 1)]
+        while parts[-1]:
+            parts.append(os.read(fd, 1 << 24))
+        return parts[0] if len(parts) == 2 else b"".join(parts)
     finally:
         os.close(fd)
 

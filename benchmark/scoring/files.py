@@ -89,6 +89,7 @@ def score_scene(scene: Path, pred_dir: Path, opts: ScoreOptions) -> dict[str, An
     return score_masks(adapter(fmt).load(scene, opts.roi_policy), Path(pred_dir), opts)
 
 
+SLICE = 8  # masks one decoding task reads in a row
 MASK_NAME = "bin{:06d}.png"  # one mask per frame id, numbered like the ground truth (the CDnet results layout)
 
 
@@ -173,17 +174,19 @@ def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, A
 
     # PNG decoding releases the GIL: a pool (one thread more than the cores) decodes straight into one of three
     # batch buffers, two batches ahead (memory stays bounded), while this thread scores the
-    # third; errors surface in id order.
+    # third. A task decodes a run of SLICE masks (a future per mask cost more than its
+    # checks); errors surface in id order.
     batch = 64
     chunks = [ids[k:k + batch] for k in range(0, len(ids), batch)]
     bufs = [np.empty((min(batch, len(ids)), *video.shape), np.uint8) for _ in range(3)]
 
-    def fill(buf: np.ndarray, row: int, i: int) -> None:
-        buf[row] = read(i)
+    def fill(buf: np.ndarray, row: int, run: list[int]) -> None:
+        for r, i in enumerate(run, row):
+            buf[r] = read(i)
 
     with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
         def submit(c: int) -> list[Future[None]]:
-            return [pool.submit(fill, bufs[c % 3], r, i) for r, i in enumerate(chunks[c])]
+            return [pool.submit(fill, bufs[c % 3], r, chunks[c][r:r + SLICE]) for r in range(0, len(chunks[c]), SLICE)]
 
         ahead = deque(submit(c) for c in range(min(2, len(chunks))))
         for c, chunk in enumerate(chunks):

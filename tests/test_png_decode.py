@@ -1,0 +1,196 @@
+"""The fast grey-PNG decoder (bgbench.data.png) against OpenCV's decoder on files built here byte
+by byte: every filter mix it takes must give OpenCV's pixels exactly, and every file it leaves
+to OpenCV (another format, a filter it does not undo, a damaged chunk) must be answered by
+OpenCV, through ``read_mask`` as well."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bgbench.data import imageio
+from bgbench.data.png import gray8
+from bgbench.errors import BadInput
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
+    crc = zlib.crc32(kind + body) if crc is None else crc
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def _paeth(a: int, b: int, c: int) -> int:
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+
+
+def _filtered(img: np.ndarray, kinds: list[int]) -> bytes:
+    """The PNG scanlines of an 8-bit grey image, row y filtered with kinds[y] (the standard's
+    five filters, written out pixel by pixel)."""
+    h, w = img.shape
+    out = bytearray()
+    for y in range(h):
+        row = [int(v) for v in img[y]]
+        up = [int(v) for v in img[y - 1]] if y else [0] * w
+        k = kinds[y]
+        out.append(k)
+        for x in range(w):
+            a = row[x - 1] if x else 0
+            b = up[x]
+            c = up[x - 1] if x else 0
+            pred = (0, a, b, (a + b) // 2, _paeth(a, b, c))[k]
+            out.append((row[x] - pred) % 256)
+    return bytes(out)
+
+
+def png(img: np.ndarray, kinds: list[int] | None = None, *, depth: int = 8, colour: int = 0, interlace: int = 0,
+        extra: tuple[bytes, ...] = (), idat_parts: int = 1, stream: bytes | None = None,
+        idat_crc: int | None = None) -> bytes:
+    h, w = img.shape
+    kinds = [1] * h if kinds is None else kinds
+    data = zlib.compress(_filtered(img, kinds), 6) if stream is None else stream
+    cut = max(1, -(-len(data) // idat_parts))
+    idats = [_chunk(b"IDAT", data[k:k + cut], idat_crc) for k in range(0, len(data), cut)]
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, interlace))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + b"".join(extra) + b"".join(idats) + _chunk(b"IEND", b"")
+
+
+def opencv(data: bytes, flag: int = cv2.IMREAD_UNCHANGED) -> np.ndarray | None:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+
+
+def _image(rng: np.random.Generator, h: int, w: int, mask: bool) -> np.ndarray:
+    return (rng.random((h, w)) < 0.3).astype(np.uint8) * 255 if mask else rng.integers(0, 256, (h, w), np.uint8)
+
+
+def test_the_flags_it_serves_are_opencvs_grey_reads():
+    assert imageio._GRAY_FLAGS == {cv2.IMREAD_UNCHANGED, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION}
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 37), (29, 1), (17, 23), (64, 48)])
+def test_every_mix_of_none_sub_and_up_decodes_as_opencv_does(shape):
+    rng = np.random.default_rng(sum(shape))
+    h, w = shape
+    mixes = [[0] * h, [1] * h, [2] * h, list(rng.integers(0, 3, h)), [2] + list(rng.integers(0, 3, h - 1)),
+             [(y // 3) % 3 for y in range(h)]]
+    for kinds in mixes:
+        for mask in (True, False):
+            img = _image(rng, h, w, mask)
+            data = png(img, [int(k) for k in kinds], idat_parts=3)
+            got = gray8(data)
+            assert got is not None, kinds
+            assert got.dtype == np.uint8 and got.shape == (h, w) and got.flags.c_contiguous
+            np.testing.assert_array_equal(got, img)
+            np.testing.assert_array_equal(got, opencv(data))
+            np.testing.assert_array_equal(got, opencv(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION))
+
+
+def test_masks_opencv_writes_take_the_fast_path():
+    """OpenCV's ``imwrite``/``imencode`` filters every row with Sub unless told otherwise, and
+    with IMWRITE_PNG_FAST_FILTERS it picks among None, Sub and Up: this path decodes both.
+    Given a compression level it picks among all five, Paeth included: where this path takes
+    such a file, its image is still OpenCV's."""
+    gt = sorted((SHARED / "CDnet2014" / "baseline" / "highway" / "groundtruth").glob("gt*.png"))[900:1500:100]
+    if not gt:
+        pytest.skip("no ../shared/data")
+    masks = [np.where(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) == 255, 255, 0).astype(np.uint8) for f in gt]
+    blob = np.zeros((240, 320), np.uint8)
+    cv2.circle(blob, (100, 120), 40, 255, -1)
+    masks += [blob, _image(np.random.default_rng(3), 240, 320, True), _image(np.random.default_rng(4), 31, 45, False)]
+    for img in masks:
+        for params in ([], [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FAST_FILTERS]):
+            got = gray8(cv2.imencode(".png", img, params)[1].tobytes())
+            assert got is not None
+            np.testing.assert_array_equal(got, img)
+        for level in (0, 1, 9):
+            got = gray8(cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, level])[1].tobytes())
+            if got is not None:
+                np.testing.assert_array_equal(got, img)
+
+
+def test_ancillary_chunks_are_skipped_as_libpng_skips_them():
+    img = _image(np.random.default_rng(5), 20, 30, True)
+    extra = (_chunk(b"tEXt", b"Software\x00test"), _chunk(b"pHYs", struct.pack(">IIB", 2835, 2835, 1)),
+             _chunk(b"gAMA", struct.pack(">I", 45455)), _chunk(b"tIME", bytes(7)), _chunk(b"prVt", b"own chunk"))
+    data = png(img, extra=extra)
+    np.testing.assert_array_equal(gray8(data), opencv(data))
+
+
+def test_what_it_leaves_to_opencv():
+    rng = np.random.default_rng(7)
+    img = _image(rng, 12, 16, False)
+    good = png(img)
+    stream = zlib.compress(_filtered(img, [1] * 12))
+    left = {
+        "average rows": png(img, [1, 3] * 6),
+        "paeth rows": png(img, [4] * 12),
+        "a filter that does not exist": png(img, [1] * 11 + [5], stream=zlib.compress(_filtered(img, [1] * 12)[:-17]
+                                                                                      + b"\x05" + bytes(16))),
+        "transparency": png(img, extra=(_chunk(b"tRNS", b"\x00\x00"),)),
+        "a palette chunk": png(img, extra=(_chunk(b"PLTE", bytes(3)),)),
+        "interlaced": png(img, interlace=1),
+        "colour": png(img, colour=2),
+        "16-bit": png(img, depth=16),
+        "a wrong IDAT CRC": png(img, idat_crc=1),
+        "a wrong ancillary CRC": png(img, extra=(_chunk(b"tEXt", b"a\x00b", crc=7),)),
+        "a short stream": png(img, stream=stream[:-9]),
+        "a stream of too few rows": png(img, stream=zlib.compress(_filtered(img, [1] * 12)[:-17])),
+        "a stream of too many rows": png(img, stream=zlib.compress(_filtered(img, [1] * 12) + bytes(17))),
+        "data after the stream": png(img, stream=stream + b"\x00\x01"),
+        "no IDAT": good[:33] + _chunk(b"IEND", b""),
+        "IDATs apart": good[:33] + _chunk(b"IDAT", stream[:10]) + _chunk(b"tEXt", b"a\x00b")
+        + _chunk(b"IDAT", stream[10:]) + _chunk(b"IEND", b""),
+        "cut short": good[:-20],
+        "not a PNG": cv2.imencode(".bmp", img)[1].tobytes(),
+    }
+    assert gray8(good) is not None
+    for why, data in left.items():
+        assert gray8(data) is None, why
+
+
+def test_too_big_for_int32_row_sums_is_left_to_opencv():
+    img = np.zeros((3000, 3000), np.uint8)
+    data = cv2.imencode(".png", img)[1].tobytes()
+    assert gray8(data) is None
+    assert gray8(cv2.imencode(".png", img[:2000])[1].tobytes()) is not None
+
+
+def test_read_mask_answers_as_opencv_for_files_it_leaves(tmp_path):
+    """Through the reader: a file the fast path leaves gives OpenCV's image, or OpenCV's refusal."""
+    img = (np.random.default_rng(9).random((12, 16)) < 0.5).astype(np.uint8) * 255
+    paeth = tmp_path / "paeth.png"
+    paeth.write_bytes(png(img, [4] * 12))
+    np.testing.assert_array_equal(imageio.read_mask(paeth), img)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(png(img, idat_crc=1))
+    assert opencv(bad.read_bytes()) is None
+    with pytest.raises(BadInput, match="cannot be decoded"):
+        imageio.read_mask(bad)
+
+
+def _grey8(f: Path) -> bool:
+    head = f.read_bytes()[:29]
+    return head[24:29] == b"\x08\x00\x00\x00\x00"  # IHDR: depth 8, grey, not interlaced
+
+
+def test_real_masks_decode_as_opencv_does():
+    """Grey PNGs of real scenes (SBI2015's ground truth is Sub-filtered, UCSD's mixes Paeth in):
+    where the fast path takes a file, its image is OpenCV's."""
+    files = [f for ds in ("SBI2015", "UCSD") for f in [g for g in sorted((SHARED / ds).rglob("*.png")) if _grey8(g)][:60]]
+    if not files:
+        pytest.skip("no ../shared/data")
+    taken = 0
+    for f in files:
+        data = f.read_bytes()
+        got = gray8(data)
+        if got is not None:
+            taken += 1
+            np.testing.assert_array_equal(got, opencv(data), err_msg=str(f))
+    assert taken >= 40
