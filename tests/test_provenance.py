@@ -41,6 +41,42 @@ def test_method_fingerprint_follows_its_own_sources(tmp_path, monkeypatch):
     sys.modules.pop("plugpkg", None)
 
 
+def test_stored_import_lists_follow_the_source(tmp_path, monkeypatch):
+    """The import names parsed from a source are kept on disk by its content: a new process
+    (a fresh memo read from the store) finds the same closure, an edit that adds an import is
+    parsed again, and a damaged store only costs the parsing."""
+    monkeypatch.setenv("BGBENCH_CACHE", str(tmp_path / "cache"))
+    pkg = tmp_path / "memopkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "method.py").write_text("from .helper import value\n")
+    (pkg / "helper.py").write_text("value = 1\n")
+    (pkg / "extra.py").write_text("y = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+
+    def closure() -> set[str]:
+        provenance.source_files.cache_clear()
+        monkeypatch.setattr(provenance, "_IMPORTS", provenance._ImportsMemo())  # as a new process reads it
+        return {p.name for p in provenance.source_files("memopkg.method")}
+
+    assert closure() == {"method.py", "helper.py"}
+    store = provenance._IMPORTS._file()
+    rows = json.loads(store.read_text())["imports"]
+    assert any(k.startswith("any:memopkg.method:method.py:") and v == ["memopkg.helper", "memopkg.helper.value"]
+               for k, v in rows.items())
+    parsed = []
+    real_parse = provenance.ast.parse
+    monkeypatch.setattr(provenance.ast, "parse", lambda src, *a, **k: parsed.append(1) or real_parse(src, *a, **k))
+    assert closure() == {"method.py", "helper.py"} and not parsed  # taken from the store
+    (pkg / "method.py").write_text("from .helper import value\nfrom .extra import y\n")
+    assert closure() == {"method.py", "helper.py", "extra.py"} and len(parsed) == 2  # method.py again, extra.py
+    store.write_text("{not json")
+    assert closure() == {"method.py", "helper.py", "extra.py"}
+    provenance.source_files.cache_clear()
+    sys.modules.pop("memopkg", None)
+
+
 def _jobs(out):
     return {p.name: p for p in (out / "jobs").rglob("*.json")}
 

@@ -26,7 +26,10 @@ import ast
 import hashlib
 import importlib.util
 import inspect
+import json
+import os
 import sys
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -51,13 +54,99 @@ def _module_file(name: str) -> Path | None:
 def _local_imports(path: Path, module: str) -> set[str]:
     """Modules of ``module``'s own top-level package that its source imports."""
     top = module.split(".")[0]
-    package = module.rsplit(".", 1)[0] if "." in module else module
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        for n in _imported(node, package) or ():
-            if n.split(".")[0] == top and _is_module(n):
-                out.add(n)
-    return out
+    return {n for n in _imported_names(path, module, "any") if n.split(".")[0] == top and _is_module(n)}
+
+
+def _imported_names(path: Path, module: str, where: str) -> list[str]:
+    """Every dotted name the source of ``module`` (at ``path``) may import: anywhere in it
+    (``where="any"``), or when it is imported (``"module"``: not inside functions or classes).
+
+    Parsing is most of what a code fingerprint costs (about 0.4 s for bgbench's modules), so
+    the names are kept on disk (``_ImportsMemo``) by the source's content, the module's name
+    and the Python version: an edited file is parsed again, an unchanged one never."""
+    source = path.read_bytes()
+    key = f"{where}:{module}:{path.name}:{hashlib.blake2b(source, digest_size=16).hexdigest()}"
+    names = _IMPORTS.get(key)
+    if names is None:
+        tree = ast.parse(source.decode("utf-8"))
+        nodes: Iterable[ast.AST]
+        if where == "any":
+            package = module.rsplit(".", 1)[0] if "." in module else module
+            nodes = ast.walk(tree)
+        else:
+            package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+            nodes = _module_level_nodes(tree.body)
+        names = sorted({n for node in nodes for n in _imported(node, package) or ()})
+        _IMPORTS.put(key, names)
+    return names
+
+
+def _module_level_nodes(nodes: Iterable[ast.AST]) -> Iterable[ast.AST]:
+    """The import statements run when the module is imported (not inside functions or classes)."""
+    for node in nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        else:
+            yield from _module_level_nodes(ast.iter_child_nodes(node))
+
+
+# a 20-hex name, as the digest store's files have (``bgbench cache clear`` knows them)
+IMPORTS_MEMO_NAME = hashlib.blake2b(b"source imports", digest_size=10).hexdigest() + ".json"
+
+
+class _ImportsMemo:
+    """``_imported_names`` kept in one JSON file of the frame cache's digest store (written
+    atomically once a fingerprint is done, merged with what another process wrote; a file
+    that is damaged, from another Python, or cannot be written only costs the parsing)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[str]] | None = None
+        self._fresh: dict[str, list[str]] = {}
+        self._python = "%d.%d" % sys.version_info[:2]
+
+    def _file(self) -> Path:
+        from bgbench.data.framecache import cache_root
+
+        return cache_root() / "digests" / IMPORTS_MEMO_NAME
+
+    def _read(self) -> dict[str, list[str]]:
+        try:
+            d = json.loads(self._file().read_text())
+        except (OSError, ValueError):
+            return {}
+        rows = d.get("imports") if isinstance(d, dict) and d.get("python") == self._python else None
+        return {k: v for k, v in rows.items() if isinstance(v, list)} if isinstance(rows, dict) else {}
+
+    def get(self, key: str) -> list[str] | None:
+        if self._rows is None:
+            self._rows = self._read()
+        return self._rows.get(key)
+
+    def put(self, key: str, names: list[str]) -> None:
+        if self._rows is None:
+            self._rows = self._read()
+        self._rows[key] = self._fresh[key] = names
+
+    def save(self) -> None:
+        if not self._fresh:
+            return
+        from bgbench.data.framecache import WRITTEN_BY
+
+        rows = {**self._read(), **self._fresh}
+        target = self._file()
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"written_by": WRITTEN_BY, "python": self._python, "imports": rows}))
+            os.replace(tmp, target)
+            self._fresh.clear()
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+
+_IMPORTS = _ImportsMemo()
 
 
 def _imported(node: ast.AST, package: str) -> list[str] | None:
@@ -78,21 +167,7 @@ def _imported(node: ast.AST, package: str) -> list[str] | None:
 
 def _module_level_imports(path: Path, module: str) -> set[str]:
     """bgbench modules that ``module`` imports when it is imported (not inside functions)."""
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    out: set[str] = set()
-
-    def visit(nodes: Iterable[ast.AST]) -> None:
-        for node in nodes:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                continue
-            names = _imported(node, package)
-            if names is None:
-                visit(ast.iter_child_nodes(node))
-                continue
-            out.update(n for n in names if n.split(".")[0] == "bgbench" and _is_module(n))
-
-    visit(ast.parse(path.read_text(encoding="utf-8")).body)
-    return out
+    return {n for n in _imported_names(path, module, "module") if n.split(".")[0] == "bgbench" and _is_module(n)}
 
 
 @lru_cache(maxsize=None)
@@ -106,7 +181,9 @@ def harness_modules() -> tuple[str, ...]:
         todo.append(root)
         if spec is not None and spec.submodule_search_locations:
             todo += [m.name for m in pkgutil.walk_packages(list(spec.submodule_search_locations), root + ".")]
-    return tuple(sorted(_closure(todo, _module_level_imports)))
+    found = _closure(todo, _module_level_imports)
+    _IMPORTS.save()
+    return tuple(sorted(found))
 
 
 def _is_module(name: str) -> bool:
@@ -120,7 +197,9 @@ def _is_module(name: str) -> bool:
 @lru_cache(maxsize=None)
 def source_files(module: str) -> tuple[Path, ...]:
     """The module's file and those of the same-package modules it imports, transitively."""
-    return tuple(sorted(_closure([module], _local_imports).values()))
+    found = _closure([module], _local_imports)
+    _IMPORTS.save()
+    return tuple(sorted(found.values()))
 
 
 def _closure(start: Iterable[str], imports: Callable[[Path, str], set[str]]) -> dict[str, Path]:
