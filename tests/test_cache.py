@@ -108,3 +108,40 @@ def test_clear_leaves_a_build_in_progress(cache, tmp_path):
     assert n == 1 and freed > 0
     assert young.exists() and not old.exists()
     assert left == [young]
+
+
+def test_a_new_entry_reaches_the_disk_before_it_is_recorded_whole(cache, tmp_path, monkeypatch):
+    """A stack is written with pwrite (every item at its place, read back exactly) and synced
+    to disk on a thread, not on the build's path; the check that records an entry ``verified``
+    (no more hashing) waits for that sync first."""
+    import threading
+    import time
+
+    files = _sources(tmp_path / "s", 5)
+    release = threading.Event()
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        release.wait(10)
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else "?")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    arr = _stack("DS/cat/s-bgr", files, shape=(3, 4, 2))
+    assert [int(arr[i].max()) for i in range(5)] == [0, 1, 2, 3, 4] and arr.shape == (5, 3, 4, 2)
+    (entry,) = [p for p in cache.glob("*.npy")]
+    assert not synced  # the build returned while its sync still waits
+    monkeypatch.setattr(framecache, "_verified", {})  # as a later process finds it
+    old = time.time_ns() - 5 * 10**9
+    os.utime(entry, ns=(old, old))  # (settled, so the check would record it) ...
+    monkeypatch.setattr(framecache, "_stat_sig", lambda p: (*tuple(os.stat(p))[1:3], os.stat(p).st_size, old, old))
+    waiter = threading.Thread(target=lambda: _stack("DS/cat/s-bgr", files, shape=(3, 4, 2)))
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and "verified" not in json.loads(entry.with_suffix(".json").read_text())
+    release.set()  # ... but only once the entry is on disk
+    waiter.join(10)
+    framecache.wait_synced()
+    assert synced and synced[0].endswith(entry.name)
+    assert json.loads(entry.with_suffix(".json").read_text())["verified"]

@@ -125,6 +125,9 @@ def _serve(conn, fn: Callable[[Any], Any], classes: tuple = (), verified: dict |
             conn.send((k, None, f"{type(e).__name__}: the job's records could not be sent back ({e})",
                        traceback.format_exc(limit=8)))
     conn.close()
+    from bgbench.data import framecache
+
+    framecache.wait_synced()  # cache entries this worker built reach the disk before it goes
     os._exit(0)  # no interpreter teardown in a forked copy of the run (its atexit hooks are the run's)
 
 
