@@ -53,6 +53,15 @@ class _Figures:
         return fig, fig.subplots(nrows, ncols, squeeze=squeeze, gridspec_kw=gridspec_kw)
 
     @staticmethod
+    def figure(*, figsize):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        FigureCanvasAgg(fig)
+        return fig
+
+    @staticmethod
     def get_cmap(name: str):
         import matplotlib
 
@@ -427,42 +436,74 @@ def _wrap(name: str, width: int) -> str:
     return "\n".join(lines)
 
 
+NO_MASK_GREY = 235  # the tile of a method whose example is missing: light grey, "no mask" written on it
+
+
+def mosaic_image(rows: list) -> tuple[np.ndarray, list[int], list[tuple[int, int]], int, int]:
+    """The mosaic's tiles as one RGB image: every tile scaled (nearest neighbour, as masks
+    must be) to one pixel width, rows of tiles with white gaps between them; a missing tile
+    is light grey. Returns (image, each column's left edge, each row's (top, height), the
+    tile width and the gap, in pixels)."""
+    import cv2
+
+    tw = max(t.shape[1] for _, _, tiles in rows for t in tiles if t is not None)
+    gap = max(2, tw // 60)
+    ncol = len(rows[0][2])
+    heights = [max(1, round(tw * tiles[0].shape[0] / tiles[0].shape[1])) for _, _, tiles in rows]
+    lefts = [c * (tw + gap) for c in range(ncol)]
+    spans, top = [], 0
+    for h in heights:
+        spans.append((top, h))
+        top += h + gap
+    img = np.full((top - gap, lefts[-1] + tw, 3), 255, np.uint8)
+    for (_, _, tiles), (y, h) in zip(rows, spans):
+        for x, tile in zip(lefts, tiles):
+            if tile is None:
+                img[y:y + h, x:x + tw] = NO_MASK_GREY
+            else:
+                same = tile.shape[:2] == (h, tw)
+                img[y:y + h, x:x + tw] = tile[..., :3] if same else cv2.resize(
+                    np.ascontiguousarray(tile[..., :3]), (tw, h), interpolation=cv2.INTER_NEAREST)
+    return img, lefts, spans, tw, gap
+
+
 def mosaic_figure(rows: list, methods: list[str]):
     """One row per chosen frame (labelled with its scene and frame id), one column per
     input, ground truth and method (headed; long names wrap), and the colour key below.
-    Up to five methods fit a page's width (7.16 in); more make the figure wider."""
+    Up to five methods fit a page's width (7.16 in); more make the figure wider.
+
+    The tiles are one image (``mosaic_image``) on one axes, and the labels text on it: a
+    figure of few artists, one image to resample for the PNG and one to embed, unresampled,
+    in the PDF (a grid of axes, one per tile, cost the report about twice the time)."""
     from matplotlib.patches import Patch
 
     ncol = 2 + len(methods)
-    label_w = 0.3  # inches for the row labels
-    tile_w = max((PAGE_WIDTH - label_w) / ncol, 0.95)  # under ~0.95 in a method's name no longer fits
-    ratios = [t[0].shape[0] / t[0].shape[1] for _, _, t in rows]
+    label_w, key_h, margin = 0.3, 0.34, 0.02  # inches: row labels, colour key, right edge
+    img, lefts, spans, tw, gap = mosaic_image(rows)
+    img_w = max(PAGE_WIDTH - label_w - margin, ncol * 0.95)  # under ~0.95 in a tile, a method's name no longer fits
+    scale = img.shape[1] / img_w  # pixels per inch
+    tile_w = tw / scale
+    headers = [_wrap(h, int(tile_w / 0.075)) for h in ["input", "ground truth", *methods]]
+    header_h = max(h.count("\n") + 1 for h in headers) * 8 * 1.25 / 72 + 0.06
+    img_h = img.shape[0] / scale
+    fig_w, fig_h = label_w + img_w + margin, header_h + img_h + key_h
     with _style() as plt:
-        height = tile_w * sum(ratios) * 1.04 + 0.25 + 0.45  # tiles, column headers, colour key
-        fig, axes = plt.subplots(len(rows), ncol, figsize=(tile_w * ncol + label_w, height), squeeze=False,
-                                 gridspec_kw={"height_ratios": ratios, "hspace": 0.04, "wspace": 0.03},
-                                 layout="constrained")
-        fig.get_layout_engine().set(w_pad=0.02, h_pad=0.03, hspace=0.02, wspace=0.02)
-        headers = ["input", "ground truth", *methods]
-        for r, (vid, fid, tiles) in enumerate(rows):
-            for c, tile in enumerate(tiles):
-                ax = axes[r, c]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for s in ax.spines.values():
-                    s.set_visible(False)
+        fig = plt.figure(figsize=(fig_w, fig_h))
+        ax = fig.add_axes((label_w / fig_w, key_h / fig_h, img_w / fig_w, img_h / fig_h))
+        ax.imshow(img, interpolation="none", aspect="auto")
+        ax.set_axis_off()
+        for x, header in zip(lefts, headers):
+            ax.text(x + tw / 2, -gap, header, ha="center", va="bottom", fontsize=8)
+        for (vid, fid, tiles), (y, h) in zip(rows, spans):
+            ax.text(-gap, y + h / 2, f"{vid.rsplit('/', 1)[-1]} #{fid}", rotation=90, ha="right", va="center",
+                    fontsize=8)
+            for x, tile in zip(lefts, tiles):
                 if tile is None:
-                    ax.text(0.5, 0.5, "no mask", ha="center", va="center", transform=ax.transAxes)
-                else:
-                    ax.imshow(tile, interpolation="nearest", aspect="auto")
-                if r == 0:
-                    ax.set_title(_wrap(headers[c], int(tile_w / 0.075)), fontsize=8, pad=3)
-            scene = vid.rsplit("/", 1)[-1]
-            axes[r, 0].set_ylabel(f"{scene} #{fid}", fontsize=8, labelpad=2)
+                    ax.text(x + tw / 2, y + h / 2, "no mask", ha="center", va="center", fontsize=8)
         key = [Patch(facecolor=np.array(COLORS[k]) / 255, edgecolor="0.4", linewidth=0.5, label=COLOR_NAMES[k])  # type: ignore[arg-type]  # RGB array
                for k in ("tp", "fp", "fn", "tn", "ignored")]
-        fig.legend(handles=key, loc="outside lower center", ncol=5, handlelength=1.2, handleheight=1.0,
-                   columnspacing=1.0, handletextpad=0.4)
+        fig.legend(handles=key, loc="lower center", bbox_to_anchor=(0.5, 0.01), ncol=5, handlelength=1.2,
+                   handleheight=1.0, columnspacing=1.0, handletextpad=0.4, borderaxespad=0.0)
     return fig
 
 

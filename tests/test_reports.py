@@ -126,8 +126,10 @@ def test_figures_are_readable_at_paper_size(run):
             _check_figure(fig)
         assert figs[0].get_figwidth() == figs[1].get_figwidth() == plots.COLUMN_WIDTH
         assert figs[2].get_figwidth() == pytest.approx(plots.PAGE_WIDTH)
-        headers = [ax.get_title().replace("\n", "") for ax in figs[2].axes[:2 + len(methods)]]
-        assert headers == ["input", "ground truth", *methods]  # column headers (long names wrap)
+        (ax,) = figs[2].axes  # the tiles are one image on one axes (plots.mosaic_image), labels text on it
+        texts = [t.get_text().replace("\n", "") for t in ax.texts]
+        assert texts[:2 + len(methods)] == ["input", "ground truth", *methods]  # column headers (long names wrap)
+        assert texts[2 + len(methods)] == f"{rows[0][0].rsplit('/', 1)[-1]} #{rows[0][1]}"  # the first row's label
         assert plots._wrap("frame_difference", 12) == "frame_\ndifference"
         key = [t.get_text() for t in figs[2].legends[0].get_texts()]
         assert key == ["true positive", "false positive", "false negative", "true negative", "not scored"]
@@ -432,7 +434,11 @@ def test_the_mosaic_comes_from_the_recorded_examples_when_the_data_is_gone(run, 
     fig = plots.mosaic_figure(rows, methods)
     try:
         assert "no mask" in [t.get_text() for ax in fig.axes for t in ax.texts]
-        assert fig.axes[0].get_ylabel() == f"{rows[0][0].rsplit('/', 1)[-1]} #{rows[0][1]}"
+        assert f"{rows[0][0].rsplit('/', 1)[-1]} #{rows[0][1]}" in [t.get_text() for t in fig.axes[0].texts]
+        img, lefts, spans, tw, _ = plots.mosaic_image(rows)  # the missing tile is grey, the others as recorded
+        (y, h), x = spans[0], lefts[-1]
+        assert (img[y:y + h, x:x + tw] == plots.NO_MASK_GREY).all()
+        assert h == rows[0][2][0].shape[0] and np.array_equal(img[y:y + h, :tw], rows[0][2][0])
     finally:
         plt.close(fig)
     written = build_report(res, moved, tmp_path / "report")
@@ -619,3 +625,20 @@ def test_forked_pdfs_overlap_the_figures_after_them_and_a_failed_report_leaves_n
     assert len(pdfs) == len(seen)
     for name in pdfs:
         assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
+
+
+def test_mosaic_image_puts_rows_of_other_sizes_on_one_tile_width():
+    """Rows of videos of other sizes: every tile scaled (nearest neighbour) to the widest
+    tile's width, its height by its own aspect; white gaps between tiles and rows."""
+    from bgbench.reports import plots
+
+    rng = np.random.default_rng(1)
+    big = [rng.integers(0, 256, (240, 320, 3), np.uint8) for _ in range(3)]
+    small = [rng.integers(0, 256, (60, 160, 3), np.uint8), rng.integers(0, 256, (60, 160, 3), np.uint8), None]
+    img, lefts, spans, tw, gap = plots.mosaic_image([("D/c/a", 1, big), ("D/c/b", 7, small)])
+    assert tw == 320 and gap == 5 and lefts == [0, 325, 650] and spans == [(0, 240), (245, 120)]
+    assert img.shape == (365, 970, 3)
+    assert np.array_equal(img[0:240, 325:645], big[1])
+    assert np.array_equal(img[245:365, 0:320], small[0].repeat(2, axis=0).repeat(2, axis=1))  # 2x, nearest
+    assert (img[245:365, 650:970] == plots.NO_MASK_GREY).all()
+    assert (img[240:245] == 255).all() and (img[:, 320:325] == 255).all()
