@@ -77,6 +77,24 @@ def test_stored_import_lists_follow_the_source(tmp_path, monkeypatch):
     sys.modules.pop("memopkg", None)
 
 
+def test_fingerprinting_a_method_imports_nothing_it_names():
+    """Finding the modules a method's sources name must not import them (importlib's find_spec
+    imports parents): fingerprinting gmm_zivkovic used to import the report modules and
+    matplotlib into the run's process, which then built its report there, not in its worker."""
+    import subprocess
+
+    code = ("import sys\n"
+            "from bgbench.baselines.opencv_bgs import GMMZivkovic\n"
+            "from bgbench.records.provenance import code_fingerprint, harness_modules\n"
+            "before = set(sys.modules)\n"
+            "code_fingerprint(GMMZivkovic)\n"
+            "new = sorted(m for m in set(sys.modules) - before if m.startswith(('bgbench', 'matplotlib', 'torch')))\n"
+            "print(new, len(harness_modules()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] in ("[]", "['bgbench.data.formats']")  # walk_packages imports the harness's subpackages only
+    assert int(out[-1]) > 20
+
+
 def _jobs(out):
     return {p.name: p for p in (out / "jobs").rglob("*.json")}
 
