@@ -52,32 +52,16 @@ def _module_file(name: str) -> Path | None:
 
 
 def _spec(name: str) -> Any:
-    """The module spec of ``name`` found as the import system would find it (every finder on
-    ``sys.meta_path``, an editable install's included), without importing it or its parent
-    packages: ``importlib.util.find_spec("a.b.c")`` imports ``a.b``, so fingerprinting a
-    method used to import every module its sources name (the report's included, which then
-    made the run build its report in process instead of in its worker). None if not found."""
-    mod = sys.modules.get(name)
-    if mod is not None:
-        return getattr(mod, "__spec__", None)
-    parent, _, _ = name.rpartition(".")
-    path = None
-    if parent:
-        pspec = _spec(parent)
-        if pspec is None or pspec.submodule_search_locations is None:
-            return None
-        path = list(pspec.submodule_search_locations)
-    for finder in sys.meta_path:
-        find = getattr(finder, "find_spec", None)
-        if find is None:
-            continue
-        try:
-            spec = find(name, path)
-        except (ImportError, ValueError, AttributeError, TypeError):
-            continue
-        if spec is not None:
-            return spec
-    return None
+    """The spec of ``name``, found without importing it or its parent packages (importlib's
+    ``find_spec("a.b.c")`` imports ``a.b``: fingerprinting a method used to import every
+    module its sources name, the report's included, which then made the run build its report
+    in process instead of in its worker). None if not found."""
+    from bgbench.catalog import StaticReadError, module_spec
+
+    try:
+        return module_spec(name)
+    except (StaticReadError, TypeError, AttributeError):
+        return None
 
 
 def _local_imports(path: Path, module: str) -> set[str]:
