@@ -134,6 +134,7 @@ def test_what_it_leaves_to_opencv():
         "a filter that does not exist": png(img, [1] * 11 + [5], stream=zlib.compress(_filtered(img, [1] * 12)[:-17]
                                                                                       + b"\x05" + bytes(16))),
         "transparency": png(img, extra=(_chunk(b"tRNS", b"\x00\x00"),)),
+        "an animation (APNG)": png(img, extra=(_chunk(b"acTL", struct.pack(">II", 1, 0)),)),
         "a palette chunk": png(img, extra=(_chunk(b"PLTE", bytes(3)),)),
         "interlaced": png(img, interlace=1),
         "colour": png(img, colour=2),

@@ -5,7 +5,7 @@ zlib and a few whole-image array operations, it costs about two thirds of OpenCV
 ``python -m tests.perf.png_decode`` measures both.
 
 ``gray8`` returns None for every other file (colour, palette, 16-bit, interlaced, a
-transparency chunk, Average or Paeth rows, a chunk whose CRC is wrong, a stream that does
+transparency chunk, an animation (APNG), Average or Paeth rows, a chunk whose CRC is wrong, a stream that does
 not inflate to exactly the image's bytes), and the caller decodes it with OpenCV, whose
 answer (or refusal) then stands. Whenever it returns an image, it is the one OpenCV returns
 for the file, read unchanged or as grey (tests compare them on every filter mix).
@@ -107,8 +107,8 @@ def _chunks(data: bytes) -> tuple[int, int, bytes] | None:
             idat.append(body)
         elif kind == b"IEND":
             return (width, height, b"".join(idat)) if idat else None
-        elif kind[0] & 0x20 == 0 or kind == b"tRNS":  # a critical chunk (PLTE, ...) or transparency
-            return None
+        elif kind[0] & 0x20 == 0 or kind in (b"tRNS", b"acTL"):  # a critical chunk (PLTE, ...), transparency,
+            return None  # or an animation (APNG: OpenCV may read its first frame, not IDAT's default image)
         else:
             idat_done = bool(idat)
         pos = end
