@@ -502,7 +502,7 @@ def mosaic_figure(rows: list, methods: list[str]):
                     ax.text(x + tw / 2, y + h / 2, "no mask", ha="center", va="center", fontsize=8)
         key = [Patch(facecolor=np.array(COLORS[k]) / 255, edgecolor="0.4", linewidth=0.5, label=COLOR_NAMES[k])  # type: ignore[arg-type]  # RGB array
                for k in ("tp", "fp", "fn", "tn", "ignored")]
-        fig.legend(handles=key, loc="lower center", bbox_to_anchor=(0.5, 0.01), ncol=5, handlelength=1.2,
+        fig.legend(handles=key, loc="lower center", bbox_to_anchor=(0.5, 0.04 / fig_h), ncol=5, handlelength=1.2,
                    handleheight=1.0, columnspacing=1.0, handletextpad=0.4, borderaxespad=0.0)
     return fig
 

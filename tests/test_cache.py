@@ -113,7 +113,7 @@ def test_clear_leaves_a_build_in_progress(cache, tmp_path):
 def test_a_new_entry_reaches_the_disk_before_it_is_recorded_whole(cache, tmp_path, monkeypatch):
     """A stack is written with pwrite (every item at its place, read back exactly) and synced
     to disk on a thread, not on the build's path; the check that records an entry ``verified``
-    (no more hashing) waits for that sync first."""
+    (no more hashing) syncs the entry itself first, whoever built it."""
     import threading
     import time
 

@@ -74,29 +74,40 @@ def test_the_flags_it_serves_are_opencvs_grey_reads():
     assert imageio._GRAY_FLAGS == {cv2.IMREAD_UNCHANGED, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION}
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 37), (29, 1), (17, 23), (64, 48)])
-def test_every_mix_of_none_sub_and_up_decodes_as_opencv_does(shape):
+@pytest.mark.parametrize("shape", [(1, 1), (1, 37), (29, 1), (17, 23), (64, 48), (300, 200)])
+def test_one_filter_for_every_row_decodes_as_opencv_does_and_mixes_are_left_to_it(shape):
+    """Rows all None, all Sub or all Up: OpenCV's pixels exactly (several IDAT chunks, blocks
+    of rows inflated apart for the 300-row image). Mixed filters, even only None, Sub and Up,
+    are OpenCV's to decode, wherever the first other row is (the first, the last, a block's edge)."""
     rng = np.random.default_rng(sum(shape))
     h, w = shape
-    mixes = [[0] * h, [1] * h, [2] * h, list(rng.integers(0, 3, h)), [2] + list(rng.integers(0, 3, h - 1)),
-             [(y // 3) % 3 for y in range(h)]]
-    for kinds in mixes:
+    for kind in (0, 1, 2):
         for mask in (True, False):
             img = _image(rng, h, w, mask)
-            data = png(img, [int(k) for k in kinds], idat_parts=3)
+            data = png(img, [kind] * h, idat_parts=3)
             got = gray8(data)
-            assert got is not None, kinds
+            assert got is not None, kind
             assert got.dtype == np.uint8 and got.shape == (h, w) and got.flags.c_contiguous
             np.testing.assert_array_equal(got, img)
             np.testing.assert_array_equal(got, opencv(data))
             np.testing.assert_array_equal(got, opencv(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION))
+    if h == 1:
+        return
+    img = _image(rng, h, w, True)
+    for at in sorted({1, h - 1, min(h - 1, 64), h // 2}):
+        for first, other in ((1, 2), (0, 1), (1, 4), (2, 3)):
+            kinds = [first] * h
+            kinds[at] = other
+            data = png(img, kinds)
+            assert gray8(data) is None, (at, first, other)
+            np.testing.assert_array_equal(opencv(data), img)  # (the file is good: our encoder is right)
 
 
 def test_masks_opencv_writes_take_the_fast_path():
-    """OpenCV's ``imwrite``/``imencode`` filters every row with Sub unless told otherwise, and
-    with IMWRITE_PNG_FAST_FILTERS it picks among None, Sub and Up: this path decodes both.
-    Given a compression level it picks among all five, Paeth included: where this path takes
-    such a file, its image is still OpenCV's."""
+    """OpenCV's ``imwrite``/``imencode`` filters every row with Sub unless told otherwise (or
+    with the one filter it is given): this path decodes those. Given a compression level, or
+    IMWRITE_PNG_FAST_FILTERS, it picks a filter per row (Paeth too, with a level): where this
+    path takes such a file (one filter throughout), its image is still OpenCV's."""
     gt = sorted((SHARED / "CDnet2014" / "baseline" / "highway" / "groundtruth").glob("gt*.png"))[900:1500:100]
     if not gt:
         pytest.skip("no ../shared/data")
@@ -105,12 +116,14 @@ def test_masks_opencv_writes_take_the_fast_path():
     cv2.circle(blob, (100, 120), 40, 255, -1)
     masks += [blob, _image(np.random.default_rng(3), 240, 320, True), _image(np.random.default_rng(4), 31, 45, False)]
     for img in masks:
-        for params in ([], [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FAST_FILTERS]):
+        for params in ([], *([cv2.IMWRITE_PNG_FILTER, f] for f in (cv2.IMWRITE_PNG_FILTER_NONE, cv2.IMWRITE_PNG_FILTER_SUB,
+                                                                    cv2.IMWRITE_PNG_FILTER_UP))):
             got = gray8(cv2.imencode(".png", img, params)[1].tobytes())
             assert got is not None
             np.testing.assert_array_equal(got, img)
-        for level in (0, 1, 9):
-            got = gray8(cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, level])[1].tobytes())
+        for params in ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FAST_FILTERS], [cv2.IMWRITE_PNG_COMPRESSION, 0],
+                       [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+            got = gray8(cv2.imencode(".png", img, params)[1].tobytes())
             if got is not None:
                 np.testing.assert_array_equal(got, img)
 
@@ -195,3 +208,45 @@ def test_real_masks_decode_as_opencv_does():
             taken += 1
             np.testing.assert_array_equal(got, opencv(data), err_msg=str(f))
     assert taken >= 40
+
+
+def test_results_are_fresh_writable_arrays_also_across_threads():
+    """Every result is its own writable array (never a view of the inflated bytes or of a
+    thread's reused integral buffer): results kept across calls, on several threads, stay
+    equal to OpenCV's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    images = [_image(rng, int(h), 40, bool(k % 2)) for k, h in enumerate(rng.integers(1, 30, 24))]
+    kinds = [[k % 3] * len(im) for k, im in enumerate(images)]
+    datas = [png(im, kd) for im, kd in zip(images, kinds)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(gray8, datas * 3))
+    for k, g in enumerate(got):
+        assert g is not None and g.flags.writeable
+        np.testing.assert_array_equal(g, images[k % len(images)])
+    one_row = gray8(png(images[0][:1], [0]))
+    one_row[0, 0] ^= 1  # writable, and a copy
+    assert gray8(png(images[0][:1], [0]))[0, 0] == images[0][0, 0]
+
+
+def test_invalid_chunk_names_and_oversized_sides_are_left_to_opencv():
+    img = _image(np.random.default_rng(13), 4, 6, True)
+    for kind in (b"ab1d", b"a\x00cd", b"abcd"):  # a digit, a NUL, the reserved (third) letter lower case
+        data = png(img, extra=(_chunk(kind, b"x"),))
+        assert gray8(data) is None and opencv(data) is None, kind
+    private = png(img, extra=(_chunk(b"abCd", b"x"),))  # a valid private ancillary chunk: skipped by both
+    np.testing.assert_array_equal(gray8(private), opencv(private))
+    wide = np.zeros((1, 1_000_001), np.uint8)
+    data = png(wide, [0], stream=zlib.compress(b"\x00" + bytes(1_000_001)))
+    assert gray8(data) is None
+
+
+def test_colour_reads_never_take_the_grey_path(tmp_path):
+    """A grey PNG read as colour (frames) is OpenCV's three-channel image, not the grey one."""
+    img = _image(np.random.default_rng(17), 8, 9, False)
+    f = tmp_path / "grey.png"
+    f.write_bytes(png(img))
+    bgr = imageio.read_bgr(f)
+    assert bgr.shape == (8, 9, 3)
+    np.testing.assert_array_equal(bgr, opencv(f.read_bytes(), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION))

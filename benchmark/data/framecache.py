@@ -182,7 +182,7 @@ def _verify(path: Path, files: Sequence[Path]) -> bool:
             if meta.get("blake2b") != _entry_hash(path):
                 return False
             if time.time_ns() - max(sig[3], sig[4]) > RACY_NS:
-                wait_synced(path)  # recorded whole only once on disk
+                _fsync(path)  # recorded whole only once on disk (another process may have built it just now)
                 _write_meta(path, {**meta, "verified": list(sig)})
     except (OSError, ValueError):
         return False
@@ -304,7 +304,11 @@ def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarra
         fd = os.open(tmp, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             def fill(i: int) -> None:
-                a = np.ascontiguousarray(np.broadcast_to(np.asarray(decode(files[i])), shape), dtype=np.uint8)
+                a = np.asarray(decode(files[i]))
+                if a.shape != shape or a.dtype != np.uint8 or not a.flags.c_contiguous:
+                    b = np.empty(shape, np.uint8)
+                    b[...] = a  # as assigning into the stack would: the same casting and broadcasting
+                    a = b
                 _write_at(fd, memoryview(a.reshape(-1).data), offset + i * item)
 
             # the pool decodes in parallel already: OpenCV on one thread of its own meanwhile,
@@ -364,7 +368,7 @@ def _zeros(f, nbytes: int, block: int = 1 << 24) -> None:
     os.fsync(f.fileno())
 
 
-_syncing: dict[Path, threading.Thread] = {}
+_syncing: list[tuple[Path, threading.Thread]] = []
 _sync_guard = threading.Lock()
 
 
@@ -372,33 +376,37 @@ def _sync_later(path: Path) -> None:
     """The new entry's pages written to disk (fsync) on a thread while the run goes on: a
     synchronous msync cost 0.2 s per 500 MB of a one-video run, more on a slow disk. The
     thread is not a daemon (the interpreter waits for it on exit; a job's worker waits in
-    ``wait_synced``), and an entry is marked ``verified`` only once it is on disk, so a
-    power cut can leave an unsynced entry only where its hash is still checked."""
+    ``wait_synced``), and ``_verify`` syncs an entry itself before it marks it ``verified``,
+    so a power cut can leave an unsynced entry only where its hash is still checked."""
     def sync() -> None:
         try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(path)
         except OSError:  # evicted or cleared meanwhile: nothing to keep
             pass
 
     t = threading.Thread(target=sync, name="bgbench-cache-sync")
     with _sync_guard:
-        _syncing[path] = t
+        _syncing.append((path, t))
     t.start()
 
 
-def wait_synced(path: Path | None = None) -> None:
-    """Until the entries this process built (``path`` only, if given) are on disk."""
+def wait_synced() -> None:
+    """Until the entries this process built are on disk."""
     with _sync_guard:
-        pending = [(p, t) for p, t in _syncing.items() if path is None or p == path]
-    for p, t in pending:
+        pending = list(_syncing)
+    for _, t in pending:
         t.join()
-        with _sync_guard:
-            if _syncing.get(p) is t:
-                del _syncing[p]
+    with _sync_guard:
+        _syncing[:] = [(p, t) for p, t in _syncing if t.is_alive()]
+
+
+def _fsync(path: Path) -> None:
+    """``path``'s data on disk, whoever wrote it (cheap once the kernel has written it back)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --- inspecting and trimming ------------------------------------------------------------

@@ -1,25 +1,30 @@
-"""A fast path for the PNGs masks are most often written as: 8-bit grey, not interlaced, rows
-filtered with None, Sub or Up (OpenCV's ``imwrite`` filters every row with Sub). Decoded with
-zlib and a few whole-image array operations, it costs about two thirds of OpenCV's decoder
-(libpng), which spends a third of its time undoing the filter byte by byte;
-``python -m tests.perf.png_decode`` measures both.
+"""A fast path for the PNGs masks are most often written as: 8-bit grey, not interlaced, every
+row filtered alike with None, Sub or Up (OpenCV's ``imwrite`` filters every row with Sub unless
+given a compression level). Decoded with zlib and one or two whole-image array operations, it
+costs about two thirds of OpenCV's decoder (libpng), which spends a third of its time
+undoing the filter byte by byte; ``python -m tests.perf.png_decode`` measures both.
 
 ``gray8`` returns None for every other file (colour, palette, 16-bit, interlaced, a
-transparency chunk, an animation (APNG), Average or Paeth rows, a chunk whose CRC is wrong, a stream that does
-not inflate to exactly the image's bytes), and the caller decodes it with OpenCV, whose
-answer (or refusal) then stands. Whenever it returns an image, it is the one OpenCV returns
+transparency chunk, an animation (APNG), rows filtered in more than one way or with Average
+or Paeth (libpng's adaptive choice: seen while inflating, and given up there), a chunk whose
+CRC is wrong or whose type is not a valid name, a side over libpng's 1,000,000 pixels, a
+stream that does not inflate to exactly the image's bytes), and the caller decodes it with
+OpenCV, whose answer (or refusal) then stands. Whenever it returns an image, it is the one OpenCV returns
 for the file, read unchanged or as grey (tests compare them on every filter mix).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import zlib
 
 import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_SUB, _UP = 1, 2
+MAX_SIDE = 1_000_000  # libpng's default limit on either side: a larger image is refused by OpenCV
+_NONE, _SUB, _UP = 0, 1, 2
+_LOW_BYTE = 0 if sys.byteorder == "little" else 3  # of an int32
 _local = threading.local()  # each decoding thread's integral image, reused while the size holds
 
 
@@ -40,43 +45,60 @@ def gray8(data: bytes) -> np.ndarray | None:
     if chunks is None:
         return None
     width, height, idat = chunks
-    rows = height * (width + 1)
-    if width * height * 255 >= 2**31:  # the row sums below are int32
+    if max(width, height) > MAX_SIDE or width * height * 255 >= 2**31:  # libpng's limit; int32 row sums below
         return None
-    try:
-        d = zlib.decompressobj()
-        raw_bytes = d.decompress(idat, rows + 1)
-    except zlib.error:
-        return None
-    if len(raw_bytes) != rows or not d.eof or d.unused_data:  # short, long, or not ending with the image
+    raw_bytes = _inflate_one_filter(idat, height, width + 1)
+    if raw_bytes is None:
         return None
     raw = np.frombuffer(raw_bytes, np.uint8).reshape(height, width + 1)
-    kinds = raw[:, 0]
-    if int(kinds.max()) > _UP:  # Average, Paeth or an invalid filter: OpenCV decides
-        return None
     filtered = raw[:, 1:]
-    sub = kinds == _SUB
-    if sub.any():
-        import cv2
+    kind = raw_bytes[0]
+    if kind == _NONE:
+        return np.array(filtered)  # a copy: ``filtered`` is a view of the immutable inflated bytes
+    if kind == _UP:  # each row adds the one above it (row 0 adds zeros): a running sum down the columns
+        return np.cumsum(filtered, axis=0, dtype=np.uint8)  # mod 256
+    import cv2
 
-        # Sub rows hold differences from the pixel on the left: each is its row's running
-        # sum mod 256, read from one integral image (row y = S[y+1] - S[y], exact in int32).
-        s = cv2.integral(filtered, _integral_buffer(height, width), sdepth=cv2.CV_32S)
-        prefix = np.subtract(s[1:, 1:], s[:-1, 1:]).astype(np.uint8)  # astype wraps mod 256
-        base = prefix if sub.all() else np.where(sub[:, None], prefix, filtered)
-    else:
-        base = filtered
-    up = kinds == _UP
-    if not up.any():
-        return np.ascontiguousarray(base)
-    # An Up row adds the row above it: a run of Up rows is a running sum down the columns,
-    # restarted at each row that is not Up (row 0 adds zeros, as the PNG standard says).
-    total = np.cumsum(base, axis=0, dtype=np.uint8)  # mod 256
-    start = np.maximum.accumulate(np.where(up, 0, np.arange(height)))  # the run's first row
-    before = np.zeros((height, width), np.uint8)
-    after_first = start > 0
-    before[after_first] = total[start[after_first] - 1]
-    return np.subtract(total, before)  # uint8: mod 256
+    # Sub rows hold differences from the pixel on the left: each is its row's running sum
+    # mod 256, read from one integral image (row y = S[y+1] - S[y], exact in int32, and so
+    # in its low bytes mod 256: no int32 temporary, whose size made each call map fresh pages)
+    s = cv2.integral(filtered, _integral_buffer(height, width), sdepth=cv2.CV_32S)
+    low = s.view(np.uint8).reshape(height + 1, width + 1, 4)[..., _LOW_BYTE]  # each sum mod 256, no copy
+    return np.subtract(low[1:, 1:], low[:-1, 1:])  # a new uint8 array; the difference wraps mod 256
+
+
+def _inflate_one_filter(idat: bytes, height: int, stride: int) -> bytes | None:
+    """The scanlines of ``idat`` if they are exactly ``height`` rows of ``stride`` bytes, the
+    stream ends there, and every row has the first row's filter, None, Sub or Up; else None.
+    Inflated a block of rows at a time, so a file with another filter mix (Paeth rows, as
+    libpng's adaptive choice writes them) is given up at its first such row, for little more
+    than its chunk walk: OpenCV then decodes it at its own speed."""
+    need = height * stride
+    d = zlib.decompressobj()
+    parts: list[bytes] = []
+    got, tail, kind = 0, idat, -1
+    block = 4 * stride  # doubled each time: a mixed file is given up after at most twice the rows it took to tell
+    try:
+        while got < need:
+            out = d.decompress(tail, min(block, need - got))
+            block = min(2 * block, max(64 * stride, 1 << 16))
+            tail = d.unconsumed_tail
+            if not out:
+                return None  # the stream ended (or its data did) short of the image
+            if kind < 0:
+                kind = out[0]
+                if kind > _UP:
+                    return None
+            first = (-got) % stride  # the first row start inside this block
+            if out[first::stride].count(kind) != len(range(first, len(out), stride)):
+                return None
+            parts.append(out)
+            got += len(out)
+        if d.decompress(tail, 1) or not d.eof or d.unused_data:  # more than the image, or not its end
+            return None
+    except zlib.error:
+        return None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _chunks(data: bytes) -> tuple[int, int, bytes] | None:
@@ -92,6 +114,8 @@ def _chunks(data: bytes) -> tuple[int, int, bytes] | None:
         if end > n:
             return None
         kind = data[pos + 4:pos + 8]
+        if not kind.isalpha() or kind[2] & 0x20:  # four ASCII letters, the reserved bit clear, or libpng refuses it
+            return None
         if zlib.crc32(data[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
             return None
         body = data[pos + 8:end - 4]

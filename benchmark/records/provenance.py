@@ -112,7 +112,8 @@ IMPORTS_MEMO_NAME = hashlib.blake2b(b"source imports", digest_size=10).hexdigest
 class _ImportsMemo:
     """``_imported_names`` kept in one JSON file of the frame cache's digest store (written
     atomically once a fingerprint is done, merged with what another process wrote; a file
-    that is damaged, from another Python, or cannot be written only costs the parsing)."""
+    that is damaged, from another Python or another version of this module, or cannot be
+    written only costs the parsing)."""
 
     def __init__(self) -> None:
         self._rows: dict[str, list[str]] | None = None
@@ -129,8 +130,20 @@ class _ImportsMemo:
             d = json.loads(self._file().read_text())
         except (OSError, ValueError):
             return {}
-        rows = d.get("imports") if isinstance(d, dict) and d.get("python") == self._python else None
-        return {k: v for k, v in rows.items() if isinstance(v, list)} if isinstance(rows, dict) else {}
+        ours = isinstance(d, dict) and d.get("python") == self._python and d.get("parser") == self._parser()
+        rows = d.get("imports") if ours else None
+        return {k: v for k, v in rows.items() if isinstance(v, list) and all(isinstance(n, str) for n in v)} \
+            if isinstance(rows, dict) else {}
+
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def _parser() -> str:
+        """This module's own source, hashed: lists stored by another version of the parsing
+        code (an edit of this file) are dropped, never trusted."""
+        try:
+            return hashlib.blake2b(Path(__file__).read_bytes(), digest_size=8).hexdigest()
+        except OSError:
+            return "unknown"
 
     def get(self, key: str) -> list[str] | None:
         if self._rows is None:
@@ -152,7 +165,8 @@ class _ImportsMemo:
         tmp = target.with_name(f"{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"written_by": WRITTEN_BY, "python": self._python, "imports": rows}))
+            tmp.write_text(json.dumps({"written_by": WRITTEN_BY, "python": self._python, "parser": self._parser(),
+                                       "imports": rows}))
             os.replace(tmp, target)
             self._fresh.clear()
         except OSError:
