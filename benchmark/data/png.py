@@ -70,18 +70,20 @@ def gray8(data: bytes) -> np.ndarray | None:
 def _inflate_one_filter(idat: bytes, height: int, stride: int) -> bytes | None:
     """The scanlines of ``idat`` if they are exactly ``height`` rows of ``stride`` bytes, the
     stream ends there, and every row has the first row's filter, None, Sub or Up; else None.
-    Inflated a block of rows at a time, so a file with another filter mix (Paeth rows, as
-    libpng's adaptive choice writes them) is given up at its first such row, for little more
-    than its chunk walk: OpenCV then decodes it at its own speed."""
+    The first 16 rows are inflated apart: a file written with a filter per row (libpng's
+    adaptive choice, Paeth rows and all) mostly shows it there and is given up for little more
+    than its chunk walk (OpenCV then decodes it at its own speed); one whose rows differ only
+    later is given up after inflating it whole. (Smaller blocks all through cost the decoding
+    pool more in GIL hand-overs than they saved.)"""
     need = height * stride
     d = zlib.decompressobj()
     parts: list[bytes] = []
     got, tail, kind = 0, idat, -1
-    block = 4 * stride  # doubled each time: a mixed file is given up after at most twice the rows it took to tell
+    block = 16 * stride  # then the rest at once: each call costs the pool's threads a GIL hand-over
     try:
         while got < need:
             out = d.decompress(tail, min(block, need - got))
-            block = min(2 * block, max(64 * stride, 1 << 16))
+            block = need
             tail = d.unconsumed_tail
             if not out:
                 return None  # the stream ended (or its data did) short of the image
