@@ -9,8 +9,8 @@ transparency chunk, an animation (APNG), rows filtered in more than one way or w
 or Paeth (libpng's adaptive choice: seen while inflating, and given up there), a chunk whose
 CRC is wrong or whose type is not a valid name, a side over libpng's 1,000,000 pixels, a
 stream that does not inflate to exactly the image's bytes), and the caller decodes it with
-OpenCV, whose answer (or refusal) then stands. Whenever it returns an image, it is the one OpenCV returns
-for the file, read unchanged or as grey (tests compare them on every filter mix).
+OpenCV, whose answer (or refusal) then stands. Whenever it returns an image, it is the one
+OpenCV returns for the file, read unchanged or as grey (tests/test_png_decode.py compares them).
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def _inflate_one_filter(idat: bytes, height: int, stride: int) -> bytes | None:
 
 def _chunks(data: bytes) -> tuple[int, int, bytes] | None:
     """(width, height, the joined IDAT data) of an 8-bit grey, non-interlaced PNG whose chunks
-    are whole with right CRCs, IDATs consecutive and no PLTE or tRNS; None otherwise."""
+    are whole with right CRCs and valid names, IDATs consecutive, and no other critical chunk,
+    tRNS or acTL; None otherwise."""
     pos, n = len(SIGNATURE), len(data)
     width = height = -1
     idat: list[bytes] = []
