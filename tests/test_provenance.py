@@ -19,15 +19,20 @@ from bgbench.cli import main
 from conftest import HIGHWAY, copy_scene, needs_data
 
 
-def test_method_fingerprint_follows_its_own_sources(tmp_path, monkeypatch):
-    pkg = tmp_path / "plugpkg"
+def _package(tmp_path, monkeypatch, name: str, modules: dict[str, str]):
+    """A package ``name`` of these modules (file name -> source) under tmp_path, importable."""
+    pkg = tmp_path / name
     pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "method.py").write_text("from .helper import value\nimport json\n")
-    (pkg / "helper.py").write_text("value = 1\n")
-    (pkg / "unrelated.py").write_text("x = 0\n")
+    for file, source in {"__init__.py": "", **modules}.items():
+        (pkg / file).write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
+    return pkg
+
+
+def test_method_fingerprint_follows_its_own_sources(tmp_path, monkeypatch):
+    pkg = _package(tmp_path, monkeypatch, "plugpkg", {"method.py": "from .helper import value\nimport json\n",
+                                                      "helper.py": "value = 1\n", "unrelated.py": "x = 0\n"})
     files = {p.name for p in provenance.source_files("plugpkg.method")}
     assert files == {"method.py", "helper.py"}  # same-package imports, transitively; not json, not unrelated
     before = provenance.method_source_fingerprint("plugpkg.method")
@@ -46,14 +51,8 @@ def test_stored_import_lists_follow_the_source(tmp_path, monkeypatch):
     (a fresh memo read from the store) finds the same closure, an edit that adds an import is
     parsed again, and a damaged store only costs the parsing."""
     monkeypatch.setenv("BGBENCH_CACHE", str(tmp_path / "cache"))
-    pkg = tmp_path / "memopkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "method.py").write_text("from .helper import value\n")
-    (pkg / "helper.py").write_text("value = 1\n")
-    (pkg / "extra.py").write_text("y = 2\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
+    pkg = _package(tmp_path, monkeypatch, "memopkg", {"method.py": "from .helper import value\n",
+                                                      "helper.py": "value = 1\n", "extra.py": "y = 2\n"})
 
     def closure() -> set[str]:
         provenance.source_files.cache_clear()

@@ -238,6 +238,30 @@ def write_detector_masks(video, out: Path) -> Path:
     return out
 
 
+def default_scene() -> Path:
+    """The scene the scoring figures are measured on: CDnet2014 highway in the shared data."""
+    from bgbench.suites import shared_data
+
+    return (shared_data() or Path("../shared/data")) / "CDnet2014" / "baseline" / "highway"
+
+
+def add_mask_options(p: argparse.ArgumentParser, repeats: int) -> None:
+    """``--video``, ``--masks`` and ``--repeats``, as every script timing the scoring of masks takes them."""
+    p.add_argument("--video", type=Path, help="scene folder (default ../shared/data/CDnet2014/baseline/highway)")
+    p.add_argument("--masks", type=Path, help="folder of bin%%06d.png masks (default: a frame-difference "
+                                              "detector's, written to a temporary folder)")
+    p.add_argument("--repeats", type=int, default=repeats)
+
+
+def scene_and_masks(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path]:
+    """(the scene, its masks) from ``add_mask_options``' arguments: the detector's masks
+    written under ``tmp`` unless ``--masks`` names a folder."""
+    from bgbench.data.formats import discover
+
+    scene = args.video or default_scene()
+    return scene, args.masks or write_detector_masks(discover(scene)[0], Path(tmp) / "masks")
+
+
 def _bgbench_command() -> list[str]:
     exe = Path(sys.executable).with_name("bgbench")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "bgbench.cli"]
@@ -299,10 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bgbench.timing.perf", description="harness speed figures")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("score-command", help="`bgbench score` whole-process time against a comparator script")
-    p.add_argument("--video", type=Path, help="scene folder (default ../shared/data/CDnet2014/baseline/highway)")
-    p.add_argument("--masks", type=Path, help="folder of bin%%06d.png masks (default: a frame-difference "
-                                              "detector's, written to a temporary folder)")
-    p.add_argument("--repeats", type=int, default=7)
+    add_mask_options(p, repeats=7)
     p = sub.add_parser("scoring", help="`bgbench speed --scoring`, optionally against the scoring of a git commit")
     p.add_argument("--video", type=Path, help="scene folder (default ../shared/data/CDnet2014/baseline/highway)")
     p.add_argument("--maps", choices=("detector", "uniform"), default="detector",
@@ -311,16 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args(argv)
     from bgbench.data.formats import discover
-    from bgbench.suites import shared_data
 
-    scene = args.video or ((shared_data() or Path("../shared/data")) / "CDnet2014" / "baseline" / "highway")
     if args.cmd == "scoring":
-        (video,) = discover(scene)
+        (video,) = discover(args.video or default_scene())
         others = {f"@{args.before}": scoring_at_commit(args.before)} if args.before else None
         print_scoring_speed(video, scoring_speed(video, args.repeats, maps=args.maps, others=others))
         return 0
     with tempfile.TemporaryDirectory(prefix="bgbench-masks-") as tmp:
-        masks = args.masks or write_detector_masks(discover(scene)[0], Path(tmp))
+        scene, masks = scene_and_masks(args, Path(tmp))
         r = score_command_vs_comparator(masks, scene, args.repeats)
     print(f"{scene}: {r['frames']} masks, median of {r['repeats']} interleaved runs (wall seconds, whole process)")
     print(f"  bgbench score      {r['bgbench_score_s']:.3f} s  (range {r['bgbench_score_spread_s'][0]:.3f}-"

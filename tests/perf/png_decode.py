@@ -21,22 +21,18 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.perf.png_decode", description=__doc__.split("\n")[0])
-    root = Path(__file__).resolve().parents[2]
-    ap.add_argument("--video", type=Path, default=root.parent / "shared" / "data" / "CDnet2014" / "baseline" / "highway")
-    ap.add_argument("--masks", type=Path, help="a folder of PNG masks (default: a detector's, written here)")
-    ap.add_argument("--repeats", type=int, default=5)
-    a = ap.parse_args(argv)
     import cv2
     import numpy as np
 
-    from bgbench.data.formats import discover
     from bgbench.data.png import gray8
-    from bgbench.timing.perf import write_detector_masks
+    from bgbench.timing.perf import add_mask_options, scene_and_masks
 
+    ap = argparse.ArgumentParser(prog="python -m tests.perf.png_decode", description=__doc__.split("\n")[0])
+    add_mask_options(ap, repeats=5)
+    a = ap.parse_args(argv)
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        masks = a.masks or write_detector_masks(discover(a.video)[0], Path(tmp) / "masks")
+        _, masks = scene_and_masks(a, Path(tmp))
         datas = [f.read_bytes() for f in sorted(Path(masks).glob("*.png"))]
     if not datas:
         raise SystemExit(f"no PNG files in {masks}")

@@ -45,27 +45,23 @@ print(json.dumps({"start-up": [c1 - c0, t1 - t0], "load scene and ground truth":
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.perf.score_phases", description=__doc__.split("\n")[0])
-    root = Path(__file__).resolve().parents[2]
-    ap.add_argument("--video", type=Path, default=root.parent / "shared" / "data" / "CDnet2014" / "baseline" / "highway")
-    ap.add_argument("--masks", type=Path, help="a folder of bin%%06d.png masks (default: a detector's, written here)")
-    ap.add_argument("--repeats", type=int, default=5)
-    a = ap.parse_args(argv)
-    from bgbench.data.formats import discover
     from bgbench.data.filehash import RACY_NS
-    from bgbench.timing.perf import write_detector_masks
+    from bgbench.timing.perf import add_mask_options, scene_and_masks
 
+    ap = argparse.ArgumentParser(prog="python -m tests.perf.score_phases", description=__doc__.split("\n")[0])
+    add_mask_options(ap, repeats=5)
+    a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "BGBENCH_CACHE": str(Path(tmp) / "cache")}
-        masks = a.masks or write_detector_masks(discover(a.video)[0], Path(tmp) / "masks")
-        cmd = [sys.executable, "-c", CHILD, str(masks), str(a.video)]
+        scene, masks = scene_and_masks(a, Path(tmp))
+        cmd = [sys.executable, "-c", CHILD, str(masks), str(scene)]
         subprocess.run(cmd, env=env, check=True, capture_output=True)  # builds the cache entry
         time.sleep(RACY_NS / 1e9 + 0.2)
         subprocess.run(cmd, env=env, check=True, capture_output=True)  # the check that records it settled
         load0 = os.getloadavg()[0]
         runs = [json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
                 for _ in range(a.repeats)]
-    print(f"bgbench score phases, {a.video}: medians of {a.repeats} fresh processes; load "
+    print(f"bgbench score phases, {scene}: medians of {a.repeats} fresh processes; load "
           f"{load0:.1f} -> {os.getloadavg()[0]:.1f}")
     for phase in runs[0]:
         cpu = statistics.median(r[phase][0] for r in runs)
