@@ -314,7 +314,8 @@ def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarra
             # the pool decodes in parallel already: OpenCV on one thread of its own meanwhile,
             # set by this thread and restored after (never a process-wide change at import).
             # Items are written with pwrite, not through a writable memmap: first-touch page
-            # faults on a fresh file mapping cost as much system time as the decoding itself.
+            # faults on a fresh file mapping doubled the build's system time
+            # (``python -m tests.perf.run_costs``).
             with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
                 list(pool.map(fill, range(len(files))))
         finally:
@@ -374,10 +375,11 @@ _sync_guard = threading.Lock()
 
 def _sync_later(path: Path) -> None:
     """The new entry's pages written to disk (fsync) on a thread while the run goes on: a
-    synchronous msync cost 0.2 s per 500 MB of a one-video run, more on a slow disk. The
-    thread is not a daemon (the interpreter waits for it on exit; a job's worker waits in
-    ``wait_synced``), and ``_verify`` syncs an entry itself before it marks it ``verified``,
-    so a power cut can leave an unsynced entry only where its hash is still checked."""
+    synchronous msync cost 0.18 s for highway's frames (``python -m tests.perf.run_costs``),
+    more on a slow disk. The thread is not a daemon (the interpreter waits for it on exit; a
+    job's worker waits in ``wait_synced``), and ``_verify`` syncs an entry itself before it
+    marks it ``verified``, so a power cut can leave an unsynced entry only where its hash is
+    still checked."""
     def sync() -> None:
         try:
             _fsync(path)

@@ -29,8 +29,8 @@ _local = threading.local()  # each decoding thread's integral image, reused whil
 
 
 def _integral_buffer(height: int, width: int) -> np.ndarray:
-    # A fresh 4-byte-per-pixel integral each call is big enough for glibc to map and unmap it,
-    # page faults that cost a third as much as the decoding itself (system time).
+    # A fresh 4-byte-per-pixel integral each call is big enough for glibc to map and unmap it:
+    # page faults (system time) on every call.
     buf = getattr(_local, "integral", None)
     if buf is None or buf.shape != (height + 1, width + 1):
         buf = _local.integral = np.empty((height + 1, width + 1), np.int32)

@@ -74,8 +74,8 @@ def _imported_names(path: Path, module: str, where: str) -> list[str]:
     """Every dotted name the source of ``module`` (at ``path``) may import: anywhere in it
     (``where="any"``), or when it is imported (``"module"``: not inside functions or classes).
 
-    Parsing is most of what a code fingerprint costs (about 0.2-0.4 s for bgbench's modules),
-    so the names are kept on disk (``_ImportsMemo``) by the source's content and the module's
+    Parsing is most of what a code fingerprint costs (``python -m tests.perf.run_costs``), so
+    the names are kept on disk (``_ImportsMemo``) by the source's content and the module's
     name, under the Python version and this module's own source: an edited file is parsed
     again, an unchanged one never."""
     source = path.read_bytes()

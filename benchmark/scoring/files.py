@@ -174,8 +174,8 @@ def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, A
 
     # PNG decoding releases the GIL: a pool (one thread more than the cores) decodes straight into one of three
     # batch buffers, two batches ahead (memory stays bounded), while this thread scores the
-    # third. A task decodes a run of SLICE masks (a future per mask cost more than its
-    # checks); errors surface in id order.
+    # third. A task decodes a run of SLICE masks (fewer futures and hand-overs between the
+    # threads); errors surface in id order.
     batch = 64
     chunks = [ids[k:k + batch] for k in range(0, len(ids), batch)]
     bufs = [np.empty((min(batch, len(ids)), *video.shape), np.uint8) for _ in range(3)]
