@@ -319,6 +319,9 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
     claim_run_folder(p.out)  # checked again under the lock, then marked as bgbench's
     cfg = p.config
     skip_bad = cfg.on_bad_data == "skip" if cfg.on_bad_data else p.quick
+    from bgbench.execution.executors import prestart
+
+    prestart(p.opts, {c.__module__ for c in p.classes.values()})  # the workers' imports overlap the data checks
     good, skipped = load_videos(p.data, cfg.data_format, cfg.roi_policy, skip_bad, echo)
     opts = p.opts
     protocol_skips: list[dict] = []

@@ -19,9 +19,10 @@ from __future__ import annotations
 import errno
 import json
 import os
-import threading
 import stat
 import sys
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -61,6 +62,12 @@ def regular_file(path: Path | str, fix: str | None = None, missing_fix: str | No
     return Path(path)
 
 
+# Set by ``bgbench.data.filehash.noting_reads`` while a caller wants every whole file read
+# here to be hashed from the bytes read: called as ``on_read(path, fstat, data, ns)``, ``ns``
+# the clock (time.time_ns) before the read.
+on_read: Callable[[Path | str, os.stat_result, bytes, int], None] | None = None
+
+
 def read_bytes(path: Path | str, fix: str | None = None) -> bytes:
     """The bytes of a regular file; a FIFO or other special file raises BadInput without
     blocking (opened non-blocking, checked with fstat before reading). OSError (e.g.
@@ -70,14 +77,19 @@ def read_bytes(path: Path | str, fix: str | None = None) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise not_regular(path, st.st_mode, fix)
+        hook = on_read
+        ns = time.time_ns() if hook is not None else 0
         # os.read, no file object: the whole file in one read, then the empty read at its end
         # (more when it grew since fstat, or is over the 2 GiB one read returns)
         parts = [os.read(fd, st.st_size + 1)]
         while parts[-1]:
             parts.append(os.read(fd, 1 << 24))
-        return parts[0] if len(parts) == 2 else b"".join(parts)
+        data = parts[0] if len(parts) == 2 else b"".join(parts)
     finally:
         os.close(fd)
+    if hook is not None:
+        hook(path, st, data, ns)
+    return data
 
 
 def read_text(path: Path | str, fix: str | None = None, encoding: str = "utf-8") -> str:

@@ -319,3 +319,26 @@ def test_a_run_from_a_script_on_standard_input_runs_its_jobs_in_process(tmp_path
     assert r.returncode == 0, r.stderr[-2000:]
     assert "STATUS ['ok']" in r.stdout
     assert "cannot be read by a worker process" in r.stderr and "without crash isolation" in r.stderr
+
+
+def _parent_pid(_: object) -> int:
+    return os.getppid()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc")
+def test_workers_fork_from_a_server_that_imported_what_jobs_need(tmp_path):
+    """The fork server imports ``PRELOAD`` (NumPy, OpenCV, the run loop) before its first fork,
+    so a worker starts with them loaded instead of importing them itself; a run starts the
+    server before it checks its data (``prestart``), so those imports overlap the decoding."""
+    from bgbench.execution import isolated
+    from bgbench.execution.executors import open_executor, prestart
+    from bgbench.execution.runner import RunOptions
+
+    opts = RunOptions(out=tmp_path)
+    prestart(opts, {"bgbench.baselines.opencv_bgs"})
+    with open_executor(opts, 1) as ex:
+        assert isinstance(ex, isolated.ProcessExecutor) and ex.start_method == "forkserver"
+        (out,) = ex.map_unordered(_parent_pid, [0])
+    assert out.error is None
+    maps = Path(f"/proc/{out.value}/maps").read_text()  # the server's own memory: what it imported
+    assert "cv2" in maps and "numpy" in maps

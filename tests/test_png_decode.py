@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bgbench.data import imageio
-from bgbench.data.png import gray8
+from bgbench.data.png import gray8, grey_values
 from bgbench.errors import BadInput
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -250,3 +250,92 @@ def test_colour_reads_never_take_the_grey_path(tmp_path):
     bgr = imageio.read_bgr(f)
     assert bgr.shape == (8, 9, 3)
     np.testing.assert_array_equal(bgr, opencv(f.read_bytes(), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION))
+
+
+def _plte(entries: list[tuple[int, int, int]]) -> bytes:
+    return _chunk(b"PLTE", bytes(v for e in entries for v in e))
+
+
+def _opencv_one_channel(data: bytes) -> np.ndarray | None:
+    """What ``imageio._one_channel`` keeps of OpenCV's unchanged read: the value of three equal
+    channels (None where they differ)."""
+    img = opencv(data)
+    if img.ndim == 3:
+        same = (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()
+        return img[..., 0] if same else None
+    return img
+
+
+def test_grey_palettes_give_each_pixels_entry_as_opencv_does(tmp_path, monkeypatch):
+    """8-bit palette PNGs whose pixels use grey entries only (CDnet2014's ground truth: 256
+    entries, each its index): the entry's value per pixel, as OpenCV's three equal channels
+    give it, through ``read_label`` as well; coloured entries no pixel uses do not matter."""
+    rng = np.random.default_rng(11)
+    h, w = 21, 34
+    identity = [(v, v, v) for v in range(256)]
+    reversed_greys = [(255 - v,) * 3 for v in range(256)]
+    short = [(v * 15,) * 3 for v in range(17)]
+    some_coloured = [(v, v, v) if v % 2 == 0 else (v, 0, 255 - v) for v in range(256)]
+    for entries, index in ((identity, rng.integers(0, 256, (h, w))), (reversed_greys, rng.integers(0, 256, (h, w))),
+                           (short, rng.integers(0, 17, (h, w))), (some_coloured, 2 * rng.integers(0, 128, (h, w)))):
+        index = index.astype(np.uint8)
+        want = np.array([e[0] for e in entries], np.uint8)[index]
+        for kind in (0, 1, 2):
+            data = png(index, [kind] * h, colour=3, extra=(_plte(entries),), idat_parts=2)
+            got = grey_values(data)
+            assert got is not None and gray8(data) is None
+            assert got.dtype == np.uint8 and got.shape == (h, w) and got.flags.writeable
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(got, _opencv_one_channel(data))
+    f = tmp_path / "gt.png"
+    f.write_bytes(png(index, colour=3, extra=(_plte(some_coloured),)))
+    fast = imageio.read_label(f)
+    monkeypatch.setattr(imageio, "_png_grey_values", lambda data: None)  # OpenCV's way
+    np.testing.assert_array_equal(fast, imageio.read_label(f))
+
+
+def test_palettes_it_leaves_to_opencv(tmp_path):
+    """A used coloured entry (then ``read_label`` refuses the file as OpenCV's channels say),
+    an index past the palette, transparency, a misplaced, doubled, broken or missing PLTE, a
+    depth under 8, Paeth rows: None."""
+    rng = np.random.default_rng(12)
+    index = rng.integers(0, 16, (10, 12)).astype(np.uint8)
+    greys = [(v * 16,) * 3 for v in range(16)]
+    stream = zlib.compress(_filtered(index, [1] * 10))
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", 12, 10, 8, 3, 0, 0, 0))
+    sig = b"\x89PNG\r\n\x1a\n"
+    coloured = [*greys[:15], (200, 10, 10)]
+    left = {
+        "a coloured entry in use": png(index, colour=3, extra=(_plte(coloured),)),
+        "an index past the palette": png(index, colour=3, extra=(_plte(greys[:15]),)),
+        "transparency": png(index, colour=3, extra=(_plte(greys), _chunk(b"tRNS", b"\x00"))),
+        "PLTE after the IDAT": sig + ihdr + _chunk(b"IDAT", stream) + _plte(greys) + _chunk(b"IEND", b""),
+        "two PLTEs": png(index, colour=3, extra=(_plte(greys), _plte(greys))),
+        "a PLTE of a broken length": png(index, colour=3, extra=(_chunk(b"PLTE", bytes(47)),)),
+        "no PLTE": png(index, colour=3),
+        "4-bit indices": png(index, colour=3, depth=4, extra=(_plte(greys),)),
+        "paeth rows": png(index, [4] * 10, colour=3, extra=(_plte(greys),)),
+    }
+    assert grey_values(png(index, colour=3, extra=(_plte(greys),))) is not None
+    for why, data in left.items():
+        assert grey_values(data) is None, why
+    f = tmp_path / "coloured.png"
+    f.write_bytes(left["a coloured entry in use"])
+    with pytest.raises(BadInput, match="channels differ"):
+        imageio.read_label(f)
+    np.testing.assert_array_equal(imageio.read_label(f, colour="luma"),
+                                  cv2.cvtColor(opencv(f.read_bytes()), cv2.COLOR_BGR2GRAY))
+
+
+def test_real_palette_ground_truth_reads_as_opencv_does(monkeypatch):
+    """CDnet2014's masks (8-bit palettes of 256 greys): ``read_label`` by this path equals
+    ``read_label`` by OpenCV, file for file, across every CDnet scene here."""
+    files = [f for scene in sorted((SHARED / "CDnet2014").glob("*/*/groundtruth"))
+             for f in sorted(scene.glob("*.png"))[::97]]
+    if not files:
+        pytest.skip("no ../shared/data")
+    fast = [imageio.read_label(f) for f in files]
+    assert sum(grey_values(f.read_bytes()) is not None for f in files) == len(files)
+    monkeypatch.setattr(imageio, "_png_grey_values", lambda data: None)
+    for f, got in zip(files, fast):
+        np.testing.assert_array_equal(got, imageio.read_label(f), err_msg=str(f))

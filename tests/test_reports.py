@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -505,6 +506,18 @@ def test_the_report_worker_writes_the_report_of_the_process_byte_for_byte(run, t
     for n in names:
         assert (tmp_path / "worker" / n).read_bytes() == (tmp_path / "here" / n).read_bytes(), n
     assert worker.proc.returncode == 0
+
+
+def test_the_report_workers_warm_up_loads_what_a_first_report_pays_for():
+    """The warm-up (during the jobs) imports and exercises what a one-method report's first
+    figure would otherwise pay for after them: OpenCV (the examples are read with it), the
+    report modules, an image with text on it saved as PNG and as PDF (the font subsetting)."""
+    code = ("import sys\nfrom bgbench.reports import worker\nworker._warm_up()\n"
+            "print(sorted(m for m in ('cv2', 'bgbench.safefs', 'bgbench.reports.build', 'fontTools.subset',"
+            " 'matplotlib.backends.backend_pdf', 'matplotlib.image') if m not in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]"
 
 
 @pytest.mark.slow

@@ -94,7 +94,7 @@ def test_a_verified_entry_is_not_hashed_again_until_it_changes(fresh, monkeypatc
 
     assert json.loads(framecache._meta_path(entry).read_text())["verified"][2] == entry.stat().st_size
     _new_process(monkeypatch)
-    monkeypatch.setattr(framecache, "_entry_hash", _no_hashing)
+    monkeypatch.setattr(framecache, "_entry_checksum", _no_hashing)
     monkeypatch.setattr(filehash, "_hash_file", _no_hashing)
     assert np.array_equal(_stack(files), good)  # neither the entry nor its sources read
     monkeypatch.undo()
@@ -120,3 +120,77 @@ def test_cache_clear_removes_the_stored_digests_bgbench_wrote_only(fresh):
     mine.write_text('{"mine": true}')
     framecache.clear()
     assert not theirs.exists() and mine.exists()
+
+
+def _read_stack(files):
+    from bgbench.safefs import read_bytes
+
+    return framecache.cached_stack("v/r-bgr", files, lambda p: np.frombuffer(read_bytes(p), np.uint8), (64,))
+
+
+def test_a_cache_build_takes_its_sources_digests_from_the_bytes_it_decodes(fresh, monkeypatch):
+    src = fresh / "src"
+    src.mkdir()
+    files = [src / f"{i}.raw" for i in range(20)]
+    for i, f in enumerate(files):
+        f.write_bytes(bytes([i, 255 - i]) * 32)
+    time.sleep(0.05)
+    monkeypatch.setattr(filehash, "_hash_file", _no_hashing)  # no file is read a second time to hash it
+    _read_stack(files)
+    from bgbench import safefs
+
+    assert safefs.on_read is None  # the hook is gone after the build
+    noted = filehash.digests(files)
+    monkeypatch.undo()
+    monkeypatch.setenv("BGBENCH_CACHE", str(fresh / "cache"))
+    _new_process(monkeypatch)
+    assert noted == [filehash._hash_file(str(f)) for f in files]  # what hashing the files gives
+    monkeypatch.setattr(filehash, "_hash_file", _no_hashing)
+    assert filehash.digests(files) == noted  # and a new process finds them on disk
+
+
+def test_reads_of_young_files_are_not_noted(fresh, monkeypatch):
+    monkeypatch.setattr(filehash, "RACY_NS", 10**12)  # nothing is settled: a later edit could keep the stat
+    f = fresh / "young.raw"
+    f.write_bytes(b"y" * 64)
+    _read_stack([f])
+    hashed = []
+    real = filehash._hash_file
+    monkeypatch.setattr(filehash, "_hash_file", lambda p: hashed.append(p) or real(p))
+    filehash.digests([f])
+    assert hashed == [str(f)]
+
+
+def test_entry_checksums_taken_while_building_are_the_files(fresh, monkeypatch):
+    src = fresh / "src"
+    src.mkdir()
+    files = [src / f"{i}.raw" for i in range(6)]
+    for i, f in enumerate(files):
+        f.write_bytes(bytes(range(i, i + 64)))
+    good = np.array(_stack(files))
+    (entry,) = fresh.joinpath("cache").glob("*.npy")
+    import json
+    import zlib
+
+    meta = json.loads(framecache._meta_path(entry).read_text())
+    offset = len(entry.read_bytes()) - good.nbytes
+    header = entry.read_bytes()[:offset]
+    crcs = [zlib.crc32(bytes(range(i, i + 64))) for i in range(6)]  # worked out from the sources themselves
+    assert meta["items_crc32"] == framecache._checksum(header, crcs) == framecache._entry_checksum(entry)
+    # an entry that grew (bytes appended past its last item) is no whole stack: rebuilt, never read
+    time.sleep(0.05)
+    with open(entry, "ab") as f:
+        f.write(b"\0" * 64)
+    assert framecache._entry_checksum(entry) is None
+    _new_process(monkeypatch)
+    assert np.array_equal(_stack(files), good)
+    (rebuilt,) = fresh.joinpath("cache").glob("*.npy")
+    assert rebuilt.stat().st_size == offset + good.nbytes
+    # a sidecar without the checksum (an entry of an older bgbench, never verified): rebuilt
+    del meta["items_crc32"]
+    framecache._meta_path(rebuilt).write_text(json.dumps(meta))
+    _new_process(monkeypatch)
+    built = []
+    real_build = framecache._build
+    monkeypatch.setattr(framecache, "_build", lambda *a: built.append(1) or real_build(*a))
+    assert np.array_equal(_stack(files), good) and built == [1]

@@ -23,6 +23,7 @@ memo file only costs the hashing. ``clear_memo`` forgets both.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,11 +32,15 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
+
+from bgbench import safefs
 
 _memo: dict[tuple, str] = {}
 _loaded: set[str] = set()  # folders whose memo file this process has read
 _guard = threading.Lock()
+_noting = 0  # open ``noting_reads`` blocks
+_noted: dict[tuple, tuple[str, str]] = {}  # digests they memoised: stat key -> (path, digest), for the disk memo
 _CHUNK = 1 << 22
 RACY_NS = 2_000_000_000
 _WORKERS = 4
@@ -166,6 +171,42 @@ def path_digest(path: str | os.PathLike) -> str:
     for f, d in zip(files, digests(files)):
         h.update(f"{f.relative_to(p).as_posix()}\0{d}\n".encode())
     return "dir:" + h.hexdigest()
+
+
+@contextlib.contextmanager
+def noting_reads() -> Iterator[None]:
+    """Inside the block, every file ``safefs.read_bytes`` reads whole (any thread) is also
+    hashed from the bytes read, and its digest memoised under the stat ``fstat`` gave before
+    the read, by the rules ``digests`` keeps (a settled file only; none if the bytes are
+    not the size that stat said): a decoder that reads each file once (the frame cache's
+    build) leaves ``digests`` nothing to read again. On the way out the new digests join
+    the disk memo. Blocks may nest and overlap across threads."""
+    global _noting
+    with _guard:
+        _noting += 1
+        safefs.on_read = _note
+    try:
+        yield
+    finally:
+        with _guard:
+            _noting -= 1
+            if not _noting:
+                safefs.on_read = None
+            fresh = dict(_noted) if not _noting else {}
+            if not _noting:
+                _noted.clear()
+        if fresh:
+            _save(fresh)
+
+
+def _note(path: str | os.PathLike, st: os.stat_result, data: bytes, now_ns: int) -> None:
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if len(data) != st.st_size or key in _memo or not _settled(key, now_ns):
+        return
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    with _guard:
+        _memo[key] = digest
+        _noted[key] = (os.fspath(path), digest)
 
 
 def clear_memo() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bgbench.data.png import gray8 as _png_gray8
+from bgbench.data.png import grey_values as _png_grey_values
 from bgbench.errors import BadInput
 
 # The reads whose answer for an 8-bit grey PNG is its stored values (cv2.IMREAD_UNCHANGED,
@@ -106,7 +107,10 @@ def completeness_problem(data: bytes) -> str | None:
     return _jpeg_problem(data) or _png_problem(data) or _bmp_problem(data)
 
 
-def _load(path: Path, flag: int, damaged_fix: str = _RESTORE) -> np.ndarray:
+def _load(path: Path, flag: int, damaged_fix: str = _RESTORE, one_channel: bool = False) -> np.ndarray:
+    """``path`` decoded by OpenCV with ``flag``, or by ``bgbench.data.png`` where it gives the
+    same pixels; ``one_channel`` (an unchanged read whose caller keeps one of three equal
+    channels): a palette PNG of grey entries may come back as those values, H x W."""
     path = Path(path)
     from bgbench.safefs import read_bytes
 
@@ -120,7 +124,9 @@ def _load(path: Path, flag: int, damaged_fix: str = _RESTORE) -> np.ndarray:
     if problem:
         raise BadInput(problem, path, damaged_fix)
     cv2 = _cv2()
-    img = _png_gray8(data) if flag in _GRAY_FLAGS else None  # the common mask PNG, decoded faster (data.png)
+    img = None
+    if flag in _GRAY_FLAGS:  # the common mask PNGs, decoded faster (data.png)
+        img = _png_grey_values(data) if one_channel and flag == cv2.IMREAD_UNCHANGED else _png_gray8(data)
     if img is None:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag) if data else None
     if img is None:
@@ -162,7 +168,7 @@ def _one_channel(path: Path, what: str, fix: str, damaged_fix: str = _RESTORE, c
     if colour not in COLOUR_RULES:
         raise ValueError(f"colour rule {colour!r} is not one of {COLOUR_RULES}")
     cv2 = _cv2()
-    img = _load(path, cv2.IMREAD_UNCHANGED, damaged_fix)  # UNCHANGED applies no EXIF orientation either
+    img = _load(path, cv2.IMREAD_UNCHANGED, damaged_fix, one_channel=True)  # UNCHANGED: no EXIF orientation either
     if img.ndim == 3:
         if img.shape[2] == 4:
             if not (img[..., 3] == np.iinfo(img.dtype).max).all():

@@ -211,6 +211,16 @@ def open_executor(opts: Any, n_tasks: int | None = None) -> Executor:
     return JoblibExecutor(opts.jobs)
 
 
+def prestart(opts: Any, modules: Iterable[str] = ()) -> None:
+    """Start what ``open_executor(opts)`` will fork its workers from now, where that is a fork
+    server (``isolated.start_fork_server``, with ``modules`` imported in it), so that its
+    start-up overlaps the caller's work before the jobs; a no-op for every other executor."""
+    if opts.executor == "local" and getattr(opts, "isolate", True):
+        from bgbench.execution.isolated import start_fork_server
+
+        start_fork_server(modules)
+
+
 def check_executor(opts: Any, paths: Sequence[Any] = ()) -> None:
     """Before any job: BadInput for an executor that cannot run this run, naming the option
     and the fix. With a scheduler address, connects (``CONNECT_TIMEOUT`` s), waits for a

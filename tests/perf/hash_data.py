@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     if stacks:
         big = max(stacks, key=lambda e: e.bytes)
         t3 = time.perf_counter()
-        framecache._entry_hash(big.path)
+        framecache._entry_checksum(big.path)
         t4 = time.perf_counter()
         print(f"verifying the largest cache entry ({big.name}, {big.bytes / 1e6:.0f} MB): {t4 - t3:.2f} s "
               f"({big.bytes / 1e6 / (t4 - t3):.0f} MB/s)")

@@ -5,10 +5,13 @@ here against the way it was done before:
 
 - a code fingerprint (gmm_zivkovic's) in a fresh process, with an empty import-list store and
   with the lists stored (``provenance._ImportsMemo``);
-- building the scene's frame-cache entry (frames, as ``cached_stack`` does, its hashes
-  included) with ``pwrite`` into the reserved file, against decoding into a fresh writable
-  memmap and ``msync``-ing it; process user and system CPU, wall time, and apart the sync
-  (on the build's path before, on a thread now);
+- building the scene's frame-cache entry (frames, as ``cached_stack`` does, the sidecar's
+  hashes included, from an empty digest memo) three ways: as now (``pwrite`` into the
+  reserved file; each item's CRC-32 and each source file's digest taken by the decoding
+  threads from the bytes they hold); the sources read again to hash them and the entry
+  hashed whole with BLAKE2b after the build (the way before); and decoding into a fresh
+  writable memmap and ``msync``-ing it (the way before that). Process user and system CPU,
+  wall time, and apart the sync (on the build's path in the last, on a thread otherwise);
 - reading a mask file with ``safefs.read_bytes`` against a file object's ``read()``.
 
 Medians of ``--repeats`` interleaved rounds.
@@ -42,16 +45,49 @@ def fingerprint_seconds(cache: Path) -> float:
     return float(out.stdout.split()[-1])
 
 
-def build(video, folder: Path, memmap: bool) -> dict[str, float]:
-    """One build of the video's frame stack into ``folder``: CPU (user, system) and wall."""
+def whole_file_blake2b(path: Path) -> str:
+    """The entry checksum the sidecar held before (``blake2b``): BLAKE2b-128 of the whole
+    entry file, in 16 MB pieces hashed on threads, combined in order."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = os.path.getsize(path)
+    piece = 1 << 24
+
+    def one(k: int) -> bytes:
+        with open(path, "rb", buffering=0) as f:
+            f.seek(k * piece)
+            return hashlib.blake2b(f.read(piece), digest_size=16).digest()
+
+    n = max(1, -(-size // piece))
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(one, range(n)))
+    h = hashlib.blake2b(f"{size}|{n}".encode(), digest_size=16)
+    for d in parts:
+        h.update(d)
+    return h.hexdigest()
+
+
+BUILDS = ("now", "hashed apart (before)", "memmap + msync (before that)")
+
+
+def build(video, folder: Path, way: str) -> dict[str, float]:
+    """One build of the video's frame stack into ``folder`` ``way`` (one of BUILDS), from an
+    empty digest memo: CPU (user, system) and wall."""
+    import contextlib
+
     import numpy as np
 
-    from bgbench.data import framecache
+    from bgbench.data import filehash, framecache
 
     src = video.source  # the FrameSource: its files and its decoder
     files, shape = list(src.files), (*video.shape, 3)
+    os.environ["BGBENCH_CACHE"] = str(folder)
+    filehash._memo.clear()
+    filehash._loaded.clear()
+    framecache._open.clear()
     r0, t0 = os.times(), time.perf_counter()
-    if memmap:  # the way before: a fresh writable memmap, filled on the pool, then msync
+    if way == BUILDS[2]:  # a fresh writable memmap, filled on the pool, then msync
         from concurrent.futures import ThreadPoolExecutor
 
         from bgbench.data.imageio import decode_workers
@@ -69,12 +105,18 @@ def build(video, folder: Path, memmap: bool) -> dict[str, float]:
         out.flush()
         sync = time.perf_counter() - s0
         del out
-        framecache._sources_hash(files)  # what cached_stack did then as now: the sidecar's two hashes
-        framecache._entry_hash(path)
+        framecache._sources_hash(files)  # the sidecar's two hashes, as then
+        whole_file_blake2b(path)
     else:
-        os.environ["BGBENCH_CACHE"] = str(folder)
-        framecache._open.clear()
-        framecache.cached_stack("run-costs", files, src._decode, shape)
+        apart = way == BUILDS[1]
+        with contextlib.ExitStack() as stack:
+            if apart:  # the decoders' reads are not hashed: the sources are read again for their digests
+                from unittest import mock
+
+                stack.enter_context(mock.patch.object(framecache, "noting_reads", contextlib.nullcontext))
+            arr = framecache.cached_stack("run-costs", files, src._decode, shape)
+        if apart:
+            whole_file_blake2b(Path(arr.filename))
         s0 = time.perf_counter()
         framecache.wait_synced()  # (the run goes on meanwhile: timed apart)
         sync = time.perf_counter() - s0
@@ -97,17 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     (video,) = discover(scene)
     load0 = os.getloadavg()[0]
     fp: dict[str, list[float]] = {"empty store": [], "lists stored": []}
-    builds: dict[str, list[dict[str, float]]] = {"pwrite (now)": [], "memmap + msync (before)": []}
-    from bgbench.data import framecache
-
-    framecache._sources_hash(list(video.source.files))  # the source files' digests, once for both ways
+    builds: dict[str, list[dict[str, float]]] = {way: [] for way in BUILDS}
     for _ in range(a.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             fp["empty store"].append(fingerprint_seconds(Path(tmp)))
             fp["lists stored"].append(fingerprint_seconds(Path(tmp)))
         for name in builds:
             with tempfile.TemporaryDirectory(dir=Path.home()) as tmp:  # a disk, not a tmpfs
-                builds[name].append(build(video, Path(tmp), memmap=name.startswith("memmap")))
+                builds[name].append(build(video, Path(tmp), name))
     masks = sorted(Path(scene, "groundtruth").glob("*.png"))[:500]
     reads = {"safefs.read_bytes": read_bytes, "open().read()": lambda p: open(p, "rb").read()}
     per_file: dict[str, list[float]] = {k: [] for k in reads}
@@ -122,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  code fingerprint, fresh process, {name:<14} {statistics.median(v):.3f} s")
     for name, v in builds.items():
         m = {k: statistics.median(r[k] for r in v) for k in v[0]}
-        print(f"  frame-cache build, {name:<24} user {m['user']:.2f} s  system {m['system']:.2f} s  "
+        print(f"  frame-cache build, {name:<29} user {m['user']:.2f} s  system {m['system']:.2f} s  "
               f"wall {m['wall']:.2f} s  + sync {m['sync']:.2f} s")
     for name, v in per_file.items():
         print(f"  reading a mask, {name:<18} {statistics.median(v) * 1e6:.1f} us CPU")
