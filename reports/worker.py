@@ -2,12 +2,12 @@
 after them: ``bgbench run`` starts it when the report is on, and asks it for the report
 once results.json is on disk.
 
-While the jobs run, the worker imports what the report needs (matplotlib, fontTools, the
-report modules: about 0.5 s of a one-method run) and draws one throw-away figure as PNG and
-PDF (the font files and caches), on a thread of the lowest CPU priority (Linux: nice 19 for
-that thread only), so that it takes idle CPU only and does not slow a timed method down.
-Then it waits; asked, it builds the report at normal priority and answers with the files it
-wrote. If the worker cannot start, dies, or fails, the run builds the report in its own
+While the jobs run, the worker imports what the report needs (matplotlib, fontTools, OpenCV,
+the report modules) and draws two throw-away figures, a curve and a small mosaic, as PNG and
+PDF (the font files and caches, the image paths), on a thread of the lowest CPU priority
+(Linux: nice 19 for that thread only), so that it takes idle CPU only and does not slow a
+timed method down; asked for the report, it stops after its current step (``_warm_up``).
+Then it builds the report at normal priority and answers with the files it wrote. If the worker cannot start, dies, or fails, the run builds the report in its own
 process instead (``ReportWorker.build`` raises, the caller falls back), so a report is never
 lost to it.
 
@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any, Callable
 
 
 REPLY_TIMEOUT = 300.0  # seconds a report may take in the worker before the run builds it itself
@@ -104,11 +105,15 @@ class ReportWorker:
         self.close()
 
 
-def _warm_up() -> None:
+def _warm_up(stop: threading.Event | None = None) -> None:
     """Import the report's libraries and save two small figures, a curve and a mosaic of
     images read back as the report reads the run's examples (PNG and PDF, into memory), on
     this thread at the lowest priority: what a report's first figures would pay (OpenCV's
-    import, the image and text paths, the font subsetting's modules), paid during the jobs."""
+    import, the image and text paths, the font subsetting's modules), paid during the jobs.
+
+    Step by step, and no further step once ``stop`` is set (the report is asked for): on a
+    busy machine the warm-up gets little CPU during the jobs, and what it has not done by
+    then is left to the report itself, which pays only for what it draws."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
     except (AttributeError, OSError):
@@ -116,27 +121,48 @@ def _warm_up() -> None:
     import importlib
     import io
 
-    import cv2
-    import numpy as np
+    def imports() -> None:
+        importlib.import_module("bgbench.reports.plots")
+        importlib.import_module("bgbench.reports.build")  # for the build that follows
 
-    from . import plots
+    def curve() -> Any:
+        from . import plots
 
-    importlib.import_module("bgbench.reports.build")  # for the build that follows
-    importlib.import_module("bgbench.safefs")  # the examples' reads
+        with plots._style() as figures:
+            fig, ax = figures.subplots(figsize=(plots.COLUMN_WIDTH, 1.0))
+            ax.plot([0, 1], [0, 1], label="warm-up 0.123")
+            ax.set_xlabel("Recall")
+            ax.legend()
+        return fig
 
-    tile = np.zeros((24, 32, 3), np.uint8)
-    tile[8:16, 8:24] = plots.COLORS["tp"]
-    _, png = cv2.imencode(".png", tile)
-    tile = cv2.imdecode(png, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # as plots._read_rgb reads one
-    with plots._style() as figures:
-        fig, ax = figures.subplots(figsize=(plots.COLUMN_WIDTH, 1.0))
-        ax.plot([0, 1], [0, 1], label="warm-up 0.123")
-        ax.set_xlabel("Recall")
-        ax.legend()
-        mosaic = plots.mosaic_figure([("warm/up", 1, [tile, tile, None])], ["warm-up"])
-        for f in (fig, mosaic):
-            for fmt in ("png", "pdf"):
-                f.savefig(io.BytesIO(), format=fmt, dpi=plots.DPI)
+    def mosaic() -> Any:
+        import cv2
+        import numpy as np
+
+        from . import plots
+
+        importlib.import_module("bgbench.safefs")  # the examples' reads
+        tile = np.zeros((24, 32, 3), np.uint8)
+        tile[8:16, 8:24] = plots.COLORS["tp"]
+        _, png = cv2.imencode(".png", tile)
+        tile = cv2.imdecode(png, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # as plots._read_rgb reads one
+        return plots.mosaic_figure([("warm/up", 1, [tile, tile, None])], ["warm-up"])
+
+    def saved(make: Callable[[], Any], fmt: str) -> Callable[[], None]:
+        def step() -> None:
+            from . import plots
+
+            if make not in figs:
+                figs[make] = make()
+            with plots._style():
+                figs[make].savefig(io.BytesIO(), format=fmt, dpi=plots.DPI)
+        return step
+
+    figs: dict = {}
+    for step in (imports, saved(curve, "png"), saved(curve, "pdf"), saved(mosaic, "png"), saved(mosaic, "pdf")):
+        if stop is not None and stop.is_set():
+            return
+        step()
 
 
 def main() -> int:
@@ -145,11 +171,13 @@ def main() -> int:
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    warm = threading.Thread(target=_warm_up, name="report-warm-up", daemon=True)
+    asked = threading.Event()
+    warm = threading.Thread(target=_warm_up, args=(asked,), name="report-warm-up", daemon=True)
     warm.start()
     for line in sys.stdin:
         if not line.strip():
             break
+        asked.set()  # the warm-up ends its current step, and takes no other
         if warm.is_alive():  # asked before it is done: back to normal priority where allowed (root)
             try:
                 os.setpriority(os.PRIO_PROCESS, warm.native_id, 0)  # type: ignore[arg-type]  # None: TypeError, below

@@ -20,6 +20,37 @@ from bgbench.errors import BadInput
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, params=["libdeflate", "zlib"])
+def inflater(request, monkeypatch):
+    """Every test with each inflater: libdeflate where the system has it, and zlib."""
+    from bgbench.data import inflate
+
+    if request.param == "libdeflate" and not inflate.LIBDEFLATE:
+        pytest.skip("no libdeflate on this system")
+    monkeypatch.setattr(inflate, "LIBDEFLATE", request.param == "libdeflate")
+    return request.param
+
+
+def test_libdeflate_inflates_exactly_what_zlib_does_and_refuses_the_same(inflater):
+    """One whole zlib stream of exactly the size asked, its checksum right, nothing after it:
+    the bytes; anything else: None (zlib's path refuses the same in ``_inflate_one_filter``)."""
+    from bgbench.data import inflate
+
+    if inflater != "libdeflate":
+        pytest.skip("libdeflate's own check runs once, under the libdeflate parameter")
+    rng = np.random.default_rng(1)
+    raw = bytes(rng.integers(0, 4, 5000, np.uint8)) + bytes(3000)
+    for level in (0, 1, 6, 9):
+        stream = zlib.compress(raw, level)
+        got = inflate.exact(stream, len(raw))
+        assert got is not None and got.tobytes() == raw and got.flags.writeable
+        bad_check = stream[:-1] + bytes([stream[-1] ^ 1])
+        for why, data, size in (("shorter than asked", stream, len(raw) + 1), ("longer than asked", stream, len(raw) - 1),
+                                ("cut short", stream[:-5], len(raw)), ("bytes after it", stream + b"\0", len(raw)),
+                                ("a wrong Adler-32", bad_check, len(raw)), ("not zlib", raw[:100], len(raw))):
+            assert inflate.exact(data, size) is None, (level, why)
+
+
 def _chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
     crc = zlib.crc32(kind + body) if crc is None else crc
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)

@@ -518,6 +518,13 @@ def test_the_report_workers_warm_up_loads_what_a_first_report_pays_for():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "[]"
+    # asked for the report before it began (a busy machine left it no CPU): it takes no step,
+    # and the report pays only for what it draws itself
+    code = ("import sys, threading\nfrom bgbench.reports import worker\nasked = threading.Event()\nasked.set()\n"
+            "worker._warm_up(asked)\nprint('matplotlib' in sys.modules, 'cv2' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["False", "False"]
 
 
 @pytest.mark.slow

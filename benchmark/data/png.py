@@ -28,6 +28,8 @@ import zlib
 
 import numpy as np
 
+from bgbench.data import inflate
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SIDE = 1_000_000  # libpng's default limit on either side: a larger image is refused by OpenCV
 _NONE, _SUB, _UP = 0, 1, 2
@@ -81,14 +83,14 @@ def _pixels(idat: bytes, height: int, width: int) -> np.ndarray | None:
     """The 8-bit samples of one-sample-per-pixel scanlines, every row filtered alike, or None."""
     if max(width, height) > MAX_SIDE or width * height * 255 >= 2**31:  # libpng's limit; int32 row sums below
         return None
-    raw_bytes = _inflate_one_filter(idat, height, width + 1)
-    if raw_bytes is None:
+    lines = _inflate_one_filter(idat, height, width + 1)
+    if lines is None:
         return None
-    raw = np.frombuffer(raw_bytes, np.uint8).reshape(height, width + 1)
+    raw = np.frombuffer(lines, np.uint8).reshape(height, width + 1)
     filtered = raw[:, 1:]
-    kind = raw_bytes[0]
+    kind = raw[0, 0]
     if kind == _NONE:
-        return np.array(filtered)  # a copy: ``filtered`` is a view of the immutable inflated bytes
+        return np.array(filtered)  # a contiguous copy (and not a view of immutable inflated bytes)
     if kind == _UP:  # each row adds the one above it (row 0 adds zeros): a running sum down the columns
         return np.cumsum(filtered, axis=0, dtype=np.uint8)  # mod 256
     import cv2
@@ -101,15 +103,22 @@ def _pixels(idat: bytes, height: int, width: int) -> np.ndarray | None:
     return np.subtract(low[1:, 1:], low[:-1, 1:])  # a new uint8 array; the difference wraps mod 256
 
 
-def _inflate_one_filter(idat: bytes, height: int, stride: int) -> bytes | None:
+def _inflate_one_filter(idat: bytes, height: int, stride: int) -> bytes | np.ndarray | None:
     """The scanlines of ``idat`` if they are exactly ``height`` rows of ``stride`` bytes, the
     stream ends there, and every row has the first row's filter, None, Sub or Up; else None.
-    The first 16 rows are inflated apart: a file written with a filter per row (libpng's
-    adaptive choice, Paeth rows and all) mostly shows it there and is given up for little more
-    than its chunk walk (OpenCV then decodes it at its own speed); one whose rows differ only
-    later is given up after inflating it whole. (Smaller blocks all through cost the decoding
-    pool more in GIL hand-overs than they saved.)"""
+
+    With libdeflate (``bgbench.data.inflate``) the stream is inflated whole, then the rows'
+    filters are checked. With zlib the first 16 rows are inflated apart: a file written with
+    a filter per row (libpng's adaptive choice, Paeth rows and all) mostly shows it there
+    and is given up for little more than its chunk walk (OpenCV then decodes it at its own
+    speed); one whose rows differ only later is given up after inflating it whole. (Smaller
+    blocks all through cost the decoding pool more in GIL hand-overs than they saved.)"""
     need = height * stride
+    if inflate.LIBDEFLATE:
+        lines = inflate.exact(idat, need)
+        if lines is None or lines[0] > _UP or np.count_nonzero(lines[::stride] != lines[0]):
+            return None
+        return lines
     d = zlib.decompressobj()
     parts: list[bytes] = []
     got, tail, kind = 0, idat, -1

@@ -1,6 +1,6 @@
 """What a whole ``bgbench run`` costs against the plain script it stands for.
 
-    python -m tests.perf.bench_tracking [--scene DIR] [--repeats 5] [--warm-cache] [--json]
+    python -m tests.perf.bench_tracking [--scene DIR] [--repeats 8] [--warm-cache] [--load N] [--json]
 
 The comparator is the script a user would write without bgbench: decode every frame of a
 CDnet scene (highway by default) with OpenCV, feed it to OpenCV MOG2 (``gmm_zivkovic``'s
@@ -24,6 +24,10 @@ run once keeps them: they depend on its installed sources, not on the data). The
 background MLflow logger a run leaves behind is waited for before the next process
 starts (so it takes no CPU from it); its own duration is printed apart. The counts of every
 run are checked against the raw script's: a faster run that counts differently is no win.
+
+``--load N`` runs N busy processes (a Python loop each, normal priority) for the whole
+measurement, as other work on a shared machine would: the raw script and bgbench then
+compete with them alike.
 """
 
 from __future__ import annotations
@@ -162,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a CDnet scene folder (default ../shared/data/CDnet2014/baseline/highway)")
     ap.add_argument("--repeats", type=int, default=8, help="timed rounds (default 8: each variant after the raw script twice)")
     ap.add_argument("--warm-cache", action="store_true", help="share one frame cache across runs (default: cold)")
+    ap.add_argument("--load", type=int, default=0, metavar="N",
+                    help="N busy processes beside the measurement, as on a shared machine (default 0)")
     ap.add_argument("--json", action="store_true", help="print the timings as JSON")
     ap.add_argument("--raw", type=Path, metavar="SCENE", help=argparse.SUPPRESS)  # the comparator process itself
     args = ap.parse_args(argv)
@@ -173,13 +179,22 @@ def main(argv: list[str] | None = None) -> int:
     scene = args.scene or ((shared_data() or Path("../shared/data")) / "CDnet2014" / "baseline" / "highway")
     if not (scene / "temporalROI.txt").exists():
         raise SystemExit(f"{scene} is not a CDnet scene folder; give one with --scene")
-    with tempfile.TemporaryDirectory(prefix="bgbench-bench-") as tmp:
-        r = measure(scene.resolve(), args.repeats, args.warm_cache, Path(tmp))
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+    load0 = os.getloadavg()[0]
+    try:
+        with tempfile.TemporaryDirectory(prefix="bgbench-bench-") as tmp:
+            r = measure(scene.resolve(), args.repeats, args.warm_cache, Path(tmp))
+    finally:
+        for b in busy:
+            b.kill()
+            b.wait()
+    r["busy_processes"], r["load"] = args.load, [round(load0, 2), round(os.getloadavg()[0], 2)]
     if args.json:
         print(json.dumps(r, indent=1))
         return 0
     print(f"{scene}: {METHOD}, median of {args.repeats} interleaved rounds, "
-          f"{'warm' if args.warm_cache else 'cold'} frame cache; counts {r['counts']}")
+          f"{'warm' if args.warm_cache else 'cold'} frame cache, {args.load} busy process(es) beside, "
+          f"load {r['load'][0]:.1f} -> {r['load'][1]:.1f}; counts {r['counts']}")
     for k, label in [("raw", "raw script (decode + MOG2 + count)")] + [(k, v[0]) for k, v in VARIANTS.items()]:
         v = r["seconds"][k]
         ratio = "" if k == "raw" else f"  {r['ratio'][k]:.2f}x raw"

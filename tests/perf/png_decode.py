@@ -8,11 +8,17 @@ thread, their ratio, how many of the files the fast path took (the rest go to Op
 same over all files as bgbench reads them (a file the fast path declines pays for its look
 and then OpenCV), and checks that every image it returned is OpenCV's. Masks default to a frame-difference
 detector's for CDnet2014 highway, written by OpenCV's default PNG writer (every row Sub).
+
+Then the scene's ground truth as bgbench reads labels (``imageio.read_label``, file reads
+included): with the fast path (``png.grey_values``: CDnet2014's masks are 8-bit palette
+PNGs of grey entries) against the same reader with OpenCV alone (its BGR expansion, then
+the check that the three channels agree), labels checked identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -32,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        _, masks = scene_and_masks(a, Path(tmp))
+        scene, masks = scene_and_masks(a, Path(tmp))
         datas = [f.read_bytes() for f in sorted(Path(masks).glob("*.png"))]
     if not datas:
         raise SystemExit(f"no PNG files in {masks}")
@@ -71,7 +77,40 @@ def main(argv: list[str] | None = None) -> int:
         if taken else "no file taken; "
     print(f"  ratio                {taken_ratio}{med['all files, bgbench'] / med['all files, OpenCV']:.2f}x on all "
           "(as bgbench reads them); images identical")
+    gt = sorted(Path(scene, "groundtruth").glob("*.png"))
+    if gt:
+        label_reads(gt, a.repeats)
     return 0
+
+
+def label_reads(files: list[Path], repeats: int) -> None:
+    from unittest import mock
+
+    import numpy as np
+
+    from bgbench.data import imageio
+
+    def opencv_only():
+        return mock.patch.object(imageio, "_png_grey_values", lambda data: None)
+
+    fast = [imageio.read_label(f) for f in files]
+    with opencv_only():
+        if not all(np.array_equal(x, imageio.read_label(f)) for f, x in zip(files, fast)):
+            raise AssertionError("the fast path's labels differ from OpenCV's")
+    times: dict[str, list[float]] = {"read_label, bgbench": [], "read_label, OpenCV alone": []}
+    for _ in range(repeats):
+        for name in times:
+            with opencv_only() if name.endswith("alone") else contextlib.nullcontext():
+                c0 = time.process_time()
+                for f in files:
+                    imageio.read_label(f)
+                times[name].append((time.process_time() - c0) / len(files))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"ground truth labels, {files[0].parent}: {len(files)} files, CPU per file (file read included)")
+    for name, t in med.items():
+        print(f"  {name:<26} {t * 1e6:7.1f} us")
+    print(f"  ratio                      {med['read_label, bgbench'] / med['read_label, OpenCV alone']:.2f}x; "
+          "labels identical")
 
 
 if __name__ == "__main__":
