@@ -1,8 +1,11 @@
 """A fast path for the PNGs masks are most often written as: 8-bit grey, not interlaced, every
 row filtered alike with None, Sub or Up (OpenCV's ``imwrite`` filters every row with Sub unless
-given a compression level). Decoded with zlib and one or two whole-image array operations, it
-costs about two thirds of OpenCV's decoder (libpng), which spends a third of its time
-undoing the filter byte by byte; ``python -m tests.perf.png_decode`` measures both.
+given a compression level). Inflated by libdeflate where the system has it, else by zlib
+(``bgbench.data.inflate``), and unfiltered with one or two whole-image array operations, it
+costs about a third of OpenCV's decoder (libpng) with libdeflate, two thirds with zlib
+(libpng spends a third of its time undoing the filter byte by byte, and zlib most of the
+rest copying the runs OpenCV's writer makes byte by byte); ``python -m tests.perf.png_decode``
+measures them.
 
 ``gray8`` returns None for every other file (colour, palette, 16-bit, interlaced, a
 transparency chunk, an animation (APNG), rows filtered in more than one way or with Average
@@ -16,7 +19,8 @@ OpenCV returns for the file, read unchanged or as grey (tests/test_png_decode.py
 every mask: 256 grey entries, rows unfiltered) when every pixel's entry is grey (R = G = B):
 it returns that value per pixel, which is each of the three equal channels OpenCV's unchanged
 read gives (the value bgbench's label reads keep, ``imageio._one_channel``), in about a
-fifth of the time of OpenCV's expansion to three channels and the check that they agree.
+fifth of the time of OpenCV's expansion to three channels and the check that they agree
+(with libdeflate; about half with zlib).
 A pixel whose entry is coloured, or is past the palette's end, leaves the file to OpenCV.
 """
 

@@ -172,7 +172,7 @@ def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, A
     def read(i: int) -> np.ndarray:
         return read_video_mask(present[i], video.shape, opts.probabilities)
 
-    # PNG decoding releases the GIL: a pool (one thread more than the cores) decodes straight into one of three
+    # PNG decoding releases the GIL: a pool (a thread per core) decodes straight into one of three
     # batch buffers, two batches ahead (memory stays bounded), while this thread scores the
     # third. A task decodes a run of SLICE masks (fewer futures and hand-overs between the
     # threads); errors surface in id order.
