@@ -7,9 +7,9 @@ the report modules) and draws two throw-away figures, a curve and a small mosaic
 PDF (the font files and caches, the image paths), on a thread of the lowest CPU priority
 (Linux: nice 19 for that thread only), so that it takes idle CPU only and does not slow a
 timed method down; asked for the report, it stops after its current step (``_warm_up``).
-Then it builds the report at normal priority and answers with the files it wrote. If the worker cannot start, dies, or fails, the run builds the report in its own
-process instead (``ReportWorker.build`` raises, the caller falls back), so a report is never
-lost to it.
+Then it builds the report at normal priority and answers with the files it wrote. If the
+worker cannot start, dies, or fails, the run builds the report in its own process instead
+(``ReportWorker.build`` raises, the caller falls back), so a report is never lost to it.
 
 Protocol (one JSON line each way): the run writes ``{"run_dir": ..., "out": ...}``; the
 worker answers ``{"ok": true, "files": {kind: [paths]}}`` or ``{"ok": false, "error": ...}``.
