@@ -142,9 +142,9 @@ def _warm_up(stop: threading.Event | None = None) -> None:
         from . import plots
 
         importlib.import_module("bgbench.safefs")  # the examples' reads
-        tile = np.zeros((24, 32, 3), np.uint8)
-        tile[8:16, 8:24] = plots.COLORS["tp"]
-        _, png = cv2.imencode(".png", tile)
+        drawn = np.zeros((24, 32, 3), np.uint8)
+        drawn[8:16, 8:24] = plots.COLORS["tp"]
+        _, png = cv2.imencode(".png", drawn)
         tile = cv2.imdecode(png, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # as plots._read_rgb reads one
         return plots.mosaic_figure([("warm/up", 1, [tile, tile, None])], ["warm-up"])
 
