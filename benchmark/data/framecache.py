@@ -15,7 +15,7 @@ damaged (even at the same size: a CRC-32 per item misses random damage to an ite
 odds of 2**-32, and any burst of up to 32 bits), whose sources changed under the same size
 and time, or whose sidecar is missing is rebuilt, never read. (Hashing the entry whole
 with BLAKE2b after the build, and the sources by reading them again, made highway's build
-0.73 s of wall time against 0.42 s now: ``python -m tests.perf.run_costs``.)
+0.73-0.85 s of wall time against 0.42-0.59 s now: ``python -m tests.perf.run_costs``.)
 
 Resized copies of a video are cached only at sizes no larger than its native frames
 (``FrameSource.caches_resized``); larger sizes are resized per call from the native entry.
