@@ -470,8 +470,8 @@ def mosaic_figure(rows: list, methods: list[str]):
 
     The tiles are one image (``mosaic_image``) on one axes, and the labels text on it: a
     figure of few artists, one image to resample for the PNG and one to embed, unresampled,
-    in the PDF (with a grid of axes, one per tile, the report worker of a one-method run took
-    1.40 s of CPU; with this, 1.04-1.12 s: ``python -m tests.perf.perf_figures --only report``)."""
+    in the PDF (a grid of axes, one per tile, cost the report worker of a one-method run about
+    0.3 s more CPU: docs/performance.md, section 6)."""
     from matplotlib.patches import Patch
 
     ncol = 2 + len(methods)

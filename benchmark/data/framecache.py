@@ -337,8 +337,8 @@ def _build(path: Path, files: Sequence[Path], decode: Callable[[Path], np.ndarra
                 list(pool.map(fill, range(len(files))))
         finally:
             os.close(fd)
-        meta = {**meta, "sources_blake2b": _sources_hash(files)}
-        _write_meta(path, {**meta, "items_crc32": _checksum(header, crcs)})  # the sidecar first: an entry never lacks it
+        _write_meta(path, {**meta, "sources_blake2b": _sources_hash(files),  # the sidecar first: an entry
+                           "items_crc32": _checksum(header, crcs)})  # never lacks it
         os.replace(tmp, path)
     finally:
         if tmp.exists():

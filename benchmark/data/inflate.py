@@ -2,9 +2,9 @@
 ctypes), else left to zlib by the caller.
 
 PNG masks as OpenCV writes them are zlib streams made with ``Z_RLE``: runs, each a copy of
-the byte before. zlib 1.2's inflate copies those byte by byte (here about 200 us for a
-320x240 mask, three quarters of decoding it); libdeflate copies a word at a time (about
-30 us; ``python -m tests.perf.png_decode`` prints both). Either gives the same bytes or the
+the byte before. zlib 1.2's inflate copies those byte by byte (here 165 us for a 320x240
+detector mask, two thirds of decoding it); libdeflate copies a word at a time (33 us; both
+printed by ``python -m tests.perf.png_decode``). Either gives the same bytes or the
 same refusal: ``exact`` returns the bytes only for one whole zlib stream (its Adler-32
 checked) that inflates to exactly the size asked, with nothing after it.
 

@@ -112,7 +112,7 @@ def _preload(modules: Iterable[str] = ()) -> None:
 def start_fork_server(modules: Iterable[str] = ()) -> None:
     """Start the fork server now, where workers come from one, with ``PRELOAD`` and ``modules``
     (e.g. the run's method classes' modules) imported in it: its start-up (NumPy, OpenCV,
-    the run loop: about 0.4 s of CPU) then overlaps the run's data checks instead of
+    the run loop) then overlaps the run's data checks instead of
     delaying the first job, and every worker forks with them loaded instead of importing
     them itself. Returns at once (the server imports in its own process)."""
     if start_method() != "forkserver" or _unimportable_main():  # the jobs will run in this process

@@ -4,7 +4,8 @@ integral image) against OpenCV's decoder (``cv2.imdecode``, libpng), on the same
     python -m tests.perf.png_decode [--masks DIR] [--repeats 5]
 
 Prints, per file, the median CPU time of each over ``--repeats`` interleaved passes on one
-thread, their ratio, how many of the files the fast path took (the rest go to OpenCV), the
+thread (the fast path with libdeflate where the system has it and with zlib, and the files'
+zlib streams inflated alone by each), their ratio, how many of the files the fast path took (the rest go to OpenCV), the
 same over all files as bgbench reads them (a file the fast path declines pays for its look
 and then OpenCV), and checks that every image it returned is OpenCV's. Masks default to a frame-difference
 detector's for CDnet2014 highway, written by OpenCV's default PNG writer (every row Sub).
@@ -23,6 +24,7 @@ import os
 import statistics
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 
@@ -54,27 +56,40 @@ def main(argv: list[str] | None = None) -> int:
         img = gray8(d)
         return opencv(d) if img is None else img
 
-    # (files, decoder): the files the fast path takes, each way; and every file as bgbench reads
+    from bgbench.data import inflate, png
+
+    has_libdeflate = inflate.LIBDEFLATE
+    streams = [(c[3], c[1] * (c[0] + 1)) for d in taken if (c := png._chunks(d)) is not None]
+    # (files, decoder, libdeflate on): the files the fast path takes, each way (the fast path
+    # with each inflater), and their zlib streams inflated alone; every file as bgbench reads
     # it (the fast path, else OpenCV after it declined: a declined file pays for both)
-    coders = {**({"bgbench fast path": (taken, gray8), "cv2.imdecode": (taken, opencv)} if taken else {}),
-              "all files, bgbench": (datas, read),
-              "all files, OpenCV": (datas, opencv)}
+    coders = {**({"bgbench fast path": (taken, gray8, has_libdeflate),
+                   **({"bgbench, zlib inflate": (taken, gray8, False)} if has_libdeflate else {}),
+                   "cv2.imdecode": (taken, opencv, has_libdeflate),
+                   **({"inflate, libdeflate": (streams, lambda s: inflate.exact(*s), True)} if has_libdeflate else {}),
+                   "inflate, zlib": (streams, lambda s: zlib.decompress(s[0]), False)} if taken else {}),
+              "all files, bgbench": (datas, read, has_libdeflate),
+              "all files, OpenCV": (datas, opencv, has_libdeflate)}
     times: dict[str, list[float]] = {k: [] for k in coders}
     load0 = os.getloadavg()[0]
     for _ in range(a.repeats):
-        for name, (files, decode) in coders.items():
+        for name, (files, decode, libdeflate) in coders.items():
+            inflate.LIBDEFLATE = libdeflate
             c0 = time.process_time()
             for d in files:
                 decode(d)
             times[name].append((time.process_time() - c0) / max(1, len(files)))
+    inflate.LIBDEFLATE = has_libdeflate
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"grey PNG decoding, {masks}: {len(taken)} of {len(datas)} files taken by the fast path; "
           f"CPU per file, medians of {a.repeats} interleaved passes, one thread; load {load0:.1f} -> "
           f"{os.getloadavg()[0]:.1f}")
     for name, t in med.items():
-        print(f"  {name:<20} {t * 1e6:7.1f} us")
+        print(f"  {name:<22} {t * 1e6:7.1f} us")
     taken_ratio = f"{med['bgbench fast path'] / med['cv2.imdecode']:.2f}x OpenCV's time on the files taken, " \
         if taken else "no file taken; "
+    if "bgbench, zlib inflate" in med:
+        taken_ratio += f"{med['bgbench, zlib inflate'] / med['cv2.imdecode']:.2f}x with zlib's inflate, "
     print(f"  ratio                {taken_ratio}{med['all files, bgbench'] / med['all files, OpenCV']:.2f}x on all "
           "(as bgbench reads them); images identical")
     gt = sorted(Path(scene, "groundtruth").glob("*.png"))
