@@ -23,6 +23,8 @@ from bgbench.data.video import VideoView
 class OpenCVSubtractor(Method):
     """Base for OpenCV subtractors: ``make()`` returns a fresh cv2 subtractor."""
 
+    binary_output = True
+
     has_shadow_value = False  # MOG2, KNN: 127 marks shadows
     # GSOC, LSBP draw random numbers from OpenCV's global generator, one stream per worker
     # thread: with more than one OpenCV thread their masks change from run to run (8,700

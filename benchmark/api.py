@@ -338,7 +338,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
          f"{sum(len(t.tests) for t in tasks)} jobs -> {p.out}" + (f" (executor {cfg.executor})"
                                                                    if cfg.executor != "local" else "")
          + (f"; configs: {configs}" if configs else ""))
-    worker = _report_worker() if cfg.report else None  # the report's start-up overlaps the jobs
+    worker = _report_worker() if cfg.report and _draws_plots(p) else None  # its start-up overlaps the jobs
     try:
         records = run_tasks(tasks, opts)
         jobs = tuple(sorted((JobRecord.from_json(r, f"job {r.get('method')} {r.get('video')}") for r in records),
@@ -378,6 +378,13 @@ def recorded_suite(suite: str, specs: Sequence[MethodSpec]) -> str | None:
     from bgbench.suites import is_suite
 
     return suite if is_suite(suite, [s.name for s in specs]) else None
+
+
+def _draws_plots(p) -> bool:
+    """Whether the run's report may draw a matplotlib figure: a speed/accuracy scatter or PR
+    points need two methods, a PR curve one method with more than two output levels. The
+    tables and the mosaic need no figure library, and no report worker."""
+    return len(p.specs) >= 2 or any(not p.classes[s.name].binary_output for s in p.specs)
 
 
 def _report_worker():

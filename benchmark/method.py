@@ -64,6 +64,10 @@ class Method:
     protocol_options: ClassVar[dict[str, Any]] = {}  # the paper's options for its default protocol
     paper_protocols: ClassVar[tuple[tuple[str, dict[str, Any]], ...]] = ()  # more experiments of its paper
     gpu_capable: ClassVar[bool] = False  # False: runs on the CPU whatever --device says
+    # True: yields 0/255 masks only, so a run of it alone has no PR curve to draw and its report
+    # needs no figure library (bgbench.api starts no report worker). A hint only: were it wrong,
+    # the figure would still be drawn, after the jobs.
+    binary_output: ClassVar[bool] = False
     # Set True by the run loop (bgbench.execution.runner.run_video) for its own segment calls:
     # the method may then yield torch tensors on its device, which are scored there
     # (bgbench.scoring.device); every other caller gets NumPy maps. Methods may ignore it.

@@ -15,6 +15,7 @@ from bgbench.records.types import Results
 from bgbench.records.results import write_json
 
 from . import citations, html, leaderboard, per_video, plots, published, tables
+from .mosaic import mosaic as draw_mosaic
 
 
 def _slug(*parts: str) -> str:
@@ -118,7 +119,7 @@ def build_report(results: Results, run_dir: Path, out: Path | None = None) -> di
         write(f"categories_{_slug(slugs[proto])}.csv", tables.to_csv(h, rows))
         write(f"videos_{_slug(slugs[proto])}.csv", tables.to_csv(*per_video.video_metrics_table(results, proto)))
     write("references.bib", citations.bibtex(report_keys(results)))
-    mosaic = plots.mosaic(results, run_dir, out / "mosaic.png")
+    mosaic = draw_mosaic(results, run_dir, out / "mosaic.png")
     written["figures"] += mosaic
     mosaic_png = next((f for f in mosaic if f.suffix == ".png"), None)
     write("leaderboard.html", html.page(results, boards, figures, mosaic_png), "html")

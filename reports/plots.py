@@ -1,11 +1,11 @@
-"""Figures from a run's typed results: PR curves, the speed/accuracy scatter, and the
-qualitative mosaic of the example frames the run wrote beside its saved masks (TP green,
-FP red, FN pink, TN black, ignored grey; ``bgbench.execution.examples``).
+"""Figures from a run's typed results drawn with matplotlib: PR curves and the
+speed/accuracy scatter (the qualitative mosaic needs no figure library:
+``bgbench.reports.mosaic``). matplotlib is imported when a figure is drawn, not with this
+module.
 
 Every figure is written twice, as PDF (vector, TrueType fonts, as IEEE and ACM ask) and as
-a 300-dpi PNG. The PR and speed figures are one paper column wide (3.5 in) and the mosaic
-two (7.16 in), so that, placed at that width, no text is smaller than 8 pt; legends sit
-below the axes, never over the data."""
+a 300-dpi PNG, one paper column wide (3.5 in), so that, placed at that width, no text is
+smaller than 8 pt; legends sit below the axes, never over the data."""
 
 from __future__ import annotations
 
@@ -19,13 +19,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from bgbench.scoring.aggregate import protocol_display
-from bgbench.execution.examples import COLOR_NAMES, COLORS
 from bgbench.records.types import Results
 from bgbench.scoring.metrics import pr_curve
 
 MARKERS = {"classical": "o", "deep": "s", "plugin": "^", "": "D"}
 COLUMN_WIDTH = 3.5  # inches: one column of a two-column paper
-PAGE_WIDTH = 7.16  # inches: both columns (figure*)
 DPI = 300
 STYLE = {
     "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8,
@@ -362,152 +360,3 @@ def speed_accuracy(results: Results, protocol: str, dataset: str, out: Path) -> 
     if not speed_accuracy_shows(results, protocol, dataset):
         return []
     return save(speed_accuracy_figure(results, protocol, dataset), out)
-
-
-def _read_rgb(run_dir: Path, rel: Any) -> np.ndarray | None:
-    """A recorded example PNG (``rel``, a path relative to the run folder, as the record holds
-    it) as H x W x 3 RGB, or None where it is missing, unreadable, not a regular file, or
-    outside the run folder (absolute, ``..``, a symlink out: refused with a warning, never read)."""
-    import cv2
-
-    from bgbench.errors import BadInput
-    from bgbench.safefs import inside, read_bytes
-
-    path = inside(run_dir, rel, "the example image")
-    if path is None:
-        return None
-    try:
-        data = read_bytes(path)
-    except (OSError, BadInput):
-        return None
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data else None
-    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def _mosaic_rows(results: Results, run_dir: Path, per_video: int, max_videos: int):
-    """(video id, frame id, [input, ground truth, one tile per method label or None]),
-    method labels: from the example frames the run recorded (``JobRecord.examples``, paths
-    in the run folder), never from the data. One row per protocol key and frame of a video
-    (the example frame is its test frames' middle one, the same for every method)."""
-    run_dir = Path(run_dir)
-    groups: dict[tuple[str, str, int], dict[str, dict]] = {}
-    for j in results.jobs_of(ok=True):
-        ex = j.examples
-        if not ex or not isinstance(ex.get("frame"), int):
-            continue
-        groups.setdefault((j.key.video, j.key.protocol_key, ex["frame"]), {}).setdefault(j.key.label, dict(ex))
-    if not groups:
-        return [], []
-    videos = sorted({vid for vid, _, _ in groups})[:max_videos]
-    chosen = [g for vid in videos for g in sorted(g for g in groups if g[0] == vid)[:per_video]]
-    methods = sorted({label for g in chosen for label in groups[g]})
-    rows = []
-    for g in chosen:
-        vid, _, fid = g
-        per = groups[g]
-        # the input and ground truth of the frame, from the first method's folder that still holds both
-        pair = next(((inp, gt) for ex in (per[m] for m in sorted(per))
-                     if (inp := _read_rgb(run_dir, ex.get("input"))) is not None
-                     and (gt := _read_rgb(run_dir, ex.get("groundtruth"))) is not None), None)
-        if pair is None:  # the run folder lost them: no row rather than a wrong one
-            continue
-        inp, gt = pair
-        tiles: list[np.ndarray | None] = [inp, gt]
-        for m in methods:
-            tiles.append(_read_rgb(run_dir, per[m].get("overlay")) if m in per else None)
-        rows.append((vid, fid, tiles))
-    return (rows, methods) if rows else ([], [])
-
-
-def _wrap(name: str, width: int) -> str:
-    """``name`` on lines of at most ``width`` characters, broken after ``_`` or ``-`` or
-    before ``[`` (a word longer than ``width`` stays whole)."""
-    import re
-
-    lines = [""]
-    for part in re.findall(r"\[?[^_\-\[]*[_\-]?", name):
-        if lines[-1] and len(lines[-1]) + len(part) > width:
-            lines.append("")
-        lines[-1] += part
-    return "\n".join(lines)
-
-
-NO_MASK_GREY = 235  # the tile of a method whose example is missing: light grey, "no mask" written on it
-
-
-def mosaic_image(rows: list) -> tuple[np.ndarray, list[int], list[tuple[int, int]], int, int]:
-    """The mosaic's tiles as one RGB image: every tile scaled (nearest neighbour, as masks
-    must be) to one pixel width, rows of tiles with white gaps between them; a missing tile
-    is light grey. Returns (image, each column's left edge, each row's (top, height), the
-    tile width and the gap, in pixels)."""
-    import cv2
-
-    tw = max(t.shape[1] for _, _, tiles in rows for t in tiles if t is not None)
-    gap = max(2, tw // 60)
-    ncol = len(rows[0][2])
-    heights = [max(1, round(tw * tiles[0].shape[0] / tiles[0].shape[1])) for _, _, tiles in rows]
-    lefts = [c * (tw + gap) for c in range(ncol)]
-    spans, top = [], 0
-    for h in heights:
-        spans.append((top, h))
-        top += h + gap
-    img = np.full((top - gap, lefts[-1] + tw, 3), 255, np.uint8)
-    for (_, _, tiles), (y, h) in zip(rows, spans):
-        for x, tile in zip(lefts, tiles):
-            if tile is None:
-                img[y:y + h, x:x + tw] = NO_MASK_GREY
-            else:
-                same = tile.shape[:2] == (h, tw)
-                img[y:y + h, x:x + tw] = tile[..., :3] if same else cv2.resize(
-                    np.ascontiguousarray(tile[..., :3]), (tw, h), interpolation=cv2.INTER_NEAREST)
-    return img, lefts, spans, tw, gap
-
-
-def mosaic_figure(rows: list, methods: list[str]):
-    """One row per chosen frame (labelled with its scene and frame id), one column per
-    input, ground truth and method (headed; long names wrap), and the colour key below.
-    Up to five methods fit a page's width (7.16 in); more make the figure wider.
-
-    The tiles are one image (``mosaic_image``) on one axes, and the labels text on it: a
-    figure of few artists, one image to resample for the PNG and one to embed, unresampled,
-    in the PDF (a grid of axes, one per tile, cost the report worker of a one-method run about
-    0.3 s more CPU: docs/performance.md, section 6)."""
-    from matplotlib.patches import Patch
-
-    ncol = 2 + len(methods)
-    label_w, key_h, margin = 0.3, 0.34, 0.02  # inches: row labels, colour key, right edge
-    img, lefts, spans, tw, gap = mosaic_image(rows)
-    img_w = max(PAGE_WIDTH - label_w - margin, ncol * 0.95)  # under ~0.95 in a tile, a method's name no longer fits
-    scale = img.shape[1] / img_w  # pixels per inch
-    tile_w = tw / scale
-    headers = [_wrap(h, int(tile_w / 0.075)) for h in ["input", "ground truth", *methods]]
-    header_h = max(h.count("\n") + 1 for h in headers) * 8 * 1.25 / 72 + 0.06
-    img_h = img.shape[0] / scale
-    fig_w, fig_h = label_w + img_w + margin, header_h + img_h + key_h
-    with _style() as plt:
-        fig = plt.figure(figsize=(fig_w, fig_h))
-        ax = fig.add_axes((label_w / fig_w, key_h / fig_h, img_w / fig_w, img_h / fig_h))
-        ax.imshow(img, interpolation="none", aspect="auto")
-        ax.set_axis_off()
-        for x, header in zip(lefts, headers):
-            ax.text(x + tw / 2, -gap, header, ha="center", va="bottom", fontsize=8)
-        for (vid, fid, tiles), (y, h) in zip(rows, spans):
-            ax.text(-gap, y + h / 2, f"{vid.rsplit('/', 1)[-1]} #{fid}", rotation=90, ha="right", va="center",
-                    fontsize=8)
-            for x, tile in zip(lefts, tiles):
-                if tile is None:
-                    ax.text(x + tw / 2, y + h / 2, "no mask", ha="center", va="center", fontsize=8)
-        key = [Patch(facecolor=np.array(COLORS[k]) / 255, edgecolor="0.4", linewidth=0.5, label=COLOR_NAMES[k])  # type: ignore[arg-type]  # RGB array
-               for k in ("tp", "fp", "fn", "tn", "ignored")]
-        fig.legend(handles=key, loc="lower center", bbox_to_anchor=(0.5, 0.04 / fig_h), ncol=5, handlelength=1.2,
-                   handleheight=1.0, columnspacing=1.0, handletextpad=0.4, borderaxespad=0.0)
-    return fig
-
-
-def mosaic(results: Results, run_dir: Path, out: Path, per_video: int = 1, max_videos: int = 4) -> list[Path]:
-    """Rows: chosen frames; columns: input, ground truth, each method's coloured mask. Drawn
-    from the example frames a run with ``--save-masks`` recorded in its folder; [] without."""
-    rows, methods = _mosaic_rows(results, run_dir, per_video, max_videos)
-    if not rows:
-        return []
-    return save(mosaic_figure(rows, methods), out)

@@ -2,9 +2,13 @@
 after them: ``bgbench run`` starts it when the report is on, and asks it for the report
 once results.json is on disk.
 
+A run starts it only when its report may draw a matplotlib figure (``bgbench.api._draws_plots``:
+two methods or more, or one whose output is not binary); the tables and the mosaic need none,
+and a run without such figures builds its report in its own process after the jobs.
+
 While the jobs run, the worker imports what the report needs (matplotlib, fontTools, OpenCV,
-the report modules) and draws two throw-away figures, a curve and a small mosaic, as PNG and
-PDF (the font files and caches, the image paths), on a thread of the lowest CPU priority
+the report modules) and draws two throw-away figures, a curve as PNG and PDF (the font files
+and caches) and a small mosaic (the image paths), on a thread of the lowest CPU priority
 (Linux: nice 19 for that thread only), so that it takes idle CPU only and does not slow a
 timed method down; asked for the report, it stops after its current step (``_warm_up``).
 Then it builds the report at normal priority and answers with the files it wrote. If the
@@ -106,10 +110,10 @@ class ReportWorker:
 
 
 def _warm_up(stop: threading.Event | None = None) -> None:
-    """Import the report's libraries and save two small figures, a curve and a mosaic of
-    images read back as the report reads the run's examples (PNG and PDF, into memory), on
-    this thread at the lowest priority: what a report's first figures would pay (OpenCV's
-    import, the image and text paths, the font subsetting's modules), paid during the jobs.
+    """Import the report's libraries, save a small curve (PNG and PDF, into memory) and draw a
+    small mosaic, on this thread at the lowest priority: what a report's first figures would
+    pay (matplotlib's and OpenCV's imports, the text paths, the font subsetting's modules, the
+    mosaic's font), paid during the jobs.
 
     Step by step, and no further step once ``stop`` is set (the report is asked for): on a
     busy machine the warm-up gets little CPU during the jobs, and what it has not done by
@@ -123,7 +127,7 @@ def _warm_up(stop: threading.Event | None = None) -> None:
 
     def imports() -> None:
         importlib.import_module("bgbench.reports.plots")
-        importlib.import_module("bgbench.reports.build")  # for the build that follows
+        importlib.import_module("bgbench.reports.build")  # for the build that follows, the mosaic's modules with it
 
     def curve() -> Any:
         from . import plots
@@ -135,31 +139,31 @@ def _warm_up(stop: threading.Event | None = None) -> None:
             ax.legend()
         return fig
 
-    def mosaic() -> Any:
-        import cv2
-        import numpy as np
-
-        from . import plots
-
-        importlib.import_module("bgbench.safefs")  # the examples' reads
-        drawn = np.zeros((24, 32, 3), np.uint8)
-        drawn[8:16, 8:24] = plots.COLORS["tp"]
-        _, png = cv2.imencode(".png", drawn)
-        tile = cv2.imdecode(png, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # as plots._read_rgb reads one
-        return plots.mosaic_figure([("warm/up", 1, [tile, tile, None])], ["warm-up"])
-
-    def saved(make: Callable[[], Any], fmt: str) -> Callable[[], None]:
+    def saved(fmt: str) -> Callable[[], None]:
         def step() -> None:
             from . import plots
 
-            if make not in figs:
-                figs[make] = make()
+            if not figs:
+                figs.append(curve())
             with plots._style():
-                figs[make].savefig(io.BytesIO(), format=fmt, dpi=plots.DPI)
+                figs[0].savefig(io.BytesIO(), format=fmt, dpi=plots.DPI)
         return step
 
-    figs: dict = {}
-    for step in (imports, saved(curve, "png"), saved(curve, "pdf"), saved(mosaic, "png"), saved(mosaic, "pdf")):
+    def mosaic() -> None:
+        import cv2  # the examples are read with it
+        import numpy as np
+
+        from .mosaic import mosaic_figure
+
+        importlib.import_module("bgbench.safefs")  # the examples' reads
+        _, png = cv2.imencode(".png", np.zeros((24, 32, 3), np.uint8))
+        tile = cv2.imdecode(png, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        sketch = mosaic_figure([("warm/up", 1, [tile, tile, None])], ["warm-up"])
+        sketch.raster(dpi=30)
+        sketch.pdf_bytes()
+
+    figs: list = []
+    for step in (imports, saved("png"), saved("pdf"), mosaic):
         if stop is not None and stop.is_set():
             return
         step()

@@ -35,6 +35,7 @@ class Threshold(Method):
     """Fixed-threshold difference to the first frame (example plug-in)"""
 
     family = "classical"
+    binary_output = True  # yields 0/255 only: a run of it alone has no PR curve, its report no matplotlib
     params = {"threshold": (30, "largest channel difference (0-255) that is still background", "[0, 255)")}
 
     def segment(self, video, frames):

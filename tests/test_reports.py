@@ -43,7 +43,11 @@ def test_report_files(run):
     for fig in ("pr_full_synthetic", "speed_accuracy_full_synthetic", "mosaic"):  # vector and 300-dpi raster
         png, pdf = out / "report" / f"{fig}.png", out / "report" / f"{fig}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-        assert pdf.read_bytes()[:5] == b"%PDF-" and b"/FontFile2" in pdf.read_bytes()  # TrueType, not Type 3
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        if fig == "mosaic":  # text as outlines: no font, so none unembedded
+            assert b"/Font" not in pdf.read_bytes()
+        else:
+            assert b"/FontFile2" in pdf.read_bytes()  # TrueType, not Type 3
         with Image.open(png) as im:
             assert im.info["dpi"] == pytest.approx((300, 300), abs=0.01)
             width_in = im.size[0] / 300
@@ -115,28 +119,37 @@ def _check_figure(fig, min_pt: float = 8.0) -> None:
 def test_figures_are_readable_at_paper_size(run):
     from matplotlib import pyplot as plt
 
-    from bgbench.reports import plots
+    from bgbench.reports import mosaic, plots
 
     out, res = run
     figs = [plots.pr_figure(res, "full", "synthetic"), plots.speed_accuracy_figure(res, "full", "synthetic")]
-    rows, methods = plots._mosaic_rows(res, out, 1, 4)
-    assert rows and methods == res.labels()
-    figs.append(plots.mosaic_figure(rows, methods))
     try:
         for fig in figs:
             _check_figure(fig)
         assert figs[0].get_figwidth() == figs[1].get_figwidth() == plots.COLUMN_WIDTH
-        assert figs[2].get_figwidth() == pytest.approx(plots.PAGE_WIDTH)
-        (ax,) = figs[2].axes  # the tiles are one image on one axes (plots.mosaic_image), labels text on it
-        texts = [t.get_text().replace("\n", "") for t in ax.texts]
-        assert texts[:2 + len(methods)] == ["input", "ground truth", *methods]  # column headers (long names wrap)
-        assert texts[2 + len(methods)] == f"{rows[0][0].rsplit('/', 1)[-1]} #{rows[0][1]}"  # the first row's label
-        assert plots._wrap("frame_difference", 12) == "frame_\ndifference"
-        key = [t.get_text() for t in figs[2].legends[0].get_texts()]
-        assert key == ["true positive", "false positive", "false negative", "true negative", "not scored"]
     finally:
         for fig in figs:
             plt.close(fig)
+    rows, methods = mosaic._mosaic_rows(res, out, 1, 4)
+    assert rows and methods == res.labels()
+    sk = mosaic.mosaic_figure(rows, methods)
+    assert sk.width == pytest.approx(mosaic.PAGE_WIDTH)
+    boxes = sk.text_boxes()
+    texts = [t.replace("\n", "") for t, _, _ in boxes]
+    assert texts[:2 + len(methods)] == ["input", "ground truth", *methods]  # column headers (long names wrap)
+    assert texts[2 + len(methods)] == f"{rows[0][0].rsplit('/', 1)[-1]} #{rows[0][1]}"  # the first row's label
+    assert texts[-5:] == ["true positive", "false positive", "false negative", "true negative", "not scored"]
+    assert mosaic._wrap("frame_difference", 12) == "frame_\ndifference"
+    (ix, iy, iw, ih, _), = sk.images
+    for i, (text, size, (x0, y0, x1, y1)) in enumerate(boxes):
+        assert size >= 8.0, text
+        assert 0 <= x0 < x1 <= sk.width and 0 <= y0 < y1 <= sk.height, f"clipped: {text!r}"
+        assert x1 <= ix or x0 >= ix + iw or y1 <= iy or y0 >= iy + ih, f"over the tiles: {text!r}"
+        for other, _, (a0, b0, a1, b1) in boxes[i + 1:]:
+            assert x1 <= a0 or a1 <= x0 or y1 <= b0 or b1 <= y0, f"{text!r} touches {other!r}"
+    for x, y, w, h, *_ in sk.rects:  # the colour key's swatches: under the tiles, inside the page
+        assert 0 <= x and x + w <= sk.width and 0 <= y and y + h <= iy
+
 
 
 def test_log_axis_ticks_stay_apart():
@@ -396,11 +409,9 @@ def test_a_malformed_results_json_names_the_file_and_the_field(run, tmp_path, ho
 def test_the_mosaic_comes_from_the_recorded_examples_when_the_data_is_gone(run, tmp_path, monkeypatch):
     """The run folder copied elsewhere, its data's path made meaningless and every way back to
     the data blocked: the mosaic still shows each method's recorded example frame."""
-    from matplotlib import pyplot as plt
-
     import bgbench.data.formats
     import bgbench.data.video
-    from bgbench.reports import plots
+    from bgbench.reports import mosaic
     from bgbench.reports.build import build_report
 
     out, _ = run
@@ -417,7 +428,7 @@ def test_the_mosaic_comes_from_the_recorded_examples_when_the_data_is_gone(run, 
     monkeypatch.setattr(bgbench.data.video.Video, "frame", upstream)
     examples = [j for j in res.jobs if j.examples]
     assert {j.key.label for j in examples} == set(res.labels())
-    rows, methods = plots._mosaic_rows(res, moved, 1, 4)
+    rows, methods = mosaic._mosaic_rows(res, moved, 1, 4)
     assert methods == res.labels() and len(rows) == 4  # four scenes, one row each
     for vid, fid, tiles in rows:
         per = {j.key.label: j for j in examples if j.key.video == vid}
@@ -430,18 +441,14 @@ def test_the_mosaic_comes_from_the_recorded_examples_when_the_data_is_gone(run, 
     # a method whose overlay went missing reads "no mask" in its column
     gone = next(j for j in examples if j.key.label == methods[-1] and j.key.video == rows[0][0])
     (moved / gone.examples["overlay"]).unlink()
-    rows, _ = plots._mosaic_rows(res, moved, 1, 4)
+    rows, _ = mosaic._mosaic_rows(res, moved, 1, 4)
     assert rows[0][2][-1] is None and rows[0][2][2] is not None
-    fig = plots.mosaic_figure(rows, methods)
-    try:
-        assert "no mask" in [t.get_text() for ax in fig.axes for t in ax.texts]
-        assert f"{rows[0][0].rsplit('/', 1)[-1]} #{rows[0][1]}" in [t.get_text() for t in fig.axes[0].texts]
-        img, lefts, spans, tw, _ = plots.mosaic_image(rows)  # the missing tile is grey, the others as recorded
-        (y, h), x = spans[0], lefts[-1]
-        assert (img[y:y + h, x:x + tw] == plots.NO_MASK_GREY).all()
-        assert h == rows[0][2][0].shape[0] and np.array_equal(img[y:y + h, :tw], rows[0][2][0])
-    finally:
-        plt.close(fig)
+    texts = [t for t, _, _ in mosaic.mosaic_figure(rows, methods).text_boxes()]
+    assert "no mask" in texts and f"{rows[0][0].rsplit('/', 1)[-1]} #{rows[0][1]}" in texts
+    img, lefts, spans, tw, _ = mosaic.mosaic_image(rows)  # the missing tile is grey, the others as recorded
+    (y, h), x = spans[0], lefts[-1]
+    assert (img[y:y + h, x:x + tw] == mosaic.NO_MASK_GREY).all()
+    assert h == rows[0][2][0].shape[0] and np.array_equal(img[y:y + h, :tw], rows[0][2][0])
     written = build_report(res, moved, tmp_path / "report")
     assert tmp_path / "report" / "mosaic.png" in written["figures"]
     assert "Qualitative results" in (tmp_path / "report" / "leaderboard.html").read_text()
@@ -511,13 +518,14 @@ def test_the_report_worker_writes_the_report_of_the_process_byte_for_byte(run, t
 def test_the_report_workers_warm_up_loads_what_a_first_report_pays_for():
     """The warm-up (during the jobs) imports and exercises what a one-method report's first
     figure would otherwise pay for after them: OpenCV (the examples are read with it), the
-    report modules, an image with text on it saved as PNG and as PDF (the font subsetting)."""
+    report modules, a curve saved as PNG and as PDF (the font subsetting), the mosaic's font."""
     code = ("import sys\nfrom bgbench.reports import worker\nworker._warm_up()\n"
             "print(sorted(m for m in ('cv2', 'bgbench.safefs', 'bgbench.reports.build', 'fontTools.subset',"
-            " 'matplotlib.backends.backend_pdf', 'matplotlib.image') if m not in sys.modules))")
+            " 'matplotlib.backends.backend_pdf', 'bgbench.reports.mosaic') if m not in sys.modules))"
+            "\nfrom bgbench.reports.truetype import default_font\nprint(default_font.cache_info().currsize)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.strip() == "[]"
+    assert r.stdout.split("\n")[:2] == ["[]", "1"]  # the font parsed
     # asked for the report before it began (a busy machine left it no CPU): it takes no step,
     # and the report pays only for what it draws itself
     code = ("import sys, threading\nfrom bgbench.reports import worker\nasked = threading.Event()\nasked.set()\n"
@@ -642,7 +650,7 @@ def test_forked_pdfs_overlap_the_figures_after_them_and_a_failed_report_leaves_n
     assert seen == list(range(1, len(seen) + 1)) and len(seen) >= 2  # none waited for between figures
     assert plots._pdf_children == []
     pdfs = sorted(p.name for p in (tmp_path / "plain").glob("*.pdf"))
-    assert len(pdfs) == len(seen)
+    assert len(pdfs) == len(seen) + 1  # the mosaic's PDF is written without matplotlib, in this process
     for name in pdfs:
         assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
 
@@ -650,15 +658,79 @@ def test_forked_pdfs_overlap_the_figures_after_them_and_a_failed_report_leaves_n
 def test_mosaic_image_puts_rows_of_other_sizes_on_one_tile_width():
     """Rows of videos of other sizes: every tile scaled (nearest neighbour) to the widest
     tile's width, its height by its own aspect; white gaps between tiles and rows."""
-    from bgbench.reports import plots
+    from bgbench.reports import mosaic
 
     rng = np.random.default_rng(1)
     big = [rng.integers(0, 256, (240, 320, 3), np.uint8) for _ in range(3)]
     small = [rng.integers(0, 256, (60, 160, 3), np.uint8), rng.integers(0, 256, (60, 160, 3), np.uint8), None]
-    img, lefts, spans, tw, gap = plots.mosaic_image([("D/c/a", 1, big), ("D/c/b", 7, small)])
+    img, lefts, spans, tw, gap = mosaic.mosaic_image([("D/c/a", 1, big), ("D/c/b", 7, small)])
     assert tw == 320 and gap == 5 and lefts == [0, 325, 650] and spans == [(0, 240), (245, 120)]
     assert img.shape == (365, 970, 3)
     assert np.array_equal(img[0:240, 325:645], big[1])
     assert np.array_equal(img[245:365, 0:320], small[0].repeat(2, axis=0).repeat(2, axis=1))  # 2x, nearest
-    assert (img[245:365, 650:970] == plots.NO_MASK_GREY).all()
+    assert (img[245:365, 650:970] == mosaic.NO_MASK_GREY).all()
     assert (img[240:245] == 255).all() and (img[:, 320:325] == 255).all()
+
+
+def test_row_labels_wrap_to_stay_beside_their_row():
+    """A row shorter than its label (a wide video, a long scene name) gets the frame on a line
+    of its own, then the name wrapped: each label stays within its row's height, the labels
+    column widens for the extra lines, and the figure keeps a page's width."""
+    from bgbench.reports import mosaic
+
+    rng = np.random.default_rng(2)
+    wide = [rng.integers(0, 256, (60, 320, 3), np.uint8) for _ in range(3)]
+    tall = [rng.integers(0, 256, (240, 320, 3), np.uint8) for _ in range(3)]
+    rows = [("D/c/office", 625, tall), ("D/c/pedestrians", 625, wide),
+            ("D/c/a_very_long_scene_name_of_a_dataset", 12, wide)]
+    sk = mosaic.mosaic_figure(rows, ["m"])
+    assert sk.width == pytest.approx(mosaic.PAGE_WIDTH)
+    (ix, iy, iw, ih, img), = sk.images
+    scale = img.shape[0] / ih  # pixels per inch
+    _, _, spans, _, _ = mosaic.mosaic_image(rows)
+    labels = [b for b in sk.text_boxes() if b[0].replace("\n", "").endswith(("#625", "#12"))]
+    assert [t for t, _, _ in labels][:1] == ["office #625"]  # it fits whole
+    assert all("\n" in t for t, _, _ in labels[1:])
+    for (text, _, (x0, y0, x1, y1)), (y, h) in zip(labels, spans):
+        row_top, row_bottom = iy + ih - y / scale, iy + ih - (y + h) / scale
+        assert row_bottom - 1e-6 <= y0 and y1 <= row_top + 1e-6, text
+        assert 0 <= x0 and x1 <= ix, text
+
+
+@pytest.mark.needs_data
+def test_a_run_of_one_binary_method_draws_its_report_without_matplotlib(tmp_path):
+    """gmm_zivkovic alone on a real CDnet clip: its report has nothing for matplotlib to draw
+    (no PR curve for 0/255 masks, no scatter for one method), so the run starts no report
+    worker and builds the report itself (the mosaic included) without importing matplotlib.
+    With a second method, or one whose output is not binary, the worker is started."""
+    from conftest import CDNET
+
+    from bgbench.api import _draws_plots
+
+    code = ("import sys\nimport bgbench.reports.worker as w\n"
+            "def refuse(*a, **k):\n    raise AssertionError('a report worker was started')\n"
+            "w.ReportWorker = refuse\nfrom bgbench.cli import main\n"
+            f"rc = main(['run', '--data', {str(CDNET / 'baseline' / 'office')!r}, '--methods', 'gmm_zivkovic',"
+            f" '--out', {str(tmp_path / 'run')!r}, '--no-tracking'])\n"
+            "print(rc, 'matplotlib' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-2:] == ["0", "False"]
+    report = tmp_path / "run" / "report"
+    assert (report / "mosaic.png").stat().st_size > 5000 and (report / "mosaic.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (report / "leaderboard.html").is_file() and not list(report.glob("pr_*"))
+
+    class Spec:
+        def __init__(self, name):
+            self.name = name
+
+    class Plan:
+        def __init__(self, *names):
+            from bgbench.method import method_class
+
+            self.specs = [Spec(n) for n in names]
+            self.classes = {n: method_class(n) for n in names}
+
+    assert not _draws_plots(Plan("gmm_zivkovic"))
+    assert _draws_plots(Plan("frame_difference"))  # probabilities: a PR curve
+    assert _draws_plots(Plan("gmm_zivkovic", "knn"))  # two methods: the scatter, the PR points

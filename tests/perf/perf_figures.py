@@ -15,9 +15,11 @@ strongest plain loop, per frame three class masks and ``np.count_nonzero``):
   (``quantize`` + ``VideoScore.update`` per batch of 32), thread CPU time;
 - ``score_command``: ``bgbench score`` as a whole process against a plain script (cv2.imread
   the mask and the ground truth, count with the reference), wall and CPU time;
-- ``report``: CPU seconds of the report worker (start, warm-up, build, exit; forked PDF
-  writers included) for a one-method run: gmm_zivkovic (0/255 masks) and frame_difference
-  (probabilities: a PR curve) on CDnet2014 office;
+- ``report``: CPU seconds a one-method run's report adds, where the run builds it: for
+  gmm_zivkovic (0/255 masks: tables and the mosaic, no matplotlib) in the run's own process
+  after the jobs (``build_report`` in a process holding what a run's holds by then), for
+  frame_difference (probabilities: a PR curve) in the report worker (start, warm-up, build,
+  exit; forked PDF writers included); CDnet2014 office;
 - ``device_scoring``: host CPU per frame of scoring torch maps with
   ``bgbench.scoring.device`` (torch on the CPU) against the NumPy path on the same frames,
   and of gmm_sg's torch path (CPU) yielding tensors (scored there) against NumPy maps;
@@ -170,12 +172,58 @@ def report_worker_cpu(run: Path, repeats: int) -> dict:
             "figures": figures, "repeats": repeats}
 
 
+_IN_PROCESS = """
+import json, resource, sys, time
+from pathlib import Path
+import cv2, numpy, bgbench.api  # what a run's process holds when it builds its report
+from bgbench.records.results import load_results
+run, out = Path(sys.argv[1]), Path(sys.argv[2])
+res = load_results(run / "results.json")
+def cpu():
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + c.ru_utime + c.ru_stime
+c0, t0 = cpu(), time.perf_counter()
+from bgbench.reports.build import build_report
+files = build_report(res, run, out)
+print(json.dumps({"cpu": cpu() - c0, "wall": time.perf_counter() - t0,
+                  "figures": sorted(p.name for p in files["figures"]), "matplotlib": "matplotlib" in sys.modules}))
+"""
+
+
+def report_in_process_cpu(run: Path, repeats: int) -> dict:
+    """CPU seconds of ``build_report`` in a process that holds what a run's process holds
+    after its jobs (NumPy, OpenCV, the run loop, the results): what the report adds to a
+    run that starts no worker."""
+    cpu, walls = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="bgbench-report-") as out:
+            r = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run), out], check=True, capture_output=True,
+                               text=True)
+            got = json.loads(r.stdout.splitlines()[-1])
+            cpu.append(got["cpu"])
+            walls.append(got["wall"])
+    return {"where": "the run's process", "cpu_s": statistics.median(cpu), "cpu_spread_s": [min(cpu), max(cpu)],
+            "wall_s": statistics.median(walls), "figures": got["figures"], "matplotlib_imported": got["matplotlib"],
+            "repeats": repeats}
+
+
 def report(repeats: int) -> dict:
+    from bgbench.api import _draws_plots
+    from bgbench.method import method_class
+
+    class Plan:  # what _draws_plots reads of a run's plan
+        def __init__(self, method: str):
+            self.specs = [type("Spec", (), {"name": method})()]
+            self.classes = {method: method_class(method)}
+
     out = {}
     with tempfile.TemporaryDirectory(prefix="bgbench-run-") as tmp:
         for method in ("gmm_zivkovic", "frame_difference"):
             run = _one_method_run(method, Path(tmp) / method)
-            out[method] = report_worker_cpu(run, repeats)
+            if _draws_plots(Plan(method)):
+                out[method] = {"where": "the report worker", **report_worker_cpu(run, repeats)}
+            else:
+                out[method] = report_in_process_cpu(run, repeats)
     return out
 
 
