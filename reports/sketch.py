@@ -1,7 +1,7 @@
 """A figure of few parts (images, rectangles, lines of text) written as a 300-dpi PNG by
 OpenCV and as a PDF written here, without matplotlib: what the qualitative mosaic needs
-(``bgbench.reports.mosaic``), at a small part of matplotlib's cost (its import alone is
-about 0.5 s of CPU; docs/performance.md, section 6).
+(``bgbench.reports.mosaic``), at a small part of matplotlib's cost (its import, the figure,
+the PDF's font subsetting: docs/performance.md, section 6).
 
 Coordinates are inches from the figure's bottom-left corner, as in matplotlib. Text is set
 in DejaVu Sans (``bgbench.reports.truetype``, the face of the other figures) and drawn as

@@ -1,10 +1,8 @@
 """A report builder started before a run's jobs, so that the report's start-up is not paid
-after them: ``bgbench run`` starts it when the report is on, and asks it for the report
-once results.json is on disk.
-
-A run starts it only when its report may draw a matplotlib figure (``bgbench.api._draws_plots``:
-two methods or more, or one whose output is not binary); the tables and the mosaic need none,
-and a run without such figures builds its report in its own process after the jobs.
+after them: ``bgbench run`` starts it when its report may draw a matplotlib figure
+(``bgbench.api._draws_plots``: two methods or more, or one whose output is not binary), and
+asks it for the report once results.json is on disk. The tables and the mosaic need no
+figure library: a run without such figures builds its report in its own process.
 
 While the jobs run, the worker imports what the report needs (matplotlib, fontTools, OpenCV,
 the report modules) and draws two throw-away figures, a curve as PNG and PDF (the font files
