@@ -31,7 +31,11 @@ class Font:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.data = data = self.path.read_bytes()
+        try:
+            self.data = data = self.path.read_bytes()
+        except OSError as e:
+            raise FontError(f"{self.path}: cannot read the figures' font ({e.strerror}); "
+                            "fix: reinstall matplotlib, whose copy of DejaVu Sans it is") from None
         try:
             if data[:4] not in (b"\x00\x01\x00\x00", b"true"):
                 raise FontError("not a TrueType font (no glyf outlines)")

@@ -67,6 +67,8 @@ def test_a_missing_glyph_is_the_notdef_box_and_a_bad_font_a_clear_error(tmp_path
     bad.write_bytes(b"\x00\x01\x00\x00\x00\x05" + bytes(6))  # five tables announced, none there
     with pytest.raises(FontError, match=str(bad)):
         Font(bad)
+    with pytest.raises(FontError, match="reinstall matplotlib"):
+        Font(tmp_path / "gone.ttf")
 
 
 def _ink_area(text: str, size: float) -> float:
