@@ -66,7 +66,9 @@ class Sketch:
              rotation: int = 0, color: RGB = (0.0, 0.0, 0.0)) -> None:
         """``text`` (lines split at newlines, each aligned by ``ha``) anchored at (x, y): ``va``
         bottom, center and top are the text block's line box (the font's ascender to its
-        descender), baseline the first line's. ``rotation`` 90 reads bottom to top."""
+        descender), baseline the first line's. ``rotation`` 90 reads bottom to top; the
+        alignment is the text's own, before it turns (there ``va="bottom"`` puts the text on the
+        anchor's left)."""
         if ha not in ("left", "center", "right") or va not in ("bottom", "center", "top", "baseline"):
             raise ValueError(f"alignment {ha!r}/{va!r}")
         if rotation not in (0, 90):
