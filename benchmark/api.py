@@ -281,11 +281,13 @@ def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str
     return videos, skipped
 
 
-def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) -> Results:
+def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None, exiting: bool = False) -> Results:
     """Run ``cfg``: every job's record in ``out/jobs`` (a re-run resumes), ``out/results.json``,
     the report (``cfg.report``) and MLflow logging in the background (``cfg.tracking``).
     ``started``: the ``time.perf_counter()`` the caller's command began at (the recorded wall
-    time counts from it). Returns the typed Results; failed jobs are in it, not raised."""
+    time counts from it). ``exiting``: the caller's process exits once this returns (the
+    command line): the background logger then waits for that exit before it starts.
+    Returns the typed Results; failed jobs are in it, not raised."""
     from bgbench.execution.lock import RunLock
 
     from bgbench.execution.device import cpu_only_note
@@ -304,10 +306,10 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None) 
     for line in p.notes:
         (echo or _log)(line)
     with RunLock(p.out, wait=cfg.wait, say=echo or _log):  # one run per folder: a second waits, or BadInput with wait=False
-        return _run_locked(p, echo or _log, started)
+        return _run_locked(p, echo or _log, started, exiting)
 
 
-def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
+def _run_locked(p: Prepared, echo: Echo, started: float, exiting: bool = False) -> Results:
     from bgbench.records import results
     from bgbench.scoring.aggregate import summarize
     from bgbench.records.provenance import code_fingerprint
@@ -363,7 +365,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float) -> Results:
         if cfg.report:
             _build_report(res, p.out, worker, echo)
         if cfg.tracking if cfg.tracking is not None else (cfg.tracking_uri is not None or enabled_by_default()):
-            st = start_background(p.out, cfg.tracking_uri, report=cfg.report)  # results and report are on disk
+            st = start_background(p.out, cfg.tracking_uri, report=cfg.report, after_exit=exiting)  # all on disk
             echo(f"bgbench: logging to MLflow at {st['uri']} in the background; outcome in {p.out / 'tracking.json'}; "
                  f"`bgbench log {p.out}` retries")
         return res

@@ -333,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # a bad option (2, its line printed) or -h/--version (0): returned, in process too
         return e.code if isinstance(e.code, int) else int(e.code is not None)
     args.started = started
+    args.exiting = argv is None  # the console script: the process ends when the command does
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.cmd is None:  # the main job is `bgbench run`; a bare `bgbench` says what there is
         parser.print_help()
@@ -501,7 +502,8 @@ def cmd_run(args) -> int:
         plan = dry_run(cfg, args.sustained_tflops, echo=_stderr)
         print(json.dumps(plan, indent=1, default=str) if args.json else text(plan))
         return 0
-    res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None))
+    res = api.run(cfg, echo=_stderr, started=getattr(args, "started", None),
+                  exiting=getattr(args, "exiting", False))
     from bgbench.reports.tables import terminal_summary
 
     print(terminal_summary(res))

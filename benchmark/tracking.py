@@ -725,10 +725,16 @@ def _say(st: dict, run_dir: Path) -> int:
     return 1
 
 
-def start_background(run_dir: Path, uri: str | None = None, report: bool = True) -> dict:
+AFTER_EXIT_WAIT = 10.0  # seconds a deferred logger waits for the command to exit, at most
+
+
+def start_background(run_dir: Path, uri: str | None = None, report: bool = True, after_exit: bool = False) -> dict:
     """Start the logger as a detached, niced process and return at once; it records its
-    outcome in ``RUN_DIR/tracking.json`` (written here first: ``pending``, with its pid)."""
-    from bgbench.execution.child import module_command
+    outcome in ``RUN_DIR/tracking.json`` (written here first: ``pending``, with its pid).
+    ``after_exit``: this process exits as soon as it returns (the command line), so the
+    logger waits for that (at most AFTER_EXIT_WAIT seconds) before its interpreter loads
+    anything: on a busy machine its start-up no longer slows the command's own exit."""
+    from bgbench.execution.child import after_exit as deferred, module_command
 
     run_dir = Path(run_dir).resolve()
     uri = uri or default_uri()
@@ -738,9 +744,10 @@ def start_background(run_dir: Path, uri: str | None = None, report: bool = True)
         _write_state(run_dir, **pending)
         try:
             with open(run_dir / LOG, "ab") as log:
+                cmd = deferred("bgbench.tracking", os.getpid(), AFTER_EXIT_WAIT) if after_exit else \
+                    module_command("bgbench.tracking")
                 p = subprocess.Popen(
-                    module_command("bgbench.tracking") + [str(run_dir), "--tracking-uri", uri, "--token", token]
-                    + ([] if report else ["--no-report"]),
+                    cmd + [str(run_dir), "--tracking-uri", uri, "--token", token] + ([] if report else ["--no-report"]),
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=str(run_dir),
                     start_new_session=True, close_fds=True)
         except OSError as e:

@@ -598,3 +598,74 @@ def test_the_parent_is_named_by_its_folder_and_what_ran_with_the_resolved_device
     # every job failed: the device is still resolved, never "auto"
     failed = dataclasses.replace(res, jobs=tuple(dataclasses.replace(j, timing=None) for j in res.jobs))
     assert tracking.resolved_device(failed) in ("cpu", "cuda")
+
+
+def test_a_deferred_helper_runs_once_its_parent_has_exited_or_its_wait_is_over(tmp_path):
+    """``child.after_exit``: the helper's interpreter waits, importing nothing of note, until
+    the process that started it has exited (the command line: its start-up then cannot slow
+    the command's own exit), or until its seconds are over (a parent that lives on)."""
+    (tmp_path / "stamp_helper.py").write_text(
+        "import sys, time\nopen(sys.argv[1], 'w').write(repr(time.time()))\n")
+    parent = (
+        "import os, subprocess, sys, time\n"
+        "from bgbench.execution.child import after_exit\n"
+        "env = dict(os.environ, PYTHONPATH=sys.argv[1])\n"
+        "subprocess.Popen(after_exit('stamp_helper', os.getpid(), float(sys.argv[2])) + [sys.argv[3]], env=env,"
+        " start_new_session=True)\n"
+        "time.sleep(float(sys.argv[4]))\n"
+        "print(repr(time.time()))\n")
+    for wait, lives, late in ((30.0, 1.0, False), (0.5, 3.0, True)):
+        stamp = tmp_path / f"stamp{wait}"
+        r = subprocess.run([sys.executable, "-c", parent, str(tmp_path), str(wait), str(stamp), str(lives)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        exited = float(r.stdout.split()[-1])  # the parent's last moment
+        deadline = time.monotonic() + 20
+        while not stamp.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ran = float(stamp.read_text())
+        if late:  # the parent lived on: the helper ran when its 0.5 s were over, while the parent slept
+            assert ran < exited - 1.5
+        else:  # it waited for the parent's exit, not for its 30 s
+            assert exited <= ran < exited + 10
+
+
+def test_the_command_line_defers_its_logger_and_python_callers_do_not(tmp_path, monkeypatch):
+    """``bgbench run`` from the console (``main()`` with no argv) asks for the deferred logger,
+    an in-process call does not; ``start_background`` then starts ``child.after_exit``'s
+    command with this process as the parent to wait for."""
+    import bgbench.api
+
+    seen = []
+
+    def fake_run(cfg, echo=None, started=None, exiting=False):
+        seen.append(exiting)
+        raise SystemExit(0)  # nothing to run: only what the command asked for
+
+    monkeypatch.setattr(bgbench.api, "run", fake_run)
+    for argv in (["run", "--data", "synthetic", "--methods", "knn"], None):
+        if argv is None:
+            monkeypatch.setattr(sys, "argv", ["bgbench", "run", "--data", "synthetic", "--methods", "knn"])
+        try:
+            main(argv)
+        except SystemExit:
+            pass
+    assert seen == [False, True]
+    started = []
+
+    class FakePopen:
+        pid = 4242
+
+        def __init__(self, cmd, **kw):
+            started.append(cmd)
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+    for after_exit in (False, True):
+        tracking.start_background(tmp_path, "sqlite:///" + str(tmp_path / "m.db"), after_exit=after_exit)
+    plain, deferred = started
+    assert plain[plain.index("-m") + 1] == "bgbench.tracking"
+    i = deferred.index("-m")
+    assert deferred[i + 1:i + 5] == ["bgbench.execution.child", str(os.getpid()), str(tracking.AFTER_EXIT_WAIT),
+                                     "bgbench.tracking"]
+    token = deferred.index("--token")
+    assert deferred[i + 5:token] == plain[plain.index("-m") + 2:plain.index("--token")]  # the logger's arguments
