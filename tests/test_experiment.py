@@ -78,8 +78,8 @@ def test_cli_options_left_at_their_defaults_do_not_override_the_file(tmp_path, m
 
     path = _write(tmp_path, FILE.format(data="synthetic", out=tmp_path / "run"))
     seen = []
-    monkeypatch.setattr(api, "run", lambda cfg, echo=None, started=None: seen.append(cfg) or (_ for _ in ()).throw(
-        KeyboardInterrupt()))
+    monkeypatch.setattr(api, "run", lambda cfg, echo=None, started=None, exiting=False: seen.append(cfg) or (
+        _ for _ in ()).throw(KeyboardInterrupt()))
     assert main(["run", "--experiment", str(path)]) == 130
     assert main(["run", "--experiment", str(path), "--seed", "0", "--threshold", "0.5", "--set",
                  "gmm_zivkovic.history=7", "--protocol", "full", "--no-report", "--out", str(tmp_path / "o")]) == 130

@@ -85,7 +85,8 @@ def test_a_run_without_real_data_says_it_fell_back_to_the_synthetic_scenes(tmp_p
     assert all(str(p) in note for p in nowhere) and "$BGBENCH_DATA" in note
     said: list[str] = []
     ran = []
-    monkeypatch.setattr(api, "_run_locked", lambda p, echo, started: ran.append(p.data))  # no jobs: the note is said first
+    # no jobs: the note is said first
+    monkeypatch.setattr(api, "_run_locked", lambda p, echo, started, exiting=False: ran.append(p.data))
     api.run(api.RunConfig.of(["frame_difference"], out=tmp_path / "run", tracking=False, report=False, jobs=1),
             echo=said.append)
     assert ran == [("synthetic",)]
