@@ -340,7 +340,8 @@ def _run_locked(p: Prepared, echo: Echo, started: float, exiting: bool = False) 
          f"{sum(len(t.tests) for t in tasks)} jobs -> {p.out}" + (f" (executor {cfg.executor})"
                                                                    if cfg.executor != "local" else "")
          + (f"; configs: {configs}" if configs else ""))
-    worker = _report_worker() if cfg.report and _draws_plots(p) else None  # its start-up overlaps the jobs
+    drawn = cfg.report and _draws_plots([p.classes[s.name] for s in p.specs])
+    worker = _report_worker() if drawn else None  # its start-up overlaps the jobs
     try:
         records = run_tasks(tasks, opts)
         jobs = tuple(sorted((JobRecord.from_json(r, f"job {r.get('method')} {r.get('video')}") for r in records),
@@ -382,11 +383,12 @@ def recorded_suite(suite: str, specs: Sequence[MethodSpec]) -> str | None:
     return suite if is_suite(suite, [s.name for s in specs]) else None
 
 
-def _draws_plots(p) -> bool:
-    """Whether the run's report may draw a matplotlib figure: a speed/accuracy scatter or PR
-    points need two methods, a PR curve one method with more than two output levels. The
-    tables and the mosaic need no figure library, and no report worker."""
-    return len(p.specs) >= 2 or any(not p.classes[s.name].binary_output for s in p.specs)
+def _draws_plots(methods: Sequence[type[Method]]) -> bool:
+    """Whether the report of a run of ``methods`` (one class per method spec) may draw a
+    matplotlib figure: a speed/accuracy scatter or PR points need two methods, a PR curve one
+    method with more than two output levels. The tables and the mosaic need no figure
+    library, and no report worker."""
+    return len(methods) >= 2 or any(not m.binary_output for m in methods)
 
 
 def _report_worker():

@@ -720,17 +720,8 @@ def test_a_run_of_one_binary_method_draws_its_report_without_matplotlib(tmp_path
     assert (report / "mosaic.png").stat().st_size > 5000 and (report / "mosaic.pdf").read_bytes()[:5] == b"%PDF-"
     assert (report / "leaderboard.html").is_file() and not list(report.glob("pr_*"))
 
-    class Spec:
-        def __init__(self, name):
-            self.name = name
+    from bgbench.method import method_class
 
-    class Plan:
-        def __init__(self, *names):
-            from bgbench.method import method_class
-
-            self.specs = [Spec(n) for n in names]
-            self.classes = {n: method_class(n) for n in names}
-
-    assert not _draws_plots(Plan("gmm_zivkovic"))
-    assert _draws_plots(Plan("frame_difference"))  # probabilities: a PR curve
-    assert _draws_plots(Plan("gmm_zivkovic", "knn"))  # two methods: the scatter, the PR points
+    assert not _draws_plots([method_class("gmm_zivkovic")])
+    assert _draws_plots([method_class("frame_difference")])  # probabilities: a PR curve
+    assert _draws_plots([method_class("gmm_zivkovic"), method_class("knn")])  # two methods: the scatter, PR points

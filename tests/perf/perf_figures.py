@@ -211,16 +211,11 @@ def report(repeats: int) -> dict:
     from bgbench.api import _draws_plots
     from bgbench.method import method_class
 
-    class Plan:  # what _draws_plots reads of a run's plan
-        def __init__(self, method: str):
-            self.specs = [type("Spec", (), {"name": method})()]
-            self.classes = {method: method_class(method)}
-
     out = {}
     with tempfile.TemporaryDirectory(prefix="bgbench-run-") as tmp:
         for method in ("gmm_zivkovic", "frame_difference"):
             run = _one_method_run(method, Path(tmp) / method)
-            if _draws_plots(Plan(method)):
+            if _draws_plots([method_class(method)]):
                 out[method] = {"where": "the report worker", **report_worker_cpu(run, repeats)}
             else:
                 out[method] = report_in_process_cpu(run, repeats)
