@@ -170,12 +170,20 @@ def _row_label(video: str, frame: int, height: float) -> str:
     (inches): whole, then the frame on a line of its own, then the scene's name broken after
     ``_`` or ``-``, then anywhere."""
     scene = video.rsplit("/", 1)[-1]
-    tries = [f"{scene} #{frame}", f"{scene}\n#{frame}"]
-    for width in range(len(scene) - 1, 0, -1):
-        tries.append(f"{_wrap(scene, width)}\n#{frame}")
-    for width in range(len(scene) - 1, 0, -1):
-        tries.append("\n".join([scene[i:i + width] for i in range(0, len(scene), width)] + [f"#{frame}"]))
-    return next((t for t in tries if text_extent(t, FONT_SIZE)[0] <= height), tries[-1])
+
+    def tries():
+        yield f"{scene} #{frame}"
+        yield f"{scene}\n#{frame}"
+        for width in range(len(scene) - 1, 0, -1):
+            yield f"{_wrap(scene, width)}\n#{frame}"
+        for width in range(len(scene) - 1, 0, -1):
+            yield "\n".join([scene[i:i + width] for i in range(0, len(scene), width)] + [f"#{frame}"])
+
+    last = ""
+    for last in tries():
+        if text_extent(last, FONT_SIZE)[0] <= height:
+            break
+    return last  # else the narrowest: one character a line
 
 
 def _colour_key(sk: Sketch, key_h: float) -> None:
