@@ -291,7 +291,9 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None, 
     from bgbench.execution.lock import RunLock
 
     from bgbench.execution.device import cpu_only_note
+    from bgbench.execution.isolated import refuse_unguarded_main
 
+    refuse_unguarded_main()
     started = time.perf_counter() if started is None else started
     p = prepare(cfg)
     if p.quick and p.data == ("synthetic",):  # the quick data fell back: say so, and where it looked

@@ -146,3 +146,28 @@ def test_the_cpu_only_note_names_the_methods_without_a_gpu_path():
                                               "(no GPU implementation)")
     assert "knn, vibe run on the CPU" in cpu_only_note("cuda:1", ["knn", "vibe"])
     assert cpu_only_note("cpu", ["knn"]) is None and cpu_only_note("cuda", []) is None
+
+
+@pytest.mark.slow  # a subprocess run of a few seconds
+def test_the_readmes_python_example_runs_as_a_script(scene, tmp_path):
+    """README's "From Python" block, saved as a script (the data and out folders pointed at a
+    short clip and tmp), runs and prints F per method and category: the guard it shows is
+    what lets each job's worker process import the script again."""
+    import re
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "bgbench.run(" in b]
+    assert "../shared/data/CDnet2014/baseline/highway" in block and '"runs/py"' in block
+    script = tmp_path / "example.py"
+    script.write_text(block.replace("../shared/data/CDnet2014/baseline/highway", str(scene))
+                      .replace('"runs/py"', repr(str(tmp_path / "py"))))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = Results.from_json(json.loads((tmp_path / "py" / "results.json").read_text()))
+    for job in res.jobs:  # the printed means are the records' F (one video per method and category)
+        assert re.search(rf"{job.key.method}\s+baseline\s+{job.metrics['f_measure']:.6f}", r.stdout), r.stdout
+    assert len(res.jobs) == 2 and all(j.ok for j in res.jobs)

@@ -321,6 +321,55 @@ def test_a_run_from_a_script_on_standard_input_runs_its_jobs_in_process(tmp_path
     assert "cannot be read by a worker process" in r.stderr and "without crash isolation" in r.stderr
 
 
+@needs_data
+def test_a_script_that_starts_a_run_at_its_top_level_is_refused_at_once(tmp_path):
+    """Each worker runs the main script again as it starts; a script whose top level calls
+    ``bgbench.run`` (README's snippet pasted as is) started a run in every worker and waited for
+    ever. Now it is refused before any job, naming the script's line and the fix; the same
+    call under ``if __name__ == "__main__":`` runs."""
+    call = (f"bgbench.run(bgbench.RunConfig.of(['frame_difference'], data=[{str(DATA / 'CDnet2014' / 'baseline' / 'office')!r}],"
+            f" out={str(tmp_path / 'run')!r}, tracking=False, report=False))")
+    bare, guarded = tmp_path / "bare.py", tmp_path / "guarded.py"
+    bare.write_text(f"import bgbench\nres = {call}\n")
+    guarded.write_text(f"import bgbench\n\nif __name__ == '__main__':\n    res = {call}\n"
+                       "    print('STATUS', [j.status for j in res.jobs])\n")
+    r = subprocess.run([sys.executable, str(bare)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 1 and f"{bare}, line 2: bgbench.run() is called at the top level" in r.stderr, r.stderr[-2000:]
+    assert 'under `if __name__ == "__main__":`' in r.stderr and not (tmp_path / "run").exists()
+    r = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0 and "STATUS ['ok']" in r.stdout, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("source, guarded", [
+    ("if __name__ == '__main__':\n    run()\n", True),
+    ("if '__main__' == __name__:\n    run()\n", True),
+    ("if __name__ == \"__main__\" and ok:\n    x = 1\n    run()\n", True),
+    ("run()\n", False),
+    ("with ctx:\n    run()\n", False),
+    ("if True:\n    run()\n", False),
+    ("if __name__ in ('__main__', '__mp_main__'):\n    run()\n", False),  # true in a worker as well
+])
+def test_the_top_level_check_reads_the_statement_around_the_call(source, guarded):
+    import ast
+
+    from bgbench.execution.isolated import _guarded_by_main_check
+
+    assert _guarded_by_main_check(ast.parse(source), source.count("\n")) is guarded
+
+
+def test_a_worker_importing_the_main_script_refuses_to_start_a_run(monkeypatch):
+    """Should the script check miss a case, the worker (multiprocessing marks it as inheriting
+    while it imports the main script) refuses instead of starting a run of its own."""
+    import multiprocessing
+
+    from bgbench.execution.isolated import refuse_unguarded_main
+
+    refuse_unguarded_main()  # pytest's own main is guarded, and this is no worker
+    monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
+    with pytest.raises(BadInput, match="while a worker process imported the script.*__name__ == \"__main__\""):
+        refuse_unguarded_main()
+
+
 def _parent_pid(_: object) -> int:
     return os.getppid()
 

@@ -535,7 +535,8 @@ def test_spawned_workers_run_the_tasks_too_and_report_a_crash(data, tmp_path):
     with ProcessExecutor(1, "spawn") as ex:
         outs = list(ex.map_unordered(os._exit, [5, 6]))
     assert [o.error for o in outs] == [f"WorkerDied: the job's process exited with status {c} before returning its "
-                                       "records" for c in (5, 6)]
+                                       "records; it had taken no task before this one (a worker that could not start "
+                                       "says why on stderr)" for c in (5, 6)]
 
 
 def test_synth_never_overwrites_a_folder_it_did_not_write(tmp_path, capsys):

@@ -31,6 +31,7 @@ within 0.2 s of the run's death (``runner._watch_parent``).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import multiprocessing
 import os
@@ -39,6 +40,8 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
+from pathlib import Path
+from types import FrameType
 from typing import Any, Callable, Iterable, Iterator
 
 from bgbench.execution.executors import Executor, Outcome, _guarded
@@ -68,6 +71,60 @@ def _unimportable_main() -> str | None:
     return None if os.path.exists(path) else str(path)
 
 
+def _guarded_by_main_check(tree: ast.Module, line: int) -> bool:
+    """Whether the top-level statement of ``tree`` that holds ``line`` is an ``if`` whose test
+    compares ``__name__`` with ``"__main__"``."""
+    for stmt in tree.body:
+        if stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno):
+            return isinstance(stmt, ast.If) and any(
+                isinstance(n, ast.Compare) and {"__name__", "__main__"} <= {
+                    getattr(x, "id", None) or getattr(x, "value", None) for x in (n.left, *n.comparators)}
+                for n in ast.walk(stmt.test))
+    return False
+
+
+def unguarded_main_call() -> tuple[str, int] | None:
+    """(file, line) of the main script's top-level statement that led to this call, when that
+    statement is not under ``if __name__ == "__main__":``; None when it is, or when the call
+    does not come from a script's top level (a notebook, ``python -c``, a function called
+    from a guarded block, the ``bgbench`` command)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path:
+        return None
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    try:
+        tree = ast.parse(Path(path).read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return None if _guarded_by_main_check(tree, frame.f_lineno) else (str(path), frame.f_lineno)
+
+
+def refuse_unguarded_main(what: str = "bgbench.run()") -> None:
+    """Raise ``BadInput`` when ``what`` would start worker processes from a script that calls it
+    at its top level, not under ``if __name__ == "__main__":``: multiprocessing runs the main
+    script again in each worker it starts (``forkserver`` and ``spawn`` both do), so each
+    worker would start a run of its own and wait for ever on workers of its own. Checked in
+    the run (the script's statement, read with ``ast``) and, should that miss a case, in the
+    worker, which then exits naming the fix on stderr."""
+    from bgbench.errors import BadInput
+
+    fix = f'call {what} under `if __name__ == "__main__":` in that script'
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # a worker importing the main script
+        main = getattr(sys.modules.get("__main__"), "__file__", None) or "the main script"
+        raise BadInput(f"{what} was called while a worker process imported the script that started the run "
+                       "(multiprocessing runs the main script again in each worker)", main, fix)
+    where = unguarded_main_call()
+    if where is not None:
+        raise BadInput(f"{what} is called at the top level of the script, which every worker process runs again "
+                       "as it starts (multiprocessing does), so each would start a run of its own",
+                       f"{where[0]}, line {where[1]}", fix)
+
+
 def describe_start_failure(exitcode: int | None) -> str:
     """Why a task failed whose worker processes all died before answering anything."""
     return (f"WorkerDied: {START_FAILURES} worker processes in a row exited (last status {exitcode}) before taking "
@@ -75,8 +132,9 @@ def describe_start_failure(exitcode: int | None) -> str:
             "from standard input, which a worker process cannot import -- fix: run the script from a file")
 
 
-def describe_exit(exitcode: int | None) -> str:
-    """Why a worker ended without answering, as a job's ``error``: ``WorkerDied: ...``."""
+def describe_exit(exitcode: int | None, first: bool = False) -> str:
+    """Why a worker ended without answering, as a job's ``error``: ``WorkerDied: ...``.
+    ``first``: the worker had answered no task before (it may not have started at all)."""
     if exitcode is not None and exitcode < 0:
         try:
             sig = signal.Signals(-exitcode)
@@ -85,7 +143,9 @@ def describe_exit(exitcode: int | None) -> str:
             name, why = f"signal {-exitcode}", ""
         return (f"WorkerDied: the job's process was killed by {name} (signal {-exitcode}"
                 + (f", {why}" if why else "") + "); the run went on without it")
-    return f"WorkerDied: the job's process exited with status {exitcode} before returning its records"
+    return (f"WorkerDied: the job's process exited with status {exitcode} before returning its records"
+            + ("; it had taken no task before this one (a worker that could not start says why on stderr)"
+               if first else ""))
 
 
 # imported once, by the fork server: what every job needs (a worker forks with them loaded)
@@ -300,7 +360,7 @@ class ProcessExecutor(Executor):
                         self._drop(w)  # died mid-task: its task fails, a new worker takes the rest
                         unstarted = unstarted + 1 if not w.answered else 0
                         yield Outcome(items[k], error=describe_start_failure(w.proc.exitcode)
-                                      if unstarted >= START_FAILURES else describe_exit(w.proc.exitcode))
+                                      if unstarted >= START_FAILURES else describe_exit(w.proc.exitcode, not w.answered))
         finally:
             self.close()
 
