@@ -391,3 +391,39 @@ def test_workers_fork_from_a_server_that_imported_what_jobs_need(tmp_path):
     assert out.error is None
     maps = Path(f"/proc/{out.value}/maps").read_text()  # the server's own memory: what it imported
     assert "cv2" in maps and "numpy" in maps
+
+
+def _import_time_cuda(tree) -> list[int]:
+    """Lines of ``tree`` that name ``cuda`` in code that runs at import: the module's and class
+    bodies, decorators and default values; not function bodies."""
+    import ast
+
+    hits: list[int] = []
+
+    def visit(node) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for n in [*getattr(node, "decorator_list", []), *node.args.defaults, *node.args.kw_defaults]:
+                if n is not None:
+                    visit(n)
+            return
+        if isinstance(node, ast.Attribute) and node.attr == "cuda" or isinstance(node, ast.Name) and node.id == "cuda":
+            hits.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return hits
+
+
+def test_no_module_of_bgbench_touches_cuda_at_import():
+    """The fork server imports the run's method modules and workers fork from it; a CUDA call at
+    import (even ``torch.cuda.is_available()``) would leave the server with a driver state that
+    no forked worker can use. So no module's import-time code names ``cuda``."""
+    import ast
+
+    probe = ast.parse("import torch\nA = torch.cuda.is_available()\nclass M:\n    gpu = torch.cuda.device_count()\n"
+                      "    def f(self, d=torch.cuda.current_device()):\n        return torch.cuda.synchronize()\n")
+    assert _import_time_cuda(probe) == [2, 4, 5]  # the scan finds what it must, and skips the function body
+    found = {str(f.relative_to(ROOT)): lines for d in ("benchmark", "baselines", "methods", "reports")
+             for f in sorted((ROOT / d).rglob("*.py")) if (lines := _import_time_cuda(ast.parse(f.read_bytes())))}
+    assert not found

@@ -22,10 +22,11 @@ without crash isolation, and the run says so. ``fork`` stays available to tests 
 faults into the run's process (``ProcessExecutor(jobs, "fork")``), with OpenCV's pool
 stopped around each fork (``_opencv_pool_stopped``). A CUDA
 context cannot cross a fork (torch refuses CUDA in a child forked after the parent asked
-CUDA anything), so a run whose ``device`` is not ``cpu`` on a machine where torch sees CUDA
-starts its workers with ``spawn`` instead: a fresh interpreter that imports each task's
-method class (by module and name; a plug-in registered at import is registered there too),
-paid once per worker (about a second). A worker exits when the run closes its pipe, and
+CUDA anything); the fork server never asks: it imports NumPy, OpenCV, the run loop and the
+run's method modules, none of which touches CUDA at import (tests/test_executors.py reads
+every method module's top level for it), so workers forked from it may use CUDA whatever
+the device. ``spawn`` (a fresh interpreter per worker, about a second) serves where the OS
+has no fork server. A worker exits when the run closes its pipe, and
 within 0.2 s of the run's death (``runner._watch_parent``).
 """
 
