@@ -348,6 +348,8 @@ def test_a_script_that_starts_a_run_at_its_top_level_is_refused_at_once(tmp_path
     ("with ctx:\n    run()\n", False),
     ("if True:\n    run()\n", False),
     ("if __name__ in ('__main__', '__mp_main__'):\n    run()\n", False),  # true in a worker as well
+    ("if __name__ != '__main__':\n    pass\nelse:\n    run()\n", True),
+    ("if __name__ == '__main__':\n    pass\nelse:\n    run()\n", False),  # the branch that runs in a worker
 ])
 def test_the_top_level_check_reads_the_statement_around_the_call(source, guarded):
     import ast

@@ -72,15 +72,27 @@ def _unimportable_main() -> str | None:
     return None if os.path.exists(path) else str(path)
 
 
+def _main_test(test: ast.expr) -> type[ast.cmpop] | None:
+    """``ast.Eq`` or ``ast.NotEq`` where ``test`` compares ``__name__`` with ``"__main__"`` (or
+    holds such a comparison, e.g. ``and``-ed with another), else None."""
+    for n in ast.walk(test):
+        if isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in (ast.Eq, ast.NotEq) and \
+                {getattr(x, "id", None) or getattr(x, "value", None) for x in (n.left, *n.comparators)} \
+                == {"__name__", "__main__"}:
+            return type(n.ops[0])
+    return None
+
+
 def _guarded_by_main_check(tree: ast.Module, line: int) -> bool:
-    """Whether the top-level statement of ``tree`` that holds ``line`` is an ``if`` whose test
-    compares ``__name__`` with ``"__main__"``."""
+    """Whether ``line`` lies in the branch of a top-level ``if`` of ``tree`` that runs only as
+    the main script: the body of ``if __name__ == "__main__":``, the ``else`` of ``!=``."""
     for stmt in tree.body:
         if stmt.lineno <= line <= (stmt.end_lineno or stmt.lineno):
-            return isinstance(stmt, ast.If) and any(
-                isinstance(n, ast.Compare) and {"__name__", "__main__"} <= {
-                    getattr(x, "id", None) or getattr(x, "value", None) for x in (n.left, *n.comparators)}
-                for n in ast.walk(stmt.test))
+            if not isinstance(stmt, ast.If):
+                return False
+            op = _main_test(stmt.test)
+            branch = stmt.body if op is ast.Eq else stmt.orelse if op is ast.NotEq else []
+            return any(b.lineno <= line <= (b.end_lineno or b.lineno) for b in branch)
     return False
 
 
