@@ -278,6 +278,13 @@ def load_videos(paths: Sequence[str], data_format: str = "auto", roi_policy: str
             on_error(e, v.id)
     if not videos:
         raise BadInput("no usable video", "--data", "see the skipped messages above")
+    by_note: dict[str, list[str]] = {}  # what loading assumed (no ROI file, a temporal ROI read as ...): said once each
+    for v in videos:
+        for note in v.notes:
+            by_note.setdefault(note, []).append(v.id)
+    for note, ids in by_note.items():
+        shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+        echo(f"bgbench: note: {shown}: {note}")
     return videos, skipped
 
 

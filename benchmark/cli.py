@@ -119,9 +119,9 @@ def _data_options(p: argparse.ArgumentParser, required: bool = False) -> None:
                    help="dataset, scene or data folders, or 'synthetic' (default: ../shared/data, else synthetic)")
     g.add_argument("--format", default="auto", help="layout: auto (default), cdnet2014, cdnet2012, sbi2015, ucsd, wallflower")
     g.add_argument("--roi-policy", default="error", choices=("error", "ignore", "from-groundtruth"),
-                   help="an ROI.bmp whose size differs from the frames: error (default) refuses the video; ignore scores "
-                        "every pixel (ground truth 85 stays excluded); from-groundtruth takes the pixels the ground truth "
-                        "does not mark 85")
+                   help="an ROI.bmp whose size differs from the frames, or a scene whose only ROI is a JPEG "
+                        "(ROI.jpg): error (default) refuses the video; ignore scores every pixel (ground truth 85 stays "
+                        "excluded); from-groundtruth takes the pixels the ground truth does not mark 85")
 
 
 def _parser() -> _Parser:
@@ -191,7 +191,8 @@ def _parser() -> _Parser:
                         "record, the same counts; its fps is the batch's throughput")
     p.add_argument("--out", type=Path, help="run folder (default runs/quick or runs/custom); re-running resumes it")
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"), default=0.5,
-                   help="probability threshold for the counts, in [0, 1] (default 0.5)")
+                   help="probability threshold for the counts, in [0, 1] (default 0.5): a pixel is foreground iff "
+                        "round(255 p) >= floor(255 T + 0.5)")
     p.add_argument("--save-masks", action="store_true",
                    help="write 0/255 masks as OUT/masks/METHOD/PROTOCOL/DATASET/CATEGORY/SCENE/bin%%06d.png (the CDnet "
                         "results layout: `bgbench score --data` and the masks method read it)")
@@ -254,11 +255,11 @@ def _parser() -> _Parser:
     p.add_argument("--format", default="auto", help="the scene's layout: auto (default), cdnet2014, cdnet2012, sbi2015, "
                                                     "ucsd, wallflower")
     p.add_argument("--roi-policy", default="error", choices=("error", "ignore", "from-groundtruth"),
-                   help="an ROI.bmp whose size differs from the frames: error (default), ignore or from-groundtruth, "
-                        "as for run")
+                   help="an ROI.bmp whose size differs from the frames, or only a ROI.jpg: error (default), ignore or "
+                        "from-groundtruth, as for run")
     p.add_argument("--threshold", type=_number(float, 0, 1, eg="--threshold 0.5"),
-                   help="foreground iff value >= 255*T, T in [0, 1] (default: iff value is 255; "
-                                                   "0.5 with --probabilities)")
+                   help="foreground iff value >= floor(255*T + 0.5), T in [0, 1] (default: iff value is 255; "
+                        "0.5, i.e. value >= 128, with --probabilities)")
     p.add_argument("--partial", action="store_true", help="score only the scored frames that have a mask (with "
                                                           "--data: and only the scenes that have a mask folder)")
     p.add_argument("--probabilities", action="store_true",
@@ -589,6 +590,10 @@ def cmd_score(args) -> int:
     opts = ScoreOptions(data_format=args.format, roi_policy=args.roi_policy, threshold=args.threshold,
                         partial=args.partial, probabilities=args.probabilities)
     out = score(args.pred_dir, video=args.video, data=args.data, options=opts)
+    scored = [r for t in out["datasets"].values() for r in t["videos"].values()] if "datasets" in out else [out]
+    for r in scored:  # what loading assumed (no ROI file: every pixel scored, ...): said, in text and JSON alike
+        for note in r.get("notes", ()):
+            print(f"bgbench: note: {r['video']}: {note}", file=sys.stderr)
     if args.json:
         from bgbench.records.results import clean
 

@@ -191,7 +191,7 @@ def test_classical_method_on_cuda_runs_on_the_cpu_with_one_note(env, tmp_path, c
     assert err.count("runs on the CPU") == 1 and "temporal_median" in err
 
 
-def test_a_scene_without_roi_bmp_says_so_in_its_notes(env, tmp_path):
+def test_a_scene_without_roi_bmp_says_so_in_its_notes(env, tmp_path, capsys):
     from bgbench.data.formats import discover
 
     scene = shutil.copytree(env["scene"], tmp_path / "ds" / "cat" / "moving")
@@ -199,5 +199,7 @@ def test_a_scene_without_roi_bmp_says_so_in_its_notes(env, tmp_path):
     (video,) = discover(scene)
     assert any("no ROI.bmp" in n for n in video.notes)
     assert video.roi.all()
+    assert main(["splits", "--protocol", "full", "--data", str(scene)]) == 0  # and the commands say it
+    assert f"bgbench: note: {video.id}: no ROI.bmp: every pixel is in the spatial ROI" in capsys.readouterr().err
     (with_roi,) = discover(env["scene"])
     assert not any("ROI.bmp" in n for n in with_roi.notes)

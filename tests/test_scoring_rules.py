@@ -395,3 +395,136 @@ def test_bgbench_score_reports_f_undefined_for_39_stray_pixels_on_an_all_backgro
     assert main(["score", str(tmp_path / "m"), "--video", str(quiet)]) == 0
     text = capsys.readouterr().out
     assert "f_measure=undefined" in text and "F undefined: the scored frames hold no foreground" in text
+
+
+# --- the spatial ROI file, the temporal ROI's text, odd masks (found by probing real-world copies) ---
+ABANDONED = CDNET / "intermittentObjectMotion" / "abandonedBox"
+
+
+@pytest.fixture
+def roi_scene(tmp_path):
+    """20 frames of abandonedBox (its ROI.bmp marks 6 % of the frame) with ground truth 85
+    rewritten to 0, so that only the ROI file keeps the outside out of the counts, and
+    all-255 masks (every pixel foreground: fp counts every scored negative)."""
+    scene = copy_scene(ABANDONED, tmp_path / "CDnet2014" / "intermittentObjectMotion" / "abandonedBox", range(2500, 2520))
+    for f in (scene / "groundtruth").iterdir():
+        g = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(f), np.where(g == 85, 0, g).astype(np.uint8))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(2500, 2520):
+        cv2.imwrite(str(masks / f"bin{i:06d}.png"), np.full((288, 432), 255, np.uint8))
+    return scene, masks
+
+
+def _score_json(capsys, *argv):
+    assert main(["score", *map(str, argv), "--json"]) == 0
+    out = capsys.readouterr()
+    return json.loads(out.out), out.err
+
+
+def _expected(scene, roi):
+    gts = [cv2.imread(str(scene / "groundtruth" / f"gt{i:06d}.png"), cv2.IMREAD_GRAYSCALE) for i in range(2500, 2520)]
+    return reference_counts([np.ones_like(g, bool) for g in gts], gts, roi)
+
+
+@needs_data
+def test_a_roi_file_spelt_in_another_case_is_read_and_said(roi_scene, capsys):
+    """A copy made on a case-blind file system may hold roi.bmp: it was ignored, and every
+    pixel scored (fp 4.5x too many here) with exit 0."""
+    scene, masks = roi_scene
+    roi = cv2.imread(str(scene / "ROI.bmp"), cv2.IMREAD_GRAYSCALE) > 0
+    assert 0.03 < roi.mean() < 0.1
+    (scene / "ROI.bmp").rename(scene / "roi.bmp")
+    got, err = _score_json(capsys, masks, "--video", scene)
+    want = _expected(scene, roi)
+    assert {k: got["counts"][k] for k in ("tp", "fp", "tn", "fn")} == {k: want[k] for k in ("tp", "fp", "tn", "fn")}
+    assert "spatial ROI read from roi.bmp (the dataset names it ROI.bmp)" in err and got["notes"]
+    shutil.copy(scene / "roi.bmp", scene / "Roi.bmp")  # two spellings, no ROI.bmp: which one?
+    assert "ambiguous" in cli_error(capsys, "score", str(masks), "--video", str(scene))
+
+
+@needs_data
+def test_a_jpeg_roi_is_refused_unless_a_policy_says_what_to_score(roi_scene, capsys):
+    """ROI.jpg (lossy; CDnet's own is a picture of the scene) was read as value > 0 when
+    ROI.bmp was missing: abandonedBox's marks every pixel, a re-encoded mask a wider region."""
+    scene, masks = roi_scene
+    roi = cv2.imread(str(scene / "ROI.bmp"), cv2.IMREAD_GRAYSCALE)
+    (scene / "ROI.bmp").unlink()
+    cv2.imwrite(str(scene / "ROI.jpg"), roi, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    assert (cv2.imread(str(scene / "ROI.jpg"), cv2.IMREAD_GRAYSCALE) > 0).sum() > (roi > 0).sum()  # ringing widens it
+    err = cli_error(capsys, "score", str(masks), "--video", str(scene))
+    assert "ROI.jpg is a JPEG, not a ROI mask" in err and "restore the scene's ROI.bmp" in err
+    got, err = _score_json(capsys, masks, "--video", scene, "--roi-policy", "ignore")
+    assert got["counts"]["tn"] + got["counts"]["fp"] == _expected(scene, np.ones(roi.shape, bool))["fp"]
+    assert "is a JPEG" in err and "--roi-policy ignore" in err
+
+
+@needs_data
+def test_bgbench_score_says_what_loading_assumed(roi_scene, capsys):
+    """The note "no ROI.bmp: every pixel is scored" was recorded but never printed by `score`."""
+    scene, masks = roi_scene
+    (scene / "ROI.bmp").unlink()
+    assert main(["score", str(masks), "--video", str(scene)]) == 0
+    assert "bgbench: note: CDnet2014/intermittentObjectMotion/abandonedBox: no ROI.bmp" in capsys.readouterr().err
+
+
+@needs_data
+@pytest.mark.parametrize("text, troi", [("\ufeff2502 2510\r\n".encode("utf-8"), (2502, 2510)),
+                                        ("2503 2511\r\n".encode("utf-16"), (2503, 2511))])
+def test_a_temporal_roi_with_a_byte_order_mark_is_read(roi_scene, text, troi):
+    from bgbench.data.formats import discover
+
+    scene, _ = roi_scene
+    (scene / "temporalROI.txt").write_bytes(text)
+    (video,) = discover(scene)
+    assert video.temporal_roi == troi
+
+
+@needs_data
+def test_a_reversed_temporal_roi_is_called_reversed(roi_scene, capsys):
+    scene, masks = roi_scene
+    (scene / "temporalROI.txt").write_text("2515 2505\n")
+    err = cli_error(capsys, "score", str(masks), "--video", str(scene))
+    assert "temporal ROI 2515-2505 is reversed" in err and "temporalROI.txt" in err
+
+
+@needs_data
+def test_a_mask_that_is_a_broken_link_is_named_so(roi_scene, capsys):
+    scene, masks = roi_scene
+    (masks / "bin002505.png").unlink()
+    (masks / "bin002505.png").symlink_to(masks / "gone.png")
+    err = cli_error(capsys, "score", str(masks), "--video", str(scene))
+    assert "bin002505.png: is a broken symbolic link" in err and "gone.png" in err
+
+
+@needs_data
+def test_zero_one_masks_read_as_probabilities_are_refused(roi_scene, capsys):
+    """With --probabilities, 0/1 masks are 0 and 1/255: F = 0 with exit 0, before."""
+    scene, masks = roi_scene
+    for f in masks.iterdir():
+        cv2.imwrite(str(f), np.ones((288, 432), np.uint8))
+    err = cli_error(capsys, "score", str(masks), "--video", str(scene), "--probabilities")
+    assert "every mask holds only 0 and 1" in err and "drop --probabilities" in err
+    cv2.imwrite(str(masks / "bin002500.png"), np.full((288, 432), 2, np.uint8))  # a faint map: scored
+    assert main(["score", str(masks), "--video", str(scene), "--probabilities"]) == 0
+
+
+@needs_data
+def test_a_cdnet_scene_numbered_from_zero_is_pointed_at_its_format(tmp_path, capsys):
+    """Numbered from 0, a CDnet scene looks like SBI2015; the refusal of its label 85 now
+    names --format cdnet2014, which scores it."""
+    scene = tmp_path / "CDnet2014" / "intermittentObjectMotion" / "abandonedBox"
+    for sub, pre, ext in (("input", "in", "jpg"), ("groundtruth", "gt", "png")):
+        (scene / sub).mkdir(parents=True)
+        for k, i in enumerate(range(2500, 2510)):
+            shutil.copy(ABANDONED / sub / f"{pre}{i:06d}.{ext}", scene / sub / f"{pre}{k:06d}.{ext}")
+    shutil.copy(ABANDONED / "ROI.bmp", scene)
+    (scene / "temporalROI.txt").write_text("0 9\n")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for k in range(10):
+        cv2.imwrite(str(masks / f"bin{k:06d}.png"), np.zeros((288, 432), np.uint8))
+    err = cli_error(capsys, "score", str(masks), "--video", str(scene))
+    assert "sbi2015" in err and "--format cdnet2014" in err
+    assert main(["score", str(masks), "--video", str(scene), "--format", "cdnet2014"]) == 0

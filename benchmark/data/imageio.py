@@ -120,6 +120,9 @@ def _load(path: Path, flag: int, damaged_fix: str = _RESTORE, one_channel: bool 
     try:
         data = read_bytes(path)  # a FIFO or device where an image should be: BadInput naming it, never a hang
     except FileNotFoundError:
+        if path.is_symlink():  # the name is there, what it points at is not
+            raise BadInput(f"is a broken symbolic link (to {os.readlink(path)})", path,
+                           "restore the file it points at, or replace the link with the file") from None
         raise BadInput("is missing", path, damaged_fix) from None
     except OSError as e:
         raise BadInput(f"cannot be read ({e.strerror or e})", path, "check the file's permissions, or restore it") from None

@@ -282,12 +282,16 @@ class Video:
                     "this layout, name its layout with --format (sbi2015, ucsd, wallflower)",
                 )
             used = [v for v in range(256) if self.gt_lut[v] >= 0]
+            fix = ("restore the mask from the dataset's archive (a lossless copy); a re-encoded or resized mask "
+                   "has values in between")
+            if set(vals) <= set(codes.VALID):  # CDnet's own codes: a CDnet scene read in another layout
+                fix = (f"the values are CDnet2014 codes: if the scene is in CDnet2014's layout (here read as "
+                       f"{self.format}), name it with --format cdnet2014; else {fix}")
             raise BadInput(
                 f"ground truth holds label values {vals[:8]} that {self.format} ground truth does not use "
                 f"(it uses {', '.join(map(str, used))})",
                 f,
-                "restore the mask from the dataset's archive (a lossless copy); a re-encoded or resized mask "
-                "has values in between",
+                fix,
             )
         return g if self.gt_lut is None else cv2.LUT(g, to_code)
 
@@ -340,8 +344,9 @@ class Video:
         raise BadInput(
             self.roi_mismatch,
             self.roi_file,
-            "pass --roi-policy ignore (score every pixel; ground truth 85 stays excluded) or "
-            "--roi-policy from-groundtruth (ROI = pixels the ground truth does not mark 85)",
+            "restore the scene's ROI.bmp from the dataset's archive, or pass --roi-policy ignore (score every pixel; "
+            "ground truth 85 stays excluded) or --roi-policy from-groundtruth (ROI = pixels the ground truth does not "
+            "mark 85)",
         )
 
     def check(self) -> None:

@@ -72,7 +72,8 @@ def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any
 
 
 def score_scene(scene: Path, pred_dir: Path, opts: ScoreOptions) -> dict[str, Any]:
-    """Counts and metrics of one scene's masks: ``{video, frames, counts, metrics}``."""
+    """Counts and metrics of one scene's masks: ``{video, frames, counts, metrics, notes}`` (notes:
+    what the scene's loading assumed, e.g. no ROI file, every pixel scored)."""
     from bgbench.data.formats import NOT_A_SCENE_FIX, adapter, detect_scene, why_not_scene
 
     scene = Path(scene)
@@ -184,6 +185,7 @@ def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, A
         for r, i in enumerate(run, row):
             buf[r] = read(i)
 
+    peak = 0  # the largest value of any mask (with --probabilities)
     with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
         def submit(c: int) -> list[Future[None]]:
             return [pool.submit(fill, bufs[c % 3], r, chunks[c][r:r + SLICE]) for r in range(0, len(chunks[c]), SLICE)]
@@ -195,5 +197,12 @@ def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, A
             if c + 2 < len(chunks):
                 ahead.append(submit(c + 2))
             score.update(bufs[c % 3][:len(chunk)], video.gts(chunk), roi)
+            if opts.probabilities:
+                peak = max(peak, int(bufs[c % 3][:len(chunk)].max()))
+    if opts.probabilities and peak == 1:  # each mask alone may be a faint map; all of them, 0/1 masks
+        raise BadInput(f"every mask holds only 0 and 1: read as probabilities (--probabilities) they are 0 and 1/255, "
+                       "which scores F = 0", pred_dir,
+                       "write 0/255 masks (mask * 255) and drop --probabilities, or scale probabilities to 0..255")
     rec = score.to_dict()
-    return {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"])}
+    return {"video": video.id, "frames": rec["frames"], "counts": rec["counts"], "metrics": metrics(rec["counts"], rec["dice"]),
+            "notes": list(video.notes)}

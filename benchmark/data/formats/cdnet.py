@@ -41,7 +41,8 @@ class CDnet:
         gt = common.numbered(scene / "groundtruth", GT_MASKS, "ground-truth masks", self.name)
         troi, notes = common.temporal_roi(scene, frames.files, gt.files, self.allow_troi_one_past)
         common.check_gt_cover(gt.files, troi, gt.name_of)
-        roi_file = next((scene / n for n in ("ROI.bmp", "ROI.png", "ROI.jpg") if (scene / n).exists()), None)
+        roi_file, roi_notes = common.find_roi(scene)
+        notes += roi_notes
         category = scene.parent.name if self.has_category else None
         dataset = (scene.parent.parent if self.has_category else scene.parent).name
         if frames.naming is not IN_FRAMES:

@@ -109,13 +109,16 @@ def check_contiguous(ids: dict[int, Path] | Numbered, name_of: Callable[[int], P
 
 
 def read_temporal_roi(path: Path) -> tuple[int, int] | None:
-    from bgbench.safefs import read_text
+    from bgbench.safefs import read_bytes
 
     if not os.path.lexists(path):
         return None
+
     try:
-        a, b = (int(x) for x in read_text(path, "write the scored frame range as 'first last' in a regular "
-                                                 "file").split()[:2])
+        raw = read_bytes(path, "write the scored frame range as 'first last' in a regular file")
+        # a byte-order mark (Notepad writes one) is no part of the numbers
+        text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig")
+        a, b = (int(x) for x in text.split()[:2])
     except FileNotFoundError:  # a dangling symlink
         raise BadInput("is a broken link", path, "restore it, or remove it to score every labelled frame") from None
     except UnicodeDecodeError:
@@ -131,7 +134,10 @@ def check_temporal_roi(troi: tuple[int, int], first: int, last: int, path: Path,
     if allow_one_past and b == last + 1:
         notes = (f"{path.name} ends at {b}, one past the last frame {last}: read as {last}",)
         b = last
-    if a > b or a < first or b > last:
+    if a > b:
+        raise BadInput(f"temporal ROI {troi[0]}-{troi[1]} is reversed: its first frame comes after its last", path,
+                       f"write 'first last' with first <= last, within {first} {last}")
+    if a < first or b > last:
         raise BadInput(
             f"temporal ROI {troi[0]}-{troi[1]} is outside the frames {first}-{last}",
             path,
@@ -152,9 +158,39 @@ def temporal_roi(scene: Path, frames: dict[int, Path], gt: dict[int, Path], allo
     return check_temporal_roi(troi, first, last, tfile, allow_one_past)
 
 
+ROI_NAMES = ("ROI.bmp", "ROI.png")  # lossless masks, in the order they are looked for
+JPEG_ROI_NAMES = ("ROI.jpg", "ROI.jpeg")
+
+
+def find_roi(scene: Path) -> tuple[Path | None, tuple[str, ...]]:
+    """The scene's spatial ROI file and notes: ``ROI.bmp``, else ``ROI.png``, spelt in any
+    case (a copy made on Windows or macOS may hold ``roi.bmp``: a case-blind file system never
+    told them apart); else a JPEG ``ROI.jpg``, returned so that ``roi_mismatch`` refuses it
+    (CDnet2014's is a picture of the scene with the region drawn over it, and any JPEG's
+    edges are lossy); else None. Two spellings of one name are ambiguous: refused."""
+    try:
+        names = os.listdir(scene)
+    except OSError:
+        return None, ()
+    for wanted in (*ROI_NAMES, *JPEG_ROI_NAMES):
+        if wanted in names:
+            return scene / wanted, ()
+        found = sorted(n for n in names if n.lower() == wanted.lower())
+        if len(found) > 1:
+            raise BadInput(f"holds {' and '.join(found)}: which one is the spatial ROI is ambiguous", scene,
+                           f"keep one of them, named {wanted}")
+        if found:
+            return scene / found[0], (f"spatial ROI read from {found[0]} (the dataset names it {wanted})",)
+    return None, ()
+
+
 def roi_mismatch(roi_file: Path | None, shape: tuple[int, int]) -> str | None:
     if roi_file is None:
         return None
+    if roi_file.suffix.lower() in (".jpg", ".jpeg"):
+        return (f"{roi_file.name} is a JPEG, not a ROI mask (lossy edges widen the region; CDnet2014's ROI.jpg is a "
+                "picture of the scene with the region drawn over it), and the scene has no ROI.bmp, which the "
+                "official comparator reads")
     h, w = image_size(roi_file)
     if (h, w) != shape:
         return f"ROI is {w}x{h} but the frames are {shape[1]}x{shape[0]}"

@@ -30,7 +30,8 @@ class UCSD:
         gt = common.numbered(scene / "groundtruth", GT_MASKS, "ground-truth masks", self.name)
         troi, notes = common.temporal_roi(scene, frames.files, gt.files, allow_one_past=True)
         common.check_gt_cover(gt.files, troi, gt.name_of)
-        roi_file = scene / "ROI.bmp" if (scene / "ROI.bmp").exists() else None
+        roi_file, roi_notes = common.find_roi(scene)
+        notes += roi_notes
         if roi_file is None:
             from bgbench.data.formats.cdnet import NO_ROI_NOTE
 
