@@ -113,7 +113,6 @@ def read_temporal_roi(path: Path) -> tuple[int, int] | None:
 
     if not os.path.lexists(path):
         return None
-
     try:
         raw = read_bytes(path, "write the scored frame range as 'first last' in a regular file")
         # a byte-order mark (Notepad writes one) is no part of the numbers
