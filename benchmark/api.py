@@ -321,7 +321,7 @@ def run(cfg: RunConfig, echo: Echo | None = None, started: float | None = None, 
 def _run_locked(p: Prepared, echo: Echo, started: float, exiting: bool = False) -> Results:
     from bgbench.records import results
     from bgbench.scoring.aggregate import summarize
-    from bgbench.records.provenance import code_fingerprint
+    from bgbench.records.provenance import code_fingerprint, data_digest
     from bgbench.execution.runner import check_checkpoints, plan, run_tasks
     from bgbench.tracking import enabled_by_default, folder_id, start_background
 
@@ -368,7 +368,8 @@ def _run_locked(p: Prepared, echo: Echo, started: float, exiting: bool = False) 
             suite=recorded_suite(cfg.suite, p.specs), config=cfg.config, executor=cfg.executor, jobs=p.jobs,
             threads=p.threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
             wall_seconds=round(time.perf_counter() - started, 3), experiment=cfg.experiment,
-            started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3))
+            started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3),
+            digests={v.id: data_digest(v) for v in good})  # memoised: the jobs' fingerprints hashed them
         doc = results.clean(Results(meta=meta, jobs=jobs, summaries=summarize(jobs)).to_json())
         results.write_json(p.out / "results.json", doc)
         res = Results.from_json(doc, p.out / "results.json")  # what every reader of the file gets (NaN as None)

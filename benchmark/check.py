@@ -56,9 +56,26 @@ def params_from(results: Results) -> dict[str, Any]:
     return {label: dict(methods.get(s.method, {})) for (label, _), s in sorted(results.summaries.items())}
 
 
+def videos_from(results: Results) -> dict[str, Any]:
+    """videos[label][protocol key][dataset] = the ids of the videos its numbers are over (its
+    scored jobs), sorted: a run that lost a video (a failed job, less data) or gained one is
+    not compared with these numbers as if it were the same."""
+    out: dict[str, Any] = {}
+    for (label, key), s in sorted(results.summaries.items()):
+        for ds, d in s.datasets.items():
+            out.setdefault(label, {}).setdefault(key, {})[ds] = sorted(d.videos)
+    return out
+
+
+def run_settings(results: Results) -> dict[str, Any]:
+    """What every number of the run depends on beyond methods, data and protocols."""
+    return {"threshold": results.meta.threshold, "seed": results.meta.seed}
+
+
 def reference_from(results: Results, speed: dict | None) -> dict[str, Any]:
     return {"schema": REF_SCHEMA, "git": results.meta.git, "accuracy": accuracy_from(results),
-            "params": params_from(results), "speed": speed}
+            "videos": videos_from(results), "run": run_settings(results), "params": params_from(results),
+            "speed": speed}
 
 
 def validate_results(res: Results, where: Path | str) -> Results:
@@ -82,11 +99,26 @@ def load_reference(path: Path) -> dict:
     acc = ref.get("accuracy")
     if not isinstance(acc, dict):
         raise BadInput("has no 'accuracy' object", path, fix)
-    for method, per in acc.items():
-        for proto, per_ds in (per.items() if isinstance(per, dict) else [(None, None)]):
-            for ds, f in (per_ds.items() if isinstance(per_ds, dict) else [(None, None)]):
-                if not isinstance(f, dict) or not all(v is None or _number(v) for v in f.values()):
+    if not acc:
+        raise BadInput("has an empty 'accuracy' object: it checks nothing", path, fix)
+    for method, per in acc.items():  # an empty or null level would silently drop its checks
+        if not isinstance(per, dict) or not per:
+            raise BadInput(f"accuracy[{method!r}] is not an object of protocols", path, fix)
+        for proto, per_ds in per.items():
+            if not isinstance(per_ds, dict) or not per_ds:
+                raise BadInput(f"accuracy[{method!r}][{proto!r}] is not an object of datasets", path, fix)
+            for ds, f in per_ds.items():
+                if not isinstance(f, dict) or not any(_number(v) for v in f.values()) \
+                        or not all(v is None or _number(v) for v in f.values()):
                     raise BadInput(f"accuracy[{method!r}][{proto!r}][{ds!r}] is not an object of numbers", path, fix)
+    videos = ref.get("videos")
+    if videos is not None and not (isinstance(videos, dict) and all(
+            isinstance(per, dict) and all(isinstance(per_ds, dict) and all(
+                isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in per_ds.values())
+                for per_ds in per.values()) for per in videos.values())):
+        raise BadInput("has 'videos' that is not label -> protocol -> dataset -> a list of video ids", path, fix)
+    if not isinstance(ref.get("run", {}), dict):
+        raise BadInput("has 'run' that is not an object", path, fix)
     speed = ref.get("speed")
     if speed is not None:
         ms = speed.get("methods") if isinstance(speed, dict) else None
@@ -106,13 +138,40 @@ def _changed(ref_params: dict, now_params: dict) -> str:
 
 def _f_items(f_ref_all: dict) -> list[tuple[str, str]]:
     """(key in the reference, metric name) of the F-measures to check on one dataset: every
-    category and ``overall``; where the reference has one category, only the overall (which
-    is that category's F: one check, not two), named "F overall (CATEGORY)", or "F overall"
-    for a dataset without categories ("-")."""
+    category and ``overall``; where the reference has one category, only that category (its
+    F is the overall: one check, not two; and the run must have the category, not only an
+    overall over others), named "F CATEGORY", or "F overall" for a dataset without
+    categories ("-")."""
     cats = [c for c in f_ref_all if c != "overall"]
-    if len(cats) == 1 and "overall" in f_ref_all and _number(f_ref_all["overall"]):
-        return [("overall", "F overall" if cats[0] == "-" else f"F overall ({cats[0]})")]
+    if len(cats) == 1 and "overall" in f_ref_all:
+        return [(cats[0], "F overall" if cats[0] == "-" else f"F {cats[0]}")]
     return [(c, f"F {c}") for c in f_ref_all]
+
+
+def _first(ids: list[str]) -> str:
+    return ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+
+
+def _video_rows(s: Any, ref_ids: list[str] | None, ds: str) -> list[tuple[str, str]]:
+    """(metric, status) rows for a dataset's videos: a failed job is a regression, and so is a
+    video of the reference's that the run did not score; a video the reference does not
+    cover makes the numbers not comparable (the reference is over other data: update it).
+    A reference written before video lists were kept (no ``videos``) checks failures only."""
+    now = set(s.datasets[ds].videos) if s is not None and ds in s.datasets else set()
+    failed = sorted({str(f.get("video")) for f in (s.failures.get(ds, ()) if s is not None else ())})
+    rows = []
+    if failed:
+        rows.append(("jobs", f"REGRESSION ({len(failed)} failed job(s): {_first(failed)})"))
+    if ref_ids is not None:
+        missing = sorted(set(ref_ids) - now - set(failed))
+        if missing:
+            rows.append(("videos", f"REGRESSION ({len(missing)} of the reference's {len(ref_ids)} video(s) not in the "
+                                   f"run: {_first(missing)})"))
+        extra = sorted(now - set(ref_ids))
+        if extra:
+            rows.append(("videos", f"NOT COMPARABLE ({len(extra)} video(s) the reference does not cover: "
+                                   f"{_first(extra)}; update the reference for new data)"))
+    return rows
 
 
 def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[dict[str, Any]]:
@@ -125,6 +184,13 @@ def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[di
     and the gate fails on it."""
     cur, params = accuracy_from(results), params_from(results)
     rows = []
+    now_run = run_settings(results)
+    for k, v in (reference.get("run") or {}).items():  # numbers at another threshold or seed are other numbers
+        if k in now_run and now_run[k] != v:
+            rows.append({"what": "run", "metric": k, "reference": None, "current": None, "delta": None,
+                         "status": f"NOT COMPARABLE ({k} {now_run[k]!r}, the reference's {v!r})", "changed": "",
+                         "method": None, "protocol": None, "dataset": None, "category": None})
+    ref_videos = reference.get("videos")
     for method, per in reference["accuracy"].items():
         changed = _changed(reference.get("params", {}).get(method, {}), params.get(method, {})) if method in params else ""
         for proto, per_ds in per.items():
@@ -137,14 +203,22 @@ def compare_accuracy(results: Results, reference: dict, f_tol: float) -> list[di
                                  "status": "REGRESSION (missing from the run)", "changed": changed, **ids,
                                  "category": None})
                     continue
+                s = results.summary(method, _run_key(results, proto))
+                ref_ids = ref_videos.get(method, {}).get(proto, {}).get(ds) if isinstance(ref_videos, dict) else None
+                for metric, status in _video_rows(s, ref_ids, ds):
+                    rows.append({"what": where, "metric": metric, "reference": len(ref_ids) if ref_ids else None,
+                                 "current": len(s.datasets[ds].videos) if s is not None and ds in s.datasets else 0,
+                                 "delta": None, "status": status, "changed": changed, **ids, "category": None})
                 for cat, name in _f_items(f_ref_all):
-                    f_ref = f_ref_all[cat]
-                    if not _number(f_ref):
+                    f_ref, f_now = f_ref_all[cat], now.get(cat)
+                    if not _number(f_ref):  # undefined in the reference (no foreground): so it must stay
+                        if _number(f_now):
+                            rows.append({"what": where, "metric": name, "reference": None, "current": f_now,
+                                         "delta": None, "status": "NOT COMPARABLE (F undefined in the reference)",
+                                         "changed": changed, **ids, "category": cat})
                         continue
-                    f_now = now.get(cat)
                     delta = f_now - f_ref if _number(f_now) else None
                     status = "REGRESSION" if delta is None or delta < -f_tol else "better" if delta > f_tol else "ok"
-                    s = results.summary(method, _run_key(results, proto))
                     if s is not None and s.jobs_truncated:
                         status = NOT_COMPARABLE.format(n=s.jobs_truncated)
                     rows.append({"what": where, "metric": name, "reference": f_ref, "current": f_now,

@@ -312,6 +312,11 @@ class SceneSpecific(Protocol):
         return out, skipped
 
 
+# CDnet2014's categories: names --exclude takes even where the data holds none of them
+CDNET_CATEGORIES = ("badWeather", "baseline", "cameraJitter", "dynamicBackground", "intermittentObjectMotion",
+                    "lowFramerate", "nightVideos", "PTZ", "shadow", "thermal", "turbulence")
+
+
 @PROTOCOLS.register("cross-scene")
 @dataclass
 class CrossScene(Protocol):
@@ -331,6 +336,12 @@ class CrossScene(Protocol):
 
     def _plan(self, videos: list[Video]) -> tuple[list[Split], list[Skip]]:
         excluded = {c.lower() for c in self.exclude}
+        have = sorted({v.category or "-" for v in videos})
+        known = {c.lower() for c in (*have, *CDNET_CATEGORIES)}
+        unknown = [c for c in self.exclude if c.lower() not in known]
+        if unknown:  # a typo would exclude nothing (and, given, drop the default PTZ too)
+            raise BadInput(f"{', '.join(unknown)}: no video's category is named so (the categories: {', '.join(have)})",
+                           "--exclude", "give category names as the data spells them (any case), comma-separated")
         kept = [v for v in videos if (v.category or "-").lower() not in excluded]
         fix = "give more videos to --data (or admit skipped ones, e.g. with --roi-policy), or lower --folds"
         if len(kept) < 2:

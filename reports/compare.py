@@ -10,7 +10,10 @@ and dataset.
   categories, then over categories; exact up to 16 videos, else 20000 random flips seeded
   with run A's seed), with n (shared videos) and the p-value, and Holm's adjustment over
   all the comparisons made. Fewer than 3 shared videos: no test ("n too small"); none
-  shared: "no shared videos".
+  shared: "no shared videos". A video is paired only where both runs scored the same bytes
+  (``meta.digests``, where both runs recorded them) on as many frames; others are left out,
+  with a note. Where A and B are over different videos, a note says that the metric
+  deltas compare means over different sets.
 - A method, protocol key or dataset in one run only is listed with "only in A" / "only in
   B". Protocol keys match exactly (name and every option, the seed too): two keys test
   different pixels. Runs that share no video at all say so (``note``).
@@ -54,10 +57,25 @@ def _overall(d: Any) -> dict[str, float | None]:
     return vals
 
 
+def _frames(res: Results) -> dict[tuple[str, str, str], int]:
+    """(label, protocol key, video) -> the frames its ok job scored."""
+    return {(j.key.label, j.key.protocol_key, j.key.video): j.frames for j in res.jobs if j.ok}
+
+
+def _unlike(a: Results, b: Results, label: str, proto: str, videos: set[str]) -> list[str]:
+    """The videos of ``videos`` that the runs scored on different bytes (``meta.digests``,
+    where both runs recorded one) or on a different number of frames: no pair."""
+    fa, fb = _frames(a), _frames(b)
+    da, db = a.meta.digests, b.meta.digests
+    return sorted(v for v in videos if (v in da and v in db and da[v] != db[v])
+                  or fa.get((label, proto, v)) != fb.get((label, proto, v)))
+
+
 def compare_runs(a: Results, b: Results) -> dict[str, Any]:
     """The comparison of run B against run A (see the module's docstring)."""
     ea, eb = _entries(a), _entries(b)
     rows = []
+    notes = []
     for key in sorted(set(ea) | set(eb)):
         label, proto, ds = key
         sa, da = ea.get(key, (None, None))
@@ -74,6 +92,19 @@ def compare_runs(a: Results, b: Results) -> dict[str, Any]:
                                "status": status, "videos_a": len(fa), "videos_b": len(fb), "metrics": metrics,
                                "paired": None}
         if status == "both":
+            where = f"{label} {proto} {ds}"
+            unlike = _unlike(a, b, label, proto, set(fa) & set(fb))
+            if unlike:  # the same id on other bytes or frames: a pair would compare different tests
+                notes.append(f"{where}: {len(unlike)} video(s) were scored on different data or frames in A and B "
+                             f"({', '.join(unlike[:3])}{', ...' if len(unlike) > 3 else ''}): left out of the paired "
+                             "test.")
+                fa = {v: f for v, f in fa.items() if v not in unlike}
+                fb = {v: f for v, f in fb.items() if v not in unlike}
+            if set(fa) != set(fb) or unlike:
+                only_a, only_b = len(set(fa) - set(fb)), len(set(fb) - set(fa))
+                notes.append(f"{where}: A and B are over different videos (only in A: {only_a}, only in B: {only_b}"
+                             + (f", unlike: {len(unlike)}" if unlike else "") + "): the metric deltas compare means "
+                             "over different sets; the paired test uses the videos both scored alike.")
             t = paired_test(fb, fa, seed=a.meta.seed)
             if t["videos"] == 0:
                 t["note"] = NO_SHARED
@@ -85,7 +116,6 @@ def compare_runs(a: Results, b: Results) -> dict[str, Any]:
     vids_a = {j.key.video for j in a.jobs if j.ok}
     vids_b = {j.key.video for j in b.jobs if j.ok}
     shared = vids_a & vids_b
-    notes = []
     if not shared:
         notes.append(f"The runs share no video (A scored {len(vids_a)}, B {len(vids_b)}): no paired test can be made.")
     for name, x, y in (("threshold", a.meta.threshold, b.meta.threshold), ("seed", a.meta.seed, b.meta.seed)):

@@ -53,7 +53,7 @@ def test_gate_passes_unchanged_and_fails_seeded_regressions(gate, tmp_path, caps
     _run(tmp_path / "c", "--set", "gmm_zivkovic.var_threshold=400")  # seeded accuracy regression
     assert main(["check", str(tmp_path / "c"), "--reference", str(ref), "--no-speed"]) == 1
     out = capsys.readouterr().out
-    assert "gmm_zivkovic full CDnet2014" in out and "F overall (baseline)" in out and "REGRESSION" in out
+    assert "gmm_zivkovic full CDnet2014" in out and "F baseline" in out and "REGRESSION" in out
     assert "var_threshold: 16.0 -> 400.0" in out  # the changed parameter is named
 
     fast = json.loads(ref.read_text())  # seeded speed regression: the reference 3x faster, spread small
@@ -194,8 +194,8 @@ def test_reference_and_comparison_read_the_typed_record():
 
     worse = _typed({("frame_difference", "default"): 0.5, ("crossnet", "paper"): 0.8})
     bad = [r for r in compare_accuracy(worse, ref, 0.01) if r["status"] != "ok"]
-    # one category per dataset: its F is the overall, checked once; no "F -"
-    assert {(r["what"], r["metric"]) for r in bad} == {("frame_difference full CDnet2014", "F overall (baseline)"),
+    # one category per dataset: its F is the overall, checked once, as the category's; no "F -"
+    assert {(r["what"], r["metric"]) for r in bad} == {("frame_difference full CDnet2014", "F baseline"),
                                                        ("frame_difference full UCSD", "F overall")}
     assert all(r["status"] == "REGRESSION" and r["changed"] == "threshold: 0.6 -> 0.5" for r in bad)
     gone = _typed({("frame_difference", "default"): 0.6})
@@ -242,13 +242,13 @@ def test_check_writes_json_and_junit_with_each_item_once(tmp_path, capsys):
     assert main(["check", str(tmp_path / "b"), "--reference", str(ref), "--no-speed", "--json", str(out_json),
                  "--junit", str(out_xml)]) == 1
     printed = capsys.readouterr().out
-    assert "F overall (baseline)" in printed and "F baseline" not in printed and "F -" not in printed
+    assert "F baseline" in printed and "F overall (baseline)" not in printed and "F -" not in printed
     doc = json.loads(out_json.read_text())
     assert doc["schema"] == "bgbench-check/1" and doc["checked"] == 4 and doc["regressions"] == 2
     assert not doc["passed"] and doc["speed"] == []
     bad = [r for r in doc["accuracy"] if r["status"] == "REGRESSION"]
     assert sorted((r["dataset"], r["category"], r["metric"]) for r in bad) == [
-        ("CDnet2014", "overall", "F overall (baseline)"), ("UCSD", "overall", "F overall")]
+        ("CDnet2014", "baseline", "F baseline"), ("UCSD", "-", "F overall")]
     assert all(r["delta"] == pytest.approx(-0.1) for r in bad)
     root = ET.parse(out_xml).getroot()
     assert root.tag == "testsuites" and root.get("tests") == "4" and root.get("failures") == "2"
@@ -291,3 +291,92 @@ def test_speed_items_carry_their_unit_in_json_and_junit():
                          "REGRESSION (beyond the tolerance 25%)")
     assert "ok (within the tolerance 25%)" in msgs["b"] and "REGRESSION (not measured)" in msgs["c"]
     ET.fromstring(ET.tostring(root))  # well-formed
+
+
+def _videos_record(jobs: dict[str, float | None], threshold: float = 0.5):
+    """A typed record of frame_difference jobs: video id -> F (None: the job failed)."""
+    from bgbench.scoring.aggregate import summarize
+    from bgbench.records.types import JobRecord, Results
+
+    out = []
+    for video, f in jobs.items():
+        j = {"method": "frame_difference", "config": "default", "family": "classical", "protocol": "full",
+             "protocol_key": "full", "split": "all", "video": video, "fingerprint": "f", "frames": 1,
+             "timing": {"fps": 10.0}}
+        if f is None:
+            j |= {"status": "failed", "error": "WorkerDied: killed"}
+        else:
+            j |= {"status": "ok", "error": None,
+                  "counts": {"tp": 1, "fp": 1, "tn": 1, "fn": 1, "shadow_errors": 0, "shadow_pixels": 0},
+                  "dice": {"sum": 0.5, "frames": 1}, "histograms": {"negative": [1, 0], "shadow": [0, 0], "positive": [0, 1]},
+                  "metrics": {k: f for k in ("f_measure", "recall", "precision")}}
+        out.append(j)
+    nested: dict = {}
+    for (label, key), s in summarize([JobRecord.from_json(j) for j in out]).items():
+        nested.setdefault(label, {})[key] = s.to_json()
+    return Results.from_json({"schema_version": 2, "jobs": out, "summary": nested,
+                              "meta": _meta(methods={"frame_difference": {}}, git="abc", threshold=threshold,
+                                            families={"frame_difference": "classical"})})
+
+
+def test_the_gate_checks_the_categories_and_videos_the_reference_covers():
+    """Found by probing: with one category in the reference, the run's overall was compared,
+    whatever category it was over (a run of other scenes passed as "better"); a failed job
+    passed (the mean over the rest rose); a run on other or fewer videos passed; a run at
+    another threshold passed. Each is now a failing row."""
+    from bgbench.check import compare_accuracy, reference_from
+
+    hw, office, ped, box = (f"CDnet2014/{c}" for c in ("baseline/highway", "baseline/office", "baseline/pedestrians",
+                                                         "intermittentObjectMotion/abandonedBox"))
+    ref = reference_from(_videos_record({hw: 0.6, office: 0.4}), None)
+    assert ref["videos"] == {"frame_difference": {"full": {"CDnet2014": [hw, office]}}}
+    assert ref["run"] == {"threshold": 0.5, "seed": 0}
+
+    def failing(**jobs) -> dict[str, str]:
+        rows = compare_accuracy(_videos_record(jobs.pop("jobs"), **jobs), ref, 0.01)
+        return {r["metric"]: r["status"] for r in rows if r["status"] != "ok"}
+
+    assert failing(jobs={hw: 0.6, office: 0.4}) == {}
+    other = failing(jobs={box: 0.9})  # the run's overall 0.9 is abandonedBox's, not baseline's
+    assert other["F baseline"] == "REGRESSION" and other["videos"].startswith("NOT COMPARABLE (1 video(s)")
+    lost = failing(jobs={hw: 0.6, office: None})  # baseline's mean rose to 0.6: "better" before
+    assert lost == {"jobs": "REGRESSION (1 failed job(s): CDnet2014/baseline/office)", "F baseline": "better"}
+    assert failing(jobs={hw: 0.6}) == {"videos": "REGRESSION (1 of the reference's 2 video(s) not in the run: "
+                                                 "CDnet2014/baseline/office)", "F baseline": "better"}
+    assert failing(jobs={hw: 0.6, office: 0.4, ped: 0.5})["videos"].startswith("NOT COMPARABLE (1 video(s) the "
+                                                                                "reference does not cover: " + ped)
+    assert failing(jobs={hw: 0.6, office: 0.4}, threshold=0.3) == {"threshold": "NOT COMPARABLE (threshold 0.3, the "
+                                                                                "reference's 0.5)"}
+    old = {k: v for k, v in ref.items() if k not in ("videos", "run")}  # written before the lists: failures only
+    assert {r["metric"] for r in compare_accuracy(_videos_record({hw: 0.6, office: None}), old, 0.01)
+            if r["status"].startswith("REGRESSION")} == {"jobs"}
+
+
+@pytest.mark.parametrize("accuracy", [{}, {"frame_difference": {}}, {"frame_difference": {"full": {}}},
+                                      {"frame_difference": {"full": {"CDnet2014": {"baseline": None, "overall": None}}}}])
+def test_a_reference_edited_to_check_nothing_is_refused(tmp_path, capsys, accuracy):
+    from bgbench.check import REF_SCHEMA
+
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps({"schema": REF_SCHEMA, "accuracy": accuracy}))
+    (tmp_path / "run").mkdir()
+    from bgbench.records.results import write_json
+
+    write_json(tmp_path / "run" / "results.json", _videos_record({"CDnet2014/baseline/office": 0.4}).to_json())
+    assert main(["check", str(tmp_path / "run"), "--reference", str(ref), "--no-speed"]) == 2
+    assert "accuracy" in capsys.readouterr().err
+
+
+def test_a_passing_check_still_names_the_parameters_that_differ(tmp_path, capsys):
+    """All rows within tolerance collapse to one line; the parameter change stayed in --json."""
+    from bgbench.check import reference_from
+    from bgbench.records.results import write_json
+
+    res = _videos_record({"CDnet2014/baseline/office": 0.4})
+    ref = reference_from(res, None) | {"params": {"frame_difference": {"gap": 7}}}
+    write_json(tmp_path / "ref.json", ref)
+    (tmp_path / "run").mkdir()
+    write_json(tmp_path / "run" / "results.json", res.to_json())
+    assert main(["check", str(tmp_path / "run"), "--reference", str(tmp_path / "ref.json"), "--no-speed"]) == 0
+    out = capsys.readouterr().out
+    assert "1 F-measures within 0.01" in out and "frame_difference: parameters differ from the reference's: gap: 7 -> None" in out

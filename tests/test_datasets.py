@@ -386,3 +386,20 @@ def test_splits_on_bad_data_skip(tmp_path, capsys):
     assert "1 video(s)" in cap.out
     assert main(["splits", "--protocol", "full", "--data", str(tmp_path / "DS"), "--on-bad-data", "skip", "--json"]) == 0
     assert "good" in capsys.readouterr().out
+
+
+@needs_data
+def test_a_videos_id_comes_from_its_folders_whatever_the_spelling(tmp_path, monkeypatch):
+    """``--data .`` and ``baseline/../baseline/office`` gave ids from the spelling (``/-/`` and a
+    dataset named ``..``), so one category's videos were averaged apart, with exit 0."""
+    from conftest import CDNET
+
+    root = tmp_path / "CDnet2014"
+    office = copy_scene(CDNET / "baseline" / "office", root / "baseline" / "office", range(600, 605))
+    copy_scene(CDNET / "baseline" / "pedestrians", root / "baseline" / "pedestrians", range(600, 605))
+    want = "CDnet2014/baseline/office"
+    assert [v.id for v in discover(root / "baseline" / ".." / "baseline" / "office")] == [want]
+    monkeypatch.chdir(office)
+    assert [v.id for v in discover(".")] == [want]
+    monkeypatch.chdir(root / "baseline")
+    assert [v.id for v in discover("../baseline")] == [want, "CDnet2014/baseline/pedestrians"]

@@ -74,6 +74,10 @@ def test_cross_scene_exclude(many):
     assert "synthetic/shadow/shadow" not in tested and len(tested) == len(many) - 1
     with pytest.raises(BadInput, match="folds"):
         build_protocol("cross-scene", folds=3).splits(many[:2])
+    # a typo excluded nothing, silently (and, given, dropped the default PTZ): refused, naming it
+    with pytest.raises(BadInput, match="--exclude: shadw: no video's category is named so"):
+        build_protocol("cross-scene", exclude=("shadw",)).splits(many)
+    assert build_protocol("cross-scene", exclude=("SHADOW", "thermal")).splits(many) == splits  # any case; CDnet's names
 
 
 def test_sampled_and_transfer(many):

@@ -182,7 +182,9 @@ def test_compare_gives_deltas_and_the_paired_test_on_shared_videos(tmp_path, cap
     assert main(["compare", str(ra), str(rb), "--format", "json"]) == 0
     comp = json.loads(capsys.readouterr().out)
     rows = {r["method"]: r for r in comp["rows"]}
-    assert comp["shared_videos"] == 4 and comp["notes"] == []
+    assert comp["shared_videos"] == 4 and comp["notes"] == [
+        "m full D: A and B are over different videos (only in A: 1, only in B: 0): the metric deltas compare means over "
+        "different sets; the paired test uses the videos both scored alike."]
     m = rows["m"]
     # A: 0.5 0.6 0.7 0.8 and 0.9 (v9, only in A): mean 0.7; B: 0.6 .. 0.9: mean 0.75
     assert m["metrics"]["f_measure"] == {"a": pytest.approx(0.7), "b": pytest.approx(0.75),
@@ -208,6 +210,25 @@ def test_compare_gives_deltas_and_the_paired_test_on_shared_videos(tmp_path, cap
     assert float(row["F delta"]) == pytest.approx(0.05) and row["n"] == "4" and float(row["p"]) == 0.125
 
 
+def test_compare_pairs_a_video_only_where_both_runs_scored_the_same_bytes_and_frames(tmp_path):
+    """Found by probing: runs whose temporalROI.txt differed were paired video by video as if
+    they tested the same frames. A video with other bytes (``meta.digests``) or frames in B is
+    left out of the paired test, and the note says so."""
+    from bgbench.reports.compare import compare_runs
+
+    a = results_of([job("m", FULL, f"D/c/v{i}", 0.5 + 0.1 * i) for i in range(4)], (FULL,),
+                   digests={f"D/c/v{i}": f"d{i}" for i in range(4)})
+    b = results_of([job("m", FULL, f"D/c/v{i}", 0.6 + 0.1 * i, frames=15 if i == 1 else 1) for i in range(4)], (FULL,),
+                   digests={f"D/c/v{i}": "other" if i == 2 else f"d{i}" for i in range(4)})
+    comp = compare_runs(a, b)
+    (row,) = comp["rows"]
+    assert row["paired"]["videos"] == 2 and row["paired"]["difference"] == pytest.approx(0.1)
+    assert comp["notes"][0] == ("m full D: 2 video(s) were scored on different data or frames in A and B (D/c/v1, "
+                                "D/c/v2): left out of the paired test.")
+    assert "unlike: 2" in comp["notes"][1]
+    assert compare_runs(a, a)["notes"] == [] and compare_runs(a, a)["rows"][0]["paired"]["videos"] == 4
+
+
 def test_compare_says_when_runs_share_no_videos(tmp_path, capsys):
     import json
 
@@ -217,7 +238,7 @@ def test_compare_says_when_runs_share_no_videos(tmp_path, capsys):
     b = _write(results_of([job("m", FULL, f"D/c/w{i}", 0.6) for i in range(3)], (FULL,)), tmp_path / "B")
     assert main(["compare", str(a), str(b), "--format", "json"]) == 0
     comp = json.loads(capsys.readouterr().out)
-    assert comp["shared_videos"] == 0 and "share no video" in comp["notes"][0]
+    assert comp["shared_videos"] == 0 and "share no video" in comp["notes"][-1]
     (row,) = comp["rows"]
     assert row["paired"]["videos"] == 0 and row["paired"]["p_value"] is None and row["paired"]["note"] == \
         "no shared videos"

@@ -315,6 +315,7 @@ class RunMeta:
     started: float | None = None
     finished: float | None = None
     experiment: Mapping[str, Any] | None = None  # the experiment file the run came from: {file, sha1, text}
+    digests: Mapping[str, str] = field(default_factory=dict)  # video id -> provenance.data_digest (its bytes' hash)
 
     def to_json(self) -> dict[str, Any]:
         out = {}
@@ -341,7 +342,8 @@ class RunMeta:
             threads=need("threads", int, True) or 1, git=need("git", str, True),
             versions=need("versions", dict, True) or {}, machine=need("machine", dict, True) or {},
             wall_seconds=need("wall_seconds", float, True), started=need("started", float, True),
-            finished=need("finished", float, True), experiment=need("experiment", dict, True))
+            finished=need("finished", float, True), experiment=need("experiment", dict, True),
+            digests=need("digests", dict, True) or {})
         return cls(**kw)
 
 

@@ -58,7 +58,8 @@ def coverage_notes(results: "Results", protocol: str, dataset: str) -> list[str]
         parts = [f"{vid} ({'every method' if len(ls) == len(rows) else ', '.join(sorted(ls))})"
                  for vid, ls in sorted(no_fg.items())]
         notes.append("F undefined: the scored frames hold no foreground (TP + FN = 0, so recall is 0/0 and the official "
-                     "F = 2PR/(P+R) is undefined); left out of the category and overall means: " + "; ".join(parts))
+                     "F = 2PR/(P+R) is undefined); left out of the F and recall means of its category and overall, while the "
+                     "metrics defined there (Pr, PWC, ...) average it: " + "; ".join(parts))
     for label, videos in sorted(rows.items()):
         none = sorted(v for v, m in videos.items() if _undefined(m.get("precision")))
         if none:

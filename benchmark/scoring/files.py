@@ -76,7 +76,7 @@ def score_scene(scene: Path, pred_dir: Path, opts: ScoreOptions) -> dict[str, An
     what the scene's loading assumed, e.g. no ROI file, every pixel scored)."""
     from bgbench.data.formats import NOT_A_SCENE_FIX, adapter, detect_scene, why_not_scene
 
-    scene = Path(scene)
+    scene = Path(os.path.abspath(scene))  # its id from its folders' names, whatever the spelling (discover)
     if not scene.is_dir():
         raise BadInput("is not a folder", scene, "give the scene folder that holds the ground truth")
     fmt = detect_scene(scene) if opts.data_format == "auto" else opts.data_format

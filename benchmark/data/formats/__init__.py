@@ -7,6 +7,8 @@ finds every scene below it in a known layout. The special path ``synthetic`` gen
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Callable
 
@@ -79,7 +81,9 @@ def discover(
         from bgbench.data.formats.synthetic import ensure_synthetic
 
         path, fmt = ensure_synthetic(), "cdnet2014"
-    path = Path(path)
+    # absolute and without . or ..: a video's dataset and category are the names of its
+    # scene's parent folders, whatever the spelling (``--data .``, ``baseline/../baseline/office``)
+    path = Path(os.path.abspath(path))
     if not path.is_dir():
         raise BadInput("is not a folder", path, "give a dataset folder, a scene folder, or 'synthetic' to --data")
     if fmt != "auto":
