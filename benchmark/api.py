@@ -91,6 +91,7 @@ class RunConfig:
     executor: str = "local"
     scheduler: str | None = None
     threads: int | None = None  # OpenCV/torch threads per job; None: the cores shared among the jobs
+    deep_threads: int = 1  # torch threads of a deep method's jobs (keys them: weights and maps depend on it)
     report: bool = True
     tracking: bool | None = None
     tracking_uri: str | None = None
@@ -193,6 +194,9 @@ def prepare(cfg: RunConfig, dry_run: bool = False) -> Prepared:
         raise BadInput(f"--jobs {jobs} must be at least 1", "--jobs", "e.g. --jobs 2")
     if cfg.threads is not None and cfg.threads < 1:
         raise BadInput(f"--threads {cfg.threads} must be at least 1", "--threads", "e.g. --threads 1")
+    if cfg.deep_threads < 1:
+        raise BadInput(f"--deep-threads {cfg.deep_threads} must be at least 1", "--deep-threads",
+                       "e.g. --deep-threads 1")
     jobs, threads, notes = cap_jobs_threads(jobs, cfg.threads, cfg.executor, cfg.scheduler)
     if cfg.on_bad_data not in (None, "skip", "error"):
         raise BadInput(f"unknown choice {cfg.on_bad_data!r}", "--on-bad-data", "use skip or error")
@@ -231,7 +235,8 @@ def prepare(cfg: RunConfig, dry_run: bool = False) -> Prepared:
     data = tuple(cfg.data) if cfg.data else tuple(quick_data())
     opts = RunOptions(out=out, device=cfg.device, seed=cfg.seed, threshold=cfg.threshold, save_masks=cfg.save_masks,
                       jobs=jobs, executor=cfg.executor, scheduler=cfg.scheduler, threads=threads,
-                      accept_truncated=cfg.accept_truncated, video_batch=cfg.video_batch or 0)
+                      deep_threads=cfg.deep_threads, accept_truncated=cfg.accept_truncated,
+                      video_batch=cfg.video_batch or 0)
     if not dry_run:
         check_executor(opts, [d for d in data if d != "synthetic"])
         writable_dir(out, "--out")  # an unwritable run folder is refused now, not after the first job
@@ -366,7 +371,7 @@ def _run_locked(p: Prepared, echo: Echo, started: float, exiting: bool = False) 
             data=tuple(str(d) for d in p.data), videos=tuple(v.id for v in good),
             skipped=tuple(skipped + protocol_skips), notes={v.id: tuple(v.notes) for v in good if v.notes},
             suite=recorded_suite(cfg.suite, p.specs), config=cfg.config, executor=cfg.executor, jobs=p.jobs,
-            threads=p.threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
+            threads=p.threads, deep_threads=p.opts.deep_threads, git=results.git_hash(), versions=results.versions(), machine=results.machine(),
             wall_seconds=round(time.perf_counter() - started, 3), experiment=cfg.experiment,
             started=round(time.time() - (time.perf_counter() - started), 3), finished=round(time.time(), 3),
             digests={v.id: data_digest(v) for v in good})  # memoised: the jobs' fingerprints hashed them

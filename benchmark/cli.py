@@ -185,6 +185,10 @@ def _parser() -> _Parser:
     p.add_argument("--threads", type=_number(int, 1, eg="--threads 1"),
                    help="OpenCV/torch threads per job (default: the cores shared among the jobs, e.g. 1 with "
                         "--jobs 2 on 2 cores; capped at the cores, with a note; recorded in results.json)")
+    p.add_argument("--deep-threads", type=_number(int, 1, eg="--deep-threads 1"), default=1, metavar="N",
+                   help="torch threads of a deep method's jobs, training and segmenting (default 1, whatever the cores "
+                        "or --jobs): torch's CPU reductions split by thread, so the weights and maps depend on it; it "
+                        "keys every deep job (the same N gives the same numbers on any machine) and is never capped")
     p.add_argument("--video-batch", type=_number(int, 1, eg="--video-batch 8"), metavar="N",
                    help="test videos of one size that a method which batches videos (gmm_sg) segments as one batch "
                         "(default: 8 on CUDA, 1 on a CPU, where batching saves nothing); each video keeps its own "
@@ -487,7 +491,8 @@ def cmd_run(args) -> int:
         cfg = _run_config(args, methods, _overrides(args.set, methods), suite=args.suite,
                           protocols=tuple(args.protocol or ()), out=args.out, device=args.device,
                           threshold=args.threshold, save_masks=args.save_masks, jobs=args.jobs, executor=args.executor,
-                          scheduler=args.scheduler, threads=args.threads, video_batch=args.video_batch,
+                          scheduler=args.scheduler, threads=args.threads, deep_threads=args.deep_threads,
+                          video_batch=args.video_batch,
                           report=not args.no_report,
                           tracking=False if args.no_tracking else None, tracking_uri=args.tracking_uri,
                           wait=not args.no_wait, accept_truncated=args.accept_truncated)
@@ -527,7 +532,8 @@ def cmd_run(args) -> int:
 # `run` options -> RunConfig fields, for options given explicitly beside --experiment
 _RUN_FIELDS = {"suite": "suite", "config": "config", "format": "data_format", "roi_policy": "roi_policy",
                "on_bad_data": "on_bad_data", "seed": "seed", "device": "device", "jobs": "jobs", "executor": "executor",
-               "scheduler": "scheduler", "threads": "threads", "video_batch": "video_batch", "out": "out", "threshold": "threshold",
+               "scheduler": "scheduler", "threads": "threads", "deep_threads": "deep_threads",
+               "video_batch": "video_batch", "out": "out", "threshold": "threshold",
                "save_masks": "save_masks", "tracking_uri": "tracking_uri"}
 
 

@@ -60,6 +60,7 @@ TOP: dict[str, tuple[str, tuple[type, ...], str]] = {
     "executor": ("executor", (str,), '"local" or "dask"'),
     "scheduler": ("scheduler", (str,), 'a Dask scheduler address, e.g. "tcp://127.0.0.1:8786"'),
     "threads": ("threads", (int,), "an integer >= 1"),
+    "deep_threads": ("deep_threads", (int,), "an integer >= 1"),
     "video_batch": ("video_batch", (int,), "an integer >= 1"),
     "report": ("report", (bool,), "true or false"),
     "tracking": ("tracking", (bool,), "true or false"),
@@ -152,7 +153,7 @@ def _check_value(key: str, value: Any, path: Path) -> None:
         bad = "a number in [0, 1]"
     elif key == "seed" and not 0 <= value <= MAX_SEED:
         bad = f"an integer in [0, {MAX_SEED}]"
-    elif key in ("jobs", "threads", "video_batch") and value < 1:
+    elif key in ("jobs", "threads", "deep_threads", "video_batch") and value < 1:
         bad = "an integer >= 1"
     elif key == "device":
         from bgbench.execution.device import validate

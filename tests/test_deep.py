@@ -166,3 +166,36 @@ def test_3d_hop_shape_zeros_and_cache(tmp_path, monkeypatch):
     assert calls == [] and np.array_equal(again, h)  # cached
     flow.hop(v.view(), (64, 48), "farneback")
     assert len(calls) == 15 * 3  # another size: computed (once per frame and tau)
+
+
+@needs_data
+@pytest.mark.slow  # three runs of the five deep smoke configs: ~20 s
+def test_deep_numbers_depend_on_deep_threads_only_never_on_threads_or_jobs(tmp_path):
+    """Found by probing: torch's CPU reductions split by thread, so a model trained (and, for
+    three of the five, segmented) at 2 threads gave other weights and histograms than at 1,
+    and the default thread count was the cores over --jobs: `--jobs 1` and `--jobs 2` gave
+    different deep numbers under one job key. Deep jobs now run at --deep-threads (default 1),
+    which keys them; --threads and --jobs no longer change them."""
+    import json
+
+    from bgbench.cli import main
+    from conftest import CDNET, copy_scene
+
+    scene = copy_scene(CDNET / "baseline" / "office", tmp_path / "CDnet2014" / "baseline" / "office", range(600, 640))
+    deep = "cdn_medal,bmn_bsn,two_stage_cnn,siamese_fcn,crossnet"
+
+    def run(name: str, *extra: str) -> dict:
+        assert main(["run", "--methods", deep, "--config", "smoke", "--protocol", "scene-specific", "--rule",
+                     "first-half", "--data", str(scene), "--no-tracking", "--no-report", "--out", str(tmp_path / name),
+                     *extra]) == 0
+        doc = json.loads((tmp_path / name / "results.json").read_text())
+        return {"meta": doc["meta"]["deep_threads"],
+                **{j["method"]: (j["counts"], j["histograms"], j["fingerprint"], j["timing"]["threads"])
+                   for j in doc["jobs"]}}
+
+    one, two = run("t1", "--threads", "1", "--jobs", "1"), run("t2", "--threads", "2", "--jobs", "1")
+    assert one == two and len(one) == 6 and one["meta"] == 1
+    other = run("d2", "--deep-threads", "2")
+    assert other["meta"] == 2 and all(other[m][3] == 2 for m in deep.split(","))
+    assert all(other[m][2] != one[m][2] for m in deep.split(","))  # keyed apart: never reused for the other
+    assert any(other[m][1] != one[m][1] for m in deep.split(","))  # the count matters, so it must key the jobs

@@ -20,7 +20,10 @@ failed record per unfinished video, written by the client, and the run goes on. 
 and a scheduler address, ``jobs`` does not apply: the cluster's workers set the parallelism.
 
 Every job runs with OpenCV and torch at ``RunOptions.threads`` intra-op threads (1 by default),
-so parallel jobs do not oversubscribe the cores. A video's decoded frames (memmaps) are released
+so parallel jobs do not oversubscribe the cores; a deep method's jobs (training and
+segmenting) at ``RunOptions.deep_threads`` (1 by default, whatever the cores or jobs): torch's
+CPU reductions split by thread, so its weights and maps depend on the count, which therefore
+keys every deep job. A video's decoded frames (memmaps) are released
 after the last task of this process that uses it, and reopened lazily if needed again.
 
 A method that batches videos (``Method.batches_videos``, e.g. gmm_sg) gets up to
@@ -95,6 +98,10 @@ class RunOptions:
     executor: str = "local"  # "local" (this process / joblib processes) or "dask"
     scheduler: str | None = None  # Dask scheduler address; None with dask: a LocalCluster of `jobs` workers
     threads: int = 1  # OpenCV/torch intra-op threads per job (0: leave the libraries' defaults)
+    # torch threads of a deep method's jobs (training and segmenting): torch's CPU reductions
+    # split by thread, so the weights and the maps depend on the count; it keys every deep job,
+    # and is never capped at the cores
+    deep_threads: int = 1
     parent_pid: int | None = None  # set in worker processes: a job whose run is gone writes nothing
     isolate: bool = True  # local: every task in a child process (a crash fails its jobs, not the run); False: in process
     accept_truncated: bool = False  # a training stage stopped by max_train_seconds leaves the job ok (said in its record)
@@ -102,6 +109,10 @@ class RunOptions:
     # once; 0: auto, VIDEO_BATCH_CUDA on CUDA and 1 (each video alone) on the CPU. Not in any
     # fingerprint: a video's counts are the same bits batched or not (tests/test_video_batch.py)
     video_batch: int = 0
+
+    def threads_for(self, family: str) -> int:
+        """The intra-op threads of a job of a method of ``family`` (0: the libraries' defaults)."""
+        return self.deep_threads if family == "deep" else self.threads
 
 
 VIDEO_BATCH_CUDA = 8
@@ -249,6 +260,7 @@ def plan(methods: Sequence[MethodSpec], protocols: Mapping[str, list[Protocol]],
                             threshold=opts.threshold, seed=opts.seed, device=opts.device if cls.family == "deep" else None,
                             code=code, content=content[v.id], **({"param_files": files} if files else {}),
                             train_content=sorted(content[vid] for vid, _ in split.train + split.val) if trains else None,
+                            deep_threads=opts.deep_threads if cls.family == "deep" else None,
                             **({"inputs": inputs} if inputs is not None else {}))
                     tasks.append(task)
     if not tasks and not skips:
@@ -317,8 +329,9 @@ def execute(task: Task, opts: RunOptions, write: bool = True) -> list[dict]:
 
     from bgbench.execution.scoped import threads
 
+    n = opts.threads_for(method_class(task.method.name).family) or None
     with contextlib.ExitStack() as held:
-        held.enter_context(threads(opts.threads or None))
+        held.enter_context(threads(n))
         if not write:
             import tempfile
 
@@ -326,7 +339,7 @@ def execute(task: Task, opts: RunOptions, write: bool = True) -> list[dict]:
             opts = dataclasses.replace(opts, out=Path(tmp))
 
         def built() -> None:  # the method's build may have imported torch: hold its thread count too
-            held.enter_context(threads(opts.threads or None))
+            held.enter_context(threads(n))
 
         records = _execute(task, opts, write, built)
         if not write:

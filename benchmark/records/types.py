@@ -308,6 +308,7 @@ class RunMeta:
     executor: str = "local"
     jobs: int = 1
     threads: int = 1
+    deep_threads: int = 1  # torch threads of the deep methods' jobs (RunOptions.deep_threads)
     git: str | None = None
     versions: Mapping[str, str | None] = field(default_factory=dict)
     machine: Mapping[str, Any] = field(default_factory=dict)
@@ -339,7 +340,8 @@ class RunMeta:
             notes={k: tuple(v) for k, v in (need("notes", dict, True) or {}).items()},
             suite=need("suite", str, True), config=need("config", str, True),
             executor=need("executor", str, True) or "local", jobs=need("jobs", int, True) or 1,
-            threads=need("threads", int, True) or 1, git=need("git", str, True),
+            threads=need("threads", int, True) or 1, deep_threads=need("deep_threads", int, True) or 1,
+            git=need("git", str, True),
             versions=need("versions", dict, True) or {}, machine=need("machine", dict, True) or {},
             wall_seconds=need("wall_seconds", float, True), started=need("started", float, True),
             finished=need("finished", float, True), experiment=need("experiment", dict, True),
