@@ -169,7 +169,8 @@ class VideoScorer:
             "yields": len(self.times) - warm,
             "device": method.device, "warmup_frames": warm, "segment_seconds_total": float(sum(self.times)),
             "scoring_seconds": self.score_seconds, "input_size": list(method.input_size or (video.width, video.height)),
-            "batch": method.infer_batch, "precision": method.precision, "threads": opts.threads_for(getattr(method, "family", "")),
+            "batch": method.infer_batch, "precision": method.precision,
+            "threads": opts.threads_for(getattr(method, "family", "")),
         }
         if self.mdir is not None:
             rec["masks"] = self.mdir.relative_to(opts.out).as_posix()
