@@ -241,6 +241,7 @@ def leaderboard(results: Results, protocol: str, dataset: str, reference: str | 
                      "error": fl["message"] if fl else "", "RM": rm[m], "RC": rc_sum[m] / len(cats) if cats else None,
                      "f_measure": o.get("f_measure"), "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                      "ci_note": "" if ci else f"{TOO_SMALL} ({units} video{'s' if units != 1 else ''})",
+                     "ci_videos": units,  # the videos with a defined F the interval would be over
                      "recall": o.get("recall"), "precision": o.get("precision"), "pwc": o.get("pwc"),
                      "mcc": o.get("mcc"), "average_precision": ds[m].average_precision,
                      "binary": ds[m].binary, "fps": ds[m].fps_median, "videos": len(ds[m].videos),

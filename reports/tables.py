@@ -342,11 +342,11 @@ def category_table(results: Results, protocol: str, dataset: str, metric: str = 
     header = ["method"] + [ABBREV.get(c, c) if abbreviate else c for c in cats] + ["overall F", "Re", "Pr", "PWC", "FPS"]
     rows = []
     untimed = untimed_labels(results)
-    for method, _, d in _entries(results, protocol, dataset):
+    for method, s, d in _entries(results, protocol, dataset):  # method: the label as shown, marks and all
         o = d.overall
         rows.append([method] + [d.categories.get(c, {}).get(metric) for c in cats]
                     + [o.get("f_measure"), o.get("recall"), o.get("precision"), o.get("pwc"),
-                       fps_cell(d.fps_median, method, untimed)])
+                       fps_cell(d.fps_median, s.label, untimed)])
     rows.sort(key=_by(header, "overall F"))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
@@ -360,9 +360,9 @@ def metrics_table(results: Results, protocol: str, dataset: str) -> tuple[list[s
     better: list[bool | None] = [None] + [hb for _, _, hb in METRICS] + [True, True]
     rows = []
     untimed = untimed_labels(results)
-    for method, _, d in _entries(results, protocol, dataset):
+    for method, s, d in _entries(results, protocol, dataset):
         rows.append([method] + [d.overall.get(key) for _, key, _ in METRICS]
-                    + [average_precision_cell(d), fps_cell(d.fps_median, method, untimed)])
+                    + [average_precision_cell(d), fps_cell(d.fps_median, s.label, untimed)])
     rows.sort(key=_by(header, "F"))
     for method in _failed_only(results, protocol, dataset):
         rows.append([method, FAILED] + [None] * (len(header) - 2))
@@ -476,7 +476,7 @@ def leaderboard_tex_notes(board: dict) -> list[str]:
     notes = []
     if small:
         notes.append("No 95% CI (--): n too small (fewer than 3 videos with a defined F): "
-                     + ", ".join(f"{r['method']} ({r['videos']})" for r in small) + ".")
+                     + ", ".join(f"{r['method']} ({r['ci_videos']})" for r in small) + ".")
     return notes + failure_text(board)
 
 

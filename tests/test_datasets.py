@@ -403,3 +403,23 @@ def test_a_videos_id_comes_from_its_folders_whatever_the_spelling(tmp_path, monk
     assert [v.id for v in discover(".")] == [want]
     monkeypatch.chdir(root / "baseline")
     assert [v.id for v in discover("../baseline")] == [want, "CDnet2014/baseline/pedestrians"]
+
+
+@needs_data
+def test_ground_truth_numbered_off_its_frames_is_said(tmp_path, capsys):
+    """Found by probing: SBI2015 masks named one past their frames (gt000001-12 for
+    in000000-11) were scored shifted by a frame, and the mask without a frame dropped, without
+    a word. The orphan is now named in a note that run, splits and score print."""
+    board = DATA / "SBI2015" / "Board"
+    scene = tmp_path / "SBI2015" / "Board"
+    (scene / "input").mkdir(parents=True)
+    (scene / "groundtruth").mkdir()
+    for i in range(12):
+        shutil.copy(board / "input" / f"in{i:06d}.png", scene / "input")
+        shutil.copy(board / "groundtruth" / f"gt{i:06d}.png", scene / "groundtruth" / f"gt{i + 1:06d}.png")
+    (video,) = discover(scene)
+    assert any(n.startswith("1 ground-truth file(s) have no frame (first: gt000012.png)") for n in video.notes)
+    assert main(["splits", "--protocol", "full", "--data", str(scene)]) == 0
+    assert "have no frame (first: gt000012.png)" in capsys.readouterr().err
+    (fine,) = discover(board)
+    assert not any("no frame" in n for n in fine.notes)

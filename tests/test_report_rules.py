@@ -367,3 +367,22 @@ def test_an_older_record_is_refused_naming_the_file(tmp_path):
     with pytest.raises(BadInput) as e:
         load_results(tmp_path)
     assert str(tmp_path / "results.json") in str(e.value) and "schema 1" in str(e.value)
+
+
+def test_an_untimed_degenerate_method_reads_na_and_the_tex_note_counts_defined_f_videos():
+    """Found by probing: the masks method, once flagged "(degenerate)", showed FPS "-" (its
+    shown label was looked up among the untimed ones), and the LaTeX leaderboard's "fewer than
+    3 videos with a defined F" printed every scored video, 2 where one had a defined F."""
+    from bgbench.reports import leaderboard as lb
+    from bgbench.reports import tables
+
+    untimed = {"timing": {"fps": None, "fps_note": "masks read from disk: no speed"}}
+    res = results_of([job("masks", "full", "W/-/Camouflage", 0.0, degenerate="no positive pixel", **untimed),
+                      job("masks", "full", "W/-/Quiet", None, **untimed),
+                      job("gmm", "full", "W/-/Camouflage", 0.8), job("gmm", "full", "W/-/Quiet", None)])
+    for table in (tables.category_table(res, "full", "W")[:2], tables.metrics_table(res, "full", "W")[:2]):
+        header, rows = table
+        row = next(r for r in rows if r[0].startswith("masks"))
+        assert "degenerate" in row[0] and row[header.index("FPS")] == "n/a"
+    notes = tables.leaderboard_tex_notes(lb.leaderboard(res, "full", "W"))
+    assert "gmm (1)" in notes[0] and "(2)" not in notes[0], notes

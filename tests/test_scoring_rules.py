@@ -528,3 +528,21 @@ def test_a_cdnet_scene_numbered_from_zero_is_pointed_at_its_format(tmp_path, cap
     err = cli_error(capsys, "score", str(masks), "--video", str(scene))
     assert "sbi2015" in err and "--format cdnet2014" in err
     assert main(["score", str(masks), "--video", str(scene), "--format", "cdnet2014"]) == 0
+
+
+@needs_data
+def test_score_data_reads_a_root_whose_dataset_folder_is_a_link(tmp_path, capsys):
+    """`score --data ROOT` crashed (ValueError, exit 1) where ROOT held its dataset as a
+    symlink, a root `run` accepts; the masks `run --save-masks` wrote score to its counts."""
+    real = copy_scene(CDNET / "baseline" / "office", tmp_path / "real" / "CDnet2014" / "baseline" / "office",
+                      range(600, 620))
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "CDnet2014").symlink_to(real.parent.parent, target_is_directory=True)
+    assert main(["run", "--methods", "frame_difference", "--data", str(root), "--save-masks", "--out",
+                 str(tmp_path / "run"), "--no-tracking", "--no-report"]) == 0
+    (job,) = json.loads((tmp_path / "run" / "results.json").read_text())["jobs"]
+    capsys.readouterr()
+    got, _ = _score_json(capsys, tmp_path / "run" / "masks" / "frame_difference" / "full", "--data", root)
+    (video,) = got["datasets"]["CDnet2014"]["videos"].values()
+    assert video["counts"] == job["counts"] and video["video"] == "CDnet2014/baseline/office"

@@ -169,8 +169,9 @@ def _one_channel(path: Path, what: str, fix: str, damaged_fix: str = _RESTORE, c
 
     ``colour="luma"`` (for datasets whose own masks are 24-bit colour files with
     anti-aliased edges, Wallflower): an 8-bit colour file whose channels differ is read as
-    its luma, ITU-R BT.601 ``Y = 0.299 R + 0.587 G + 0.114 B`` rounded (OpenCV's
-    BGR2GRAY), which is the value itself wherever the three channels agree."""
+    its luma, ITU-R BT.601 ``Y = 0.299 R + 0.587 G + 0.114 B`` as OpenCV's BGR2GRAY computes
+    it (fixed point: one level off the exactly rounded value on 22,411 of the 2^24 colours,
+    docs/scoring.md), which is the value itself wherever the three channels agree."""
     if colour not in COLOUR_RULES:
         raise ValueError(f"colour rule {colour!r} is not one of {COLOUR_RULES}")
     cv2 = _cv2()

@@ -39,7 +39,7 @@ def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any
     from bgbench.scoring.aggregate import category_means, dataset_of
     from bgbench.data.formats import discover
 
-    root, pred_root = Path(root), Path(pred_root)
+    root, pred_root = Path(os.path.abspath(root)), Path(pred_root)  # as discover spells the scenes under it
     if not root.is_dir():
         raise BadInput("is not a folder", root, "give the dataset root the results tree mirrors")
     if not pred_root.is_dir():
@@ -47,7 +47,8 @@ def score_tree(pred_root: Path, root: Path, opts: ScoreOptions) -> dict[str, Any
     videos = discover(root, opts.data_format, opts.roi_policy)
     scored, missing = [], []
     for v in videos:
-        rel = Path(v.path).resolve().relative_to(root.resolve()) if Path(v.path).resolve() != root.resolve() else Path(".")
+        # the scene's path under root as spelt (a dataset folder may be a link to elsewhere)
+        rel = Path(v.path).relative_to(root) if Path(v.path) != root else Path(".")
         pred = pred_root / rel  # the tree mirrors --data, as the official comparator walks it
         if not pred.is_dir() or (rel == Path(".") and not _holds_masks(pred)):
             # else the layouts the masks method reads (DATASET/CATEGORY/SCENE, CATEGORY/SCENE, SCENE)

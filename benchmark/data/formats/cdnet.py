@@ -42,7 +42,7 @@ class CDnet:
         troi, notes = common.temporal_roi(scene, frames.files, gt.files, self.allow_troi_one_past)
         common.check_gt_cover(gt.files, troi, gt.name_of)
         roi_file, roi_notes = common.find_roi(scene)
-        notes += roi_notes
+        notes += roi_notes + common.orphan_gt_notes(gt.files, frames.files)
         category = scene.parent.name if self.has_category else None
         dataset = (scene.parent.parent if self.has_category else scene.parent).name
         if frames.naming is not IN_FRAMES:

@@ -196,6 +196,17 @@ def roi_mismatch(roi_file: Path | None, shape: tuple[int, int]) -> str | None:
     return None
 
 
+def orphan_gt_notes(gt: dict[int, Path], frames: dict[int, Path]) -> tuple[str, ...]:
+    """A note when ground-truth files have ids that no frame has: they are never scored. A
+    clipped copy of a scene (frames cut, masks kept) reads this way, and so do masks numbered
+    one off their frames, whose every pair would otherwise be scored shifted without a word."""
+    orphans = sorted(set(gt) - set(frames))
+    if not orphans:
+        return ()
+    return (f"{len(orphans)} ground-truth file(s) have no frame (first: {gt[orphans[0]].name}): not scored; if the "
+            "masks are numbered off their frames, renumber them",)
+
+
 def check_gt_cover(gt: dict[int, Path], troi: tuple[int, int], name_of: Callable[[int], Path]) -> None:
     missing = [i for i in range(troi[0], troi[1] + 1) if i not in gt]
     if missing:

@@ -31,7 +31,7 @@ class UCSD:
         troi, notes = common.temporal_roi(scene, frames.files, gt.files, allow_one_past=True)
         common.check_gt_cover(gt.files, troi, gt.name_of)
         roi_file, roi_notes = common.find_roi(scene)
-        notes += roi_notes
+        notes += roi_notes + common.orphan_gt_notes(gt.files, frames.files)
         if roi_file is None:
             from bgbench.data.formats.cdnet import NO_ROI_NOTE
 
