@@ -147,6 +147,13 @@ def load(rule: str) -> FrameList:
                                                                     if len(missing) > 1 else ""),
                        path, f"pick a list every entry has ({', '.join(k for k in keys if all(k in e for e in lists.values())) or 'none'}), or add it")
     frames = {v: entry[key] for v, entry in lists.items()}
+    seen: dict[tuple[str, str], str] = {}
+    for v in frames:  # a video is looked up with its dataset name in any case: two spellings would be a coin toss
+        ds, _, rest = v.partition("/")
+        if (ds.lower(), rest) in seen:
+            raise BadInput(f"names one video twice, {seen[(ds.lower(), rest)]!r} and {v!r} (the dataset's name is "
+                           "matched in any case)", path, "keep one entry per video")
+        seen[(ds.lower(), rest)] = v
     canon = json.dumps({v: list(f) for v, f in sorted(frames.items())}, separators=(",", ":"))
     return FrameList(rule, str(path), key, frames, hashlib.sha256(canon.encode()).hexdigest()[:16])
 

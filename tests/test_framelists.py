@@ -129,6 +129,8 @@ def test_frames_file_picks_its_list(tmp_path, highway):
     ({"frames": {"D/c/v": {"200": [1, -2]}}}, "integers >= 0"),
     ({"frames": {"D/c/v": {"200": []}}}, "non-empty"),
     ({"frames": {"D/c/v": "1,2"}}, "is not a list"),
+    # found by probing: two spellings of one video were picked by file order
+    ({"frames": {"cdnet2014/c/v": [500, 501], "CDNET2014/c/v": [900, 901]}}, "names one video twice"),
 ])
 def test_a_malformed_frames_file_is_refused_by_name(tmp_path, doc, match):
     f = tmp_path / "lists.json"
