@@ -580,35 +580,44 @@ def test_a_worker_that_dies_while_idle_is_replaced_before_its_next_task():
     assert ex.started == 2
 
 
+POOL_CHECK = """
+import os, sys, threading
+import cv2, numpy as np
+from bgbench.execution.isolated import _opencv_pool_stopped
+
+def tasks():  # native threads that are not Python's (OpenCV's pool among them)
+    python = {t.native_id for t in threading.enumerate()}
+    return {int(t) for t in os.listdir("/proc/self/task")} - python
+
+cv2.setNumThreads(1)
+without = tasks()
+cv2.setNumThreads(2)
+img = np.random.default_rng(0).integers(0, 255, (960, 1280), np.uint8)
+for _ in range(20):  # the pool starts its worker thread on a parallel call
+    cv2.GaussianBlur(img, (31, 31), 0)
+    if tasks() - without:
+        break
+pool = tasks() - without
+if not pool:
+    print("NO POOL")
+    sys.exit(0)
+with _opencv_pool_stopped(True):
+    inside, n_inside = pool & tasks(), cv2.getNumThreads()
+print("POOL", len(pool), "LEFT", len(inside), "THREADS", n_inside, cv2.getNumThreads())
+"""
+
+
 def test_workers_are_forked_with_opencvs_thread_pool_stopped():
     """A fork while one of OpenCV's pool threads holds the pool's lock leaves the child waiting
     for ever (seen: a worker stuck in cv2.reduce). Each fork happens with the pool joined, and
-    the run's thread count is back after it."""
-    import cv2
+    the run's thread count is back after it. Counted in a fresh interpreter: in the test
+    process, other tests' native threads came and went while the pool's were counted."""
+    import subprocess
+    import sys
 
-    from bgbench.data import framecache
-    from bgbench.execution.isolated import _opencv_pool_stopped
-
-    def tasks() -> set[int]:  # native threads that are not Python's (OpenCV's pool among them)
-        python = {t.native_id for t in threading.enumerate()}
-        return {int(t) for t in os.listdir("/proc/self/task")} - python
-
-    framecache.wait_synced()  # no cache entry's sync thread (an earlier test's) is ending while threads are counted
-    old = cv2.getNumThreads()
-    try:
-        cv2.setNumThreads(1)
-        without = tasks()
-        cv2.setNumThreads(2)
-        img = np.random.default_rng(0).integers(0, 255, (960, 1280), np.uint8)
-        for _ in range(20):  # the pool starts its worker thread on a parallel call
-            cv2.GaussianBlur(img, (31, 31), 0)
-            if tasks() - without:
-                break
-        pool = tasks() - without  # by identity: another native thread coming or going meanwhile does not count
-        if not pool:
-            pytest.skip("OpenCV started no pool thread here")
-        with _opencv_pool_stopped(True):
-            assert not pool & tasks() and cv2.getNumThreads() == 1
-        assert cv2.getNumThreads() == 2
-    finally:
-        cv2.setNumThreads(old)
+    r = subprocess.run([sys.executable, "-c", POOL_CHECK], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    if r.stdout.strip() == "NO POOL":
+        pytest.skip("OpenCV started no pool thread here")
+    pool, left, inside, after = (int(x) for x in r.stdout.split()[1::2][:3] + [r.stdout.split()[-1]])
+    assert pool >= 1 and left == 0 and inside == 1 and after == 2, r.stdout
