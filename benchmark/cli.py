@@ -830,8 +830,8 @@ def cmd_check(args) -> int:
                    [[r["what"], r["metric"], r["reference"], r["current"], r["delta"], r["status"], r["changed"]]
                     for r in moved]) if moved else f"  {len(acc)} F-measures within {args.f_tol} of the reference")
     if not moved:  # the rows are not shown: their parameter changes still are
-        for what, changed in dict.fromkeys((r["what"].split()[0], r["changed"]) for r in acc if r["changed"]):
-            print(f"  {what}: parameters differ from the reference's: {changed}")
+        for method, changed in dict.fromkeys((r["method"], r["changed"]) for r in acc if r["changed"]):
+            print(f"  {method}: parameters differ from the reference's: {changed}")
     if spd:
         print(f"speed, in {check.SPEED_UNIT} ({check.SPEED_UNIT_SHORT}: frames/s x the reference workload's seconds "
               "in the same repeat; median of the repeats):")

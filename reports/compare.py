@@ -62,10 +62,10 @@ def _frames(res: Results) -> dict[tuple[str, str, str], int]:
     return {(j.key.label, j.key.protocol_key, j.key.video): j.frames for j in res.jobs if j.ok}
 
 
-def _unlike(a: Results, b: Results, label: str, proto: str, videos: set[str]) -> list[str]:
+def _unlike(a: Results, b: Results, fa: dict, fb: dict, label: str, proto: str, videos: set[str]) -> list[str]:
     """The videos of ``videos`` that the runs scored on different bytes (``meta.digests``,
-    where both runs recorded one) or on a different number of frames: no pair."""
-    fa, fb = _frames(a), _frames(b)
+    where both runs recorded one) or on a different number of frames (``fa``, ``fb``: each
+    run's ``_frames``): no pair."""
     da, db = a.meta.digests, b.meta.digests
     return sorted(v for v in videos if (v in da and v in db and da[v] != db[v])
                   or fa.get((label, proto, v)) != fb.get((label, proto, v)))
@@ -74,6 +74,7 @@ def _unlike(a: Results, b: Results, label: str, proto: str, videos: set[str]) ->
 def compare_runs(a: Results, b: Results) -> dict[str, Any]:
     """The comparison of run B against run A (see the module's docstring)."""
     ea, eb = _entries(a), _entries(b)
+    frames_a, frames_b = _frames(a), _frames(b)  # once, not per row
     rows = []
     notes = []
     for key in sorted(set(ea) | set(eb)):
@@ -93,7 +94,7 @@ def compare_runs(a: Results, b: Results) -> dict[str, Any]:
                                "paired": None}
         if status == "both":
             where = f"{label} {proto} {ds}"
-            unlike = _unlike(a, b, label, proto, set(fa) & set(fb))
+            unlike = _unlike(a, b, frames_a, frames_b, label, proto, set(fa) & set(fb))
             if unlike:  # the same id on other bytes or frames: a pair would compare different tests
                 notes.append(f"{where}: {len(unlike)} video(s) were scored on different data or frames in A and B "
                              f"({', '.join(unlike[:3])}{', ...' if len(unlike) > 3 else ''}): left out of the paired "

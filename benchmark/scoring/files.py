@@ -186,7 +186,6 @@ def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, A
         for r, i in enumerate(run, row):
             buf[r] = read(i)
 
-    peak = 0  # the largest value of any mask (with --probabilities)
     with opencv_threads(1), ThreadPoolExecutor(max_workers=decode_workers()) as pool:
         def submit(c: int) -> list[Future[None]]:
             return [pool.submit(fill, bufs[c % 3], r, chunks[c][r:r + SLICE]) for r in range(0, len(chunks[c]), SLICE)]
@@ -198,9 +197,10 @@ def score_masks(video: Video, pred_dir: Path, opts: ScoreOptions) -> dict[str, A
             if c + 2 < len(chunks):
                 ahead.append(submit(c + 2))
             score.update(bufs[c % 3][:len(chunk)], video.gts(chunk), roi)
-            if opts.probabilities:
-                peak = max(peak, int(bufs[c % 3][:len(chunk)].max()))
-    if opts.probabilities and peak == 1:  # each mask alone may be a faint map; all of them, 0/1 masks
+    # the largest level scored (the histograms hold it: no pass over the masks); each mask
+    # alone may be a faint map, all of them at 0 and 1 are 0/1 masks
+    peak = int(np.flatnonzero(score.hist.sum(0)).max(initial=0))
+    if opts.probabilities and peak == 1:
         raise BadInput(f"every mask holds only 0 and 1: read as probabilities (--probabilities) they are 0 and 1/255, "
                        "which scores F = 0", pred_dir,
                        "write 0/255 masks (mask * 255) and drop --probabilities, or scale probabilities to 0..255")
